@@ -1,0 +1,261 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the control plane and its parts. Zero values are documented per field.
+type Config struct {
+	// Addr is the listen address (default ":$PORT", PORT default 8080).
+	Addr string
+	// TLSCert and TLSKey are PEM files; both empty = serve h2c and HTTP/1.1 in the clear.
+	TLSCert, TLSKey string
+	// PublicURL is the control plane's own URL as clients see it ("" = unknown).
+	PublicURL string
+
+	Project string
+	Region  string
+	// FirestoreDatabase is the Firestore database ID (default "(default)").
+	FirestoreDatabase string
+
+	// RunEndpoint overrides the Cloud Run Admin API endpoint (gcpsim: "127.0.0.1:18090", insecure gRPC).
+	RunEndpoint string
+	// LoggingEndpoint overrides the Cloud Logging endpoint (gcpsim: "127.0.0.1:18090").
+	LoggingEndpoint string
+	// EndpointsInsecure dials the endpoint overrides without TLS or credentials (default true when any override is set).
+	EndpointsInsecure bool
+
+	// RegistryHost is the Artifact Registry host ("us-central1-docker.pkg.dev", locally "127.0.0.1:18091").
+	RegistryHost string
+	// RegistryInsecure talks plain HTTP to RegistryHost (gcpsim).
+	RegistryInsecure bool
+	// TeamRepo, AgentRepo and DockerHubRepo are repository IDs (defaults "runsock", "runsock-agent", "dockerhub").
+	TeamRepo, AgentRepo, DockerHubRepo string
+
+	// TaskTimeout is every execution's task timeout (default 24h, max 168h).
+	TaskTimeout time.Duration
+	// JobServiceAccount runs the jobs ("" = the project's default compute service account).
+	JobServiceAccount string
+	// JobIdleGrace is how long an unused Job is kept before it is deleted (default 1h).
+	JobIdleGrace time.Duration
+
+	// AgentURL is the URL agents dial (default PublicURL).
+	AgentURL string
+	// AgentBinary is the path of the static agent binary layered onto images ("" = agent disabled).
+	AgentBinary string
+
+	// IdentityMode is "oidc", "cloudrun" or "none" (none only with DevInsecure).
+	IdentityMode string
+	// DevInsecure allows IdentityMode "none" (every caller is DevUser).
+	DevInsecure bool
+	// DevUser is the principal's email in mode "none" (default "dev@localhost").
+	DevUser string
+	// OIDCIssuer is the issuer URL whose JWKS verifies tokens (oidc mode).
+	OIDCIssuer string
+	// Audience is the expected token audience (default PublicURL).
+	Audience string
+	// Allow lists emails and domains ("@example.com" or "example.com") that may call; empty = anyone verified.
+	Allow []string
+	// Admins are emails that see every user's objects.
+	Admins []string
+
+	// LogFormat is "json" (default) or "text".
+	LogFormat string
+	// LogLevel is "debug", "info" (default), "warn" or "error".
+	LogLevel string
+}
+
+// env names, one place: EnvNames lists them for the Terraform consistency test.
+const (
+	envPort              = "PORT"
+	envAddr              = "RUNSOCK_LISTEN_ADDR"
+	envTLSCert           = "RUNSOCK_TLS_CERT"
+	envTLSKey            = "RUNSOCK_TLS_KEY"
+	envPublicURL         = "RUNSOCK_PUBLIC_URL"
+	envProject           = "RUNSOCK_PROJECT"
+	envRegion            = "RUNSOCK_REGION"
+	envFirestoreDB       = "RUNSOCK_FIRESTORE_DATABASE"
+	envRunEndpoint       = "RUNSOCK_RUN_ENDPOINT"
+	envLoggingEndpoint   = "RUNSOCK_LOGGING_ENDPOINT"
+	envEndpointsInsecure = "RUNSOCK_ENDPOINTS_INSECURE"
+	envRegistryHost      = "RUNSOCK_REGISTRY_HOST"
+	envRegistryInsecure  = "RUNSOCK_REGISTRY_INSECURE"
+	envTeamRepo          = "RUNSOCK_TEAM_REPO"
+	envAgentRepo         = "RUNSOCK_AGENT_REPO"
+	envDockerHubRepo     = "RUNSOCK_DOCKERHUB_REPO"
+	envTaskTimeout       = "RUNSOCK_TASK_TIMEOUT"
+	envJobSA             = "RUNSOCK_JOB_SERVICE_ACCOUNT"
+	envJobIdleGrace      = "RUNSOCK_JOB_IDLE_GRACE"
+	envAgentURL          = "RUNSOCK_AGENT_URL"
+	envAgentBinary       = "RUNSOCK_AGENT_BINARY"
+	envIdentityMode      = "RUNSOCK_IDENTITY_MODE"
+	envDevInsecure       = "RUNSOCK_DEV_INSECURE"
+	envDevUser           = "RUNSOCK_DEV_USER"
+	envOIDCIssuer        = "RUNSOCK_OIDC_ISSUER"
+	envAudience          = "RUNSOCK_AUDIENCE"
+	envAllow             = "RUNSOCK_ALLOW"
+	envAdmins            = "RUNSOCK_ADMINS"
+	envLogFormat         = "RUNSOCK_LOG_FORMAT"
+	envLogLevel          = "RUNSOCK_LOG_LEVEL"
+	// envFirestoreEmulator is read by the Firestore client itself; listed so Terraform and docs know it.
+	envFirestoreEmulator = "FIRESTORE_EMULATOR_HOST"
+)
+
+// EnvNames lists every environment variable the control plane reads.
+func EnvNames() []string {
+	return []string{envPort, envAddr, envTLSCert, envTLSKey, envPublicURL, envProject, envRegion, envFirestoreDB,
+		envRunEndpoint, envLoggingEndpoint, envEndpointsInsecure, envRegistryHost, envRegistryInsecure, envTeamRepo,
+		envAgentRepo, envDockerHubRepo, envTaskTimeout, envJobSA, envJobIdleGrace, envAgentURL, envAgentBinary,
+		envIdentityMode, envDevInsecure, envDevUser, envOIDCIssuer, envAudience, envAllow, envAdmins, envLogFormat,
+		envLogLevel, envFirestoreEmulator}
+}
+
+// Load parses args (without the program name) with env as the environment (os.Getenv when nil). Flags override env.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var c Config
+	var problems []error
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	envBool := func(name string, def bool) bool {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s=%q: not a boolean", name, v))
+		}
+		return b
+	}
+	envDur := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s=%q: not a duration", name, v))
+		}
+		return d
+	}
+	port := env(envPort, "8080")
+	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.Addr, "listen", env(envAddr, ":"+port), "listen address ("+envAddr+", default :$PORT)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env(envTLSCert, ""), "TLS certificate PEM ("+envTLSCert+")")
+	fs.StringVar(&c.TLSKey, "tls-key", env(envTLSKey, ""), "TLS key PEM ("+envTLSKey+")")
+	fs.StringVar(&c.PublicURL, "public-url", env(envPublicURL, ""), "the control plane's URL ("+envPublicURL+")")
+	fs.StringVar(&c.Project, "project", env(envProject, ""), "Google Cloud project ("+envProject+")")
+	fs.StringVar(&c.Region, "region", env(envRegion, ""), "region ("+envRegion+")")
+	fs.StringVar(&c.FirestoreDatabase, "firestore-database", env(envFirestoreDB, "(default)"), "Firestore database ("+envFirestoreDB+")")
+	fs.StringVar(&c.RunEndpoint, "run-endpoint", env(envRunEndpoint, ""), "Cloud Run Admin API endpoint override ("+envRunEndpoint+")")
+	fs.StringVar(&c.LoggingEndpoint, "logging-endpoint", env(envLoggingEndpoint, ""), "Cloud Logging endpoint override ("+envLoggingEndpoint+")")
+	insecureDefault := getenv(envRunEndpoint) != "" || getenv(envLoggingEndpoint) != ""
+	fs.BoolVar(&c.EndpointsInsecure, "endpoints-insecure", envBool(envEndpointsInsecure, insecureDefault), "dial endpoint overrides without TLS ("+envEndpointsInsecure+")")
+	fs.StringVar(&c.RegistryHost, "registry-host", env(envRegistryHost, ""), "Artifact Registry host ("+envRegistryHost+")")
+	fs.BoolVar(&c.RegistryInsecure, "registry-insecure", envBool(envRegistryInsecure, false), "plain HTTP to the registry ("+envRegistryInsecure+")")
+	fs.StringVar(&c.TeamRepo, "team-repo", env(envTeamRepo, "runsock"), "team repository ("+envTeamRepo+")")
+	fs.StringVar(&c.AgentRepo, "agent-repo", env(envAgentRepo, "runsock-agent"), "agent image repository ("+envAgentRepo+")")
+	fs.StringVar(&c.DockerHubRepo, "dockerhub-repo", env(envDockerHubRepo, "dockerhub"), "Docker Hub remote repository ("+envDockerHubRepo+")")
+	fs.DurationVar(&c.TaskTimeout, "task-timeout", envDur(envTaskTimeout, 24*time.Hour), "task timeout ("+envTaskTimeout+")")
+	fs.StringVar(&c.JobServiceAccount, "job-service-account", env(envJobSA, ""), "jobs' service account ("+envJobSA+")")
+	fs.DurationVar(&c.JobIdleGrace, "job-idle-grace", envDur(envJobIdleGrace, time.Hour), "idle job grace period ("+envJobIdleGrace+")")
+	fs.StringVar(&c.AgentURL, "agent-url", env(envAgentURL, ""), "URL agents dial ("+envAgentURL+", default public URL)")
+	fs.StringVar(&c.AgentBinary, "agent-binary", env(envAgentBinary, ""), "static agent binary ("+envAgentBinary+")")
+	fs.StringVar(&c.IdentityMode, "identity", env(envIdentityMode, "oidc"), "identity mode oidc|cloudrun|none ("+envIdentityMode+")")
+	fs.BoolVar(&c.DevInsecure, "dev-insecure", envBool(envDevInsecure, false), "allow identity mode none ("+envDevInsecure+")")
+	fs.StringVar(&c.DevUser, "dev-user", env(envDevUser, "dev@localhost"), "principal in identity mode none ("+envDevUser+")")
+	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", env(envOIDCIssuer, ""), "OIDC issuer URL ("+envOIDCIssuer+")")
+	fs.StringVar(&c.Audience, "audience", env(envAudience, ""), "token audience ("+envAudience+", default public URL)")
+	allow := fs.String("allow", env(envAllow, ""), "comma-separated emails/domains allowed ("+envAllow+")")
+	admins := fs.String("admins", env(envAdmins, ""), "comma-separated admin emails ("+envAdmins+")")
+	fs.StringVar(&c.LogFormat, "log-format", env(envLogFormat, "json"), "json|text ("+envLogFormat+")")
+	fs.StringVar(&c.LogLevel, "log-level", env(envLogLevel, "info"), "debug|info|warn|error ("+envLogLevel+")")
+	if err := fs.Parse(args); err != nil {
+		problems = append(problems, err)
+	}
+	c.Allow = splitList(*allow)
+	c.Admins = splitList(*admins)
+	if c.AgentURL == "" {
+		c.AgentURL = c.PublicURL
+	}
+	if c.Audience == "" {
+		c.Audience = c.PublicURL
+	}
+	problems = append(problems, c.validate()...)
+	return c, errors.Join(problems...)
+}
+
+func (c *Config) validate() []error {
+	var p []error
+	if c.Project == "" {
+		p = append(p, fmt.Errorf("project is required (-project or %s)", envProject))
+	}
+	if c.Region == "" {
+		p = append(p, fmt.Errorf("region is required (-region or %s)", envRegion))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		p = append(p, errors.New("-tls-cert and -tls-key go together"))
+	}
+	if c.TaskTimeout <= 0 || c.TaskTimeout > 168*time.Hour {
+		p = append(p, fmt.Errorf("task timeout %s: must be in (0, 168h]", c.TaskTimeout))
+	}
+	for name, u := range map[string]string{"public URL": c.PublicURL, "agent URL": c.AgentURL, "OIDC issuer": c.OIDCIssuer} {
+		if u == "" {
+			continue
+		}
+		if pu, err := url.Parse(u); err != nil || pu.Scheme == "" || pu.Host == "" {
+			p = append(p, fmt.Errorf("%s %q: not an absolute URL", name, u))
+		}
+	}
+	switch c.IdentityMode {
+	case "oidc":
+		if c.OIDCIssuer == "" {
+			p = append(p, fmt.Errorf("identity mode oidc needs -oidc-issuer (%s)", envOIDCIssuer))
+		}
+		if c.Audience == "" {
+			p = append(p, fmt.Errorf("identity mode oidc needs -audience or -public-url (%s)", envAudience))
+		}
+	case "cloudrun":
+	case "none":
+		if !c.DevInsecure {
+			p = append(p, fmt.Errorf("identity mode none needs -dev-insecure (%s=true): it lets anyone in", envDevInsecure))
+		}
+	default:
+		p = append(p, fmt.Errorf("identity mode %q: want oidc, cloudrun or none", c.IdentityMode))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		p = append(p, fmt.Errorf("log format %q: want json or text", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		p = append(p, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	return p
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
