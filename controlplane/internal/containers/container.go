@@ -1,0 +1,82 @@
+package containers
+
+import (
+	"context"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+// Container is one container's durable record. The Store persists it; the HTTP layer renders it with Docker's types.
+type Container struct {
+	ID    string
+	Owner string
+	// Name is the Docker name without the leading slash.
+	Name    string
+	Created time.Time
+	// Image is the image as the user named it; ImageID is "sha256:…" of its config; ImageRef the digest reference run.
+	Image, ImageID, ImageRef string
+	Config                   container.Config
+	HostConfig               container.HostConfig
+	// CPU and MemoryBytes are the Cloud Run resources chosen at create.
+	CPU         string
+	MemoryBytes int64
+	State       State
+	// Executions are every execution this container has run, oldest first; the last one is the current one.
+	Executions   []string
+	RestartCount int
+	// Version increases with every stored change (optimistic checks, tests).
+	Version int64
+}
+
+// State is Docker's container state as runsock records it.
+type State struct {
+	Status     container.ContainerState
+	ExitCode   int
+	OOMKilled  bool
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	// Execution is the current execution while running ("" otherwise).
+	Execution string
+	// StopRequested marks an exit the user asked for (stop/kill), so restart policies and events know.
+	StopRequested bool
+}
+
+// Running reports whether the container has a live execution.
+func (c *Container) Running() bool { return c.State.Status == container.StateRunning }
+
+// Store is the durable state the containers package needs; controlplane/internal/store implements it on Firestore.
+// Every method is one transaction. Errors wrap errdefs kinds: ErrNotFound for a missing container, ErrConflict
+// for a name in use, ErrUnavailable when the database cannot be reached.
+type Store interface {
+	// CreateContainer stores c and reserves (c.Owner, c.Name) in one transaction.
+	CreateContainer(ctx context.Context, c *Container) error
+	GetContainer(ctx context.Context, id string) (*Container, error)
+	// ContainerIDByName returns the ID holding owner's name, or ErrNotFound.
+	ContainerIDByName(ctx context.Context, owner, name string) (string, error)
+	// ListContainers returns owner's containers ("" = every owner's), newest first, in one query.
+	ListContainers(ctx context.Context, owner string) ([]*Container, error)
+	// ListRunning returns every owner's running containers (watchers resume from it at start).
+	ListRunning(ctx context.Context) ([]*Container, error)
+	// UpdateContainer reads the container, applies fn and writes it back in one transaction. fn may run more than
+	// once; returning an error aborts without writing.
+	UpdateContainer(ctx context.Context, id string, fn func(*Container) error) (*Container, error)
+	// RenameContainer moves id to newName, releasing the old name, in one transaction.
+	RenameContainer(ctx context.Context, id, newName string) error
+	// DeleteContainer removes the container and its name; a missing container is ErrNotFound.
+	DeleteContainer(ctx context.Context, id string) error
+	// AddEvent records an event; ListEvents returns owner's events ("" = all) in [since, until], oldest first.
+	AddEvent(ctx context.Context, e Event) error
+	ListEvents(ctx context.Context, owner string, since, until time.Time) ([]Event, error)
+}
+
+// Event is one lifecycle event (Docker's events.Message plus its owner).
+type Event struct {
+	Owner      string
+	Type       string // "container", "image", "network", "volume"
+	Action     string
+	ActorID    string
+	Attributes map[string]string
+	Time       time.Time
+}
