@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// restartControlPlane kills the control plane without warning (SIGKILL, as a lost instance) and brings it back with
+// scripts/dev, which starts whatever part of the stack is not running.
+func restartControlPlane(t *testing.T, down time.Duration) {
+	t.Helper()
+	pidFile := filepath.Join(stack.root, ".dev", "pids", "controlplane.pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("control plane pid: %v", err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill control plane: %v", err)
+	}
+	for syscall.Kill(pid, 0) == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(down)
+	cmd := exec.Command(filepath.Join(stack.root, "scripts", "dev"), "up")
+	cmd.Dir = stack.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/dev up: %v\n%s", err, out)
+	}
+}
+
+func TestControlPlaneRestartLosesNothing(t *testing.T) {
+	name, done := uniqueName("survivor"), uniqueName("done")
+	removeOnCleanup(t, name)
+	removeOnCleanup(t, done)
+	mustDocker(t, "run", "--name", done, "alpine", "sh", "-c", "echo finished; exit 4")
+	mustDocker(t, "run", "-d", "--name", name, "alpine", "sh", "-c", "echo before; sleep 8; echo after; exit 5")
+	waitFor(t, 60*time.Second, "first line", func() bool { return strings.Contains(docker(t, "logs", name).stdout, "before") })
+
+	psBefore := mustDocker(t, "ps", "-a", "--filter", "name="+done, "--format", "{{.ID}} {{.Names}} {{.Status}}")
+	inspectBefore := inspectField(t, done, "{{.Id}} {{.State.Status}} {{.State.ExitCode}} {{.State.FinishedAt}}")
+
+	restartControlPlane(t, 2*time.Second)
+
+	if got := mustDocker(t, "ps", "-a", "--filter", "name="+done, "--format", "{{.ID}} {{.Names}} {{.Status}}"); got != psBefore {
+		t.Errorf("ps -a after restart = %q, before %q", got, psBefore)
+	}
+	if got := inspectField(t, done, "{{.Id}} {{.State.Status}} {{.State.ExitCode}} {{.State.FinishedAt}}"); got != inspectBefore {
+		t.Errorf("inspect after restart = %q, before %q", got, inspectBefore)
+	}
+	if got := mustDocker(t, "logs", done); got != "finished\n" {
+		t.Errorf("logs after restart = %q", got)
+	}
+	r := docker(t, "wait", name)
+	if strings.TrimSpace(r.stdout) != "5" {
+		t.Fatalf("wait across the restart: %s", r)
+	}
+	if got := mustDocker(t, "logs", name); got != "before\nafter\n" {
+		t.Errorf("logs of the container that ran across the restart = %q", got)
+	}
+}
