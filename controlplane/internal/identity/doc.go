@@ -1,5 +1,24 @@
-// Package identity owns who a caller is: verifying identity tokens (oidc mode against a JWKS, cloudrun mode reading
-// the payload Cloud Run's IAM has already checked), the allow-list, and carrying the Principal through a request's
-// context. It imports no other runsock package and starts no goroutines of its own beyond a JWKS refresher owned by
-// its Verifier.
+// Package identity owns who a caller is: verifying identity tokens, the allow-list, and carrying the Principal
+// through a request's context.
+//
+// Modes:
+//   - oidc: the token's RS256 signature is verified against the issuer's JWKS (discovered at
+//     ISSUER/.well-known/openid-configuration → jwks_uri), then issuer, audience, expiry (DefaultClockSkew) and
+//     email_verified. Used by the local stack (gcpsim's issuer) and wherever no Cloud Run IAM is in front.
+//   - cloudrun: Cloud Run's IAM has verified the token and forwards it with its signature removed ("h.p." or "h.p");
+//     only the payload is read, and issuer (https://accounts.google.com), audience, expiry and email_verified are
+//     still checked.
+//
+// The token is read from X-Serverless-Authorization: Bearer, then Authorization: Bearer (localproxy sends the former,
+// so Authorization stays free for the Docker client).
+//
+// Verifier.Middleware answers 401 {"message": ...} without a valid token and 403 for a verified identity that is not
+// on the allow-list; messages say what to do. Docker's ping (GET/HEAD /_ping, optionally /vX.Y/_ping) is open, because
+// every Docker client pings before anything else to negotiate the API version, and the first real request then gets
+// the helpful 401. The ping handler must therefore reveal nothing about the caller or the team: only the API version
+// headers, OSType and "OK". Verify is what the agent link calls for job service-account tokens; it does not apply the
+// allow-list (Authorize does).
+//
+// It imports no other runsock package and starts no goroutines: the JWKS is fetched lazily, cached for an hour and
+// refetched on an unknown key ID at most once per 30 s, so forged kids cannot make it hammer the issuer.
 package identity

@@ -1,0 +1,253 @@
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+)
+
+// Mode says who checks a token's signature.
+type Mode string
+
+const (
+	// ModeOIDC verifies the signature against the issuer's JWKS (local stack, or no Cloud Run IAM in front).
+	ModeOIDC Mode = "oidc"
+	// ModeCloudRun trusts Cloud Run's IAM, which verified the token and forwards it with its signature removed.
+	// Only the payload is read; issuer, audience and expiry are still checked.
+	ModeCloudRun Mode = "cloudrun"
+)
+
+// GoogleIssuer is the issuer of Google identity tokens, the only issuer trusted in ModeCloudRun.
+const GoogleIssuer = "https://accounts.google.com"
+
+// DefaultClockSkew is the tolerance applied to exp and iat.
+const DefaultClockSkew = 30 * time.Second
+
+// Config configures a Verifier. Zero values are documented per field.
+type Config struct {
+	// Mode is ModeOIDC or ModeCloudRun. Required.
+	Mode Mode
+	// Issuer is the OIDC issuer URL (ModeOIDC; required there). ModeCloudRun always uses GoogleIssuer.
+	Issuer string
+	// Audiences are the accepted aud values, normally the control plane's URL. Required.
+	Audiences []string
+	// AllowEmails and AllowDomains restrict who may use the control plane after the token is verified. Both empty =
+	// everyone with a verified token (the Cloud Run invoker IAM binding is then the only gate). Domains match the
+	// part after "@" exactly ("example.com" does not admit "evil-example.com" or "sub.example.com").
+	AllowEmails, AllowDomains []string
+	// Admins are emails that see every user's objects. Admins are always allowed.
+	Admins []string
+	// ClockSkew tolerates clock differences on exp and iat. 0 = DefaultClockSkew.
+	ClockSkew time.Duration
+	// HTTPClient fetches discovery and keys. nil = a client with a 10 s timeout.
+	HTTPClient *http.Client
+	// Now is the clock. nil = time.Now.
+	Now func() time.Time
+	// Logger receives refused requests at debug level (never the token). nil = discard.
+	Logger *slog.Logger
+}
+
+// Verifier checks identity tokens and turns them into Principals.
+type Verifier struct {
+	mode      Mode
+	issuers   []string
+	audiences []string
+	allowMail map[string]bool
+	allowDom  map[string]bool
+	admins    map[string]bool
+	skew      time.Duration
+	now       func() time.Time
+	keys      *keySet
+	log       *slog.Logger
+}
+
+// NewVerifier validates cfg and returns a Verifier. It does not contact the issuer; keys are fetched on first use.
+func NewVerifier(cfg Config) (*Verifier, error) {
+	var problems []string
+	v := &Verifier{
+		mode:      cfg.Mode,
+		audiences: cfg.Audiences,
+		allowMail: lowerSet(cfg.AllowEmails),
+		allowDom:  lowerSet(cfg.AllowDomains),
+		admins:    lowerSet(cfg.Admins),
+		skew:      cfg.ClockSkew,
+		now:       cfg.Now,
+		log:       cfg.Logger,
+	}
+	switch cfg.Mode {
+	case ModeOIDC:
+		if cfg.Issuer == "" {
+			problems = append(problems, "identity: oidc mode needs an issuer URL")
+		}
+		v.issuers = []string{cfg.Issuer}
+	case ModeCloudRun:
+		v.issuers = []string{GoogleIssuer, strings.TrimPrefix(GoogleIssuer, "https://")}
+	default:
+		problems = append(problems, fmt.Sprintf("identity: mode %q is neither %q nor %q", cfg.Mode, ModeOIDC, ModeCloudRun))
+	}
+	if len(cfg.Audiences) == 0 {
+		problems = append(problems, "identity: at least one audience (the control plane's URL) is required")
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	if v.skew == 0 {
+		v.skew = DefaultClockSkew
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.log == nil {
+		v.log = slog.New(slog.DiscardHandler)
+	}
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	v.keys = &keySet{issuer: cfg.Issuer, client: client, now: v.now}
+	return v, nil
+}
+
+func lowerSet(list []string) map[string]bool {
+	m := make(map[string]bool, len(list))
+	for _, s := range list {
+		if s = strings.ToLower(strings.TrimSpace(s)); s != "" {
+			m[s] = true
+		}
+	}
+	return m
+}
+
+// Verify checks token (a compact JWT) and returns the verified email. It does not apply the allow-list: the agent
+// link calls it for job service accounts. Errors wrap errdefs.ErrUnauthenticated.
+func (v *Verifier) Verify(ctx context.Context, raw string) (string, error) {
+	email, err := v.verify(ctx, raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errdefs.ErrUnauthenticated, err)
+	}
+	return email, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("no identity token")
+	}
+	t, err := parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if v.mode == ModeOIDC {
+		key, err := v.keys.key(ctx, t.header.Kid)
+		if err != nil {
+			return "", err
+		}
+		if err := t.verifySignature(key); err != nil {
+			return "", err
+		}
+	}
+	if err := t.claims.check(v.issuers, v.audiences, v.now(), v.skew); err != nil {
+		return "", err
+	}
+	return strings.ToLower(t.claims.Email), nil
+}
+
+// Authorize turns a verified email into a Principal, or an error wrapping errdefs.ErrPermissionDenied when the email
+// is not on the allow-list.
+func (v *Verifier) Authorize(email string) (Principal, error) {
+	email = strings.ToLower(email)
+	p := Principal{Email: email, Admin: v.admins[email]}
+	if p.Admin || (len(v.allowMail) == 0 && len(v.allowDom) == 0) || v.allowMail[email] {
+		return p, nil
+	}
+	if i := strings.LastIndexByte(email, '@'); i >= 0 && v.allowDom[email[i+1:]] {
+		return p, nil
+	}
+	return Principal{}, fmt.Errorf("%w: %s is not on this control plane's allow-list", errdefs.ErrPermissionDenied, email)
+}
+
+// TokenFromRequest returns the bearer token from X-Serverless-Authorization, else Authorization ("" if none).
+func TokenFromRequest(r *http.Request) string {
+	for _, h := range []string{"X-Serverless-Authorization", "Authorization"} {
+		if tok, ok := bearer(r.Header.Get(h)); ok {
+			return tok
+		}
+	}
+	return ""
+}
+
+func bearer(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(prefix):]), true
+}
+
+var pingPath = regexp.MustCompile(`^(/v[0-9]+(\.[0-9]+)?)?/_ping$`)
+
+// IsPing reports whether r is Docker's ping (GET or HEAD /_ping, optionally versioned), which the middleware lets
+// through without an identity.
+func IsPing(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && pingPath.MatchString(r.URL.Path)
+}
+
+// Middleware authenticates every request and puts its Principal in the context (see FromContext). Requests without
+// a valid token get 401, verified identities not on the allow-list get 403, both with Docker's {"message": ...}
+// body. Ping is open: it passes without a principal (or with one, if a valid token came along).
+func (v *Verifier) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw := TokenFromRequest(r)
+		if IsPing(r) {
+			if raw != "" {
+				if p, err := v.principal(r.Context(), raw); err == nil {
+					r = r.WithContext(WithPrincipal(r.Context(), p))
+				}
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if raw == "" {
+			writeError(w, http.StatusUnauthorized, "runsock: no identity token: run localproxy (see README) and point "+
+				"DOCKER_HOST at its socket, or send a Google identity token for this control plane's URL in "+
+				"X-Serverless-Authorization: Bearer ...")
+			return
+		}
+		p, err := v.principal(r.Context(), raw)
+		switch {
+		case errors.Is(err, errdefs.ErrPermissionDenied):
+			v.log.Debug("identity: refused", "method", r.Method, "path", r.URL.Path, "err", err)
+			writeError(w, http.StatusForbidden, "runsock: "+strings.TrimPrefix(err.Error(), errdefs.ErrPermissionDenied.Error()+": ")+
+				": ask a control plane admin to add you")
+			return
+		case err != nil:
+			v.log.Debug("identity: unauthenticated", "method", r.Method, "path", r.URL.Path, "err", err)
+			writeError(w, http.StatusUnauthorized, "runsock: identity token rejected: "+
+				strings.TrimPrefix(err.Error(), errdefs.ErrUnauthenticated.Error()+": ")+
+				": restart localproxy or check that its --url is this control plane's URL")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+	})
+}
+
+func (v *Verifier) principal(ctx context.Context, raw string) (Principal, error) {
+	email, err := v.Verify(ctx, raw)
+	if err != nil {
+		return Principal{}, err
+	}
+	return v.Authorize(email)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
