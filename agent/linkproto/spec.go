@@ -1,0 +1,148 @@
+package linkproto
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Environment variables the launcher sets for the agent. The agent removes every RUNSOCK_* variable from the
+// environment of the processes it starts.
+const (
+	EnvURL         = "RUNSOCK_AGENT_URL"      // https://… (TLS) or http://… (h2c) of the control plane
+	EnvCA          = "RUNSOCK_AGENT_CA"       // optional PEM of the CA that signed the control plane's certificate
+	EnvAudience    = "RUNSOCK_AGENT_AUDIENCE" // optional identity-token audience; default the URL
+	EnvContainerID = "RUNSOCK_CONTAINER_ID"
+	EnvSecret      = "RUNSOCK_AGENT_SECRET"
+	EnvRun         = "RUNSOCK_RUN"        // identifies one start of the container (livelogs sequence numbering)
+	EnvStdin       = "RUNSOCK_STDIN"      // "1": the main process gets a stdin pipe fed by attach (OpenStdin)
+	EnvStdinOnce   = "RUNSOCK_STDIN_ONCE" // "1": the first attach's stdin EOF closes the main process's stdin
+	EnvTTY         = "RUNSOCK_TTY"        // "1": the main process runs on a pseudo-terminal
+	EnvPrefix      = "RUNSOCK_"
+)
+
+// Hello is the Meta of the first Control frame.
+type Hello struct {
+	AgentVersion string    `json:"agentVersion"`
+	PID          int       `json:"pid"`
+	StartedAt    time.Time `json:"startedAt"`
+	Run          string    `json:"run,omitempty"`
+}
+
+// OutputHello is the Meta of the first Output frame. Resent chunks follow it, starting after the last ack the agent
+// received.
+type OutputHello struct {
+	Run string `json:"run,omitempty"`
+}
+
+// Session kinds.
+const (
+	KindExec        = "exec"
+	KindAttach      = "attach"
+	KindArchiveGet  = "archive-get"
+	KindArchivePut  = "archive-put"
+	KindArchiveStat = "archive-stat"
+	KindSignal      = "signal"
+	KindTop         = "top"
+	KindStats       = "stats"
+)
+
+// OpenSpec is the Meta of an Open frame: which session the agent must open a stream for.
+type OpenSpec struct {
+	Kind    string       `json:"kind"`
+	Exec    *ExecSpec    `json:"exec,omitempty"`
+	Archive *ArchiveSpec `json:"archive,omitempty"`
+	Signal  int          `json:"signal,omitempty"`
+	TopArgs string       `json:"topArgs,omitempty"`
+}
+
+// ExecSpec is a process to start in the container, as Docker's exec create describes it.
+type ExecSpec struct {
+	Cmd        []string `json:"cmd"`
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"workingDir,omitempty"`
+	User       string   `json:"user,omitempty"` // uid[:gid] or name[:group]
+	Tty        bool     `json:"tty,omitempty"`
+	Stdin      bool     `json:"stdin,omitempty"` // attach stdin; otherwise the process reads /dev/null
+	Height     uint16   `json:"height,omitempty"`
+	Width      uint16   `json:"width,omitempty"`
+}
+
+// ArchiveSpec names a path for archive sessions and carries PUT's options.
+type ArchiveSpec struct {
+	Path                 string `json:"path"`
+	NoOverwriteDirNonDir bool   `json:"noOverwriteDirNonDir,omitempty"`
+	CopyUIDGID           bool   `json:"copyUIDGID,omitempty"`
+}
+
+// PathStat is Docker's container path stat (X-Docker-Container-Path-Stat), same JSON.
+type PathStat struct {
+	Name       string    `json:"name"`
+	Size       int64     `json:"size"`
+	Mode       uint32    `json:"mode"` // Go os.FileMode bits
+	Mtime      time.Time `json:"mtime"`
+	LinkTarget string    `json:"linkTarget"`
+}
+
+// Top is a process listing.
+type Top struct {
+	Titles    []string   `json:"titles"`
+	Processes [][]string `json:"processes"`
+}
+
+// Stats are raw figures from the container's cgroup and /proc; the control plane turns them into Docker's shape.
+type Stats struct {
+	Read           time.Time           `json:"read"`
+	CPUUsageNanos  uint64              `json:"cpuUsageNanos"`
+	CPUUserNanos   uint64              `json:"cpuUserNanos"`
+	CPUSystemNanos uint64              `json:"cpuSystemNanos"`
+	SystemNanos    uint64              `json:"systemNanos"` // host CPU time, all CPUs, from /proc/stat
+	OnlineCPUs     uint32              `json:"onlineCPUs"`
+	MemoryUsage    uint64              `json:"memoryUsage"`
+	MemoryLimit    uint64              `json:"memoryLimit"`
+	MemoryStats    map[string]uint64   `json:"memoryStats,omitempty"`
+	PIDs           uint64              `json:"pids"`
+	Networks       map[string]NetStats `json:"networks,omitempty"`
+	BlkioRead      uint64              `json:"blkioRead"`
+	BlkioWrite     uint64              `json:"blkioWrite"`
+}
+
+// NetStats are one interface's counters from /proc/net/dev.
+type NetStats struct {
+	RxBytes, RxPackets, RxErrors, RxDropped uint64
+	TxBytes, TxPackets, TxErrors, TxDropped uint64
+}
+
+// Error kinds: the control plane maps them onto its error kinds (HTTP status).
+const (
+	ErrKindNotFound   = "notfound"
+	ErrKindInvalid    = "invalid"
+	ErrKindConflict   = "conflict"
+	ErrKindPermission = "permission"
+	ErrKindInternal   = "internal"
+)
+
+// Error is the Meta of an Error frame.
+type Error struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// EncodeMeta marshals v for Frame.Meta.
+func EncodeMeta(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("linkproto: marshal %T: %v", v, err)) // only our own plain structs go here
+	}
+	return b
+}
+
+// DecodeMeta unmarshals Frame.Meta into v.
+func DecodeMeta(meta []byte, v any) error {
+	if err := json.Unmarshal(meta, v); err != nil {
+		return fmt.Errorf("linkproto: decode %T: %w", v, err)
+	}
+	return nil
+}
