@@ -1,0 +1,247 @@
+package cloudrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	run "cloud.google.com/go/run/apiv2"
+	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/runsock/runsock/controlplane/internal/containers"
+)
+
+// DefaultTaskTimeout is the task timeout when Config.TaskTimeout is zero.
+const DefaultTaskTimeout = 24 * time.Hour
+
+// Config configures a Driver.
+type Config struct {
+	// Project and Region select where jobs live. Required.
+	Project, Region string
+	// Endpoint overrides the Admin API endpoint (host:port), e.g. gcpsim's "127.0.0.1:18090". "" = Google.
+	Endpoint string
+	// Insecure dials Endpoint without TLS and without credentials (gcpsim).
+	Insecure bool
+	// TaskTimeout is each task's timeout. Zero = DefaultTaskTimeout.
+	TaskTimeout time.Duration
+	// ServiceAccount is the identity tasks run as ("" = the project's default compute service account).
+	ServiceAccount string
+	// ClientOptions are extra options for the Google clients (credentials, user agent).
+	ClientOptions []option.ClientOption
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// jobsAPI is the subset of *run.JobsClient the driver calls.
+type jobsAPI interface {
+	CreateJob(ctx context.Context, req *runpb.CreateJobRequest, opts ...gax.CallOption) (*run.CreateJobOperation, error)
+	GetJob(ctx context.Context, req *runpb.GetJobRequest, opts ...gax.CallOption) (*runpb.Job, error)
+	ListJobs(ctx context.Context, req *runpb.ListJobsRequest, opts ...gax.CallOption) *run.JobIterator
+	DeleteJob(ctx context.Context, req *runpb.DeleteJobRequest, opts ...gax.CallOption) (*run.DeleteJobOperation, error)
+	RunJob(ctx context.Context, req *runpb.RunJobRequest, opts ...gax.CallOption) (*run.RunJobOperation, error)
+	Close() error
+}
+
+// executionsAPI is the subset of *run.ExecutionsClient the driver calls.
+type executionsAPI interface {
+	GetExecution(ctx context.Context, req *runpb.GetExecutionRequest, opts ...gax.CallOption) (*runpb.Execution, error)
+	ListExecutions(ctx context.Context, req *runpb.ListExecutionsRequest, opts ...gax.CallOption) *run.ExecutionIterator
+	CancelExecution(ctx context.Context, req *runpb.CancelExecutionRequest, opts ...gax.CallOption) (*run.CancelExecutionOperation, error)
+	DeleteExecution(ctx context.Context, req *runpb.DeleteExecutionRequest, opts ...gax.CallOption) (*run.DeleteExecutionOperation, error)
+	Close() error
+}
+
+// tasksAPI is the subset of *run.TasksClient the driver calls.
+type tasksAPI interface {
+	ListTasks(ctx context.Context, req *runpb.ListTasksRequest, opts ...gax.CallOption) *run.TaskIterator
+	Close() error
+}
+
+// Driver runs containers as Cloud Run Job executions. It is safe for concurrent use.
+type Driver struct {
+	jobs       jobsAPI
+	executions executionsAPI
+	tasks      tasksAPI
+	parent     string
+	timeout    time.Duration
+	sa         string
+	log        *slog.Logger
+
+	// created remembers jobs known to exist, saving a round trip per launch. It is a cache only: a job deleted
+	// behind our back is re-created when RunJob reports NOT_FOUND.
+	created sync.Map // job ID → struct{}
+}
+
+var _ containers.Launcher = (*Driver)(nil)
+
+// New dials the Admin API and returns a Driver. Close releases its connections.
+func New(ctx context.Context, cfg Config) (*Driver, error) {
+	if cfg.Project == "" || cfg.Region == "" {
+		return nil, errors.New("cloudrun: project and region are required")
+	}
+	opts := clientOptions(cfg)
+	jobs, err := run.NewJobsClient(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cloudrun: jobs client: %w", err)
+	}
+	execs, err := run.NewExecutionsClient(ctx, opts...)
+	if err != nil {
+		jobs.Close()
+		return nil, fmt.Errorf("cloudrun: executions client: %w", err)
+	}
+	tasks, err := run.NewTasksClient(ctx, opts...)
+	if err != nil {
+		jobs.Close()
+		execs.Close()
+		return nil, fmt.Errorf("cloudrun: tasks client: %w", err)
+	}
+	return newDriver(cfg, jobs, execs, tasks), nil
+}
+
+func newDriver(cfg Config, jobs jobsAPI, execs executionsAPI, tasks tasksAPI) *Driver {
+	timeout := cfg.TaskTimeout
+	if timeout <= 0 {
+		timeout = DefaultTaskTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Driver{
+		jobs: jobs, executions: execs, tasks: tasks,
+		parent:  fmt.Sprintf("projects/%s/locations/%s", cfg.Project, cfg.Region),
+		timeout: timeout, sa: cfg.ServiceAccount, log: log,
+	}
+}
+
+func clientOptions(cfg Config) []option.ClientOption {
+	var opts []option.ClientOption
+	if cfg.Endpoint != "" {
+		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
+	}
+	if cfg.Insecure {
+		opts = append(opts,
+			option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	}
+	return append(opts, cfg.ClientOptions...)
+}
+
+// Close closes the clients.
+func (d *Driver) Close() error {
+	return errors.Join(d.jobs.Close(), d.executions.Close(), d.tasks.Close())
+}
+
+// Launch starts one execution for spec on its template's job (created on first use) and returns the execution's
+// full name as soon as Cloud Run has accepted it.
+func (d *Driver) Launch(ctx context.Context, spec containers.LaunchSpec) (string, error) {
+	if spec.Image == "" {
+		return "", withKind(errInvalid, "launch: image is required")
+	}
+	t := TemplateFor(spec, d.sa, d.timeout)
+	jobName := d.parent + "/jobs/" + t.JobID()
+	if _, ok := d.created.Load(t.JobID()); !ok {
+		if err := d.ensureJob(ctx, t); err != nil {
+			return "", err
+		}
+	}
+	exec, err := d.runJob(ctx, jobName, spec)
+	if isNotFound(err) { // the job was garbage-collected since we cached it
+		d.created.Delete(t.JobID())
+		if err := d.ensureJob(ctx, t); err != nil {
+			return "", err
+		}
+		exec, err = d.runJob(ctx, jobName, spec)
+	}
+	return exec, err
+}
+
+func (d *Driver) runJob(ctx context.Context, jobName string, spec containers.LaunchSpec) (string, error) {
+	op, err := d.jobs.RunJob(ctx, &runpb.RunJobRequest{Name: jobName, Overrides: overrides(spec, d.timeout)})
+	if err != nil {
+		if isCode(err, codes.ResourceExhausted) {
+			return "", withKind(errExhausted, "%s", executionQuotaMessage)
+		}
+		return "", translate(err, "run job "+shortName(jobName))
+	}
+	exec, err := op.Metadata()
+	if err != nil || exec.GetName() == "" {
+		return "", fmt.Errorf("run job %s: operation %s carries no execution: %v", shortName(jobName), op.Name(), err)
+	}
+	d.log.DebugContext(ctx, "execution started", "execution", exec.GetName(), "container", spec.ContainerID)
+	return exec.GetName(), nil
+}
+
+// ensureJob creates t's job unless it exists. Concurrent callers may race: ALREADY_EXISTS counts as success.
+func (d *Driver) ensureJob(ctx context.Context, t Template) error {
+	id := t.JobID()
+	if !validJobID(id) {
+		return fmt.Errorf("cloudrun: derived job ID %q is invalid", id)
+	}
+	op, err := d.jobs.CreateJob(ctx, &runpb.CreateJobRequest{Parent: d.parent, JobId: id, Job: t.job()})
+	switch {
+	case isCode(err, codes.AlreadyExists):
+	case isCode(err, codes.ResourceExhausted):
+		return withKind(errExhausted, "%s", jobQuotaMessage)
+	case err != nil:
+		return translate(err, "create job "+id)
+	default:
+		if _, err := op.Wait(ctx); err != nil && !isCode(err, codes.AlreadyExists) {
+			return translate(err, "create job "+id)
+		}
+		d.log.InfoContext(ctx, "job created", "job", id, "image", t.Image)
+	}
+	d.created.Store(id, struct{}{})
+	return nil
+}
+
+// Cancel cancels a running execution. Cancelling a finished or missing execution is not an error.
+func (d *Driver) Cancel(ctx context.Context, execution string) error {
+	_, err := d.executions.CancelExecution(ctx, &runpb.CancelExecutionRequest{Name: execution})
+	if err == nil || isCode(err, codes.FailedPrecondition) || isCode(err, codes.NotFound) {
+		return nil
+	}
+	return translate(err, "cancel execution "+shortName(execution))
+}
+
+// DeleteExecution deletes the execution (cancelling it if it still runs). A missing execution is not an error.
+func (d *Driver) DeleteExecution(ctx context.Context, execution string) error {
+	_, err := d.executions.DeleteExecution(ctx, &runpb.DeleteExecutionRequest{Name: execution})
+	if err == nil || isCode(err, codes.NotFound) {
+		return nil
+	}
+	if isCode(err, codes.FailedPrecondition) { // some backends refuse to delete a running execution
+		if cerr := d.Cancel(ctx, execution); cerr != nil {
+			return cerr
+		}
+		if _, werr := d.Wait(ctx, execution); werr != nil {
+			return werr
+		}
+		_, err = d.executions.DeleteExecution(ctx, &runpb.DeleteExecutionRequest{Name: execution})
+		if err == nil || isCode(err, codes.NotFound) {
+			return nil
+		}
+	}
+	return translate(err, "delete execution "+shortName(execution))
+}
+
+func isNotFound(err error) bool { return err != nil && errors.Is(err, errNotFound) }
+
+// shortName is the last segment of a resource name.
+func shortName(name string) string {
+	for i := len(name) - 1; i >= 0; i-- {
+		if name[i] == '/' {
+			return name[i+1:]
+		}
+	}
+	return name
+}

@@ -1,0 +1,81 @@
+package cloudrun
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/containerd/errdefs"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// kindError carries a message meant for the user while matching an errdefs kind with errors.Is.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func withKind(kind error, format string, args ...any) error {
+	return &kindError{msg: fmt.Sprintf(format, args...), kind: kind}
+}
+
+// jobQuotaMessage is what a user sees when the project has no room for another job.
+const jobQuotaMessage = "Cloud Run job quota reached (1000 jobs per project and region): remove unused containers " +
+	"(docker container prune) so idle jobs can be deleted, or ask for a higher quota"
+
+// executionQuotaMessage is what a user sees when too many executions run at once.
+const executionQuotaMessage = "Cloud Run execution quota reached (1000 running executions per project and region): " +
+	"stop some containers or ask for a higher quota"
+
+// translate maps an Admin API error onto an errdefs kind, keeping Google's message where it helps the user.
+// what names the operation for context ("run job rs-…").
+func translate(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		if errors.Is(err, errdefs.ErrNotFound) || errors.Is(err, errdefs.ErrUnavailable) {
+			return err
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	msg := st.Message()
+	switch st.Code() {
+	case codes.NotFound:
+		return withKind(errdefs.ErrNotFound, "%s: %s", what, msg)
+	case codes.InvalidArgument, codes.OutOfRange:
+		return withKind(errdefs.ErrInvalidArgument, "%s", msg)
+	case codes.AlreadyExists:
+		return withKind(errdefs.ErrAlreadyExists, "%s: %s", what, msg)
+	case codes.FailedPrecondition, codes.Aborted:
+		return withKind(errdefs.ErrConflict, "%s: %s", what, msg)
+	case codes.PermissionDenied:
+		return withKind(errdefs.ErrPermissionDenied, "%s: %s", what, msg)
+	case codes.Unauthenticated:
+		return withKind(errdefs.ErrUnauthenticated, "%s: %s", what, msg)
+	case codes.ResourceExhausted:
+		return withKind(errdefs.ErrResourceExhausted, "%s: %s", what, msg)
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return withKind(errdefs.ErrUnavailable, "%s: Cloud Run is unavailable: %s", what, msg)
+	case codes.Canceled:
+		return fmt.Errorf("%s: %w", what, err)
+	case codes.Unimplemented:
+		return withKind(errdefs.ErrNotImplemented, "%s: %s", what, msg)
+	default:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+}
+
+func isCode(err error, c codes.Code) bool {
+	return status.Code(err) == c
+}
+
+var (
+	errNotFound  = errdefs.ErrNotFound
+	errInvalid   = errdefs.ErrInvalidArgument
+	errExhausted = errdefs.ErrResourceExhausted
+)
