@@ -1,0 +1,11 @@
+// Package store keeps the control plane's durable state in Firestore (the emulator locally, via
+// FIRESTORE_EMULATOR_HOST): containers, their per-owner names, and lifecycle events. Every change is one
+// transaction. Documents are laid out so that `docker ps -a` is one query by owner and `inspect` one read:
+//
+//	containers/{id}          owner, name, status, created (queryable) + record (the whole Container as JSON)
+//	names/{sha256(owner,name)} id, owner, name — a name's reservation, created in the same transaction as the container
+//	events/{auto}            owner, time, type, action, actor, attrs
+//
+// It counts its Firestore operations (Ops) so the cost of a lifecycle can be reported. It imports the containers
+// package for the record type and runs no goroutines.
+package store

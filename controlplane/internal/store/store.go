@@ -1,0 +1,347 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/containerd/errdefs"
+	"github.com/runsock/runsock/controlplane/internal/containers"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+const (
+	colContainers = "containers"
+	colNames      = "names"
+	colEvents     = "events"
+)
+
+// Store is the Firestore-backed state. Safe for concurrent use.
+type Store struct {
+	fs                     *firestore.Client
+	reads, writes, queries atomic.Int64
+}
+
+var _ containers.Store = (*Store)(nil)
+
+// Open connects to project's database ("" = "(default)"). With FIRESTORE_EMULATOR_HOST set the client talks to the
+// emulator (the Firestore library reads it).
+func Open(ctx context.Context, project, database string, opts ...option.ClientOption) (*Store, error) {
+	if database == "" {
+		database = firestore.DefaultDatabaseID
+	}
+	c, err := firestore.NewClientWithDatabase(ctx, project, database, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("firestore %s/%s: %w", project, database, err)
+	}
+	return &Store{fs: c}, nil
+}
+
+// Close releases the client.
+func (s *Store) Close() error { return s.fs.Close() }
+
+// Ops are Firestore operation counts since the Store was opened: document reads (including those in transactions),
+// document writes, and queries.
+type Ops struct{ Reads, Writes, Queries int64 }
+
+// Ops returns the operation counts so far.
+func (s *Store) Ops() Ops {
+	return Ops{Reads: s.reads.Load(), Writes: s.writes.Load(), Queries: s.queries.Load()}
+}
+
+type containerDoc struct {
+	Owner   string    `firestore:"owner"`
+	Name    string    `firestore:"name"`
+	Status  string    `firestore:"status"`
+	Created time.Time `firestore:"created"`
+	Record  string    `firestore:"record"`
+}
+
+type nameDoc struct {
+	ID    string `firestore:"id"`
+	Owner string `firestore:"owner"`
+	Name  string `firestore:"name"`
+}
+
+func nameKey(owner, name string) string {
+	h := sha256.Sum256([]byte(owner + "\x00" + name))
+	return hex.EncodeToString(h[:16])
+}
+
+func toDoc(c *containers.Container) (containerDoc, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return containerDoc{}, fmt.Errorf("encode container %s: %w", c.ID, err)
+	}
+	return containerDoc{Owner: c.Owner, Name: c.Name, Status: string(c.State.Status), Created: c.Created, Record: string(b)}, nil
+}
+
+func fromSnap(snap *firestore.DocumentSnapshot) (*containers.Container, error) {
+	var d containerDoc
+	if err := snap.DataTo(&d); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", snap.Ref.ID, err)
+	}
+	var c containers.Container
+	if err := json.Unmarshal([]byte(d.Record), &c); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", snap.Ref.ID, err)
+	}
+	return &c, nil
+}
+
+// classify turns Firestore's gRPC codes into errdefs kinds.
+func classify(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	switch status.Code(err) {
+	case codes.NotFound:
+		return fmt.Errorf("%s: %w", what, errdefs.ErrNotFound)
+	case codes.AlreadyExists:
+		return fmt.Errorf("%s: %w", what, errdefs.ErrConflict)
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+		return fmt.Errorf("%s: state store unavailable: %w", what, errdefs.ErrUnavailable)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// CreateContainer writes the container and its name reservation in one write-only transaction: if the name
+// exists the commit fails with AlreadyExists and nothing is written.
+func (s *Store) CreateContainer(ctx context.Context, c *containers.Container) error {
+	c.Version = 1
+	d, err := toDoc(c)
+	if err != nil {
+		return err
+	}
+	err = s.fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		if err := tx.Create(s.fs.Collection(colNames).Doc(nameKey(c.Owner, c.Name)), nameDoc{ID: c.ID, Owner: c.Owner, Name: c.Name}); err != nil {
+			return err
+		}
+		return tx.Create(s.fs.Collection(colContainers).Doc(c.ID), d)
+	})
+	if status.Code(err) == codes.AlreadyExists {
+		return fmt.Errorf("name %q in use: %w", c.Name, errdefs.ErrConflict)
+	}
+	if err != nil {
+		return classify(err, "create container")
+	}
+	s.writes.Add(2)
+	return nil
+}
+
+// GetContainer is one read.
+func (s *Store) GetContainer(ctx context.Context, id string) (*containers.Container, error) {
+	s.reads.Add(1)
+	snap, err := s.fs.Collection(colContainers).Doc(id).Get(ctx)
+	if err != nil {
+		return nil, classify(err, "container "+id)
+	}
+	return fromSnap(snap)
+}
+
+// ContainerIDByName is one read.
+func (s *Store) ContainerIDByName(ctx context.Context, owner, name string) (string, error) {
+	s.reads.Add(1)
+	snap, err := s.fs.Collection(colNames).Doc(nameKey(owner, name)).Get(ctx)
+	if err != nil {
+		return "", classify(err, "name "+name)
+	}
+	var n nameDoc
+	if err := snap.DataTo(&n); err != nil {
+		return "", fmt.Errorf("decode name %s: %w", name, err)
+	}
+	return n.ID, nil
+}
+
+// ListContainers is one query by owner (or over everything for ""), sorted newest first in memory so no composite
+// index is needed.
+func (s *Store) ListContainers(ctx context.Context, owner string) ([]*containers.Container, error) {
+	q := s.fs.Collection(colContainers).Query
+	if owner != "" {
+		q = q.Where("owner", "==", owner)
+	}
+	return s.query(ctx, q)
+}
+
+// ListRunning is one query on status.
+func (s *Store) ListRunning(ctx context.Context) ([]*containers.Container, error) {
+	return s.query(ctx, s.fs.Collection(colContainers).Where("status", "==", "running"))
+}
+
+func (s *Store) query(ctx context.Context, q firestore.Query) ([]*containers.Container, error) {
+	s.queries.Add(1)
+	snaps, err := q.Documents(ctx).GetAll()
+	if err != nil {
+		return nil, classify(err, "list containers")
+	}
+	s.reads.Add(int64(len(snaps)))
+	out := make([]*containers.Container, 0, len(snaps))
+	for _, snap := range snaps {
+		c, err := fromSnap(snap)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// UpdateContainer is a read-modify-write transaction (1 read, 1 write per attempt).
+func (s *Store) UpdateContainer(ctx context.Context, id string, fn func(*containers.Container) error) (*containers.Container, error) {
+	var out *containers.Container
+	var fnErr error
+	ref := s.fs.Collection(colContainers).Doc(id)
+	err := s.fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		s.reads.Add(1)
+		snap, err := tx.Get(ref)
+		if err != nil {
+			return err
+		}
+		c, err := fromSnap(snap)
+		if err != nil {
+			return err
+		}
+		if fnErr = fn(c); fnErr != nil {
+			return fnErr
+		}
+		c.Version++
+		d, err := toDoc(c)
+		if err != nil {
+			return err
+		}
+		out = c
+		return tx.Set(ref, d)
+	}, firestore.MaxAttempts(20))
+	if fnErr != nil {
+		return nil, fnErr // the caller's own, already classified
+	}
+	if err != nil {
+		return nil, classify(err, "container "+id)
+	}
+	s.writes.Add(1)
+	return out, nil
+}
+
+// RenameContainer reserves newName, releases the old one and updates the record in one transaction.
+func (s *Store) RenameContainer(ctx context.Context, id, newName string) error {
+	ref := s.fs.Collection(colContainers).Doc(id)
+	err := s.fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		s.reads.Add(1)
+		snap, err := tx.Get(ref)
+		if err != nil {
+			return err
+		}
+		c, err := fromSnap(snap)
+		if err != nil {
+			return err
+		}
+		old := c.Name
+		c.Name = newName
+		c.Version++
+		d, err := toDoc(c)
+		if err != nil {
+			return err
+		}
+		if err := tx.Create(s.fs.Collection(colNames).Doc(nameKey(c.Owner, newName)), nameDoc{ID: id, Owner: c.Owner, Name: newName}); err != nil {
+			return err
+		}
+		if err := tx.Delete(s.fs.Collection(colNames).Doc(nameKey(c.Owner, old))); err != nil {
+			return err
+		}
+		return tx.Set(ref, d)
+	}, firestore.MaxAttempts(20))
+	if status.Code(err) == codes.AlreadyExists {
+		return fmt.Errorf("name %q in use: %w", newName, errdefs.ErrConflict)
+	}
+	if err != nil {
+		return classify(err, "rename container "+id)
+	}
+	s.writes.Add(3)
+	return nil
+}
+
+// DeleteContainer removes the record and its name in one transaction.
+func (s *Store) DeleteContainer(ctx context.Context, id string) error {
+	ref := s.fs.Collection(colContainers).Doc(id)
+	err := s.fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		s.reads.Add(1)
+		snap, err := tx.Get(ref)
+		if err != nil {
+			return err
+		}
+		var d containerDoc
+		if err := snap.DataTo(&d); err != nil {
+			return err
+		}
+		nref := s.fs.Collection(colNames).Doc(nameKey(d.Owner, d.Name))
+		if err := tx.Delete(nref); err != nil {
+			return err
+		}
+		return tx.Delete(ref)
+	}, firestore.MaxAttempts(20))
+	if err != nil {
+		return classify(err, "container "+id)
+	}
+	s.writes.Add(2)
+	return nil
+}
+
+type eventDoc struct {
+	Owner  string            `firestore:"owner"`
+	Time   time.Time         `firestore:"time"`
+	Type   string            `firestore:"type"`
+	Action string            `firestore:"action"`
+	Actor  string            `firestore:"actor"`
+	Attrs  map[string]string `firestore:"attrs"`
+}
+
+// AddEvent is one write.
+func (s *Store) AddEvent(ctx context.Context, e containers.Event) error {
+	s.writes.Add(1)
+	_, _, err := s.fs.Collection(colEvents).Add(ctx, eventDoc{Owner: e.Owner, Time: e.Time, Type: e.Type, Action: e.Action, Actor: e.ActorID, Attrs: e.Attributes})
+	return classify(err, "record event")
+}
+
+// ListEvents is one range query on time; the owner is filtered in memory so no composite index is needed.
+func (s *Store) ListEvents(ctx context.Context, owner string, since, until time.Time) ([]containers.Event, error) {
+	// Firestore keeps microseconds; a since with nanoseconds would skip the event it came from.
+	q := s.fs.Collection(colEvents).Where("time", ">=", since.Truncate(time.Microsecond))
+	if !until.IsZero() {
+		q = q.Where("time", "<=", until)
+	}
+	s.queries.Add(1)
+	it := q.OrderBy("time", firestore.Asc).Documents(ctx)
+	defer it.Stop()
+	var out []containers.Event
+	for {
+		snap, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, classify(err, "list events")
+		}
+		s.reads.Add(1)
+		var d eventDoc
+		if err := snap.DataTo(&d); err != nil {
+			return nil, fmt.Errorf("decode event: %w", err)
+		}
+		if owner != "" && d.Owner != owner {
+			continue
+		}
+		out = append(out, containers.Event{Owner: d.Owner, Type: d.Type, Action: d.Action, ActorID: d.Actor, Attributes: d.Attrs, Time: d.Time})
+	}
+}
