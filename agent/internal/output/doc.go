@@ -1,0 +1,7 @@
+// Package output holds the main process's stdout and stderr as sequence-numbered chunks until the control plane
+// acknowledges them as durable. The buffer is bounded: when it is full, writers (the pumps reading the process's
+// pipes) block, so the process's output is slowed down rather than dropped. After the process exits the buffer also
+// carries the exit report, sent after the last chunk.
+//
+// It starts no goroutines and imports only linkproto from runsock.
+package output
