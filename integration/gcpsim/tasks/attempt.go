@@ -201,7 +201,8 @@ func (r *Runner) runContainer(ctx context.Context, s Spec, id string, started fu
 	if started != nil {
 		started(res.Started)
 	}
-	logsDone := r.followLogs(bg, id, em)
+	ended := make(chan struct{})
+	logsDone := r.followLogs(bg, id, em, ended)
 
 	var timeout <-chan time.Time
 	if s.Timeout > 0 {
@@ -226,8 +227,9 @@ func (r *Runner) runContainer(ctx context.Context, s Spec, id string, started fu
 		em.system(ltype.LogSeverity_WARNING, "Stopping task %s-task%d because its execution was cancelled.", s.Execution, s.TaskIndex)
 		stoppedBy = r.stop(bg, id, wait, grace)
 	}
-	<-logsDone
 	res.Ended = time.Now()
+	close(ended)
+	<-logsDone
 	r.finish(bg, id, s, em, stoppedBy, &res)
 	return res
 }
@@ -269,27 +271,33 @@ func waitEnd(wait client.ContainerWaitResult, d time.Duration) bool {
 	}
 }
 
-func (r *Runner) followLogs(ctx context.Context, id string, em *entryMaker) <-chan struct{} {
+func (r *Runner) followLogs(ctx context.Context, id string, em *entryMaker, ended <-chan struct{}) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		rc, err := r.docker.ContainerLogs(ctx, id, client.ContainerLogsOptions{
-			ShowStdout: true, ShowStderr: true, Follow: true, Timestamps: true,
-		})
-		if err != nil {
-			r.log.Warn("follow task logs", "container", id, "err", err)
-			return
-		}
-		defer rc.Close()
-		out := &lineWriter{logID: LogStdout, m: em}
-		errw := &lineWriter{logID: LogStderr, m: em}
-		if _, err := stdcopy.StdCopy(out, errw, rc); err != nil {
-			r.log.Warn("read task logs", "container", id, "err", err)
-		}
+		seen := &frameTracker{}
+		out := &lineWriter{logID: LogStdout, m: em, seen: seen}
+		errw := &lineWriter{logID: LogStderr, m: em, seen: seen}
+		r.copyLogs(ctx, id, client.ContainerLogsOptions{Follow: true}, out, errw)
+		<-ended
+		r.copyLogs(ctx, id, client.ContainerLogsOptions{Since: seen.startReplay()}, out, errw)
 		out.Flush()
 		errw.Flush()
 	}()
 	return done
+}
+
+func (r *Runner) copyLogs(ctx context.Context, id string, opts client.ContainerLogsOptions, out, errw *lineWriter) {
+	opts.ShowStdout, opts.ShowStderr, opts.Timestamps = true, true, true
+	rc, err := r.docker.ContainerLogs(ctx, id, opts)
+	if err != nil {
+		r.log.Warn("read task logs", "container", id, "err", err)
+		return
+	}
+	defer rc.Close()
+	if _, err := stdcopy.StdCopy(out, errw, rc); err != nil {
+		r.log.Warn("read task logs", "container", id, "err", err)
+	}
 }
 
 // finish inspects the ended container, fills in the result and writes the

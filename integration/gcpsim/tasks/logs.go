@@ -143,6 +143,7 @@ type lineWriter struct {
 	mu      sync.Mutex
 	logID   string
 	m       *entryMaker
+	seen    *frameTracker
 	pending bytes.Buffer
 	firstTS time.Time
 }
@@ -155,6 +156,9 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	if i := bytes.IndexByte(p, ' '); i > 0 {
 		if t, err := time.Parse(time.RFC3339Nano, string(p[:i])); err == nil {
 			ts, content = t, p[i+1:]
+			if !w.seen.fresh(t) {
+				return len(p), nil
+			}
 		}
 	}
 	for len(content) > 0 {
@@ -186,4 +190,46 @@ func (w *lineWriter) flushLocked() {
 	text := strings.TrimSuffix(w.pending.String(), "\r")
 	w.pending.Reset()
 	w.m.line(w.logID, text, w.firstTS)
+}
+
+// frameTracker remembers the last frame timestamp read, so that a second
+// read of the logs (the follow stream of Docker Engine 20.10 can end before
+// the last, unterminated line is written) emits only frames not yet seen.
+type frameTracker struct {
+	mu     sync.Mutex
+	last   time.Time
+	atLast int // frames seen with timestamp == last
+	replay bool
+	skip   int // frames at last still to skip on replay
+}
+
+func (f *frameTracker) fresh(ts time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.replay {
+		if ts.Before(f.last) {
+			return false
+		}
+		if ts.Equal(f.last) && f.skip > 0 {
+			f.skip--
+			return false
+		}
+	}
+	if ts.Equal(f.last) {
+		f.atLast++
+	} else if ts.After(f.last) {
+		f.last, f.atLast = ts, 1
+	}
+	return true
+}
+
+// startReplay prepares a second read and returns its "since" value.
+func (f *frameTracker) startReplay() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replay, f.skip = true, f.atLast
+	if f.last.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%d.%09d", f.last.Unix(), f.last.Nanosecond())
 }
