@@ -1,0 +1,283 @@
+package logs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"slices"
+	"time"
+
+	logging "cloud.google.com/go/logging/apiv2"
+	"cloud.google.com/go/logging/apiv2/loggingpb"
+	"github.com/containerd/errdefs"
+	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// DefaultCompletionWait bounds how long a read of an ended execution waits for Cloud Logging to deliver its last
+// lines (the closing system entry).
+const DefaultCompletionWait = 30 * time.Second
+
+// Config configures a Reader.
+type Config struct {
+	// Project holds the logs. Required.
+	Project string
+	// Endpoint overrides the Cloud Logging endpoint (host:port), e.g. gcpsim's "127.0.0.1:18090". "" = Google.
+	Endpoint string
+	// Insecure dials Endpoint without TLS and credentials (gcpsim).
+	Insecure bool
+	// CompletionWait: see DefaultCompletionWait (zero = default).
+	CompletionWait time.Duration
+	// ClientOptions are extra options for the Google client.
+	ClientOptions []option.ClientOption
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Query says which output to read.
+type Query struct {
+	// Executions are the container's executions (full or short names), oldest first; at least one.
+	Executions []string
+	// Stdout and Stderr select the streams; at least one.
+	Stdout, Stderr bool
+	// Since and Until bound the lines' timestamps (zero = unbounded).
+	Since, Until time.Time
+	// Tail is how many lines to return from the end of the history (< 0 = all).
+	Tail int
+	// Follow keeps reading new lines until the last execution's output is complete (or ctx ends).
+	Follow bool
+	// Ended says the last execution has already ended: the read waits for its output to be complete.
+	Ended bool
+	// Done, if not nil, is closed when the last execution ends (follow mode).
+	Done <-chan struct{}
+}
+
+// LogLine is one line of output.
+type LogLine struct {
+	Stream int // 1 stdout, 2 stderr
+	Time   time.Time
+	Data   []byte // the line with its trailing newline
+}
+
+// loggingAPI is the subset of *logging.Client the reader calls.
+type loggingAPI interface {
+	ListLogEntries(ctx context.Context, req *loggingpb.ListLogEntriesRequest, opts ...gax.CallOption) *logging.LogEntryIterator
+	TailLogEntries(ctx context.Context, opts ...gax.CallOption) (loggingpb.LoggingServiceV2_TailLogEntriesClient, error)
+	Close() error
+}
+
+// Reader reads containers' output from Cloud Logging. It is safe for concurrent use.
+type Reader struct {
+	api     loggingAPI
+	project string
+	wait    time.Duration
+	log     *slog.Logger
+}
+
+// New dials Cloud Logging.
+func New(ctx context.Context, cfg Config) (*Reader, error) {
+	if cfg.Project == "" {
+		return nil, errors.New("logs: project is required")
+	}
+	var opts []option.ClientOption
+	if cfg.Endpoint != "" {
+		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
+	}
+	if cfg.Insecure {
+		opts = append(opts, option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	}
+	c, err := logging.NewClient(ctx, append(opts, cfg.ClientOptions...)...)
+	if err != nil {
+		return nil, fmt.Errorf("logs: logging client: %w", err)
+	}
+	wait := cfg.CompletionWait
+	if wait <= 0 {
+		wait = DefaultCompletionWait
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Reader{api: c, project: cfg.Project, wait: wait, log: log}, nil
+}
+
+// Close closes the client.
+func (r *Reader) Close() error { return r.api.Close() }
+
+// Read yields the output q selects, oldest first. A non-nil error ends the sequence.
+func (r *Reader) Read(ctx context.Context, q Query) iter.Seq2[LogLine, error] {
+	return func(yield func(LogLine, error) bool) {
+		if len(q.Executions) == 0 || (!q.Stdout && !q.Stderr) {
+			return
+		}
+		if q.Follow && !q.Ended && !closed(q.Done) {
+			r.follow(ctx, q, yield)
+			return
+		}
+		if q.Ended || closed(q.Done) {
+			if err := r.awaitExit(ctx, q); err != nil {
+				yield(LogLine{}, err)
+				return
+			}
+		}
+		seen := newDedupe(1 << 16)
+		if _, err := r.history(ctx, q, seen, yield); err != nil {
+			yield(LogLine{}, err)
+		}
+	}
+}
+
+func closed(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// awaitExit polls until the last execution's exit entry is visible or the completion wait passes.
+func (r *Reader) awaitExit(ctx context.Context, q Query) error {
+	deadline := time.Now().Add(r.wait)
+	delay := 100 * time.Millisecond
+	exec := q.Executions[len(q.Executions)-1]
+	for {
+		it := r.api.ListLogEntries(ctx, &loggingpb.ListLogEntriesRequest{
+			ResourceNames: []string{"projects/" + r.project}, Filter: systemFilter(r.project, q),
+			OrderBy: "timestamp desc", PageSize: 20,
+		})
+		for {
+			e, err := it.Next()
+			if errors.Is(err, iterator.Done) {
+				break
+			}
+			if err != nil {
+				return translate(err)
+			}
+			if isExit(r.project, e, exec) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			r.log.WarnContext(ctx, "log completion wait expired", "execution", exec)
+			return nil
+		}
+		if err := sleep(ctx, delay); err != nil {
+			return err
+		}
+		delay = min(delay*2, time.Second)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// history lists the lines already stored (the last q.Tail of them if q.Tail >= 0) and yields those not seen. It
+// returns whether the exit entry of the last execution was among the entries and false from yield as errStop.
+func (r *Reader) history(ctx context.Context, q Query, seen *dedupe, yield func(LogLine, error) bool) (bool, error) {
+	var entries []*loggingpb.LogEntry
+	req := &loggingpb.ListLogEntriesRequest{
+		ResourceNames: []string{"projects/" + r.project},
+		Filter:        outputFilter(r.project, q, q.Follow),
+		OrderBy:       "timestamp asc",
+		PageSize:      1000,
+	}
+	if q.Tail >= 0 {
+		if q.Tail == 0 {
+			return false, nil
+		}
+		req.Filter = outputFilter(r.project, q, false)
+		req.OrderBy, req.PageSize = "timestamp desc", int32(min(q.Tail, 1000))
+	}
+	it := r.api.ListLogEntries(ctx, req)
+	for {
+		e, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return false, translate(err)
+		}
+		entries = append(entries, e)
+		if q.Tail >= 0 && len(entries) >= q.Tail {
+			break
+		}
+	}
+	if q.Tail >= 0 {
+		slices.Reverse(entries)
+	}
+	sawExit := false
+	for _, e := range entries {
+		if isExit(r.project, e, q.Executions[len(q.Executions)-1]) {
+			sawExit = true
+		}
+		if !r.emit(e, seen, yield) {
+			return sawExit, errStop
+		}
+	}
+	return sawExit, nil
+}
+
+// errStop reports that the consumer stopped the iteration.
+var errStop = errors.New("logs: iteration stopped")
+
+// emit yields e if it is a new output line; it returns false when the consumer stopped.
+func (r *Reader) emit(e *loggingpb.LogEntry, seen *dedupe, yield func(LogLine, error) bool) bool {
+	stream := streamOf(r.project, e)
+	if stream == 0 || !seen.first(e.GetInsertId()) {
+		return true
+	}
+	return yield(LogLine{Stream: stream, Time: e.GetTimestamp().AsTime(), Data: payload(e)}, nil)
+}
+
+// payload is the line as the process wrote it, with its newline. A structured (JSON) line comes back re-encoded.
+func payload(e *loggingpb.LogEntry) []byte {
+	var s string
+	switch p := e.GetPayload().(type) {
+	case *loggingpb.LogEntry_TextPayload:
+		s = p.TextPayload
+	case *loggingpb.LogEntry_JsonPayload:
+		b, err := protojson.Marshal(p.JsonPayload)
+		if err == nil {
+			s = string(b)
+		}
+	}
+	if len(s) == 0 || s[len(s)-1] != '\n' {
+		s += "\n"
+	}
+	return []byte(s)
+}
+
+// translate maps a Cloud Logging error onto an errdefs kind.
+func translate(err error) error {
+	switch status.Code(err) {
+	case codes.InvalidArgument:
+		return fmt.Errorf("reading logs: %s: %w", status.Convert(err).Message(), errdefs.ErrInvalidArgument)
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+		return fmt.Errorf("reading logs: Cloud Logging is unavailable: %s: %w", status.Convert(err).Message(), errdefs.ErrUnavailable)
+	case codes.PermissionDenied:
+		return fmt.Errorf("reading logs: %s: %w", status.Convert(err).Message(), errdefs.ErrPermissionDenied)
+	}
+	return fmt.Errorf("reading logs: %w", err)
+}
