@@ -1,0 +1,152 @@
+package forward
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/runsock/runsock/localproxy/internal/hijack"
+	"github.com/runsock/runsock/localproxy/internal/upstream"
+)
+
+// PortPublisher opens published ports of containers this proxy's client created (package ports implements it).
+type PortPublisher interface {
+	// Created records a container created through this proxy, with the create request's JSON body.
+	Created(id, name string, createBody []byte)
+	// Started is called after a successful start or restart of ref (ID, ID prefix or name). It returns when the
+	// container's listeners are open (or it is not one of ours).
+	Started(ctx context.Context, ref string)
+}
+
+// Upstream is the control plane client.
+type Upstream interface {
+	RoundTrip(*http.Request) (*http.Response, error)
+	Target(path, rawQuery string) *url.URL
+}
+
+// Proxy serves the Docker API locally.
+type Proxy struct {
+	up    Upstream
+	rp    *httputil.ReverseProxy
+	hj    *hijack.Handler
+	ports PortPublisher
+	log   *slog.Logger
+}
+
+var (
+	createPath = regexp.MustCompile(`^(/v[0-9.]+)?/containers/create$`)
+	startPath  = regexp.MustCompile(`^(/v[0-9.]+)?/containers/([^/]+)/(start|restart)$`)
+)
+
+// maxCreateBody caps the create request body kept for port publishing.
+const maxCreateBody = 4 << 20
+
+// New returns a Proxy. ports nil = no port publishing; log nil = discard.
+func New(up Upstream, ports PortPublisher, log *slog.Logger) *Proxy {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Proxy{up: up, ports: ports, log: log}
+	p.hj = hijack.NewHandler(up, func(path, q string) string { return up.Target(path, q).String() }, log)
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL = up.Target(pr.In.URL.Path, pr.In.URL.RawQuery)
+			pr.Out.Host = ""
+			pr.Out.Header.Del(upstream.TokenHeader)
+		},
+		Transport:      up,
+		FlushInterval:  -1,
+		ModifyResponse: p.observe,
+		ErrorHandler:   p.upstreamError,
+	}
+	return p
+}
+
+// Close ends hijacked streams. Idempotent.
+func (p *Proxy) Close() { p.hj.Close() }
+
+// ServeHTTP implements http.Handler.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hj, body, err := hijack.Match(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if hj {
+		p.hj.Serve(w, r, body)
+		return
+	}
+	if body != nil {
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	}
+	if p.ports != nil && r.Method == http.MethodPost && createPath.MatchString(r.URL.Path) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxCreateBody))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "reading create body: "+err.Error())
+			return
+		}
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		r = r.WithContext(context.WithValue(r.Context(), createKey{}, body))
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+type createKey struct{}
+
+// observe tells the port publisher about successful creates and starts.
+func (p *Proxy) observe(resp *http.Response) error {
+	if p.ports == nil || resp.Request.Method != http.MethodPost {
+		return nil
+	}
+	req := resp.Request
+	if body, ok := req.Context().Value(createKey{}).([]byte); ok && resp.StatusCode == http.StatusCreated {
+		raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(raw))
+		if err != nil {
+			return fmt.Errorf("reading create response: %w", err)
+		}
+		var created struct{ Id string }
+		if json.Unmarshal(raw, &created) == nil && created.Id != "" {
+			p.ports.Created(created.Id, req.URL.Query().Get("name"), body)
+		}
+		return nil
+	}
+	if m := startPath.FindStringSubmatch(req.URL.Path); m != nil && resp.StatusCode/100 == 2 {
+		ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
+		defer cancel()
+		p.ports.Started(ctx, m[2])
+	}
+	return nil
+}
+
+// upstreamError answers the local client when the control plane could not be reached, saying what to do.
+func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client went away
+	}
+	var te *upstream.TokenError
+	if errors.As(err, &te) {
+		p.log.Warn("no identity token", "err", err)
+		writeError(w, http.StatusUnauthorized, "localproxy: "+err.Error())
+		return
+	}
+	p.log.Warn("control plane unreachable", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusBadGateway, "localproxy: cannot reach the control plane: "+err.Error()+
+		" (check --url / RUNSOCK_CONTROL_PLANE_URL and --ca-file; `localproxy status` diagnoses)")
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}

@@ -1,0 +1,231 @@
+package hijack
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// StdinOffsetHeader tells the control plane how many leading body bytes are the original request body.
+const StdinOffsetHeader = "X-Runsock-Stdin-Offset"
+
+// maxStartBody caps the exec-start JSON read before hijacking.
+const maxStartBody = 1 << 20
+
+var (
+	attachPath    = regexp.MustCompile(`^(/v[0-9.]+)?/containers/[^/]+/attach$`)
+	execStartPath = regexp.MustCompile(`^(/v[0-9.]+)?/exec/[^/]+/start$`)
+)
+
+// Upstream sends a request (URL already pointing at the control plane) with the caller's identity.
+type Upstream interface {
+	RoundTrip(*http.Request) (*http.Response, error)
+}
+
+// Handler serves hijacked endpoints.
+type Handler struct {
+	up     Upstream
+	target func(path, rawQuery string) string
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewHandler returns a Handler sending to up; target maps a local path and query to the upstream URL.
+func NewHandler(up Upstream, target func(path, rawQuery string) string, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{up: up, target: target, log: log, conns: map[net.Conn]struct{}{}}
+}
+
+// Match reports whether r is a hijacking request and returns its body, already read (for exec start, whose JSON
+// decides; nil otherwise). When it is not a hijack, the caller must forward r with the returned body.
+func Match(r *http.Request) (hijack bool, body []byte, err error) {
+	if r.Method != http.MethodPost {
+		return false, nil, nil
+	}
+	if attachPath.MatchString(r.URL.Path) {
+		return true, nil, nil
+	}
+	if !execStartPath.MatchString(r.URL.Path) {
+		return false, nil, nil
+	}
+	body, err = io.ReadAll(io.LimitReader(r.Body, maxStartBody))
+	if err != nil {
+		return false, nil, fmt.Errorf("reading exec start body: %w", err)
+	}
+	var start struct{ Detach bool }
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &start); err != nil {
+			return false, body, nil // let the control plane say what is wrong
+		}
+	}
+	return !start.Detach, body, nil
+}
+
+// Serve carries r (a hijacking request whose body prefix was already read) as one full-duplex upstream request.
+func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, prefix []byte) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "localproxy: connection cannot be hijacked")
+		return
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		h.log.Error("hijack", "err", err)
+		return
+	}
+	if !h.track(conn) {
+		conn.Close()
+		return
+	}
+	defer h.untrack(conn)
+	defer conn.Close()
+	h.stream(r, conn, brw, prefix)
+}
+
+func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, prefix []byte) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	body := io.MultiReader(bytes.NewReader(prefix), &stdin{r: brw.Reader})
+	req, err := http.NewRequestWithContext(ctx, r.Method, h.target(r.URL.Path, r.URL.RawQuery), io.NopCloser(body))
+	if err != nil {
+		writeRaw(brw, conn, http.StatusInternalServerError, err.Error())
+		return
+	}
+	copyHeaders(req.Header, r.Header)
+	req.Header.Set(StdinOffsetHeader, strconv.Itoa(len(prefix)))
+	req.ContentLength = -1
+	resp, err := h.up.RoundTrip(req)
+	if err != nil {
+		h.log.Warn("hijack: upstream", "path", r.URL.Path, "err", err)
+		writeRaw(brw, conn, http.StatusBadGateway, "localproxy: control plane: "+err.Error())
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusSwitchingProtocols {
+		passError(brw, conn, resp)
+		return
+	}
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "application/vnd.docker.raw-stream"
+	}
+	status := "HTTP/1.1 200 OK\r\n"
+	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
+		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+	}
+	fmt.Fprintf(brw, "%sContent-Type: %s\r\n\r\n", status, ct)
+	if err := brw.Flush(); err != nil {
+		return
+	}
+	if _, err := io.Copy(conn, resp.Body); err != nil && !errors.Is(err, net.ErrClosed) {
+		h.log.Debug("hijack: output ended", "path", r.URL.Path, "err", err)
+	}
+	CloseWrite(conn)
+}
+
+// stdin reads the client's stdin from the hijacked connection (including bytes its bufio.Reader already holds).
+// The client's half-close reads as EOF, which ends the upstream request body.
+type stdin struct{ r io.Reader }
+
+func (s *stdin) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = io.EOF // the connection went away: stdin is over either way
+	}
+	return n, err
+}
+
+// CloseWrite half-closes conn when it supports it.
+func CloseWrite(conn net.Conn) {
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+}
+
+func copyHeaders(dst, src http.Header) {
+	for k, vs := range src {
+		switch http.CanonicalHeaderKey(k) {
+		case "Connection", "Upgrade", "Content-Length", "Transfer-Encoding", "Keep-Alive", "Proxy-Connection",
+			"Te", "Trailer", "Host", "X-Serverless-Authorization":
+			continue
+		}
+		dst[k] = append([]string(nil), vs...)
+	}
+}
+
+// passError relays an upstream error response as a normal HTTP/1.1 response.
+func passError(brw *bufio.ReadWriter, conn net.Conn, resp *http.Response) {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "text/plain; charset=utf-8"
+	}
+	fmt.Fprintf(brw, "HTTP/1.1 %03d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		resp.StatusCode, http.StatusText(resp.StatusCode), ct, len(b))
+	brw.Write(b)
+	brw.Flush()
+	CloseWrite(conn)
+}
+
+func writeRaw(brw *bufio.ReadWriter, conn net.Conn, status int, msg string) {
+	b, _ := json.Marshal(map[string]string{"message": msg})
+	fmt.Fprintf(brw, "HTTP/1.1 %03d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		status, http.StatusText(status), len(b))
+	brw.Write(b)
+	brw.Flush()
+	CloseWrite(conn)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
+
+func (h *Handler) track(c net.Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.conns[c] = struct{}{}
+	h.wg.Add(1)
+	return true
+}
+
+func (h *Handler) untrack(c net.Conn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+	h.wg.Done()
+}
+
+// Close ends every hijacked stream and waits for them (http.Server.Shutdown does not). Idempotent.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	h.closed = true
+	for c := range h.conns {
+		_ = c.SetDeadline(time.Now())
+		c.Close()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+}
