@@ -96,7 +96,9 @@ func newTopic(t *testing.T, client *pubsub.Client) (topic, sub string) {
 	if _, err := client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic}); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	t.Cleanup(func() { client.TopicAdminClient.DeleteTopic(context.Background(), &pubsubpb.DeleteTopicRequest{Topic: topic}) })
+	t.Cleanup(func() {
+		client.TopicAdminClient.DeleteTopic(context.Background(), &pubsubpb.DeleteTopicRequest{Topic: topic})
+	})
 	if _, err := client.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: sub, Topic: topic}); err != nil {
 		t.Fatalf("create subscription: %v", err)
 	}
