@@ -1,0 +1,173 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/runsock/runsock/agent/linkproto"
+)
+
+// Error is an archive failure with a kind the control plane maps onto a status.
+type Error = linkproto.Error
+
+func kindOf(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return linkproto.ErrKindNotFound
+	case errors.Is(err, fs.ErrPermission):
+		return linkproto.ErrKindPermission
+	default:
+		return linkproto.ErrKindInternal
+	}
+}
+
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &Error{Kind: kindOf(err), Message: err.Error()}
+}
+
+// Stat describes path as Docker's path stat does: the symlink itself, not its target.
+func Stat(path string) (linkproto.PathStat, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return linkproto.PathStat{}, &Error{Kind: linkproto.ErrKindNotFound, Message: fmt.Sprintf("Could not find the file %s in container", path)}
+		}
+		return linkproto.PathStat{}, wrap(err)
+	}
+	st := linkproto.PathStat{Name: fi.Name(), Size: fi.Size(), Mode: uint32(fi.Mode()), Mtime: fi.ModTime()}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		st.LinkTarget, _ = os.Readlink(path)
+	}
+	return st, nil
+}
+
+// Get writes a tar stream of path to w. Entries are named after path's base name ("." for a path ending in "/.").
+func Get(path string, w io.Writer) error {
+	if _, err := Stat(path); err != nil {
+		return err
+	}
+	base := filepath.Base(filepath.Clean(path))
+	if strings.HasSuffix(path, "/.") {
+		base = "."
+	}
+	root := filepath.Clean(path)
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		return addEntry(tw, p, filepath.ToSlash(filepath.Join(base, rel)))
+	})
+	if err != nil {
+		return wrap(fmt.Errorf("archive %s: %w", path, err))
+	}
+	return wrap(tw.Close())
+}
+
+func addEntry(tw *tar.Writer, path, name string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	var link string
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if link, err = os.Readlink(path); err != nil {
+			return err
+		}
+	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() && link == "" {
+		return nil // sockets, devices, fifos: not copied
+	}
+	hdr, err := tar.FileInfoHeader(fi, link)
+	if err != nil {
+		return err
+	}
+	hdr.Name = name
+	if fi.IsDir() {
+		hdr.Name += "/"
+	}
+	hdr.Uname, hdr.Gname = "", ""
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+	}
+	hdr.Format = tar.FormatPAX
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(tw, f)
+	return err
+}
+
+// PutOptions are Docker's archive PUT options.
+type PutOptions struct {
+	NoOverwriteDirNonDir bool
+	CopyUIDGID           bool
+}
+
+// Put extracts the tar stream r (plain, gzip or bzip2) into the existing directory dir.
+func Put(dir string, r io.Reader, opts PutOptions) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &Error{Kind: linkproto.ErrKindNotFound, Message: fmt.Sprintf("Could not find the file %s in container", dir)}
+		}
+		return wrap(err)
+	}
+	if !fi.IsDir() {
+		return &Error{Kind: linkproto.ErrKindInvalid, Message: "extraction point is not a directory"}
+	}
+	tr, err := decompress(r)
+	if err != nil {
+		return err
+	}
+	x := extractor{root: filepath.Clean(dir), opts: opts, chown: os.Geteuid() == 0}
+	if err := x.run(tar.NewReader(tr)); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+func decompress(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic, _ := br.Peek(6)
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, &Error{Kind: linkproto.ErrKindInvalid, Message: fmt.Sprintf("gzip: %v", err)}
+		}
+		return zr, nil
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		return bzip2.NewReader(br), nil
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		return nil, &Error{Kind: linkproto.ErrKindInvalid, Message: "xz-compressed archives are not supported; send plain, gzip or bzip2"}
+	}
+	return br, nil
+}

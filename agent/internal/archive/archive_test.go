@@ -1,0 +1,120 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/runsock/runsock/agent/linkproto"
+)
+
+func tarOf(t *testing.T, entries map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, body := range entries {
+		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}
+		if name[len(name)-1] == '/' {
+			hdr = &tar.Header{Name: name, Mode: 0o755, Typeflag: tar.TypeDir}
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write([]byte(body))
+	}
+	_ = tw.Close()
+	return buf.Bytes()
+}
+
+func TestPutThenGet(t *testing.T) {
+	plain := tarOf(t, map[string]string{"d/": "", "d/a.txt": "alpha", "d/sub/b.txt": "beta"})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(plain)
+	_ = zw.Close()
+	for name, input := range map[string][]byte{"plain": plain, "gzip": gz.Bytes()} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := Put(dir, bytes.NewReader(input), PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "d/sub/b.txt")); string(b) != "beta" {
+				t.Fatalf("b.txt = %q", b)
+			}
+			var out bytes.Buffer
+			if err := Get(filepath.Join(dir, "d"), &out); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			tr := tar.NewReader(&out)
+			for {
+				h, err := tr.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(tr)
+				got[h.Name] = string(b)
+			}
+			want := map[string]string{"d/": "", "d/a.txt": "alpha", "d/sub/": "", "d/sub/b.txt": "beta"}
+			if len(got) != len(want) {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Fatalf("entry %s = %q, want %q (all: %v)", k, got[k], v, got)
+				}
+			}
+		})
+	}
+}
+
+func TestPutErrors(t *testing.T) {
+	dir := t.TempDir()
+	_ = os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644)
+	_ = os.Mkdir(filepath.Join(dir, "d"), 0o755)
+	tests := []struct {
+		name  string
+		dest  string
+		input []byte
+		opts  PutOptions
+		kind  string
+	}{
+		{"missing destination", filepath.Join(dir, "nope"), tarOf(t, map[string]string{"a": "1"}), PutOptions{}, linkproto.ErrKindNotFound},
+		{"destination is a file", filepath.Join(dir, "f"), tarOf(t, map[string]string{"a": "1"}), PutOptions{}, linkproto.ErrKindInvalid},
+		{"dir over file refused", dir, tarOf(t, map[string]string{"f/": ""}), PutOptions{NoOverwriteDirNonDir: true}, linkproto.ErrKindInvalid},
+		{"file over dir refused", dir, tarOf(t, map[string]string{"d": "1"}), PutOptions{NoOverwriteDirNonDir: true}, linkproto.ErrKindInvalid},
+		{"xz", dir, []byte{0xfd, '7', 'z', 'X', 'Z', 0, 1, 2}, PutOptions{}, linkproto.ErrKindInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Put(tt.dest, bytes.NewReader(tt.input), tt.opts)
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != tt.kind {
+				t.Fatalf("err = %v, want kind %s", err, tt.kind)
+			}
+		})
+	}
+	if _, err := Stat(filepath.Join(dir, "f")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPutStaysInsideDestination(t *testing.T) {
+	dir := t.TempDir()
+	inner := filepath.Join(dir, "inner")
+	_ = os.Mkdir(inner, 0o755)
+	if err := Put(inner, bytes.NewReader(tarOf(t, map[string]string{"../../escape": "x"})), PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(inner, "escape")); err != nil {
+		t.Fatalf("entry not confined to the destination: %v", err)
+	}
+}
