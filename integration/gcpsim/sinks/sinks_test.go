@@ -116,7 +116,7 @@ func TestSinkDeliversSystemEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
+	t.Cleanup(func() { client.Close() }) // after the topic's cleanups, which use it
 	topic, sub := newTopic(t, client)
 
 	sink, err := ParseFlag(`exec-events=logName:"run.googleapis.com%2Fvarlog%2Fsystem" AND textPayload=~"^Container called exit"=>pubsub.googleapis.com/` + topic)
