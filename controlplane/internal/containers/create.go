@@ -1,0 +1,213 @@
+package containers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/runsock/runsock/controlplane/internal/identity"
+)
+
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// CreateRequest is POST /containers/create, decoded.
+type CreateRequest struct {
+	Name       string
+	Config     container.Config
+	HostConfig container.HostConfig
+	Networking *network.NetworkingConfig
+}
+
+// Create makes a container for p: it resolves the image (404 "No such image" makes the docker CLI pull), merges the
+// image's config as Docker does, maps resources onto Cloud Run, and stores the container and its name in one
+// transaction (409 when the name is taken).
+func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRequest) (*Container, error) {
+	name, err := checkName(req.Name)
+	if err != nil {
+		return nil, err
+	}
+	if req.Config.Image == "" {
+		return nil, errorf(errdefs.ErrInvalidArgument, "config cannot be empty in order to create a container: no image specified")
+	}
+	if err := checkCloudRunCan(&req.HostConfig, req.Networking); err != nil {
+		return nil, err
+	}
+	cpu, mem, err := Resources(req.HostConfig.NanoCPUs, req.HostConfig.Memory)
+	if err != nil {
+		return nil, err
+	}
+	if s.images == nil {
+		return nil, errorf(errdefs.ErrUnavailable, "images are not available yet on this control plane")
+	}
+	img, err := s.images.Resolve(ctx, p.Email, req.Config.Image)
+	if errdefs.IsNotFound(err) {
+		return nil, errorf(errdefs.ErrNotFound, "No such image: %s", req.Config.Image)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resolve image %s: %w", req.Config.Image, err)
+	}
+	if name == "" {
+		name = randomName()
+	}
+	c := &Container{ID: newID(), Owner: p.Email, Name: name, Created: s.now().UTC(), Image: req.Config.Image,
+		ImageID: img.ID, ImageRef: img.Reference, Config: mergeImageConfig(req.Config, img.Config),
+		HostConfig: req.HostConfig, CPU: cpu, MemoryBytes: mem, State: State{Status: container.StateCreated}}
+	c.HostConfig.NanoCPUs, c.HostConfig.Memory = 0, 0 // what the user asked is in CPU/MemoryBytes, Cloud Run's terms
+	if c.HostConfig.NetworkMode == "" {
+		c.HostConfig.NetworkMode = "bridge"
+	}
+	if err := s.store.CreateContainer(ctx, c); err != nil {
+		if errdefs.IsConflict(err) {
+			return nil, s.nameInUse(ctx, p.Email, name)
+		}
+		return nil, err
+	}
+	s.emit(ctx, c, "create", nil)
+	return c, nil
+}
+
+func (s *Service) nameInUse(ctx context.Context, owner, name string) error {
+	id, _ := s.store.ContainerIDByName(ctx, owner, name)
+	return errorf(errdefs.ErrConflict, "Conflict. The container name \"/%s\" is already in use by container \"%s\". "+
+		"You have to remove (or rename) that container to be able to reuse that name.", name, id)
+}
+
+func checkName(name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	if !validName.MatchString(name) {
+		return "", errorf(errdefs.ErrInvalidArgument, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	}
+	return strings.TrimPrefix(name, "/"), nil
+}
+
+// checkCloudRunCan refuses what a Cloud Run Job cannot give a container (yet), with a message saying so.
+func checkCloudRunCan(hc *container.HostConfig, nc *network.NetworkingConfig) error {
+	var why []string
+	if hc.Privileged {
+		why = append(why, "privileged mode (--privileged)")
+	}
+	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 {
+		why = append(why, "volumes and bind mounts (-v, --mount, --volumes-from)")
+	}
+	if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
+		why = append(why, "published ports (-p, -P)")
+	}
+	if len(hc.Devices) > 0 {
+		why = append(why, "devices (--device)")
+	}
+	switch m := string(hc.NetworkMode); m {
+	case "", "default", "bridge", "host":
+	default:
+		why = append(why, fmt.Sprintf("network mode %q (only bridge and host)", m))
+	}
+	if nc != nil {
+		for n := range nc.EndpointsConfig {
+			if n != "bridge" && n != "host" && n != "default" {
+				why = append(why, fmt.Sprintf("network %q", n))
+			}
+		}
+	}
+	switch hc.RestartPolicy.Name {
+	case "", "no":
+	default:
+		why = append(why, fmt.Sprintf("restart policy %q", hc.RestartPolicy.Name))
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return errorf(errdefs.ErrInvalidArgument, "runsock runs containers on Cloud Run Jobs, which cannot do %s", strings.Join(why, ", "))
+}
+
+// mergeImageConfig applies Docker's rules: the user's Entrypoint replaces the image's and drops its Cmd; the
+// user's Cmd replaces the image's; env is the image's overridden key by key; labels and exposed ports are unions
+// (the container wins); working dir and user default to the image's.
+func mergeImageConfig(cfg container.Config, img ImageConfig) container.Config {
+	if len(cfg.Entrypoint) == 0 {
+		cfg.Entrypoint = img.Entrypoint
+		if len(cfg.Cmd) == 0 {
+			cfg.Cmd = img.Cmd
+		}
+	}
+	cfg.Env = mergeEnv(img.Env, cfg.Env)
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = img.WorkingDir
+	}
+	if cfg.User == "" {
+		cfg.User = img.User
+	}
+	if cfg.StopSignal == "" {
+		cfg.StopSignal = img.StopSignal
+	}
+	if len(img.Labels) > 0 {
+		labels := make(map[string]string, len(img.Labels)+len(cfg.Labels))
+		for k, v := range img.Labels {
+			labels[k] = v
+		}
+		for k, v := range cfg.Labels {
+			labels[k] = v
+		}
+		cfg.Labels = labels
+	}
+	for _, ps := range img.ExposedPorts {
+		port, err := network.ParsePort(ps)
+		if err != nil {
+			continue
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = network.PortSet{}
+		}
+		cfg.ExposedPorts[port] = struct{}{}
+	}
+	return cfg
+}
+
+func mergeEnv(base, over []string) []string {
+	out := append([]string(nil), base...)
+	idx := map[string]int{}
+	for i, kv := range out {
+		k, _, _ := strings.Cut(kv, "=")
+		idx[k] = i
+	}
+	for _, kv := range over {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+var (
+	nameLeft  = []string{"admiring", "bold", "brave", "clever", "eager", "focused", "gallant", "happy", "jolly", "keen", "nifty", "quirky", "serene", "vibrant", "zealous"}
+	nameRight = []string{"babbage", "curie", "darwin", "euler", "feynman", "gauss", "hopper", "knuth", "lovelace", "noether", "pascal", "ritchie", "turing", "wozniak"}
+)
+
+// randomName is Docker-style; the random suffix keeps collisions (which would be a 409) out of reach.
+func randomName() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return nameLeft[int(b[0])%len(nameLeft)] + "_" + nameRight[int(b[1])%len(nameRight)] + strconv.Itoa(int(b[2]))
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+var _ = errors.Is

@@ -1,0 +1,114 @@
+package containers
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// bus fans events out to in-process subscribers (/events streams, waits). Firestore keeps the history.
+type bus struct {
+	mu   sync.Mutex
+	subs map[*subscription]struct{}
+}
+
+type subscription struct {
+	ch chan Event
+	// lost is closed when the subscriber fell too far behind and events were dropped.
+	lost chan struct{}
+}
+
+func newBus() *bus { return &bus{subs: map[*subscription]struct{}{}} }
+
+func (b *bus) subscribe() (*subscription, func()) {
+	s := &subscription{ch: make(chan Event, 256), lost: make(chan struct{})}
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return s, func() {
+		b.mu.Lock()
+		delete(b.subs, s)
+		b.mu.Unlock()
+	}
+}
+
+func (b *bus) publish(e Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		select {
+		case s.ch <- e:
+		default: // a subscriber this slow is told so rather than blocking every lifecycle change
+			delete(b.subs, s)
+			close(s.lost)
+		}
+	}
+}
+
+// emit records an event and publishes it. A failure to record is logged, not returned: the state change it
+// describes has already been committed.
+func (s *Service) emit(ctx context.Context, c *Container, action string, extra map[string]string) {
+	attrs := map[string]string{"name": c.Name, "image": c.Image}
+	for k, v := range c.Config.Labels {
+		attrs[k] = v
+	}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	e := Event{Owner: c.Owner, Type: "container", Action: action, ActorID: c.ID, Attributes: attrs, Time: s.now()}
+	if err := s.store.AddEvent(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Warn("record event", "container", c.ID, "action", action, "err", err)
+	}
+	s.bus.publish(e)
+}
+
+// Events returns the events visible to the caller (owner "" = all) between since and until from Firestore, then —
+// when until is zero or in the future — a channel of live events until ctx ends or until passes. Live events
+// are delivered from the moment Events is called, so none fall between history and the stream.
+func (s *Service) Events(ctx context.Context, owner string, since, until time.Time) ([]Event, <-chan Event, error) {
+	sub, cancel := s.bus.subscribe()
+	var history []Event
+	if !since.IsZero() {
+		h, err := s.store.ListEvents(ctx, owner, since, until)
+		if err != nil {
+			cancel()
+			return nil, nil, err
+		}
+		history = h
+	}
+	if !until.IsZero() && !until.After(s.now()) {
+		cancel()
+		return history, nil, nil
+	}
+	out := make(chan Event)
+	go func() {
+		defer close(out)
+		defer cancel()
+		var deadline <-chan time.Time
+		if !until.IsZero() {
+			t := time.NewTimer(time.Until(until))
+			defer t.Stop()
+			deadline = t.C
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-deadline:
+				return
+			case <-sub.lost:
+				return
+			case e := <-sub.ch:
+				if owner != "" && e.Owner != owner {
+					continue
+				}
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return history, out, nil
+}

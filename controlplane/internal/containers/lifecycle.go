@@ -1,0 +1,296 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/runsock/runsock/controlplane/internal/identity"
+)
+
+// exitWait bounds how long stop/restart wait for the watcher to record an exit after the cancel.
+const exitWait = 60 * time.Second
+
+// Start launches a new execution for the container (304 when it is already running).
+func (s *Service) Start(ctx context.Context, p identity.Principal, ref string) error {
+	c, err := s.Resolve(ctx, p, ref)
+	if err != nil {
+		return err
+	}
+	return s.start(ctx, c, false)
+}
+
+func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
+	if c.Running() {
+		return errorf(errdefs.ErrNotModified, "container %s is already running", c.ID)
+	}
+	spec := LaunchSpec{Image: c.ImageRef, Entrypoint: c.Config.Entrypoint, Args: c.Config.Cmd, Env: c.Config.Env,
+		WorkingDir: c.Config.WorkingDir, User: c.Config.User, CPU: c.CPU, MemoryBytes: c.MemoryBytes,
+		Labels: map[string]string{"managed-by": "runsock"}, ContainerID: c.ID, Owner: c.Owner}
+	exec, err := s.launcher.Launch(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", c.Name, err)
+	}
+	var already bool
+	c2, err := s.store.UpdateContainer(ctx, c.ID, func(c *Container) error {
+		if already = c.Running(); already {
+			return nil
+		}
+		c.State = State{Status: container.StateRunning, StartedAt: s.now().UTC(), Execution: exec}
+		c.Executions = append(c.Executions, exec)
+		if restart {
+			c.RestartCount++
+		}
+		return nil
+	})
+	if err != nil || already {
+		// Someone else started it first (or it is gone): this execution is an orphan.
+		cctx := context.WithoutCancel(ctx)
+		_ = s.launcher.Cancel(cctx, exec)
+		_ = s.launcher.DeleteExecution(cctx, exec)
+		if err != nil {
+			return err
+		}
+		return errorf(errdefs.ErrNotModified, "container %s is already running", c.ID)
+	}
+	s.watch(c2.ID, exec)
+	s.emit(ctx, c2, "start", nil)
+	return nil
+}
+
+// Stop ends a running container (304 when it is not running): without the agent there is no SIGTERM to send, so
+// the execution is cancelled at once; timeout and signal are for the agent hook. It returns once the exit is
+// recorded.
+func (s *Service) Stop(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error {
+	c, err := s.Resolve(ctx, p, ref)
+	if err != nil {
+		return err
+	}
+	if !c.Running() {
+		return errorf(errdefs.ErrNotModified, "container %s is not running", c.ID)
+	}
+	return s.cancelAndWait(ctx, c, "stop")
+}
+
+// Kill cancels the container's execution (409 when it is not running, as Docker does).
+func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal string) error {
+	c, err := s.Resolve(ctx, p, ref)
+	if err != nil {
+		return err
+	}
+	if !c.Running() {
+		return errorf(errdefs.ErrConflict, "cannot kill container: %s: container %s is not running", ref, c.ID)
+	}
+	if signal == "" {
+		signal = "SIGKILL"
+	}
+	s.emit(ctx, c, "kill", map[string]string{"signal": signal})
+	return s.cancelAndWait(ctx, c, "")
+}
+
+func (s *Service) cancelAndWait(ctx context.Context, c *Container, action string) error {
+	sub, unsubscribe := s.bus.subscribe()
+	defer unsubscribe()
+	exec := c.State.Execution
+	if _, err := s.store.UpdateContainer(ctx, c.ID, func(c *Container) error {
+		c.State.StopRequested = true
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := s.launcher.Cancel(ctx, exec); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("stop container %s: %w", c.Name, err)
+	}
+	s.watch(c.ID, exec) // after a restart of the control plane, make sure someone records the exit
+	if err := s.awaitAction(ctx, sub, c.ID, "die", exitWait); err != nil {
+		return err
+	}
+	if action != "" {
+		s.emit(ctx, c, action, nil)
+	}
+	return nil
+}
+
+func (s *Service) awaitAction(ctx context.Context, sub *subscription, id, action string, limit time.Duration) error {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		select {
+		case e := <-sub.ch:
+			if e.ActorID == id && (e.Action == action || e.Action == "destroy") {
+				return nil
+			}
+		case <-sub.lost:
+			return nil
+		case <-t.C:
+			return errorf(errdefs.ErrUnavailable, "container %s: Cloud Run has not reported the end of its execution yet", id)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Restart stops the container if it runs and starts a new execution.
+func (s *Service) Restart(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error {
+	c, err := s.Resolve(ctx, p, ref)
+	if err != nil {
+		return err
+	}
+	if c.Running() {
+		if err := s.cancelAndWait(ctx, c, ""); err != nil {
+			return err
+		}
+		if c, err = s.store.GetContainer(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	if err := s.start(ctx, c, true); err != nil {
+		return err
+	}
+	s.emit(ctx, c, "restart", nil)
+	return nil
+}
+
+// Remove deletes the container's executions and records (409 for a running one unless force).
+func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, force bool) error {
+	c, err := s.Resolve(ctx, p, ref)
+	if err != nil {
+		return err
+	}
+	if c.Running() {
+		if !force {
+			return errorf(errdefs.ErrConflict, "cannot remove container \"/%s\": container is running: stop the container before removing or force remove", c.Name)
+		}
+		if err := s.launcher.Cancel(ctx, c.State.Execution); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("remove container %s: %w", c.Name, err)
+		}
+	}
+	return s.remove(ctx, c)
+}
+
+func (s *Service) remove(ctx context.Context, c *Container) error {
+	for _, e := range c.Executions {
+		if err := s.launcher.DeleteExecution(ctx, e); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("remove container %s: execution %s: %w", c.Name, e, err)
+		}
+	}
+	if err := s.store.DeleteContainer(ctx, c.ID); err != nil {
+		if errdefs.IsNotFound(err) {
+			return noSuchContainer(c.ID)
+		}
+		return err
+	}
+	s.emit(ctx, c, "destroy", nil)
+	return nil
+}
+
+// Rename gives the container a new name (409 when taken).
+func (s *Service) Rename(ctx context.Context, p identity.Principal, ref, newName string) error {
+	name, err := checkName(newName)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		return errorf(errdefs.ErrInvalidArgument, "Neither old nor new names may be empty")
+	}
+	c, err := s.Resolve(ctx, p, ref)
+	if err != nil {
+		return err
+	}
+	if c.Name == name {
+		return errorf(errdefs.ErrInvalidArgument, "Renaming a container with the same name as its current name")
+	}
+	if err := s.store.RenameContainer(ctx, c.ID, name); err != nil {
+		if errdefs.IsConflict(err) {
+			return s.nameInUse(ctx, c.Owner, name)
+		}
+		return err
+	}
+	old := c.Name
+	c.Name = name
+	s.emit(ctx, c, "rename", map[string]string{"oldName": "/" + old})
+	return nil
+}
+
+// WaitResult is how a wait ended.
+type WaitResult struct {
+	ExitCode int
+	Error    string
+}
+
+// Wait checks ref now (errors come back before anything is streamed) and returns a channel that delivers one
+// result when condition is met ("not-running" (default), "next-exit", "removed"), or closes if ctx ends first.
+func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, condition container.WaitCondition) (<-chan WaitResult, error) {
+	switch condition {
+	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
+	default:
+		return nil, errorf(errdefs.ErrInvalidArgument, "invalid condition: %q", condition)
+	}
+	sub, unsubscribe := s.bus.subscribe()
+	c, err := s.Resolve(ctx, p, ref)
+	if err != nil {
+		unsubscribe()
+		return nil, err
+	}
+	out := make(chan WaitResult, 1)
+	if (condition == "" || condition == container.WaitConditionNotRunning) && !c.Running() {
+		unsubscribe()
+		out <- WaitResult{ExitCode: c.State.ExitCode}
+		return out, nil
+	}
+	go func() {
+		defer unsubscribe()
+		defer close(out)
+		last := WaitResult{ExitCode: c.State.ExitCode}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sub.lost:
+				return
+			case e := <-sub.ch:
+				if e.ActorID != c.ID {
+					continue
+				}
+				if e.Action == "die" {
+					last = WaitResult{ExitCode: atoi(e.Attributes["exitCode"])}
+					if condition != container.WaitConditionRemoved {
+						out <- last
+						return
+					}
+				}
+				if e.Action == "destroy" {
+					out <- last
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// Prune removes p's stopped containers matching filters (until, label) and returns their IDs.
+func (s *Service) Prune(ctx context.Context, p identity.Principal, filters map[string][]string) ([]string, error) {
+	f, err := parsePruneFilters(filters, s.now())
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.store.ListContainers(ctx, ownerScope(p))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, c := range list {
+		if c.Running() || !f.match(c) {
+			continue
+		}
+		if err := s.remove(ctx, c); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			return removed, err
+		}
+		removed = append(removed, c.ID)
+	}
+	return removed, nil
+}

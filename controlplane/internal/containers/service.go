@@ -1,0 +1,169 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+)
+
+// Options are a Service's dependencies. Store and Launcher are required; Images and Logs may be nil until wired
+// (create then fails with 503, logs with 501).
+type Options struct {
+	Store    Store
+	Launcher Launcher
+	Images   ImageResolver
+	Logs     LogSource
+	Logger   *slog.Logger
+	// Now is the clock (nil = time.Now).
+	Now func() time.Time
+}
+
+// Service runs the container lifecycle. Create it with New, call Resume once at start, Close at the end.
+type Service struct {
+	store    Store
+	launcher Launcher
+	images   ImageResolver
+	logs     LogSource
+	log      *slog.Logger
+	now      func() time.Time
+	bus      *bus
+
+	ctx       context.Context // ends at Close; parent of every watcher
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+
+	mu       sync.Mutex
+	watching map[string]bool // executions with a watcher
+}
+
+// New returns a Service; it starts nothing until Resume or Start.
+func New(o Options) *Service {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, log: log, now: now,
+		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{}}
+}
+
+// Close stops every watcher and waits for them. Recorded state is untouched: a new Service resumes it.
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+	})
+	return nil
+}
+
+// Resume re-attaches a watcher to every container Firestore says is running, so a restart of the control plane
+// loses no exit.
+func (s *Service) Resume(ctx context.Context) error {
+	running, err := s.store.ListRunning(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range running {
+		s.watch(c.ID, c.State.Execution)
+	}
+	s.log.Info("resumed watchers", "running", len(running))
+	return nil
+}
+
+// watch starts (once per execution) the goroutine that records how execution ends.
+func (s *Service) watch(id, execution string) {
+	if execution == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watching[execution] || s.ctx.Err() != nil {
+		return
+	}
+	s.watching[execution] = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.watching, execution)
+			s.mu.Unlock()
+		}()
+		s.watchExecution(id, execution)
+	}()
+}
+
+func (s *Service) watchExecution(id, execution string) {
+	backoff := 100 * time.Millisecond
+	for {
+		out, err := s.launcher.Wait(s.ctx, execution)
+		if s.ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			s.recordExit(s.ctx, id, execution, out)
+			return
+		}
+		if errdefs.IsNotFound(err) {
+			// The execution is gone (deleted behind our back): record it as ended so nothing waits forever.
+			s.recordExit(s.ctx, id, execution, Outcome{ExitCode: 137, Error: "execution not found", FinishedAt: s.now()})
+			return
+		}
+		s.log.Warn("wait for execution", "container", id, "execution", execution, "err", err)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// recordExit stores the outcome if execution is still the container's current one, emits die, and removes
+// AutoRemove containers.
+func (s *Service) recordExit(ctx context.Context, id, execution string, out Outcome) {
+	var stale bool
+	c, err := s.store.UpdateContainer(ctx, id, func(c *Container) error {
+		stale = c.State.Execution != execution || !c.Running()
+		if stale {
+			return nil
+		}
+		c.State.Status = container.StateExited
+		c.State.ExitCode = out.ExitCode
+		c.State.OOMKilled = out.OOMKilled
+		c.State.Error = out.Error
+		c.State.FinishedAt = out.FinishedAt
+		if c.State.FinishedAt.IsZero() {
+			c.State.FinishedAt = s.now()
+		}
+		c.State.Execution = ""
+		return nil
+	})
+	if errdefs.IsNotFound(err) || (err == nil && stale) {
+		return
+	}
+	if err != nil {
+		s.log.Error("record exit", "container", id, "execution", execution, "err", err)
+		return
+	}
+	if out.OOMKilled {
+		s.emit(ctx, c, "oom", nil)
+	}
+	s.emit(ctx, c, "die", map[string]string{"exitCode": itoa(out.ExitCode), "execution": execution})
+	if c.HostConfig.AutoRemove {
+		if err := s.remove(ctx, c); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			s.log.Error("auto-remove", "container", id, "err", err)
+		}
+	}
+}
