@@ -1,0 +1,237 @@
+package metadata
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Identity names the service account of the task container at a remote address; ok false means the caller is
+	// unknown and gets 404 for service-account paths, like an instance without a service account. Nil: nobody.
+	Identity func(remote netip.Addr) (email string, ok bool)
+	// Issuer is the iss claim and the base URL of the discovery document, e.g. http://172.31.213.1:18092.
+	Issuer string
+	// ProjectID, ProjectNumber and Region are served under project/ and instance/.
+	ProjectID, ProjectNumber, Region string
+	// KeyFile keeps the RSA signing key (PEM) so tokens stay valid across restarts; it is generated if absent.
+	// Empty: a new key in memory on every start.
+	KeyFile string
+	// Logger may be nil (discard).
+	Logger *slog.Logger
+	// Now is the clock for iat/exp; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the metadata server and OIDC issuer. It is an http.Handler.
+type Server struct {
+	cfg Config
+	key *rsa.PrivateKey
+	kid string
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New loads or creates the signing key and returns the Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("metadata: Issuer is required")
+	}
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	key, err := loadOrCreateKey(cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, key: key, kid: keyID(&key.PublicKey), log: cfg.Logger, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.mux.HandleFunc("GET /{$}", s.root)
+	s.mux.HandleFunc("GET /computeMetadata/v1/{path...}", s.metadata)
+	s.mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
+	s.mux.HandleFunc("GET /gcpsim/v1/certs", s.certs)
+	s.mux.HandleFunc("GET /gcpsim/v1/idtoken", s.devToken)
+	return s, nil
+}
+
+// ServeHTTP serves the metadata paths, the OIDC discovery document, the JWKS and the dev token endpoint.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Metadata-Flavor", "Google")
+	w.Header().Set("Server", "Metadata Server for VM")
+	s.mux.ServeHTTP(w, r)
+}
+
+// JWKSURL is where the signing keys are published.
+func (s *Server) JWKSURL() string { return s.cfg.Issuer + "/gcpsim/v1/certs" }
+
+// IDToken returns a signed identity token for email and audience.
+func (s *Server) IDToken(email, audience string) (string, error) {
+	now := s.cfg.Now()
+	id := numericID(email)
+	return sign(s.key, s.kid, Claims{
+		Issuer: s.cfg.Issuer, Audience: audience, AuthorizedBy: id, Subject: id,
+		Email: email, EmailVerified: true,
+		IssuedAt: now.Unix(), Expires: now.Add(TokenLifetime).Unix(),
+	})
+}
+
+func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
+	io.WriteString(w, "computeMetadata/\n")
+}
+
+func text(w http.ResponseWriter, body string) {
+	w.Header().Set("Content-Type", "application/text")
+	io.WriteString(w, body)
+}
+
+func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Metadata-Flavor") != "Google" {
+		http.Error(w, "Missing required header \"Metadata-Flavor\": \"Google\"", http.StatusForbidden)
+		return
+	}
+	if r.Header.Get("X-Forwarded-For") != "" {
+		http.Error(w, "Metadata requests must not be forwarded (X-Forwarded-For present)", http.StatusForbidden)
+		return
+	}
+	path := strings.TrimSuffix(r.PathValue("path"), "/")
+	num, region := s.cfg.ProjectNumber, s.cfg.Region
+	switch path {
+	case "project/project-id":
+		text(w, s.cfg.ProjectID)
+		return
+	case "project/numeric-project-id":
+		text(w, num)
+		return
+	case "instance/region":
+		text(w, "projects/"+num+"/regions/"+region)
+		return
+	case "instance/zone":
+		text(w, "projects/"+num+"/zones/"+region+"-1")
+		return
+	case "instance/id":
+		sum := sha256.Sum256([]byte(r.RemoteAddr))
+		text(w, hex.EncodeToString(sum[:]))
+		return
+	}
+	rest, ok := strings.CutPrefix(path, "instance/service-accounts")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	s.serviceAccount(w, r, strings.TrimPrefix(rest, "/"))
+}
+
+// serviceAccount serves instance/service-accounts/... for the calling task's service account.
+func (s *Server) serviceAccount(w http.ResponseWriter, r *http.Request, rest string) {
+	email, ok := s.caller(r)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if rest == "" {
+		text(w, "default/\n"+email+"/\n")
+		return
+	}
+	acct, item, _ := strings.Cut(rest, "/")
+	if acct != "default" && acct != email {
+		http.NotFound(w, r)
+		return
+	}
+	switch item {
+	case "email":
+		text(w, email)
+	case "aliases":
+		text(w, "default")
+	case "scopes":
+		text(w, "https://www.googleapis.com/auth/cloud-platform\n")
+	case "identity":
+		audience := r.URL.Query().Get("audience")
+		if audience == "" {
+			http.Error(w, "non-empty audience parameter required", http.StatusBadRequest)
+			return
+		}
+		s.writeToken(w, email, audience)
+	case "token":
+		s.accessToken(w)
+	case "":
+		text(w, "aliases\nemail\nidentity\nscopes\ntoken\n")
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s *Server) caller(r *http.Request) (string, bool) {
+	if s.cfg.Identity == nil {
+		return "", false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return "", false
+	}
+	return s.cfg.Identity(ap.Addr().Unmap())
+}
+
+func (s *Server) writeToken(w http.ResponseWriter, email, audience string) {
+	tok, err := s.IDToken(email, audience)
+	if err != nil {
+		s.log.Error("metadata: sign identity token", "email", email, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	text(w, tok)
+}
+
+// accessToken returns an opaque access token; nothing in the local stack checks it.
+func (s *Server) accessToken(w http.ResponseWriter) {
+	b := make([]byte, 24)
+	rand.Read(b)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"access_token": "ya29.gcpsim." + hex.EncodeToString(b),
+		"expires_in":   int(TokenLifetime.Seconds()) - 1,
+		"token_type":   "Bearer",
+	})
+}
+
+func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"issuer":                                s.cfg.Issuer,
+		"jwks_uri":                              s.JWKSURL(),
+		"response_types_supported":              []string{"id_token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"claims_supported":                      []string{"aud", "azp", "email", "email_verified", "exp", "iat", "iss", "sub"},
+	})
+}
+
+func (s *Server) certs(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	json.NewEncoder(w).Encode(map[string]any{"keys": []jwk{publicJWK(&s.key.PublicKey, s.kid)}})
+}
+
+// devToken serves GET /gcpsim/v1/idtoken?email=E&audience=A: a token for a person, for localproxy in the dev stack.
+func (s *Server) devToken(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	email, audience := q.Get("email"), q.Get("audience")
+	if !strings.Contains(email, "@") || audience == "" {
+		http.Error(w, "want ?email=NAME@DOMAIN&audience=AUDIENCE", http.StatusBadRequest)
+		return
+	}
+	s.writeToken(w, email, audience)
+}
