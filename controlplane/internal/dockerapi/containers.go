@@ -1,0 +1,171 @@
+package dockerapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/identity"
+)
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func cut(s, sep string) (string, string, bool) { return strings.Cut(s, sep) }
+
+func (h *Handler) containerCreate(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	var body struct {
+		container.Config
+		HostConfig       *container.HostConfig
+		NetworkingConfig *network.NetworkingConfig
+	}
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	req := containers.CreateRequest{Name: r.URL.Query().Get("name"), Config: body.Config, Networking: body.NetworkingConfig}
+	if body.HostConfig != nil {
+		req.HostConfig = *body.HostConfig
+	}
+	c, err := h.c.Create(r.Context(), p, req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: []string{}})
+}
+
+func (h *Handler) containerList(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	filters, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	limit, err := intValue(r, "limit")
+	if err != nil {
+		return err
+	}
+	opts := containers.ListOptions{All: boolValue(r, "all"), Filters: filters}
+	if limit != nil {
+		opts.Limit = *limit
+	}
+	list, err := h.c.List(r.Context(), p, opts)
+	if err != nil {
+		return err
+	}
+	out := make([]*container.Summary, 0, len(list))
+	for _, c := range list {
+		out = append(out, summary(c))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) containerInspect(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	c, err := h.c.Resolve(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, inspect(c))
+}
+
+func noContent(w http.ResponseWriter) error {
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) containerStart(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if err := h.c.Start(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (h *Handler) containerStop(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	t, err := intValue(r, "t")
+	if err != nil {
+		return err
+	}
+	if err := h.c.Stop(r.Context(), p, r.PathValue("id"), t, r.URL.Query().Get("signal")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (h *Handler) containerKill(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if err := h.c.Kill(r.Context(), p, r.PathValue("id"), r.URL.Query().Get("signal")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (h *Handler) containerRestart(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	t, err := intValue(r, "t")
+	if err != nil {
+		return err
+	}
+	if err := h.c.Restart(r.Context(), p, r.PathValue("id"), t, r.URL.Query().Get("signal")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+// containerWait checks the container, flushes the headers (the CLI waits for them before it starts the
+// container), then blocks. A client that goes away ends the wait harmlessly.
+func (h *Handler) containerWait(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	ch, err := h.c.Wait(r.Context(), p, r.PathValue("id"), container.WaitCondition(r.URL.Query().Get("condition")))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	http.NewResponseController(w).Flush()
+	res, ok := <-ch
+	if !ok {
+		return nil
+	}
+	resp := container.WaitResponse{StatusCode: int64(res.ExitCode)}
+	if res.Error != "" {
+		resp.Error = &container.WaitExitError{Message: res.Error}
+	}
+	return jsonEncode(w, resp)
+}
+
+func (h *Handler) containerDelete(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if boolValue(r, "link") {
+		return invalid("links are not supported")
+	}
+	if err := h.c.Remove(r.Context(), p, r.PathValue("id"), boolValue(r, "force")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (h *Handler) containerPrune(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	filters, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	ids, err := h.c.Prune(r.Context(), p, filters)
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: ids})
+}
+
+func (h *Handler) containerRename(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if err := h.c.Rename(r.Context(), p, r.PathValue("id"), r.URL.Query().Get("name")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (h *Handler) needsAgent(what string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+		if _, err := h.c.Resolve(r.Context(), p, r.PathValue("id")); err != nil {
+			return err
+		}
+		return &kindError{msg: what + " needs the runsock agent, which this control plane does not run yet", kind: errNotImplemented}
+	}
+}

@@ -1,0 +1,67 @@
+package dockerapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/containerd/errdefs"
+)
+
+// statusOf maps an error kind to Docker's status code: the only place that does.
+func statusOf(err error) int {
+	switch {
+	case errdefs.IsNotFound(err):
+		return http.StatusNotFound
+	case errdefs.IsInvalidArgument(err):
+		return http.StatusBadRequest
+	case errdefs.IsConflict(err), errdefs.IsAlreadyExists(err), errdefs.IsFailedPrecondition(err):
+		return http.StatusConflict
+	case errdefs.IsNotModified(err):
+		return http.StatusNotModified
+	case errdefs.IsUnauthorized(err):
+		return http.StatusUnauthorized
+	case errdefs.IsPermissionDenied(err):
+		return http.StatusForbidden
+	case errdefs.IsNotImplemented(err):
+		return http.StatusNotImplemented
+	case errdefs.IsUnavailable(err), errdefs.IsResourceExhausted(err):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError writes {"message": ...}. A 500's text is our fault and may name internals, so the client gets a
+// generic message and the log gets the detail. Nothing is written when the client has gone.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return
+	}
+	code := statusOf(err)
+	msg := err.Error()
+	if code >= 500 {
+		h.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Int("status", code), slog.String("err", msg))
+		if code == http.StatusInternalServerError {
+			msg = "internal error in the runsock control plane; see its logs"
+		}
+	}
+	if code == http.StatusNotModified {
+		w.WriteHeader(code)
+		return
+	}
+	writeJSON(w, code, map[string]string{"message": msg})
+}
+
+func invalid(format string, args ...any) error {
+	return &kindError{msg: sprintf(format, args...), kind: errdefs.ErrInvalidArgument}
+}
+
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }

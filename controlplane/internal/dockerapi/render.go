@@ -1,0 +1,86 @@
+package dockerapi
+
+import (
+	"strings"
+	"time"
+
+	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/runsock/runsock/controlplane/internal/containers"
+)
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func inspect(c *containers.Container) container.InspectResponse {
+	cfg := c.Config
+	hc := c.HostConfig
+	hc.NanoCPUs = cpuNano(c.CPU)
+	hc.Memory = c.MemoryBytes
+	path, args := "", []string(nil)
+	if cmd := append(append([]string(nil), cfg.Entrypoint...), cfg.Cmd...); len(cmd) > 0 {
+		path, args = cmd[0], cmd[1:]
+	}
+	if args == nil {
+		args = []string{}
+	}
+	cfg.Hostname = c.ID[:12]
+	return container.InspectResponse{
+		ID: c.ID, Created: ts(c.Created), Path: path, Args: args, Image: c.ImageID, Name: "/" + c.Name,
+		RestartCount: c.RestartCount, Driver: "cloudrun", Platform: "linux",
+		State: &container.State{Status: c.State.Status, Running: c.Running(), OOMKilled: c.State.OOMKilled,
+			ExitCode: c.State.ExitCode, Error: c.State.Error, StartedAt: ts(c.State.StartedAt), FinishedAt: ts(c.State.FinishedAt)},
+		HostConfig: &hc, Config: &cfg, Mounts: []container.MountPoint{},
+		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{
+			string(hc.NetworkMode): {}}},
+	}
+}
+
+func summary(c *containers.Container) *container.Summary {
+	s := &container.Summary{ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: c.ImageID,
+		Command: strings.Join(append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...), " "),
+		Created: c.Created.Unix(), Ports: []container.PortSummary{}, Labels: c.Config.Labels, State: c.State.Status,
+		Status: statusText(c), Mounts: []container.MountPoint{}}
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{string(c.HostConfig.NetworkMode): {}}}
+	return s
+}
+
+// statusText is docker ps's STATUS column: "Up 5 minutes", "Exited (3) 2 seconds ago", "Created".
+func statusText(c *containers.Container) string {
+	switch c.State.Status {
+	case container.StateRunning:
+		return "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
+	case container.StateExited:
+		if c.State.FinishedAt.IsZero() {
+			return "Exited (" + itoa(c.State.ExitCode) + ")"
+		}
+		return "Exited (" + itoa(c.State.ExitCode) + ") " + units.HumanDuration(time.Since(c.State.FinishedAt)) + " ago"
+	}
+	return "Created"
+}
+
+func cpuNano(cpu string) int64 {
+	var whole, frac, div int64 = 0, 0, 1
+	seenDot := false
+	for _, r := range cpu {
+		switch {
+		case r == '.':
+			seenDot = true
+		case r >= '0' && r <= '9' && !seenDot:
+			whole = whole*10 + int64(r-'0')
+		case r >= '0' && r <= '9':
+			frac = frac*10 + int64(r-'0')
+			div *= 10
+		}
+	}
+	return whole*1e9 + frac*1e9/div
+}

@@ -1,0 +1,259 @@
+package dockerapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/identity"
+)
+
+const (
+	// APIVersion is the Engine API version runsock speaks; MinAPIVersion the oldest prefix it accepts.
+	APIVersion    = "1.51"
+	MinAPIVersion = "1.24"
+)
+
+// ContainerBackend is the container lifecycle; *containers.Service implements it.
+type ContainerBackend interface {
+	Create(ctx context.Context, p identity.Principal, req containers.CreateRequest) (*containers.Container, error)
+	Resolve(ctx context.Context, p identity.Principal, ref string) (*containers.Container, error)
+	List(ctx context.Context, p identity.Principal, opts containers.ListOptions) ([]*containers.Container, error)
+	Start(ctx context.Context, p identity.Principal, ref string) error
+	Stop(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error
+	Kill(ctx context.Context, p identity.Principal, ref, signal string) error
+	Restart(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error
+	Remove(ctx context.Context, p identity.Principal, ref string, force bool) error
+	Rename(ctx context.Context, p identity.Principal, ref, newName string) error
+	Wait(ctx context.Context, p identity.Principal, ref string, cond container.WaitCondition) (<-chan containers.WaitResult, error)
+	Prune(ctx context.Context, p identity.Principal, filters map[string][]string) ([]string, error)
+	Logs(ctx context.Context, p identity.Principal, ref string, opts containers.LogOptions) (*containers.Container, iter.Seq2[containers.LogLine, error], error)
+	Attach(ctx context.Context, p identity.Principal, ref string, stdout, stderr bool) (*containers.Container, func(context.Context) iter.Seq2[containers.LogLine, error], error)
+	Events(ctx context.Context, owner string, since, until time.Time) ([]containers.Event, <-chan containers.Event, error)
+}
+
+var _ ContainerBackend = (*containers.Service)(nil)
+
+// Info is what /info and /version report about the deployment.
+type Info struct {
+	Project, Region string
+	// MaxCPU and MaxMemory are the most a container may ask for.
+	MaxCPU    int
+	MaxMemory int64
+}
+
+// Options are a Handler's dependencies. Containers is required; Images and Exec may be nil (their routes then
+// answer a clear error).
+type Options struct {
+	Containers ContainerBackend
+	Images     ImageBackend
+	Exec       ExecBackend
+	Info       Info
+	Logger     *slog.Logger
+}
+
+// Handler serves the Docker Engine API. Requests must carry an identity.Principal in their context (the identity
+// middleware wraps Handler).
+type Handler struct {
+	c    ContainerBackend
+	img  ImageBackend
+	exec ExecBackend
+	info Info
+	log  *slog.Logger
+	mux  *http.ServeMux
+
+	nets netRegistry
+
+	mu      sync.Mutex
+	streams map[io.Closer]struct{} // hijacked connections, closed by CloseStreams
+}
+
+// New builds the route table.
+func New(o Options) *Handler {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	h := &Handler{c: o.Containers, img: o.Images, exec: o.Exec, info: o.Info, log: log, mux: http.NewServeMux(),
+		streams: map[io.Closer]struct{}{}, nets: newNetRegistry()}
+	h.routes()
+	return h
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p identity.Principal) error
+
+func (h *Handler) handle(pattern string, f handlerFunc) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := identity.FromContext(r.Context())
+		if !ok {
+			h.writeError(w, r, &kindError{msg: "no authenticated caller", kind: errdefs.ErrUnauthenticated})
+			return
+		}
+		if err := f(w, r, p); err != nil {
+			h.writeError(w, r, err)
+		}
+	})
+}
+
+func (h *Handler) routes() {
+	h.handle("GET /_ping", h.ping)
+	h.handle("HEAD /_ping", h.ping)
+	h.handle("GET /version", h.version)
+	h.handle("GET /info", h.infoHandler)
+	h.handle("GET /system/df", h.diskUsage)
+	h.handle("GET /events", h.events)
+
+	h.handle("POST /containers/create", h.containerCreate)
+	h.handle("GET /containers/json", h.containerList)
+	h.handle("GET /containers/{id}/json", h.containerInspect)
+	h.handle("POST /containers/{id}/start", h.containerStart)
+	h.handle("POST /containers/{id}/stop", h.containerStop)
+	h.handle("POST /containers/{id}/kill", h.containerKill)
+	h.handle("POST /containers/{id}/restart", h.containerRestart)
+	h.handle("POST /containers/{id}/wait", h.containerWait)
+	h.handle("DELETE /containers/{id}", h.containerDelete)
+	h.handle("POST /containers/prune", h.containerPrune)
+	h.handle("POST /containers/{id}/rename", h.containerRename)
+	h.handle("GET /containers/{id}/logs", h.containerLogs)
+	h.handle("POST /containers/{id}/attach", h.containerAttach)
+	h.handle("GET /containers/{id}/top", h.needsAgent("top"))
+	h.handle("GET /containers/{id}/stats", h.needsAgent("stats"))
+	h.handle("POST /containers/{id}/resize", h.needsAgent("resize"))
+
+	h.handle("POST /containers/{id}/exec", h.execCreate)
+	h.handle("POST /exec/{id}/start", h.execStart)
+	h.handle("GET /exec/{id}/json", h.execInspect)
+	h.handle("POST /exec/{id}/resize", h.execResize)
+
+	h.imageRoutes()
+	h.netVolRoutes()
+}
+
+var versionPrefix = regexp.MustCompile(`^/v(\d+)\.(\d+)(/.*)$`)
+
+// ServeHTTP strips and checks the /vX.Y prefix, then dispatches.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Api-Version", APIVersion)
+	w.Header().Set("Docker-Experimental", "false")
+	w.Header().Set("Ostype", "linux")
+	w.Header().Set("Server", "runsock/"+APIVersion+" (linux)")
+	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
+		major, _ := strconv.Atoi(m[1])
+		minor, _ := strconv.Atoi(m[2])
+		v := fmt.Sprintf("%d.%d", major, minor)
+		switch {
+		case major < 1 || (major == 1 && minor < 24):
+			h.writeError(w, r, invalid("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, MinAPIVersion))
+			return
+		case major > 1 || minor > 51:
+			h.writeError(w, r, invalid("client version %s is too new. Maximum supported API version is %s", v, APIVersion))
+			return
+		}
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path = m[3]
+		u.RawPath = ""
+		r2.URL = &u
+		r = r2
+	}
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "page not found"})
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	return json.NewEncoder(w).Encode(v)
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// decodeBody reads a JSON body into v; an empty body leaves v as is.
+func decodeBody(r *http.Request, v any) error {
+	if r.Body == nil {
+		return nil
+	}
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil && err != io.EOF {
+		return invalid("invalid JSON: %v", err)
+	}
+	return nil
+}
+
+func boolValue(r *http.Request, k string) bool {
+	s := strings.ToLower(strings.TrimSpace(r.URL.Query().Get(k)))
+	return !(s == "" || s == "0" || s == "no" || s == "false" || s == "none")
+}
+
+func intValue(r *http.Request, k string) (*int, error) {
+	s := r.URL.Query().Get(k)
+	if s == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return nil, invalid("invalid value for %s: %q", k, s)
+	}
+	return &n, nil
+}
+
+// parseFilters accepts both encodings clients send: {"k":["v"]} and the old {"k":{"v":true}}.
+func parseFilters(r *http.Request) (map[string][]string, error) {
+	raw := r.URL.Query().Get("filters")
+	if raw == "" {
+		return nil, nil
+	}
+	var m map[string][]string
+	if err := json.Unmarshal([]byte(raw), &m); err == nil {
+		return m, nil
+	}
+	var old map[string]map[string]bool
+	if err := json.Unmarshal([]byte(raw), &old); err != nil {
+		return nil, invalid("invalid filters: %s", raw)
+	}
+	m = make(map[string][]string, len(old))
+	for k, vs := range old {
+		for v, on := range vs {
+			if on {
+				m[k] = append(m[k], v)
+			}
+		}
+	}
+	return m, nil
+}
+
+// CloseStreams ends every hijacked stream (http.Server.Shutdown does not wait for them).
+func (h *Handler) CloseStreams() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.streams {
+		c.Close()
+	}
+}
+
+func (h *Handler) track(c io.Closer) func() {
+	h.mu.Lock()
+	h.streams[c] = struct{}{}
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		delete(h.streams, c)
+		h.mu.Unlock()
+	}
+}

@@ -1,0 +1,173 @@
+package dockerapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"iter"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/identity"
+)
+
+var errNotImplemented = errdefs.ErrNotImplemented
+
+func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
+
+// muxWriter frames output with stdcopy's 8-byte header (stream, 0, 0, 0, big-endian length) unless raw.
+type muxWriter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	flush func() error
+	raw   bool
+}
+
+func (m *muxWriter) write(stream int, p []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.raw {
+		var hdr [8]byte
+		hdr[0] = byte(stream)
+		binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+		if _, err := m.w.Write(hdr[:]); err != nil {
+			return err
+		}
+	}
+	if _, err := m.w.Write(p); err != nil {
+		return err
+	}
+	if m.flush != nil {
+		return m.flush()
+	}
+	return nil
+}
+
+func (h *Handler) containerLogs(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	q := r.URL.Query()
+	opts := containers.LogOptions{Follow: boolValue(r, "follow"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Tail: -1}
+	if !opts.Stdout && !opts.Stderr {
+		return invalid("Bad parameters: you must choose at least one stream")
+	}
+	now := time.Now()
+	var err error
+	for k, dst := range map[string]*time.Time{"since": &opts.Since, "until": &opts.Until} {
+		if v := q.Get(k); v != "" && v != "0" {
+			if *dst, err = containers.ParseTimestamp(v, now); err != nil {
+				return err
+			}
+		}
+	}
+	if t := q.Get("tail"); t != "" && t != "all" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			return invalid("invalid value for tail: %q", t)
+		}
+		opts.Tail = n
+	}
+	c, lines, err := h.c.Logs(r.Context(), p, r.PathValue("id"), opts)
+	if err != nil {
+		return err
+	}
+	rc := http.NewResponseController(w)
+	ctype := "application/vnd.docker.multiplexed-stream"
+	if c.Config.Tty {
+		ctype = "application/vnd.docker.raw-stream"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.WriteHeader(http.StatusOK)
+	rc.Flush()
+	mw := &muxWriter{w: w, flush: rc.Flush, raw: c.Config.Tty}
+	h.copyLines(r.Context(), mw, lines, boolValue(r, "timestamps"))
+	return nil
+}
+
+// copyLines writes lines until the sequence ends; an error after the headers can only end the stream.
+func (h *Handler) copyLines(ctx context.Context, mw *muxWriter, lines iter.Seq2[containers.LogLine, error], timestamps bool) {
+	for l, err := range lines {
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Warn("log stream ended", "err", err)
+			}
+			return
+		}
+		data := l.Data
+		if timestamps {
+			data = append([]byte(l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")+" "), data...)
+		}
+		if mw.write(l.Stream, data) != nil {
+			return
+		}
+	}
+}
+
+// containerAttach streams the container's output. Over HTTP/1.1 it hijacks the connection as Docker does (101
+// UPGRADED when asked to upgrade); over HTTP/2 (localproxy) there is no Upgrade, so it answers 200 and streams
+// full-duplex: the response body is the output, the request body stdin. Everything rejected is rejected before.
+func (h *Handler) containerAttach(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if !boolValue(r, "stream") && !boolValue(r, "logs") {
+		return invalid("Bad parameters: you must choose at least one stream")
+	}
+	c, stream, err := h.c.Attach(r.Context(), p, r.PathValue("id"), boolValue(r, "stdout"), boolValue(r, "stderr"))
+	if err != nil {
+		return err
+	}
+	ctype := "application/vnd.docker.multiplexed-stream"
+	if c.Config.Tty {
+		ctype = "application/vnd.docker.raw-stream"
+	}
+	if r.ProtoMajor >= 2 {
+		rc := http.NewResponseController(w)
+		_ = rc.EnableFullDuplex()
+		w.Header().Set("Content-Type", ctype)
+		w.WriteHeader(http.StatusOK)
+		rc.Flush()
+		// Stdin goes to the agent once it exists; until then it is drained so the client's half-close is seen.
+		go io.Copy(io.Discard, r.Body)
+		h.copyLines(r.Context(), &muxWriter{w: w, flush: rc.Flush, raw: c.Config.Tty}, stream(r.Context()), false)
+		return nil
+	}
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	defer h.track(conn)()
+	conn.SetDeadline(time.Time{})
+	status := "HTTP/1.1 200 OK\r\nContent-Type: " + ctype + "\r\n\r\n"
+	if r.Header.Get("Upgrade") != "" {
+		status = "HTTP/1.1 101 UPGRADED\r\nContent-Type: " + ctype + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+	}
+	if _, err := buf.WriteString(status); err != nil {
+		return nil
+	}
+	if buf.Flush() != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	go watchClosed(ctx, cancel, conn, buf.Reader)
+	h.copyLines(ctx, &muxWriter{w: conn, raw: c.Config.Tty}, stream(ctx), false)
+	if tc, ok := conn.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite()
+	}
+	return nil
+}
+
+// watchClosed reads (and, without an agent, discards) stdin; the connection closing ends the attach. A stdin
+// half-close (EOF) does not: output keeps flowing until the container ends.
+func watchClosed(ctx context.Context, cancel context.CancelFunc, conn net.Conn, r *bufio.Reader) {
+	_, err := io.Copy(io.Discard, r)
+	if err == nil || errors.Is(err, io.EOF) {
+		return
+	}
+	cancel()
+}

@@ -1,0 +1,187 @@
+package dockerapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
+	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/identity"
+)
+
+func (h *Handler) ping(w http.ResponseWriter, r *http.Request, _ identity.Principal) error {
+	w.Header().Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	w.Header().Set("Pragma", "no-cache")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		w.Write([]byte("OK"))
+	}
+	return nil
+}
+
+func (h *Handler) version(w http.ResponseWriter, r *http.Request, _ identity.Principal) error {
+	return writeJSON(w, http.StatusOK, system.VersionResponse{
+		Platform:      system.PlatformInfo{Name: "runsock (Cloud Run Jobs)"},
+		Version:       "runsock-0.1",
+		APIVersion:    APIVersion,
+		MinAPIVersion: MinAPIVersion,
+		Os:            "linux",
+		Arch:          "amd64",
+		GoVersion:     runtime.Version(),
+		KernelVersion: "gVisor (Cloud Run)",
+	})
+}
+
+func (h *Handler) infoHandler(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	list, err := h.c.List(r.Context(), p, containers.ListOptions{All: true})
+	if err != nil {
+		return err
+	}
+	info := system.Info{
+		ID: "runsock:" + h.info.Project + ":" + h.info.Region, Name: "runsock " + h.info.Project + "/" + h.info.Region,
+		Containers: len(list), ServerVersion: "runsock-0.1", OperatingSystem: "Cloud Run Jobs (" + h.info.Region + ")",
+		OSType: "linux", Architecture: "x86_64", NCPU: h.info.MaxCPU, MemTotal: h.info.MaxMemory, Driver: "cloudrun",
+		LoggingDriver: "gcplogs", CgroupDriver: "none", KernelVersion: "gVisor", IndexServerAddress: "https://index.docker.io/v1/",
+		SystemTime: time.Now().Format(time.RFC3339Nano),
+		Labels:     []string{"runsock.project=" + h.info.Project, "runsock.region=" + h.info.Region},
+	}
+	for _, c := range list {
+		if c.Running() {
+			info.ContainersRunning++
+		} else {
+			info.ContainersStopped++
+		}
+	}
+	if h.img != nil {
+		if imgs, err := h.img.List(r.Context(), p.Email, ImageListOptions{}); err == nil {
+			info.Images = len(imgs)
+		}
+	}
+	return writeJSON(w, http.StatusOK, info)
+}
+
+func (h *Handler) diskUsage(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	list, err := h.c.List(r.Context(), p, containers.ListOptions{All: true})
+	if err != nil {
+		return err
+	}
+	// API ≤ 1.51's shape (the docker CLI 28 reads these fields), with moby's item types.
+	var du struct {
+		LayersSize int64
+		Images     []*image.Summary
+		Containers []*container.Summary
+		Volumes    []*volume.Volume
+		BuildCache []any
+	}
+	du.Images, du.Containers, du.Volumes, du.BuildCache = []*image.Summary{}, []*container.Summary{}, []*volume.Volume{}, []any{}
+	for _, c := range list {
+		du.Containers = append(du.Containers, summary(c))
+	}
+	if h.img != nil {
+		if du.Images, err = imagePtrs(h.img.List(r.Context(), p.Email, ImageListOptions{})); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, du)
+}
+
+func (h *Handler) events(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	q := r.URL.Query()
+	now := time.Now()
+	var since, until time.Time
+	var err error
+	if v := q.Get("since"); v != "" {
+		if since, err = containers.ParseTimestamp(v, now); err != nil {
+			return err
+		}
+	}
+	if v := q.Get("until"); v != "" {
+		if until, err = containers.ParseTimestamp(v, now); err != nil {
+			return err
+		}
+	}
+	filters, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	for k := range filters {
+		switch k {
+		case "type", "container", "event", "label", "image", "scope":
+		default:
+			return invalid("invalid filter '%s'", k)
+		}
+	}
+	owner := p.Email
+	if p.Admin {
+		owner = ""
+	}
+	history, live, err := h.c.Events(r.Context(), owner, since, until)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	enc := json.NewEncoder(w)
+	send := func(e containers.Event) bool {
+		if !eventMatches(e, filters) {
+			return true
+		}
+		if enc.Encode(eventMessage(e)) != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	for _, e := range history {
+		if !send(e) {
+			return nil
+		}
+	}
+	for e := range live {
+		if !send(e) {
+			return nil
+		}
+	}
+	return nil
+}
+
+func eventMessage(e containers.Event) events.Message {
+	return events.Message{Type: events.Type(e.Type), Action: events.Action(e.Action),
+		Actor: events.Actor{ID: e.ActorID, Attributes: e.Attributes}, Scope: "local",
+		Time: e.Time.Unix(), TimeNano: e.Time.UnixNano()}
+}
+
+func eventMatches(e containers.Event, f map[string][]string) bool {
+	in := func(k string, vals ...string) bool {
+		if len(f[k]) == 0 {
+			return true
+		}
+		for _, want := range f[k] {
+			for _, v := range vals {
+				if v != "" && (want == v || (k == "container" && len(want) >= 1 && len(v) == 64 && v[:min(len(want), 64)] == want)) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if !in("type", e.Type) || !in("event", e.Action) || !in("container", e.ActorID, e.Attributes["name"]) || !in("image", e.Attributes["image"]) {
+		return false
+	}
+	for _, l := range f["label"] {
+		k, v, hasV := cut(l, "=")
+		got, ok := e.Attributes[k]
+		if !ok || (hasV && got != v) {
+			return false
+		}
+	}
+	return true
+}
