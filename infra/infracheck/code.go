@@ -1,0 +1,166 @@
+package infracheck
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// APIUse is a Google API a part of runsock calls, with the packages whose imports show it.
+type APIUse struct {
+	API string // e.g. "run.googleapis.com"
+	By  []string
+}
+
+// importAPIs maps an import path prefix to the API it calls; "" means the import calls no API of its own.
+// Longest prefix wins. cloud.google.com/go/X and google.golang.org/api/X/... not listed map to X.googleapis.com.
+var importAPIs = map[string]string{
+	"cloud.google.com/go/compute/metadata":                  "", // the metadata server, not an API
+	"cloud.google.com/go/auth":                              "",
+	"cloud.google.com/go/longrunning":                       "", // operations are served by the API that started them
+	"cloud.google.com/go/iam":                               "", // policy types used by other clients
+	"cloud.google.com/go/pubsub/v2":                         "pubsub.googleapis.com",
+	"google.golang.org/api/idtoken":                         "", // metadata server or a key file: no API call
+	"google.golang.org/api/option":                          "",
+	"google.golang.org/api/iterator":                        "",
+	"google.golang.org/api/googleapi":                       "",
+	"google.golang.org/api/transport":                       "",
+	"google.golang.org/api/iamcredentials":                  "iamcredentials.googleapis.com",
+	"github.com/google/go-containerregistry":                "artifactregistry.googleapis.com",
+	"github.com/GoogleCloudPlatform/functions-framework-go": "",
+}
+
+// apiOfImport returns the API an import path calls, or "".
+func apiOfImport(path string) string {
+	best, api := "", ""
+	for prefix, a := range importAPIs {
+		if (path == prefix || strings.HasPrefix(path, prefix+"/")) && len(prefix) > len(best) {
+			best, api = prefix, a
+		}
+	}
+	if best != "" {
+		return api
+	}
+	for _, root := range []string{"cloud.google.com/go/", "google.golang.org/api/"} {
+		if rest, ok := strings.CutPrefix(path, root); ok {
+			return strings.SplitN(rest, "/", 2)[0] + ".googleapis.com"
+		}
+	}
+	return ""
+}
+
+// GoogleAPIs walks the Go files (tests excluded) under dir and returns the APIs their imports call. It reads
+// only import blocks, so it works while the code is mid-change and does not compile.
+func GoogleAPIs(dir string) ([]APIUse, error) {
+	by := map[string]map[string]bool{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && path == dir {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); n == "testdata" || strings.HasPrefix(n, ".") || isFakePackage(n) {
+				return fs.SkipDir // testdata and fakes (xxxtest packages) are not deployed
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return fmt.Errorf("imports of %s: %w", path, err)
+		}
+		for _, im := range f.Imports {
+			p, _ := strconv.Unquote(im.Path.Value)
+			if api := apiOfImport(p); api != "" {
+				if by[api] == nil {
+					by[api] = map[string]bool{}
+				}
+				rel, _ := filepath.Rel(dir, filepath.Dir(path))
+				by[api][rel] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walk %s: %w", dir, err)
+	}
+	var out []APIUse
+	for api, pkgs := range by {
+		u := APIUse{API: api}
+		for p := range pkgs {
+			u.By = append(u.By, p)
+		}
+		sort.Strings(u.By)
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].API < out[j].API })
+	return out, nil
+}
+
+const probeMain = `package main
+
+import (
+	"encoding/json"
+	"os"
+
+	"github.com/runsock/runsock/controlplane/internal/config"
+)
+
+func main() { _ = json.NewEncoder(os.Stdout).Encode(config.EnvNames()) }
+`
+
+// ControlPlaneEnvNames returns config.EnvNames() of the control plane in the module rooted at repoRoot. The
+// config package is internal to controlplane/, so a probe main package is laid beside it only through
+// `go run -overlay`: nothing is written into the tree.
+func ControlPlaneEnvNames(ctx context.Context, repoRoot string) ([]string, error) {
+	tmp, err := os.MkdirTemp("", "infracheck-probe")
+	if err != nil {
+		return nil, fmt.Errorf("probe dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	src := filepath.Join(tmp, "main.go")
+	if err := os.WriteFile(src, []byte(probeMain), 0o644); err != nil {
+		return nil, fmt.Errorf("write probe: %w", err)
+	}
+	virtual := filepath.Join(repoRoot, "controlplane", "internal", "config", "zzinfracheckprobe", "main.go")
+	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {virtual: src}})
+	if err != nil {
+		return nil, err
+	}
+	overlayPath := filepath.Join(tmp, "overlay.json")
+	if err := os.WriteFile(overlayPath, overlay, 0o644); err != nil {
+		return nil, fmt.Errorf("write overlay: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, "go", "run", "-overlay", overlayPath, "./controlplane/internal/config/zzinfracheckprobe")
+	cmd.Dir = repoRoot
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("run config.EnvNames probe: %w: %s", err, stderr.String())
+	}
+	var names []string
+	if err := json.Unmarshal(out, &names); err != nil {
+		return nil, fmt.Errorf("decode probe output %q: %w", out, err)
+	}
+	return names, nil
+}
+
+// isFakePackage reports whether a directory holds a test fake (named after its parent: cloudruntest, storetest).
+func isFakePackage(name string) bool {
+	return len(name) > len("test") && strings.HasSuffix(name, "test") && name != "latest"
+}
