@@ -1,0 +1,18 @@
+// Package cloudrun serves the Cloud Run Admin API v2 for jobs over gRPC —
+// google.cloud.run.v2.Jobs, Executions and Tasks, and
+// google.longrunning.Operations — so that the official client
+// cloud.google.com/go/run/apiv2 works against it unchanged. It keeps jobs,
+// executions, tasks and operations in memory, saved to a JSON file, and runs
+// executions through a TaskRunner (package tasks runs them on Docker).
+//
+// Behaviour follows the Cloud Run fact sheet (shared/reference/
+// cloud-run-behaviour.md): names and IDs, conditions, counters, validation
+// and error codes. Choices where Google's behaviour is unconfirmed are listed
+// in integration/gcpsim/README.md.
+//
+// It must not import a Docker client; it knows tasks only through the
+// TaskRunner interface and the tasks.Spec/Result types.
+//
+// Goroutines: one per running execution and one per running task, owned by
+// Service; a state saver goroutine. Close cancels and waits for all of them.
+package cloudrun
