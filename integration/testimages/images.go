@@ -1,0 +1,180 @@
+package testimages
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// BusyboxPath is where Debian's busybox-static installs its binary.
+const BusyboxPath = "/usr/bin/busybox"
+
+// Names are the images this package builds.
+var Names = []string{"alpine", "busybox", "httpd"}
+
+// epoch is the time on every file and the image's creation, so that builds are reproducible.
+var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// ErrNoBusybox is returned when busybox-static is not installed.
+var ErrNoBusybox = errors.New("busybox-static is not installed (" + BusyboxPath + " missing): run `apt-get install busybox-static`")
+
+var base struct {
+	once  sync.Once
+	layer v1.Layer
+	err   error
+}
+
+// Image builds one of Names: /bin/busybox with a symlink for each of its applets (sh, echo, cat, sleep, httpd, …),
+// /etc/{os-release,hostname,passwd,group} with root and nobody, /tmp (1777). alpine and busybox run `sh`; httpd
+// serves /www/index.html with `httpd -f -p 8080 -h /www` and exposes 8080/tcp. The image is for this machine's
+// architecture (that of its busybox) and the same build gives the same digest.
+func Image(name string) (v1.Image, error) {
+	if !slices.Contains(Names, name) {
+		return nil, fmt.Errorf("test image %q: want one of %s", name, strings.Join(Names, ", "))
+	}
+	base.once.Do(func() { base.layer, base.err = baseLayer() })
+	if base.err != nil {
+		return nil, base.err
+	}
+	layers := []v1.Layer{base.layer}
+	cfg := v1.Config{Cmd: []string{"sh"}, Env: []string{defaultPath}, WorkingDir: "/"}
+	if name == "httpd" {
+		www, err := layerOf([]file{
+			{name: "www", mode: fs.ModeDir | 0o755},
+			{name: "www/index.html", mode: 0o644, data: []byte("<html><body><h1>It works!</h1><p>runsock test image httpd</p></body></html>\n")},
+		})
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, www)
+		cfg.Cmd = []string{"httpd", "-f", "-p", "8080", "-h", "/www"}
+		cfg.ExposedPorts = map[string]struct{}{"8080/tcp": {}}
+	}
+	cfg.Labels = map[string]string{"org.opencontainers.image.title": name, "org.opencontainers.image.vendor": "runsock test images"}
+
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img, err := mutate.AppendLayers(img, layers...)
+	if err != nil {
+		return nil, fmt.Errorf("test image %s: %w", name, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("test image %s: %w", name, err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config = cfg
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	cf.Created = v1.Time{Time: epoch}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		return nil, fmt.Errorf("test image %s: %w", name, err)
+	}
+	return img, nil
+}
+
+// file is one entry of a layer; a symlink has link set.
+type file struct {
+	name string
+	mode fs.FileMode
+	data []byte
+	link string
+}
+
+func baseLayer() (v1.Layer, error) {
+	bb, err := os.ReadFile(BusyboxPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoBusybox
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read busybox: %w", err)
+	}
+	out, err := exec.Command(BusyboxPath, "--list-full").Output()
+	if err != nil {
+		return nil, fmt.Errorf("busybox --list-full: %w", err)
+	}
+	version := "busybox"
+	if v, err := exec.Command(BusyboxPath).Output(); err == nil || len(v) > 0 {
+		version, _, _ = strings.Cut(string(v), "\n")
+	}
+	var files []file
+	for _, d := range []string{"bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "root", "dev", "proc", "sys", "var", "home"} {
+		mode := fs.FileMode(0o755)
+		if d == "root" {
+			mode = 0o700
+		}
+		files = append(files, file{name: d, mode: fs.ModeDir | mode})
+	}
+	files = append(files,
+		file{name: "tmp", mode: fs.ModeDir | fs.ModeSticky | 0o777},
+		file{name: "bin/busybox", mode: 0o755, data: bb},
+		file{name: "etc/os-release", mode: 0o644, data: []byte(osRelease(version))},
+		file{name: "etc/hostname", mode: 0o644, data: []byte("runsock-test\n")},
+		file{name: "etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")},
+		file{name: "etc/group", mode: 0o644, data: []byte("root:x:0:\nnobody:x:65534:\n")},
+	)
+	for _, applet := range strings.Fields(string(out)) {
+		if applet == "bin/busybox" || strings.Contains(applet, "..") {
+			continue
+		}
+		files = append(files, file{name: applet, mode: fs.ModeSymlink | 0o777, link: "/bin/busybox"})
+	}
+	return layerOf(files)
+}
+
+func osRelease(version string) string {
+	return fmt.Sprintf("NAME=\"runsock test image\"\nID=runsock-test\nVERSION_ID=1\nPRETTY_NAME=%q\nHOME_URL=\"https://github.com/runsock/runsock\"\n",
+		"runsock test image ("+version+")")
+}
+
+// layerOf builds an OCI layer from files, in order, with fixed times and root ownership.
+func layerOf(files []file) (v1.Layer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		h := &tar.Header{Name: f.name, Mode: int64(f.mode.Perm()), ModTime: epoch, Format: tar.FormatPAX}
+		if f.mode&fs.ModeSticky != 0 {
+			h.Mode |= 0o1000
+		}
+		switch {
+		case f.mode.IsDir():
+			h.Typeflag, h.Name = tar.TypeDir, f.name+"/"
+		case f.mode&fs.ModeSymlink != 0:
+			h.Typeflag, h.Linkname = tar.TypeSymlink, f.link
+		default:
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(f.data))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, fmt.Errorf("layer %s: %w", path.Clean(f.name), err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, fmt.Errorf("layer %s: %w", f.name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+}
