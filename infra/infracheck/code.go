@@ -111,32 +111,43 @@ func GoogleAPIs(dir string) ([]APIUse, error) {
 	return out, nil
 }
 
-const probeMain = `package main
+const probeTest = `package config
 
 import (
 	"encoding/json"
 	"os"
-
-	"github.com/runsock/runsock/controlplane/internal/config"
+	"testing"
 )
 
-func main() { _ = json.NewEncoder(os.Stdout).Encode(config.EnvNames()) }
+func TestZZInfracheckEnvNames(t *testing.T) {
+	b, err := json.Marshal(EnvNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv("INFRACHECK_ENV_OUT"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
 `
 
 // ControlPlaneEnvNames returns config.EnvNames() of the control plane in the module rooted at repoRoot. The
-// config package is internal to controlplane/, so a probe main package is laid beside it only through
-// `go run -overlay`: nothing is written into the tree.
+// config package is internal to controlplane/, so a one-function test file is laid into it only through
+// `go test -overlay`: nothing is written into the tree.
 func ControlPlaneEnvNames(ctx context.Context, repoRoot string) ([]string, error) {
 	tmp, err := os.MkdirTemp("", "infracheck-probe")
 	if err != nil {
 		return nil, fmt.Errorf("probe dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "main.go")
-	if err := os.WriteFile(src, []byte(probeMain), 0o644); err != nil {
+	src := filepath.Join(tmp, "probe_test.go")
+	if err := os.WriteFile(src, []byte(probeTest), 0o644); err != nil {
 		return nil, fmt.Errorf("write probe: %w", err)
 	}
-	virtual := filepath.Join(repoRoot, "controlplane", "internal", "config", "zzinfracheckprobe", "main.go")
+	abs, err := filepath.Abs(repoRoot)
+	if err != nil {
+		return nil, err
+	}
+	virtual := filepath.Join(abs, "controlplane", "internal", "config", "zz_infracheck_probe_test.go")
 	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {virtual: src}})
 	if err != nil {
 		return nil, err
@@ -145,13 +156,18 @@ func ControlPlaneEnvNames(ctx context.Context, repoRoot string) ([]string, error
 	if err := os.WriteFile(overlayPath, overlay, 0o644); err != nil {
 		return nil, fmt.Errorf("write overlay: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, "go", "run", "-overlay", overlayPath, "./controlplane/internal/config/zzinfracheckprobe")
-	cmd.Dir = repoRoot
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	outPath := filepath.Join(tmp, "names.json")
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-overlay", overlayPath, "-run", "^TestZZInfracheckEnvNames$", "./controlplane/internal/config")
+	cmd.Dir = abs
+	cmd.Env = append(os.Environ(), "INFRACHECK_ENV_OUT="+outPath)
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("run config.EnvNames probe: %w: %s", err, output.String())
+	}
+	out, err := os.ReadFile(outPath)
 	if err != nil {
-		return nil, fmt.Errorf("run config.EnvNames probe: %w: %s", err, stderr.String())
+		return nil, fmt.Errorf("probe wrote nothing: %w: %s", err, output.String())
 	}
 	var names []string
 	if err := json.Unmarshal(out, &names); err != nil {
