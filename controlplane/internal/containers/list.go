@@ -266,3 +266,18 @@ func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
 }
+
+// ImageUsedBy returns the ID of one of owner's containers created from imageID ("" if none), so the images
+// service can refuse to delete an image in use.
+func (s *Service) ImageUsedBy(ctx context.Context, owner, imageID string) (string, error) {
+	list, err := s.store.ListContainers(ctx, owner)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range list {
+		if c.ImageID == imageID {
+			return c.ID, nil
+		}
+	}
+	return "", nil
+}

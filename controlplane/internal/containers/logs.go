@@ -21,7 +21,7 @@ func (s *Service) Logs(ctx context.Context, p identity.Principal, ref string, op
 		unsubscribe()
 		return nil, nil, err
 	}
-	target := LogTarget{ContainerID: c.ID, Owner: c.Owner, Executions: c.Executions, Tty: c.Config.Tty}
+	target := LogTarget{ContainerID: c.ID, Owner: c.Owner, Executions: c.Executions, Tty: c.Config.Tty, Running: c.Running()}
 	if !opts.Follow || !c.Running() {
 		unsubscribe()
 		opts.Follow = opts.Follow && c.Running()
@@ -63,7 +63,7 @@ func (s *Service) Attach(ctx context.Context, p identity.Principal, ref string, 
 			if exec == "" { // it already ended again
 				opts.Follow, opts.Done = false, nil
 			}
-			target := LogTarget{ContainerID: c.ID, Owner: c.Owner, Executions: cur.Executions, Tty: cur.Config.Tty}
+			target := LogTarget{ContainerID: c.ID, Owner: c.Owner, Executions: cur.Executions, Tty: cur.Config.Tty, Running: exec != ""}
 			for l, err := range s.logs.Logs(ctx, target, opts) {
 				if !yield(l, err) || err != nil {
 					return

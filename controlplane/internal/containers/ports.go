@@ -113,6 +113,8 @@ type LogTarget struct {
 	Executions []string
 	// Tty is true when stdout and stderr are one stream.
 	Tty bool
+	// Running is true when the last execution had not ended when the read began.
+	Running bool
 }
 
 // LogOptions are docker logs' options, already parsed.

@@ -345,3 +345,6 @@ func (s *Store) ListEvents(ctx context.Context, owner string, since, until time.
 		out = append(out, containers.Event{Owner: d.Owner, Type: d.Type, Action: d.Action, ActorID: d.Actor, Attributes: d.Attrs, Time: d.Time})
 	}
 }
+
+// Client is the Firestore client, for parts that keep their own collections (images).
+func (s *Store) Client() *firestore.Client { return s.fs }
