@@ -34,6 +34,7 @@ type Buffer struct {
 	next    uint64
 	acked   uint64
 	exit    *Exit
+	drop    bool // when full, drop the oldest chunks instead of blocking
 }
 
 // New returns a buffer holding at most maxBytes of unacknowledged output. now may be nil (time.Now).
@@ -64,6 +65,11 @@ func (b *Buffer) Write(ctx context.Context, stream uint8, p []byte) error {
 func (b *Buffer) append(ctx context.Context, stream uint8, p []byte) error {
 	b.mu.Lock()
 	for b.size > 0 && b.size+len(p) > b.max {
+		if b.drop {
+			b.size -= len(b.chunks[0].Data)
+			b.chunks = b.chunks[1:]
+			continue
+		}
 		ch := b.changed
 		b.mu.Unlock()
 		select {
@@ -98,6 +104,16 @@ func (w *StreamWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// SetDropWhenFull chooses what a full buffer does: block writers (false, the default: nothing is lost while a link
+// exists or will come back) or drop the oldest chunks (true: for an agent that never reached the control plane, whose
+// output Cloud Logging still has, so the process is not stalled forever).
+func (b *Buffer) SetDropWhenFull(drop bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.drop = drop
+	b.signal()
 }
 
 // Ack drops every chunk up to seq: the control plane has made them durable.

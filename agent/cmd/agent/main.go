@@ -1,0 +1,119 @@
+// Command agent is runsock's PID 1 in every container: `agent -- entrypoint cmd...`. It runs the user's command,
+// forwards signals, reaps zombies, streams output and serves sessions over its reverse link to the control plane,
+// and exits with the command's exit code once the control plane has acknowledged it (or after exitAckWait).
+// Configuration comes from the RUNSOCK_* environment (see linkproto's Env constants); its own diagnostics go to
+// stderr as JSON, never to the user's stdout.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/runsock/runsock/agent/internal/link"
+	"github.com/runsock/runsock/agent/internal/mainproc"
+	"github.com/runsock/runsock/agent/internal/output"
+	"github.com/runsock/runsock/agent/internal/pid1"
+	"github.com/runsock/runsock/agent/internal/sessions"
+	"github.com/runsock/runsock/agent/linkproto"
+)
+
+// Version is the agent's version, set with -ldflags "-X main.Version=…"; part of the agentimage cache key.
+var Version = "dev"
+
+const (
+	bufferBytes   = 8 << 20
+	exitAckWait   = 5 * time.Second
+	neverLinkedAt = 60 * time.Second // after this without any link, a full buffer drops instead of blocking
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	args := os.Args[1:]
+	if i := slices.Index(args, "--"); i >= 0 {
+		args = args[i+1:]
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	reaper := pid1.NewReaper()
+	defer reaper.Close()
+	buf := output.New(bufferBytes, nil)
+	opts := mainproc.Options{
+		Stdin:     os.Getenv(linkproto.EnvStdin) == "1",
+		StdinOnce: os.Getenv(linkproto.EnvStdinOnce) == "1",
+		TTY:       os.Getenv(linkproto.EnvTTY) == "1",
+		Tee:       true,
+	}
+	main := mainproc.Start(ctx, reaper, args, opts, buf)
+	if main.PID() != 0 {
+		go pid1.Forward(ctx, main.PID())
+	}
+
+	linked := make(chan struct{})
+	var linkedOnce sync.Once
+	onConnect := func() { linkedOnce.Do(func() { close(linked) }) }
+	client := newClient(log, buf, &sessions.Server{Reaper: reaper, Main: main, Log: log, Root: os.Getpid()}, onConnect)
+	if client != nil {
+		go client.Run(ctx)
+		go func() {
+			select {
+			case <-linked:
+			case <-time.After(neverLinkedAt):
+				buf.SetDropWhenFull(true)
+			}
+		}()
+	}
+	<-main.Done()
+	code, at := main.Exit()
+	buf.Finish(output.Exit{Code: code, At: at})
+	if client != nil {
+		select {
+		case <-client.ExitAcked():
+		case <-time.After(exitAckWait):
+			log.Warn("exit not acknowledged by the control plane; exiting anyway", "code", code)
+		}
+	}
+	return code
+}
+
+// newClient builds the link from the environment; nil (with a warning) when the agent cannot link.
+func newClient(log *slog.Logger, buf *output.Buffer, srv *sessions.Server, onConnect func()) *link.Client {
+	url := os.Getenv(linkproto.EnvURL)
+	if url == "" {
+		log.Warn("no " + linkproto.EnvURL + ": running without a link to the control plane")
+		return nil
+	}
+	var token func(context.Context, string) (string, error)
+	if host := os.Getenv("GCE_METADATA_HOST"); host != "" {
+		token = link.MetadataToken(host)
+	} else if os.Getenv("CLOUD_RUN_JOB") != "" || os.Getenv("K_SERVICE") != "" {
+		token = link.MetadataToken("metadata.google.internal")
+	}
+	c, err := link.New(link.Config{
+		URL:         url,
+		CAPEM:       os.Getenv(linkproto.EnvCA),
+		Audience:    os.Getenv(linkproto.EnvAudience),
+		ContainerID: os.Getenv(linkproto.EnvContainerID),
+		Secret:      os.Getenv(linkproto.EnvSecret),
+		Run:         os.Getenv(linkproto.EnvRun),
+		Version:     Version,
+		Token:       token,
+		Buffer:      buf,
+		Sessions:    srv,
+		Log:         log,
+		OnConnect:   onConnect,
+	})
+	if err != nil {
+		log.Error("agent link disabled", "error", err)
+		return nil
+	}
+	return c
+}

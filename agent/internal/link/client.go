@@ -1,0 +1,342 @@
+package link
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/runsock/runsock/agent/internal/output"
+	"github.com/runsock/runsock/agent/linkproto"
+)
+
+// Clock is the time the redial loop waits on; tests inject their own.
+type Clock interface {
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// SessionServer serves one session on its stream.
+type SessionServer interface {
+	Serve(ctx context.Context, spec linkproto.OpenSpec, st linkproto.FrameStream) error
+}
+
+// Config configures a Client.
+type Config struct {
+	URL         string // https:// (TLS) or http:// (h2c)
+	CAPEM       string // optional CA for TLS; default the system roots
+	Audience    string // identity token audience; default URL
+	ContainerID string
+	Secret      string
+	Run         string
+	Version     string
+	// Token returns an identity token for the audience; nil when there is no metadata server.
+	Token    func(ctx context.Context, audience string) (string, error)
+	Buffer   *output.Buffer
+	Sessions SessionServer
+	Clock    Clock        // nil: real time
+	Log      *slog.Logger // nil: discard
+	// OnConnect is called after each successful hello (may be nil).
+	OnConnect func()
+}
+
+// Client is the agent's link. Create with New, run with Run.
+type Client struct {
+	cfg Config
+	cc  *grpc.ClientConn
+	log *slog.Logger
+
+	exitOnce  sync.Once
+	exitAcked chan struct{}
+	sessions  sync.WaitGroup
+}
+
+// New prepares the connection; it does not dial yet.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("link: bad control plane URL %q", cfg.URL)
+	}
+	var creds credentials.TransportCredentials
+	switch u.Scheme {
+	case "http":
+		creds = insecure.NewCredentials()
+	case "https":
+		tc := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+		if cfg.CAPEM != "" {
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM([]byte(cfg.CAPEM)) {
+				return nil, errors.New("link: no certificate in the CA PEM")
+			}
+			tc.RootCAs = pool
+		}
+		creds = credentials.NewTLS(tc)
+	default:
+		return nil, fmt.Errorf("link: URL scheme %q: want http or https", u.Scheme)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host += map[string]string{"http": ":80", "https": ":443"}[u.Scheme]
+	}
+	cc, err := grpc.NewClient("passthrough:///"+host,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = cfg.URL
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{cfg: cfg, cc: cc, log: log, exitAcked: make(chan struct{})}, nil
+}
+
+// ExitAcked is closed once the control plane has acknowledged the exit report (and so all output before it).
+func (c *Client) ExitAcked() <-chan struct{} { return c.exitAcked }
+
+// Backoff delays between redials: 100 ms doubling to 5 s, with ±20% jitter.
+func Backoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt, 6)
+	d = min(d, 5*time.Second)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// Run keeps a link up until ctx ends, then waits for sessions to end and closes the connection.
+func (c *Client) Run(ctx context.Context) {
+	defer func() {
+		c.cc.Close()
+		c.sessions.Wait()
+	}()
+	attempt := 0
+	for ctx.Err() == nil {
+		established, err := c.link(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if established {
+			attempt = 0
+		}
+		delay := Backoff(attempt)
+		if errors.Is(err, errGoAway) {
+			delay = 0
+		}
+		attempt++
+		c.log.Warn("agent link ended; redialing", "error", err, "delay", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.cfg.Clock.After(delay):
+		}
+	}
+}
+
+var errGoAway = errors.New("control plane asked the agent to redial")
+
+// authContext carries the credentials of every stream of this link.
+func (c *Client) authContext(ctx context.Context) context.Context {
+	kv := []string{linkproto.MDContainerID, c.cfg.ContainerID, linkproto.MDSecret, c.cfg.Secret}
+	if c.cfg.Token != nil {
+		tok, err := c.cfg.Token(ctx, c.cfg.Audience)
+		if err != nil {
+			c.log.Warn("no identity token", "error", err)
+		} else {
+			kv = append(kv, linkproto.MDIdentity, tok)
+		}
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv...)
+}
+
+// link runs one link until it breaks. established reports whether the control plane accepted the hello.
+func (c *Client) link(ctx context.Context) (established bool, err error) {
+	sctx := c.authContext(ctx) // sessions live on this; they are not cut with the link's streams
+	lctx, cancel := context.WithCancel(sctx)
+	defer cancel()
+	ctrl, err := linkproto.Open(lctx, c.cc, linkproto.MethodControl)
+	if err != nil {
+		return false, err
+	}
+	hello := linkproto.Hello{AgentVersion: c.cfg.Version, PID: os.Getpid(), Run: c.cfg.Run, StartedAt: time.Now()}
+	if err := ctrl.Send(&linkproto.Frame{Type: linkproto.FrameHello, Meta: linkproto.EncodeMeta(hello)}); err != nil {
+		return false, fmt.Errorf("send hello: %w", err)
+	}
+	var f linkproto.Frame
+	if err := ctrl.Recv(&f); err != nil {
+		return false, fmt.Errorf("hello: %w", err)
+	}
+	if c.cfg.OnConnect != nil {
+		c.cfg.OnConnect()
+	}
+	out, err := linkproto.Open(lctx, c.cc, linkproto.MethodOutput)
+	if err != nil {
+		return true, err
+	}
+	errc := make(chan error, 3)
+	go func() { errc <- c.control(sctx, ctrl) }()
+	go func() { errc <- c.sendOutput(lctx, out) }()
+	go func() { errc <- c.recvAcks(out) }()
+	err = <-errc
+	cancel()
+	return true, err
+}
+
+// control reads Open and GoAway frames.
+func (c *Client) control(sctx context.Context, ctrl linkproto.ClientStream) error {
+	var f linkproto.Frame
+	for {
+		if err := ctrl.Recv(&f); err != nil {
+			return fmt.Errorf("control stream: %w", err)
+		}
+		switch f.Type {
+		case linkproto.FrameGoAway:
+			return errGoAway
+		case linkproto.FrameOpen:
+			var spec linkproto.OpenSpec
+			if err := linkproto.DecodeMeta(f.Meta, &spec); err != nil {
+				c.log.Error("bad open frame", "error", err)
+				continue
+			}
+			c.sessions.Add(1)
+			go func(id uint64) {
+				defer c.sessions.Done()
+				c.session(sctx, id, spec)
+			}(f.Seq)
+		}
+	}
+}
+
+func (c *Client) session(ctx context.Context, id uint64, spec linkproto.OpenSpec) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := linkproto.Open(ctx, c.cc, linkproto.MethodSession)
+	if err != nil {
+		c.log.Warn("open session stream", "session", id, "error", err)
+		return
+	}
+	if err := st.Send(&linkproto.Frame{Type: linkproto.FrameSession, Seq: id}); err != nil {
+		return
+	}
+	rs := newRecvStream(st)
+	if err := c.cfg.Sessions.Serve(ctx, spec, rs); err != nil {
+		c.log.Warn("session", "session", id, "kind", spec.Kind, "error", err)
+	}
+	close(rs.stop)
+	_ = st.CloseSend()
+	// Let the control plane end the stream, so the last frames are not cut off by the cancel; bounded.
+	select {
+	case <-rs.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// recvStream is a session stream whose frames are read by one goroutine of its own, so a session may stop reading
+// at any time while the stream is still drained to its end afterwards.
+type recvStream struct {
+	linkproto.ClientStream
+	frames chan linkproto.Frame
+	err    error
+	stop   chan struct{} // the session no longer reads: discard
+	done   chan struct{}
+}
+
+func newRecvStream(st linkproto.ClientStream) *recvStream {
+	r := &recvStream{ClientStream: st, frames: make(chan linkproto.Frame), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for {
+			var f linkproto.Frame
+			if err := st.Recv(&f); err != nil {
+				r.err = err
+				close(r.frames)
+				return
+			}
+			f.Meta, f.Data = append([]byte(nil), f.Meta...), append([]byte(nil), f.Data...)
+			select {
+			case r.frames <- f:
+			case <-r.stop:
+			}
+		}
+	}()
+	return r
+}
+
+func (r *recvStream) Recv(f *linkproto.Frame) error {
+	got, ok := <-r.frames
+	if !ok {
+		return r.err
+	}
+	*f = got
+	return nil
+}
+
+// sendOutput streams chunks after the last ack, then the exit report.
+func (c *Client) sendOutput(ctx context.Context, out linkproto.ClientStream) error {
+	hello := linkproto.OutputHello{Run: c.cfg.Run}
+	if err := out.Send(&linkproto.Frame{Type: linkproto.FrameHello, Meta: linkproto.EncodeMeta(hello)}); err != nil {
+		return err
+	}
+	sent := c.cfg.Buffer.Acked()
+	for {
+		chunks, exit, err := c.cfg.Buffer.Next(ctx, sent)
+		if err != nil {
+			return err
+		}
+		for _, ch := range chunks {
+			f := &linkproto.Frame{Type: linkproto.FrameChunk, Stream: ch.Stream, Seq: ch.Seq, Time: ch.Time.UnixNano(), Data: ch.Data}
+			if err := out.Send(f); err != nil {
+				return fmt.Errorf("send output: %w", err)
+			}
+			sent = ch.Seq
+		}
+		if exit != nil {
+			f := &linkproto.Frame{Type: linkproto.FrameExit, Code: int64(exit.Code), Time: exit.At.UnixNano(), Seq: sent}
+			if err := out.Send(f); err != nil {
+				return fmt.Errorf("send exit: %w", err)
+			}
+			<-ctx.Done()
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Client) recvAcks(out linkproto.ClientStream) error {
+	var f linkproto.Frame
+	for {
+		if err := out.Recv(&f); err != nil {
+			if errors.Is(err, io.EOF) {
+				return errors.New("output stream closed by the control plane")
+			}
+			return fmt.Errorf("output stream: %w", err)
+		}
+		if f.Type != linkproto.FrameAck {
+			continue
+		}
+		c.cfg.Buffer.Ack(f.Seq)
+		if f.Code == 1 {
+			c.exitOnce.Do(func() { close(c.exitAcked) })
+		}
+	}
+}

@@ -1,0 +1,9 @@
+// Package link is the agent's side of the agent link: it dials the control plane (gRPC over TLS or h2c), proves
+// which container it is (secret and, where a metadata server exists, an identity token), streams the output
+// buffer and the exit report, opens one stream per session the control plane asks for, and redials with backoff
+// whenever the link ends.
+//
+// Goroutines: Run owns the redial loop and, per link, a control reader, an output sender and an output ack reader;
+// each session runs in its own goroutine and may outlive the link that opened it (its stream lives on the same
+// connection, which gRPC keeps). Everything ends when Run's context ends.
+package link

@@ -1,0 +1,248 @@
+package mainproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/runsock/runsock/agent/internal/output"
+	"github.com/runsock/runsock/agent/internal/pid1"
+	"github.com/runsock/runsock/agent/linkproto"
+)
+
+// DrainGrace is how long output is still read after the process exits.
+const DrainGrace = 2 * time.Second
+
+// Options describe how the main process is wired.
+type Options struct {
+	Stdin     bool // OpenStdin: a pipe attach sessions write to
+	StdinOnce bool // the first attach's end of stdin closes it
+	TTY       bool
+	Tee       bool // copy output to the agent's own stdout/stderr
+}
+
+// Main is the running main process.
+type Main struct {
+	pid   int
+	opts  Options
+	stdin *os.File // pipe write end or pty master; nil without stdin
+	pty   *os.File
+
+	mu        sync.Mutex
+	stdinDone bool
+	exitCode  int
+	exitedAt  time.Time
+	done      chan struct{}
+}
+
+// UserEnv is the agent's environment without runsock's own variables (secrets must not reach user processes).
+func UserEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, linkproto.EnvPrefix) {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// Start starts args and pumps its output into buf. A start failure is reported like a shell would (message on
+// stderr, exit code 127 or 126) rather than as an error, so the container still exits with Docker's code.
+func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf *output.Buffer) *Main {
+	m := &Main{opts: opts, done: make(chan struct{})}
+	if len(args) == 0 {
+		m.fail(ctx, buf, 127, "runsock agent: no command given")
+		return m
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = UserEnv()
+	var pumps []*os.File
+	var streams []uint8
+	var closeAfter []*os.File
+	if opts.TTY {
+		master, slave, err := pty.Open()
+		if err != nil {
+			m.fail(ctx, buf, 126, fmt.Sprintf("runsock agent: open pty: %v", err))
+			return m
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+		m.pty, m.stdin = master, master
+		pumps, streams, closeAfter = []*os.File{master}, []uint8{linkproto.StreamStdout}, []*os.File{slave}
+	} else {
+		if opts.Stdin {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				m.fail(ctx, buf, 126, err.Error())
+				return m
+			}
+			cmd.Stdin, m.stdin = pr, pw
+			closeAfter = append(closeAfter, pr)
+		}
+		for _, s := range []uint8{linkproto.StreamStdout, linkproto.StreamStderr} {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				m.fail(ctx, buf, 126, err.Error())
+				return m
+			}
+			if s == linkproto.StreamStdout {
+				cmd.Stdout = pw
+			} else {
+				cmd.Stderr = pw
+			}
+			pumps, streams, closeAfter = append(pumps, pr), append(streams, s), append(closeAfter, pw)
+		}
+	}
+	pid, wait, err := r.Start(cmd)
+	for _, f := range closeAfter {
+		f.Close()
+	}
+	if err != nil {
+		for _, f := range pumps {
+			f.Close()
+		}
+		code, msg := pid1.StartError(err)
+		m.fail(ctx, buf, code, "runsock agent: "+msg)
+		return m
+	}
+	m.pid = pid
+	go m.run(ctx, buf, wait, pumps, streams)
+	return m
+}
+
+func (m *Main) fail(ctx context.Context, buf *output.Buffer, code int, msg string) {
+	fmt.Fprintln(os.Stderr, msg)
+	_ = buf.Write(ctx, linkproto.StreamStderr, []byte(msg+"\n"))
+	m.exitCode, m.exitedAt = code, time.Now()
+	close(m.done)
+}
+
+func (m *Main) run(ctx context.Context, buf *output.Buffer, wait <-chan syscall.WaitStatus, pumps []*os.File, streams []uint8) {
+	var wg sync.WaitGroup
+	for i, f := range pumps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.pump(ctx, buf, f, streams[i])
+		}()
+	}
+	ws := <-wait
+	at := time.Now()
+	drained := make(chan struct{})
+	go func() { wg.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(DrainGrace):
+		for _, f := range pumps {
+			f.Close() // unblocks the pumps' reads
+		}
+		<-drained
+	}
+	m.mu.Lock()
+	m.exitCode, m.exitedAt = pid1.ExitCode(ws), at
+	m.mu.Unlock()
+	close(m.done)
+}
+
+func (m *Main) pump(ctx context.Context, buf *output.Buffer, f *os.File, stream uint8) {
+	var tee io.Writer = io.Discard
+	if m.opts.Tee {
+		tee = os.Stdout
+		if stream == linkproto.StreamStderr {
+			tee = os.Stderr
+		}
+	}
+	b := make([]byte, linkproto.MaxChunk)
+	for {
+		n, err := f.Read(b)
+		if n > 0 {
+			_, _ = tee.Write(b[:n])
+			if buf.Write(ctx, stream, b[:n]) != nil {
+				return
+			}
+		}
+		if err != nil {
+			return // EOF, or EIO on a pty whose slave side has closed
+		}
+	}
+}
+
+// PID is the process ID, 0 if it never started.
+func (m *Main) PID() int { return m.pid }
+
+// Done is closed when the process has exited and its output is drained.
+func (m *Main) Done() <-chan struct{} { return m.done }
+
+// Exit returns the exit code and time; valid after Done.
+func (m *Main) Exit() (int, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.exitCode, m.exitedAt
+}
+
+// ErrNoStdin is returned when the container was not started with an open stdin.
+var ErrNoStdin = errors.New("the container's stdin is not open (start it with -i)")
+
+// WriteStdin writes attach input to the process.
+func (m *Main) WriteStdin(p []byte) error {
+	m.mu.Lock()
+	f, closed := m.stdin, m.stdinDone
+	m.mu.Unlock()
+	if f == nil {
+		return ErrNoStdin
+	}
+	if closed {
+		return nil
+	}
+	_, err := f.Write(p)
+	return err
+}
+
+// EndStdin reports an attach session's end of input: with StdinOnce the process's stdin is closed (an end-of-file
+// character on a TTY), otherwise nothing happens and later attaches can still write.
+func (m *Main) EndStdin() {
+	if !m.opts.StdinOnce {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stdin == nil || m.stdinDone {
+		return
+	}
+	m.stdinDone = true
+	if m.pty != nil {
+		_, _ = m.pty.Write([]byte{4})
+		return
+	}
+	m.stdin.Close()
+}
+
+// Resize sets the TTY size; without a TTY it does nothing.
+func (m *Main) Resize(h, w uint16) error {
+	if m.pty == nil {
+		return nil
+	}
+	return pty.Setsize(m.pty, &pty.Winsize{Rows: h, Cols: w})
+}
+
+// Signal sends sig to the process.
+func (m *Main) Signal(sig syscall.Signal) error {
+	if m.pid == 0 {
+		return errors.New("the main process is not running")
+	}
+	select {
+	case <-m.done:
+		return errors.New("the main process has exited")
+	default:
+	}
+	return syscall.Kill(m.pid, sig)
+}

@@ -1,0 +1,5 @@
+// Package procfs reads /proc and the cgroup filesystem for docker top (the agent's descendants, ps -ef style) and
+// docker stats (cgroup v2, falling back to v1, plus /proc/stat and /proc/net/dev).
+//
+// It starts no goroutines and imports only linkproto from runsock.
+package procfs

@@ -1,0 +1,189 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"syscall"
+
+	"github.com/runsock/runsock/agent/internal/archive"
+	"github.com/runsock/runsock/agent/internal/mainproc"
+	"github.com/runsock/runsock/agent/internal/pid1"
+	"github.com/runsock/runsock/agent/internal/procfs"
+	"github.com/runsock/runsock/agent/linkproto"
+)
+
+// Server serves sessions.
+type Server struct {
+	Reaper *pid1.Reaper
+	Main   *mainproc.Main
+	Log    *slog.Logger
+	// Root is the PID whose descendants top lists: the agent's own.
+	Root int
+}
+
+// sender serializes sends: gRPC streams allow one sender at a time.
+type sender struct {
+	mu sync.Mutex
+	s  linkproto.FrameStream
+}
+
+func (s *sender) send(f *linkproto.Frame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.s.Send(f)
+}
+
+func (s *sender) fail(err error) error {
+	var e *linkproto.Error
+	if !errors.As(err, &e) {
+		e = &linkproto.Error{Kind: linkproto.ErrKindInternal, Message: err.Error()}
+	}
+	return s.send(&linkproto.Frame{Type: linkproto.FrameError, Meta: linkproto.EncodeMeta(e)})
+}
+
+func (s *sender) result(code int, v any) error {
+	f := &linkproto.Frame{Type: linkproto.FrameResult, Code: int64(code)}
+	if v != nil {
+		f.Meta = linkproto.EncodeMeta(v)
+	}
+	return s.send(f)
+}
+
+// Serve runs one session on st until it is done.
+func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkproto.FrameStream) error {
+	out := &sender{s: st}
+	var err error
+	switch spec.Kind {
+	case linkproto.KindExec:
+		if spec.Exec == nil {
+			return out.fail(&linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: "exec without a spec"})
+		}
+		err = s.exec(ctx, *spec.Exec, st, out)
+	case linkproto.KindAttach:
+		err = s.attach(ctx, st, out)
+	case linkproto.KindSignal:
+		if err := s.Main.Signal(syscall.Signal(spec.Signal)); err != nil {
+			return out.fail(&linkproto.Error{Kind: linkproto.ErrKindConflict, Message: err.Error()})
+		}
+		return out.result(0, nil)
+	case linkproto.KindTop:
+		return out.result(0, procfs.Top(s.Root))
+	case linkproto.KindStats:
+		return out.result(0, procfs.Stats())
+	case linkproto.KindArchiveStat, linkproto.KindArchiveGet, linkproto.KindArchivePut:
+		if spec.Archive == nil {
+			return out.fail(&linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: "archive without a path"})
+		}
+		err = s.archive(spec.Kind, *spec.Archive, st, out)
+	default:
+		err = &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: fmt.Sprintf("unknown session kind %q", spec.Kind)}
+	}
+	if err != nil {
+		return out.fail(err)
+	}
+	return nil
+}
+
+// attach forwards input to the main process until the stream ends.
+func (s *Server) attach(ctx context.Context, st linkproto.FrameStream, out *sender) error {
+	var f linkproto.Frame
+	for {
+		if err := st.Recv(&f); err != nil {
+			if errors.Is(err, io.EOF) {
+				s.Main.EndStdin()
+				return nil
+			}
+			return nil // the control plane went away: nothing to report to
+		}
+		switch f.Type {
+		case linkproto.FrameData:
+			if err := s.Main.WriteStdin(f.Data); err != nil {
+				return &linkproto.Error{Kind: linkproto.ErrKindConflict, Message: err.Error()}
+			}
+		case linkproto.FrameClose:
+			s.Main.EndStdin()
+			return out.result(0, nil)
+		case linkproto.FrameResize:
+			_ = s.Main.Resize(uint16(f.Seq), uint16(f.Code))
+		}
+	}
+}
+
+// archive serves stat, get and put. Get sends Started with the path stat, the tar as Data frames, then Result.
+// Put reads Data frames until Close and answers Result.
+func (s *Server) archive(kind string, spec linkproto.ArchiveSpec, st linkproto.FrameStream, out *sender) error {
+	switch kind {
+	case linkproto.KindArchiveStat:
+		stat, err := archive.Stat(spec.Path)
+		if err != nil {
+			return err
+		}
+		return out.result(0, stat)
+	case linkproto.KindArchiveGet:
+		stat, err := archive.Stat(spec.Path)
+		if err != nil {
+			return err
+		}
+		if err := out.send(&linkproto.Frame{Type: linkproto.FrameStarted, Meta: linkproto.EncodeMeta(stat)}); err != nil {
+			return err
+		}
+		w := &dataWriter{out: out}
+		if err := archive.Get(spec.Path, w); err != nil {
+			return err
+		}
+		return out.result(0, nil)
+	default:
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(recvData(st, pw)) }()
+		err := archive.Put(spec.Path, pr, archive.PutOptions{NoOverwriteDirNonDir: spec.NoOverwriteDirNonDir, CopyUIDGID: spec.CopyUIDGID})
+		pr.CloseWithError(errors.New("archive: extraction ended"))
+		if err != nil {
+			return err
+		}
+		return out.result(0, nil)
+	}
+}
+
+// recvData copies Data frames into w until a Close frame.
+func recvData(st linkproto.FrameStream, w io.Writer) error {
+	var f linkproto.Frame
+	for {
+		if err := st.Recv(&f); err != nil {
+			if errors.Is(err, io.EOF) {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		switch f.Type {
+		case linkproto.FrameData:
+			if _, err := w.Write(f.Data); err != nil {
+				return err
+			}
+		case linkproto.FrameClose:
+			return nil
+		}
+	}
+}
+
+// dataWriter sends what is written as Data frames of at most MaxChunk bytes.
+type dataWriter struct {
+	out    *sender
+	stream uint8
+}
+
+func (w *dataWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		c := min(len(p), linkproto.MaxChunk)
+		if err := w.out.send(&linkproto.Frame{Type: linkproto.FrameData, Stream: w.stream, Data: p[:c]}); err != nil {
+			return n, err
+		}
+		n += c
+		p = p[c:]
+	}
+	return n, nil
+}
