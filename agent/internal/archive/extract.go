@@ -143,4 +143,3 @@ func (x *extractor) attrs(path string, hdr *tar.Header) error {
 	}
 	return nil
 }
-
