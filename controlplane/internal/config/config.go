@@ -189,6 +189,11 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if err := fs.Parse(args); err != nil {
 		problems = append(problems, err)
 	}
+	explicit := getenv(envEndpointsInsecure) != ""
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "endpoints-insecure" })
+	if !explicit {
+		c.EndpointsInsecure = c.RunEndpoint != "" || c.LoggingEndpoint != ""
+	}
 	c.Allow = splitList(*allow)
 	c.Admins = splitList(*admins)
 	if c.AgentURL == "" {

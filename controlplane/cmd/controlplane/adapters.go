@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"iter"
+	"log/slog"
+
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/runsock/runsock/controlplane/internal/config"
+	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/dockerapi"
+	"github.com/runsock/runsock/controlplane/internal/images"
+	"github.com/runsock/runsock/controlplane/internal/logs"
+)
+
+// logSource adapts the Cloud Logging reader to containers.LogSource.
+type logSource struct{ r *logs.Reader }
+
+func (l logSource) Logs(ctx context.Context, t containers.LogTarget, o containers.LogOptions) iter.Seq2[containers.LogLine, error] {
+	return func(yield func(containers.LogLine, error) bool) {
+		if len(t.Executions) == 0 {
+			return // never started: no output
+		}
+		q := logs.Query{Executions: t.Executions, Stdout: o.Stdout, Stderr: o.Stderr, Since: o.Since, Until: o.Until,
+			Tail: o.Tail, Follow: o.Follow, Ended: !t.Running, Done: o.Done}
+		for line, err := range l.r.Read(ctx, q) {
+			if !yield(containers.LogLine{Stream: line.Stream, Time: line.Time, Data: line.Data}, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// imageBackend adapts images.Service to dockerapi.ImageBackend.
+type imageBackend struct{ s *images.Service }
+
+var _ dockerapi.ImageBackend = imageBackend{}
+
+func (b imageBackend) Pull(ctx context.Context, owner string, req dockerapi.PullRequest, progress func(jsonstream.Message) error) error {
+	return b.s.Pull(ctx, owner, images.PullRequest{Ref: req.Ref, Platform: req.Platform, RegistryAuth: req.RegistryAuth}, progress)
+}
+
+func (b imageBackend) List(ctx context.Context, owner string, o dockerapi.ImageListOptions) ([]image.Summary, error) {
+	return b.s.List(ctx, owner, images.ListOptions{All: o.All, Filters: o.Filters, AllOwners: o.AllOwners})
+}
+
+func (b imageBackend) Inspect(ctx context.Context, owner, ref string) (image.InspectResponse, error) {
+	return b.s.Inspect(ctx, owner, ref)
+}
+
+func (b imageBackend) Tag(ctx context.Context, owner, source, repo, tag string) error {
+	return b.s.Tag(ctx, owner, source, repo, tag)
+}
+
+func (b imageBackend) Delete(ctx context.Context, owner, ref string, o dockerapi.ImageDeleteOptions) ([]image.DeleteResponse, error) {
+	return b.s.Delete(ctx, owner, ref, images.DeleteOptions{Force: o.Force, NoPrune: o.NoPrune})
+}
+
+func (b imageBackend) Prune(ctx context.Context, owner string, filters map[string][]string) (image.PruneReport, error) {
+	return b.s.Prune(ctx, owner, filters)
+}
+
+func imagesConfig(cfg config.Config, log *slog.Logger) images.Config {
+	return images.Config{DockerHubRemote: cfg.RegistryHost + "/" + cfg.Project + "/" + cfg.DockerHubRepo, Logger: log}
+}

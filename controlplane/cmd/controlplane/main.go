@@ -1,0 +1,164 @@
+// Command controlplane serves the Docker Engine API on Cloud Run Jobs: it loads the config, builds the parts, and
+// serves h2c and HTTP/1.1 (or TLS with h2) on one listener until SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/runsock/runsock/controlplane/internal/cloudrun"
+	"github.com/runsock/runsock/controlplane/internal/config"
+	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/dockerapi"
+	"github.com/runsock/runsock/controlplane/internal/identity"
+	"github.com/runsock/runsock/controlplane/internal/images"
+	"github.com/runsock/runsock/controlplane/internal/logs"
+	"github.com/runsock/runsock/controlplane/internal/store"
+)
+
+func main() {
+	cfg, err := config.Load(os.Args[1:], nil)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "controlplane: configuration:\n%v\n", err)
+		os.Exit(2)
+	}
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("controlplane stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	st, err := store.Open(ctx, cfg.Project, cfg.FirestoreDatabase)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	driver, err := cloudrun.New(ctx, cloudrun.Config{Project: cfg.Project, Region: cfg.Region, Endpoint: cfg.RunEndpoint,
+		Insecure: cfg.EndpointsInsecure, TaskTimeout: cfg.TaskTimeout, ServiceAccount: cfg.JobServiceAccount, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer driver.Close()
+	reader, err := logs.New(ctx, logs.Config{Project: cfg.Project, Endpoint: cfg.LoggingEndpoint, Insecure: cfg.EndpointsInsecure, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer reader.Close()
+	imgs := images.New(st.Client(), imagesConfig(cfg, log), nil)
+
+	svc := containers.New(containers.Options{Store: st, Launcher: driver, Images: imgs, Logs: logSource{reader}, Logger: log})
+	defer svc.Close()
+	imgs.SetUsageChecker(svc)
+	if err := svc.Resume(ctx); err != nil {
+		return fmt.Errorf("resume watchers: %w", err)
+	}
+	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Logger: log,
+		Info: dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
+	handler, err := withIdentity(cfg, api, log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, handler, api, log)
+}
+
+func serve(ctx context.Context, cfg config.Config, h http.Handler, api *dockerapi.Handler, log *slog.Logger) error {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(cfg.TLSCert == "")
+	srv := &http.Server{Addr: cfg.Addr, Handler: h, Protocols: &protocols, ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() {
+		log.Info("listening", "addr", cfg.Addr, "tls", cfg.TLSCert != "", "project", cfg.Project, "region", cfg.Region)
+		if cfg.TLSCert != "" {
+			errc <- srv.ListenAndServeTLS(cfg.TLSCert, cfg.TLSKey)
+		} else {
+			errc <- srv.ListenAndServe()
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Cloud Run gives 10 s between SIGTERM and SIGKILL: stop accepting, end hijacked streams, drain the rest.
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	api.CloseStreams()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func withIdentity(cfg config.Config, next http.Handler, log *slog.Logger) (http.Handler, error) {
+	if cfg.IdentityMode == "none" {
+		log.Warn("identity mode none: every caller is the dev user", "user", cfg.DevUser)
+		p := identity.Principal{Email: cfg.DevUser, Admin: true}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(identity.WithPrincipal(r.Context(), p)))
+		}), nil
+	}
+	var emails, domains []string
+	for _, a := range cfg.Allow {
+		switch {
+		case len(a) > 0 && a[0] == '@':
+			domains = append(domains, a[1:])
+		case !containsAt(a):
+			domains = append(domains, a)
+		default:
+			emails = append(emails, a)
+		}
+	}
+	v, err := identity.NewVerifier(identity.Config{Mode: identity.Mode(cfg.IdentityMode), Issuer: cfg.OIDCIssuer,
+		Audiences: []string{cfg.Audience}, AllowEmails: emails, AllowDomains: domains, Admins: cfg.Admins, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	return v.Middleware(next), nil
+}
+
+func containsAt(s string) bool {
+	for _, r := range s {
+		if r == '@' {
+			return true
+		}
+	}
+	return false
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 && cfg.LogFormat == "json" {
+			switch a.Key {
+			case slog.MessageKey:
+				a.Key = "message"
+			case slog.LevelKey:
+				a.Key = "severity" // Cloud Logging's structured format
+				if a.Value.Any().(slog.Level) == slog.LevelWarn {
+					a.Value = slog.StringValue("WARNING")
+				}
+			}
+		}
+		return a
+	}}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
