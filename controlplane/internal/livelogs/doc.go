@@ -1,0 +1,20 @@
+// Package livelogs persists the live output the agents stream: sequence-numbered chunks of a container's stdout and
+// stderr, in Firestore, so `docker logs`, `logs -f` and attach are served at once and completely after an exit,
+// without waiting for Cloud Logging.
+//
+// Layout (root collection configurable, default "livelogs"):
+//
+//	livelogs/{containerID}                      state: lastSeq, run, base, complete, exitCode, exitedAt
+//	livelogs/{containerID}/batches/{firstSeq}   first, last, chunks [{s: seq, o: stream, t: time, d: bytes}]
+//
+// Sequences are per container and keep growing across restarts: a new run (a new RUNSOCK_RUN) continues after the
+// previous run's last sequence (its base). Append is idempotent by sequence: chunks at or below the durable sequence
+// are skipped, so a redialing agent that resends unacknowledged chunks never duplicates output. Readers also skip
+// any sequence they have already delivered.
+//
+// Followers are woken in-process by Append and Complete (the control plane runs as one instance) and read the
+// chunks straight from the notification when contiguous, falling back to Firestore on a gap and polling it every
+// few seconds in case another writer exists.
+//
+// Goroutines: none of its own; Follow runs in its caller's goroutine.
+package livelogs
