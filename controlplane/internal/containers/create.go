@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -54,7 +53,8 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if err != nil {
 		return nil, fmt.Errorf("resolve image %s: %w", req.Config.Image, err)
 	}
-	if name == "" {
+	generated := name == ""
+	if generated {
 		name = randomName()
 	}
 	c := &Container{ID: newID(), Owner: p.Email, Name: name, Created: s.now().UTC(), Image: req.Config.Image,
@@ -64,7 +64,12 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if c.HostConfig.NetworkMode == "" {
 		c.HostConfig.NetworkMode = "bridge"
 	}
-	if err := s.store.CreateContainer(ctx, c); err != nil {
+	err = s.store.CreateContainer(ctx, c)
+	for i := 0; generated && errdefs.IsConflict(err) && i < 3; i++ { // a generated name collided: pick another
+		c.Name = randomName()
+		err = s.store.CreateContainer(ctx, c)
+	}
+	if err != nil {
 		if errdefs.IsConflict(err) {
 			return nil, s.nameInUse(ctx, p.Email, name)
 		}
@@ -210,4 +215,3 @@ func randomName() string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-var _ = errors.Is
