@@ -214,4 +214,3 @@ func randomName() string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
