@@ -1,0 +1,15 @@
+// Package agentlink is the control plane's agent link server (the Hub): it accepts the reverse links of runsock
+// agents (gRPC streams served by the control plane's own HTTP/2 listener), authenticates them (per-container secret,
+// checked against a stored hash in constant time, plus the job service account's identity token when a verifier is
+// configured), persists their live output through livelogs and acknowledges it, and offers the Docker-facing
+// operations that need the inside of a container as plain Go calls over io.Reader/io.Writer: Exec, Attach,
+// ArchiveStat/Get/Put, Signal, Top, Stats.
+//
+// Each session asks the agent, over its control stream, to open a stream of its own (own HTTP/2 flow control).
+// Agent-side failures arrive with a kind and are mapped here onto containerd errdefs kinds; a container whose agent
+// is not connected yields a conflict error saying why.
+//
+// It imports linkproto and livelogs from runsock, never the HTTP layer. Goroutines: one per agent stream (run by the
+// gRPC server), one batching writer per output stream, and per session one input copier; all end with their
+// streams. Close (or Drain) asks every agent to redial elsewhere.
+package agentlink

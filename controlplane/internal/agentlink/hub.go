@@ -1,0 +1,251 @@
+package agentlink
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"google.golang.org/grpc"
+
+	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/controlplane/internal/livelogs"
+)
+
+// AgentCredentials is what the control plane stored for a container at start.
+type AgentCredentials struct {
+	SecretHash     []byte // SecretHash(secret), as returned by IssueSecret
+	ServiceAccount string // the job's service account email; checked against the identity token when verifying
+}
+
+// CredentialStore looks up a container's agent credentials (the containers store implements it). An unknown
+// container returns an error (any error refuses the agent).
+type CredentialStore interface {
+	AgentCredentials(ctx context.Context, containerID string) (AgentCredentials, error)
+}
+
+// TokenVerifier verifies an identity token for the control plane's audience and returns its email.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (email string, err error)
+}
+
+// Options configure a Hub.
+type Options struct {
+	Credentials CredentialStore // required
+	Tokens      TokenVerifier   // nil: identity tokens are not required
+	Logs        *livelogs.Store // required
+	Log         *slog.Logger    // nil: discard
+	// ConnectWait is how long a session waits for an agent that is not (yet, or not again) connected. 0 = 5 s.
+	ConnectWait time.Duration
+	// BatchDelay is how long output waits for more chunks before it is written (at most 64 KiB per write). 0 = 15 ms.
+	BatchDelay time.Duration
+}
+
+// ExitFunc is told of every exit an agent reports, after the output before it is durable.
+type ExitFunc func(containerID string, code int, at time.Time)
+
+// Hub is the agent link server. Create with New, serve with Register.
+type Hub struct {
+	opts Options
+	log  *slog.Logger
+
+	nextSession atomic.Uint64
+
+	mu      sync.Mutex
+	agents  map[string]*agentConn
+	why     map[string]string        // why an agent is not connected (last link loss)
+	waiters map[string]chan struct{} // closed when the container's agent connects
+	pending map[uint64]*pendingSession
+	onExit  []ExitFunc
+	closed  bool
+}
+
+type agentConn struct {
+	id     string
+	hello  linkproto.Hello
+	sendMu sync.Mutex
+	ctrl   linkproto.FrameStream
+	done   chan struct{}
+}
+
+func (a *agentConn) send(f *linkproto.Frame) error {
+	a.sendMu.Lock()
+	defer a.sendMu.Unlock()
+	return a.ctrl.Send(f)
+}
+
+// New returns a Hub.
+func New(opts Options) *Hub {
+	if opts.ConnectWait == 0 {
+		opts.ConnectWait = 5 * time.Second
+	}
+	if opts.BatchDelay == 0 {
+		opts.BatchDelay = 15 * time.Millisecond
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{opts: opts, log: log, agents: map[string]*agentConn{}, why: map[string]string{},
+		waiters: map[string]chan struct{}{}, pending: map[uint64]*pendingSession{}}
+}
+
+// Register adds the link service to s (the control plane routes application/grpc requests on its listener to s).
+func (h *Hub) Register(s *grpc.Server) { s.RegisterService(&linkproto.ServiceDesc, (*server)(h)) }
+
+// OnExit adds a callback for agent-reported exits. Call before serving.
+func (h *Hub) OnExit(fn ExitFunc) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.onExit = append(h.onExit, fn)
+}
+
+// IssueSecret makes a new per-container secret: pass secret to the agent (RUNSOCK_AGENT_SECRET), store only hash.
+func IssueSecret() (secret string, hash []byte, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("agent secret: %w", err)
+	}
+	secret = base64.RawURLEncoding.EncodeToString(b)
+	return secret, SecretHash(secret), nil
+}
+
+// SecretHash is the stored form of a secret. Secrets are 256 random bits, so a plain SHA-256 is enough.
+func SecretHash(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// Connected reports whether the container's agent is linked now.
+func (h *Hub) Connected(containerID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.agents[containerID]
+	return ok
+}
+
+// WaitConnected waits until the container's agent is linked or ctx ends.
+func (h *Hub) WaitConnected(ctx context.Context, containerID string) error {
+	_, err := h.conn(ctx, containerID)
+	return err
+}
+
+// conn returns the container's link, waiting for it until ctx ends.
+func (h *Hub) conn(ctx context.Context, id string) (*agentConn, error) {
+	for {
+		h.mu.Lock()
+		if a, ok := h.agents[id]; ok {
+			h.mu.Unlock()
+			return a, nil
+		}
+		w, ok := h.waiters[id]
+		if !ok {
+			w = make(chan struct{})
+			h.waiters[id] = w
+		}
+		why := h.why[id]
+		h.mu.Unlock()
+		if why == "" {
+			why = "it has not connected"
+		}
+		select {
+		case <-ctx.Done():
+			return nil, notConnected(id, why)
+		case <-w:
+		}
+	}
+}
+
+// connWithin is conn bounded by ConnectWait: sessions ride out a redial but do not hang on a missing agent.
+func (h *Hub) connWithin(ctx context.Context, id string) (*agentConn, error) {
+	wctx, cancel := context.WithTimeout(ctx, h.opts.ConnectWait)
+	defer cancel()
+	a, err := h.conn(wctx, id)
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return a, err
+}
+
+// SetNotConnectedReason records why a container's agent cannot connect (say, its image could not be wrapped), for
+// the error its sessions get.
+func (h *Hub) SetNotConnectedReason(containerID, why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.why[containerID] = why
+}
+
+func (h *Hub) attach(a *agentConn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.agents[a.id] = a
+	delete(h.why, a.id)
+	if w, ok := h.waiters[a.id]; ok {
+		close(w)
+		delete(h.waiters, a.id)
+	}
+}
+
+func (h *Hub) detach(a *agentConn, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.agents[a.id] == a {
+		delete(h.agents, a.id)
+		h.why[a.id] = fmt.Sprintf("its link was lost at %s (%v)", time.Now().UTC().Format(time.RFC3339), err)
+	}
+}
+
+// Forget drops what the Hub remembers about a container (call on docker rm).
+func (h *Hub) Forget(containerID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.why, containerID)
+}
+
+// Drain asks every connected agent to redial (the control plane is shutting down; a new instance takes over).
+func (h *Hub) Drain() {
+	h.mu.Lock()
+	h.closed = true
+	conns := make([]*agentConn, 0, len(h.agents))
+	for _, a := range h.agents {
+		conns = append(conns, a)
+	}
+	h.mu.Unlock()
+	for _, a := range conns {
+		_ = a.send(&linkproto.Frame{Type: linkproto.FrameGoAway})
+	}
+}
+
+// agentError carries the agent's (Docker-worded) message and our error kind.
+type agentError struct {
+	msg  string
+	kind error
+}
+
+func (e *agentError) Error() string { return e.msg }
+func (e *agentError) Unwrap() error { return e.kind }
+
+func notConnected(id, why string) error {
+	return &agentError{msg: fmt.Sprintf("container %s has no runsock agent connected: %s", id, why), kind: errdefs.ErrConflict}
+}
+
+func fromLinkError(e *linkproto.Error) error {
+	var kind error = errdefs.ErrInternal
+	switch e.Kind {
+	case linkproto.ErrKindNotFound:
+		kind = errdefs.ErrNotFound
+	case linkproto.ErrKindInvalid:
+		kind = errdefs.ErrInvalidArgument
+	case linkproto.ErrKindConflict:
+		kind = errdefs.ErrConflict
+	case linkproto.ErrKindPermission:
+		kind = errdefs.ErrPermissionDenied
+	}
+	return &agentError{msg: e.Message, kind: kind}
+}

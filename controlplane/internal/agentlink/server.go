@@ -1,0 +1,274 @@
+package agentlink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/controlplane/internal/livelogs"
+)
+
+// server is the Hub seen as the gRPC service implementation; kept apart so the Hub's exported API stays small.
+type server Hub
+
+var _ linkproto.Server = (*server)(nil)
+
+// maxBatchBytes bounds one livelogs write.
+const maxBatchBytes = 64 << 10
+
+// Control serves an agent's control stream: hello, then Open and GoAway frames to the agent until the stream ends.
+func (s *server) Control(st linkproto.FrameStream) error {
+	h := (*Hub)(s)
+	id, err := h.authenticate(st.Context())
+	if err != nil {
+		return err
+	}
+	var f linkproto.Frame
+	if err := st.Recv(&f); err != nil {
+		return err
+	}
+	a := &agentConn{id: id, ctrl: st, done: make(chan struct{})}
+	if f.Type != linkproto.FrameHello || linkproto.DecodeMeta(f.Meta, &a.hello) != nil {
+		return status.Error(codes.InvalidArgument, "expected hello")
+	}
+	if err := a.send(&linkproto.Frame{Type: linkproto.FrameHello}); err != nil {
+		return err
+	}
+	h.attach(a)
+	h.log.Info("agent connected", "container", id, "agentVersion", a.hello.AgentVersion)
+	for {
+		if err = st.Recv(&f); err != nil {
+			break
+		}
+	}
+	close(a.done)
+	h.detach(a, err)
+	h.log.Info("agent link ended", "container", id, "error", err)
+	return nil
+}
+
+type received struct {
+	f   linkproto.Frame
+	err error
+}
+
+// Output persists an agent's output chunks and exit report, acknowledging what is durable.
+func (s *server) Output(st linkproto.FrameStream) error {
+	h := (*Hub)(s)
+	ctx := st.Context()
+	id, err := h.authenticate(ctx)
+	if err != nil {
+		return err
+	}
+	var f linkproto.Frame
+	var hello linkproto.OutputHello
+	if err := st.Recv(&f); err != nil {
+		return err
+	}
+	if f.Type != linkproto.FrameHello || linkproto.DecodeMeta(f.Meta, &hello) != nil {
+		return status.Error(codes.InvalidArgument, "expected output hello")
+	}
+	base, err := h.opts.Logs.BeginRun(ctx, id, hello.Run)
+	if err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	state, err := h.opts.Logs.State(ctx, id)
+	if err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	if state.LastSeq > base {
+		if err := st.Send(&linkproto.Frame{Type: linkproto.FrameAck, Seq: state.LastSeq - base}); err != nil {
+			return err
+		}
+	}
+	frames := make(chan received, 256)
+	go func() {
+		for {
+			var f linkproto.Frame
+			err := st.Recv(&f)
+			if err == nil && f.Data != nil {
+				f.Data = append([]byte(nil), f.Data...)
+			}
+			select {
+			case frames <- received{f: f, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return h.persist(ctx, id, base, st, frames)
+}
+
+// persist writes chunks in batches (group commit: the first chunk waits at most BatchDelay for company) and acks.
+func (h *Hub) persist(ctx context.Context, id string, base uint64, st linkproto.FrameStream, frames <-chan received) error {
+	var batch []livelogs.Chunk
+	size := 0
+	var exit *linkproto.Frame
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		last, err := h.opts.Logs.Append(ctx, id, batch)
+		if err != nil {
+			return status.Error(codes.Unavailable, err.Error())
+		}
+		batch, size = batch[:0], 0
+		return st.Send(&linkproto.Frame{Type: linkproto.FrameAck, Seq: last - base})
+	}
+	for {
+		var timer <-chan time.Time
+		if len(batch) > 0 {
+			timer = time.After(h.opts.BatchDelay)
+		}
+		select {
+		case r := <-frames:
+			if r.err != nil {
+				if err := flush(); err != nil {
+					return err
+				}
+				return nil
+			}
+			switch r.f.Type {
+			case linkproto.FrameChunk:
+				batch = append(batch, livelogs.Chunk{Stream: r.f.Stream, Seq: base + r.f.Seq, Time: time.Unix(0, r.f.Time), Data: r.f.Data})
+				size += len(r.f.Data)
+				if size >= maxBatchBytes {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			case linkproto.FrameExit:
+				f := r.f
+				exit = &f
+			}
+		case <-timer:
+			if err := flush(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return nil
+		}
+		if exit != nil {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := h.exited(ctx, id, base, st, exit); err != nil {
+				return err
+			}
+			exit = nil
+		}
+	}
+}
+
+func (h *Hub) exited(ctx context.Context, id string, base uint64, st linkproto.FrameStream, f *linkproto.Frame) error {
+	at := time.Unix(0, f.Time)
+	if err := h.opts.Logs.Complete(ctx, id, int(f.Code), at); err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	h.mu.Lock()
+	fns := append([]ExitFunc(nil), h.onExit...)
+	h.mu.Unlock()
+	for _, fn := range fns {
+		fn(id, int(f.Code), at)
+	}
+	state, err := h.opts.Logs.State(ctx, id)
+	if err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	return st.Send(&linkproto.Frame{Type: linkproto.FrameAck, Seq: state.LastSeq - base, Code: 1})
+}
+
+// pendingSession is a session the Hub asked an agent to open.
+type pendingSession struct {
+	containerID string
+	ch          chan *sessionStream
+}
+
+// sessionStream is an agent's session stream handed to the caller; done ends the gRPC handler.
+type sessionStream struct {
+	linkproto.FrameStream
+	done chan struct{}
+}
+
+// Session matches an agent's new session stream to the pending session and holds it open until the caller is done.
+func (s *server) Session(st linkproto.FrameStream) error {
+	h := (*Hub)(s)
+	id, err := h.authenticate(st.Context())
+	if err != nil {
+		return err
+	}
+	var f linkproto.Frame
+	if err := st.Recv(&f); err != nil {
+		return err
+	}
+	if f.Type != linkproto.FrameSession {
+		return status.Error(codes.InvalidArgument, "expected session hello")
+	}
+	h.mu.Lock()
+	p := h.pending[f.Seq]
+	if p != nil && p.containerID == id {
+		delete(h.pending, f.Seq)
+	}
+	h.mu.Unlock()
+	if p == nil || p.containerID != id {
+		return status.Error(codes.NotFound, "no such session")
+	}
+	ss := &sessionStream{FrameStream: st, done: make(chan struct{})}
+	select {
+	case p.ch <- ss:
+	case <-st.Context().Done():
+		return nil
+	}
+	select {
+	case <-ss.done:
+	case <-st.Context().Done():
+	}
+	return nil
+}
+
+// sessionOpenTimeout bounds the wait for the agent to open a requested session stream.
+const sessionOpenTimeout = 15 * time.Second
+
+// open asks the container's agent for a session and returns its stream. The caller must close it.
+func (h *Hub) open(ctx context.Context, containerID string, spec linkproto.OpenSpec) (*session, error) {
+	a, err := h.connWithin(ctx, containerID)
+	if err != nil {
+		return nil, err
+	}
+	sid := h.nextSession.Add(1)
+	p := &pendingSession{containerID: containerID, ch: make(chan *sessionStream, 1)}
+	h.mu.Lock()
+	h.pending[sid] = p
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.pending, sid)
+		h.mu.Unlock()
+	}()
+	if err := a.send(&linkproto.Frame{Type: linkproto.FrameOpen, Seq: sid, Meta: linkproto.EncodeMeta(spec)}); err != nil {
+		return nil, notConnected(containerID, fmt.Sprintf("sending to it failed (%v)", err))
+	}
+	timer := time.NewTimer(sessionOpenTimeout)
+	defer timer.Stop()
+	select {
+	case ss := <-p.ch:
+		return &session{ss: ss}, nil
+	case <-a.done:
+		return nil, notConnected(containerID, "its link was lost while opening a session")
+	case <-timer.C:
+		return nil, notConnected(containerID, "it did not open the session in time")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// errSessionEnded reports a session stream that ended without a result.
+var errSessionEnded = errors.New("the agent's session ended without a result")
