@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +304,76 @@ func TestTailLogEntries(t *testing.T) {
 	bad.Send(&loggingpb.TailLogEntriesRequest{ResourceNames: []string{"projects/" + testProject}, Filter: "nonsense"})
 	if _, err := bad.Recv(); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("bad tail filter: err = %v, want InvalidArgument", err)
+	}
+}
+
+func TestWriteWithOfficialLogger(t *testing.T) {
+	_, opts := startService(t, Config{IngestionDelay: -1})
+	ctx := context.Background()
+	lc, err := cloudlogging.NewClient(ctx, "projects/"+testProject, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	lg := lc.Logger("app", cloudlogging.CommonResource(&monitoredres.MonitoredResource{Type: "global"}))
+	for i := range 3 {
+		if err := lg.LogSync(ctx, cloudlogging.Entry{Payload: fmt.Sprint("written ", i), Severity: cloudlogging.Error}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := adminClient(t, opts)
+	got := texts(t, c.Entries(ctx, logadmin.Filter(`logName = "projects/`+testProject+`/logs/app" AND severity >= ERROR`)))
+	if strings.Join(got, ",") != "written 0,written 1,written 2" {
+		t.Errorf("got %v", got)
+	}
+	var logs []string
+	it := c.Logs(ctx)
+	for {
+		l, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, l)
+	}
+	// The client also writes its own diagnostic-log entry, as it does against Google.
+	if !slices.Contains(logs, "app") {
+		t.Errorf("Logs = %v, want app among them", logs)
+	}
+
+	// An entry without a log name or resource is refused.
+	gc, err := logging.NewClient(ctx, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	_, err = gc.WriteLogEntries(ctx, &loggingpb.WriteLogEntriesRequest{Entries: []*loggingpb.LogEntry{{Payload: &loggingpb.LogEntry_TextPayload{TextPayload: "x"}}}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("entry without log name: err = %v, want InvalidArgument", err)
+	}
+}
+
+func TestMemoryIsBounded(t *testing.T) {
+	svc, opts := startService(t, Config{IngestionDelay: -1, MaxEntries: 100})
+	c := adminClient(t, opts)
+	ts := time.Now().Add(-time.Minute)
+	for i := range 300 {
+		svc.Ingest(runEntry("job", "job-bound", "stdout", fmt.Sprint(i), ts.Add(time.Duration(i)*time.Millisecond)))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := texts(t, c.Entries(context.Background(), logadmin.Filter(execFilter("job-bound")), logadmin.NewestFirst()))
+		if len(got) > 0 && got[0] == "299" {
+			if len(got) > 125 || got[len(got)-1] == "0" {
+				t.Errorf("kept %d entries (oldest %s), want at most 125 of the newest", len(got), got[len(got)-1])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("newest entry never visible: %v", got[:min(len(got), 3)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

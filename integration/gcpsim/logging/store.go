@@ -19,7 +19,7 @@ import (
 const DefaultIngestionDelay = 2 * time.Second
 
 // DefaultMaxEntries is how many visible entries the Service keeps by default; older ones are dropped.
-const DefaultMaxEntries = 200_000
+const DefaultMaxEntries = 100_000
 
 // Publisher receives every entry once it becomes visible, in ingestion order (the log sinks).
 // Publish is called from the Service's own goroutine and must not block for long.
