@@ -107,9 +107,19 @@ func (h *Handler) handle(pattern string, f handlerFunc) {
 	})
 }
 
+// handleOpen registers a route that needs no principal: only Docker's ping, which reveals nothing (see identity).
+func (h *Handler) handleOpen(pattern string, f handlerFunc) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		p, _ := identity.FromContext(r.Context())
+		if err := f(w, r, p); err != nil {
+			h.writeError(w, r, err)
+		}
+	})
+}
+
 func (h *Handler) routes() {
-	h.handle("GET /_ping", h.ping)
-	h.handle("HEAD /_ping", h.ping)
+	h.handleOpen("GET /_ping", h.ping)
+	h.handleOpen("HEAD /_ping", h.ping)
 	h.handle("GET /version", h.version)
 	h.handle("GET /info", h.infoHandler)
 	h.handle("GET /system/df", h.diskUsage)
