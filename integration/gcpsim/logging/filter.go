@@ -39,7 +39,8 @@ func (f *Filter) String() string {
 // Fields: logName, resource.type, resource.labels.KEY, labels.KEY (KEY may be quoted, e.g.
 // labels."run.googleapis.com/execution_name"), severity (compared by enum order; names or numbers), timestamp and
 // receiveTimestamp (RFC 3339), insertId, textPayload, jsonPayload.PATH, trace, spanId. Global (field-less) search
-// terms, functions and value lists are refused with an error wrapping ErrInvalidFilter.
+// terms, functions and value lists are refused with an error wrapping ErrInvalidFilter. In quoted strings \" and \\
+// are escapes, \n and \t are newline and tab, and any other backslash is kept, for regular expressions.
 func ParseFilter(s string) (*Filter, error) {
 	if len(s) > MaxFilterLen {
 		return nil, fmt.Errorf("%w: filter is %d characters long; the limit is %d", ErrInvalidFilter, len(s), MaxFilterLen)
@@ -263,7 +264,11 @@ func (p *parser) parseQuoted() (string, error) {
 				b.WriteByte('\n')
 			case 't':
 				b.WriteByte('\t')
+			case '"', '\\':
+				b.WriteByte(e)
 			default:
+				// Kept, so that regular expressions such as "exit\(3\)\.$" mean what they say.
+				b.WriteByte('\\')
 				b.WriteByte(e)
 			}
 		default:

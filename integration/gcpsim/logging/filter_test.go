@@ -118,3 +118,23 @@ func TestFilterRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestFilterRegexpEscapes(t *testing.T) {
+	e := sampleEntry() // "Container called exit(3)."
+	for f, want := range map[string]bool{
+		`textPayload=~"^Container called exit\(3\)\.$"`:    true,
+		`textPayload=~"^Container called exit\\(3\\)\\.$"`: true,
+		`textPayload=~"exit\(\d\)"`:                        true,
+		`textPayload=~"exit\(4\)"`:                         false,
+		`textPayload="Container called exit(3)."`:          true,
+		`textPayload="Container \"called\""`:               false,
+	} {
+		p, err := ParseFilter(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if got := p.Match(e); got != want {
+			t.Errorf("%s: Match = %v, want %v", f, got, want)
+		}
+	}
+}
