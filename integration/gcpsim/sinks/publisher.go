@@ -1,7 +1,9 @@
 package sinks
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -129,8 +131,13 @@ func Message(e *loggingpb.LogEntry) (*pubsub.Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal log entry: %w", err)
 	}
+	// protojson varies its whitespace on purpose; compact it so every message looks the same.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return nil, fmt.Errorf("marshal log entry: %w", err)
+	}
 	return &pubsub.Message{
-		Data:       data,
+		Data:       compact.Bytes(),
 		Attributes: map[string]string{TimestampAttribute: e.GetTimestamp().AsTime().UTC().Format(time.RFC3339Nano)},
 	}, nil
 }
