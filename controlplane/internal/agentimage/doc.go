@@ -1,0 +1,9 @@
+// Package agentimage puts the runsock agent into any user image without Docker or Cloud Build: it appends one layer
+// holding the static agent binary at /.runsock/agent (go-containerregistry mutate.Append), makes the agent the
+// entrypoint, keeps the image's Env, WorkingDir and User, and pushes the result to the team's registry as
+// REPOSITORY/<hash of base digest + agent version>:agent, reusing it when it is already there (one HEAD).
+// The user's entrypoint and cmd are returned so the launcher passes them after "--" as the job's args.
+//
+// Layers are streamed: the agent layer is built from the binary on the fly, base layers are mounted or copied by
+// the registry client, never loaded whole. No goroutines outlive a call.
+package agentimage
