@@ -32,6 +32,7 @@ func (f *Filter) String() string {
 //
 //	field OP value    OP one of = != > >= < <= : =~ !~ ; value a "quoted string" or a bare word
 //	field:*           the field is present
+//	field OP (v1 OR v2)  the same as field OP v1 OR field OP v2
 //	a AND b, a b      (whitespace and newlines are an implicit AND)
 //	a OR b            OR binds tighter than AND, as in Cloud Logging
 //	NOT a, -a, ( ... )
@@ -309,7 +310,7 @@ func (p *parser) parseComparison() (node, error) {
 			return nil, err
 		}
 	case p.peek() == '(':
-		return nil, p.errorf("value lists in parentheses are not supported; use OR between comparisons")
+		return p.parseValueList(path, op)
 	default:
 		vstart := p.pos
 		for !p.eof() && !isSpace(p.peek()) && p.peek() != ')' {
@@ -325,6 +326,48 @@ func (p *parser) parseComparison() (node, error) {
 		return nil, fmt.Errorf("%w: %s%s: %w", ErrInvalidFilter, strings.Join(path, "."), op, err)
 	}
 	return c, nil
+}
+
+// parseValueList parses FIELD OP (v1 OR v2 ...), which means FIELD OP v1 OR FIELD OP v2 ...
+func (p *parser) parseValueList(path []string, op string) (node, error) {
+	p.pos++ // (
+	var terms orNode
+	for {
+		p.skipSpace()
+		if len(terms) > 0 {
+			if p.peek() == ')' {
+				p.pos++
+				return terms, nil
+			}
+			if !p.keyword("OR") {
+				return nil, p.errorf("a value list takes values joined by OR, e.g. severity=(ERROR OR WARNING)")
+			}
+			p.skipSpace()
+		}
+		var value string
+		quoted := p.peek() == '"'
+		if quoted {
+			v, err := p.parseQuoted()
+			if err != nil {
+				return nil, err
+			}
+			value = v
+		} else {
+			start := p.pos
+			for !p.eof() && !isSpace(p.peek()) && p.peek() != ')' && p.peek() != '(' {
+				p.pos++
+			}
+			value = p.src[start:p.pos]
+		}
+		if value == "" && !quoted {
+			return nil, p.errorf("expected a value in the list")
+		}
+		c, err := newComparison(path, op, value, quoted)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s%s: %w", ErrInvalidFilter, strings.Join(path, "."), op, err)
+		}
+		terms = append(terms, c)
+	}
 }
 
 // node is one term of a parsed filter.

@@ -76,6 +76,9 @@ func TestFilterMatch(t *testing.T) {
 		{`jsonPayload.n > 10`, j, false},
 		{`jsonPayload.inner.k = v`, j, true},
 		{`textPayload:*`, j, false},
+		{`severity = (ERROR OR WARNING)`, e, true},
+		{`severity=(ERROR OR INFO)`, e, false},
+		{`logName = ("projects/p1/logs/run.googleapis.com%2Fstderr" OR "projects/p1/logs/run.googleapis.com%2Fstdout") resource.type = cloud_run_job`, e, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.filter, func(t *testing.T) {
@@ -106,7 +109,9 @@ func TestFilterRejects(t *testing.T) {
 		`severity = ERROR)`,
 		`AND severity = ERROR`,
 		`severity = ERROR OR`,
-		`severity = (ERROR OR INFO)`,
+		`severity = (ERROR INFO)`,
+		`severity = (ERROR OR`,
+		`severity = ()`,
 		`textPayload = "unterminated`,
 		`severity =`,
 		string(long),
