@@ -123,7 +123,11 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		text(w, "projects/"+num+"/zones/"+region+"-1")
 		return
 	case "instance/id":
-		sum := sha256.Sum256([]byte(r.RemoteAddr))
+		host, _, _ := strings.Cut(r.RemoteAddr, ":")
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			host = ap.Addr().Unmap().String()
+		}
+		sum := sha256.Sum256([]byte("gcpsim-instance:" + host))
 		text(w, hex.EncodeToString(sum[:]))
 		return
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	gcemetadata "cloud.google.com/go/compute/metadata"
+	"google.golang.org/api/idtoken"
 )
 
 const taskSA = "job-sa@runsock-dev.iam.gserviceaccount.com"
@@ -238,4 +239,24 @@ func devToken(t *testing.T, base, email, audience string) string {
 		t.Fatalf("dev token: %s: %s", resp.Status, b)
 	}
 	return string(b)
+}
+
+func TestOfficialIDTokenSource(t *testing.T) {
+	_, ts := startServer(t, "")
+	// What the agent does on Cloud Run: application default credentials find the metadata server.
+	t.Setenv("GCE_METADATA_HOST", strings.TrimPrefix(ts.URL, "http://"))
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	t.Setenv("HOME", t.TempDir()) // no gcloud well-known credentials file
+	src, err := idtoken.NewTokenSource(context.Background(), "https://control-plane")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := src.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := verify(t, ts.URL, tok.AccessToken, "https://control-plane")
+	if err != nil || claims.Email != taskSA {
+		t.Errorf("claims %+v, err %v", claims, err)
+	}
 }
