@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -373,6 +374,21 @@ func TestMemoryIsBounded(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("newest entry never visible: %v", got[:min(len(got), 3)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCloseStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	svc := New(Config{IngestionDelay: time.Hour})
+	svc.Ingest(runEntry("job", "job-close", "stdout", "pending", time.Now()))
+	svc.Close()
+	svc.Close() // idempotent
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines: %d before New, %d after Close", before, runtime.NumGoroutine())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
