@@ -123,6 +123,9 @@ func overrides(spec containers.LaunchSpec, timeout time.Duration) *runpb.RunJobR
 		}
 		co.Env = append(co.Env, &runpb.EnvVar{Name: k, Values: &runpb.EnvVar_Value{Value: v}})
 	}
+	if spec.Timeout > 0 {
+		timeout = spec.Timeout
+	}
 	return &runpb.RunJobRequest_Overrides{
 		ContainerOverrides: []*runpb.RunJobRequest_Overrides_ContainerOverride{co},
 		TaskCount:          1,

@@ -27,7 +27,11 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 	if c.Running() {
 		return errorf(errdefs.ErrNotModified, "container %s is already running", c.ID)
 	}
-	spec := LaunchSpec{Image: c.ImageRef, Entrypoint: c.Config.Entrypoint, Args: c.Config.Cmd, Env: c.Config.Env,
+	timeout, err := taskTimeout(c)
+	if err != nil {
+		return err
+	}
+	spec := LaunchSpec{Timeout: timeout, Image: c.ImageRef, Entrypoint: c.Config.Entrypoint, Args: c.Config.Cmd, Env: c.Config.Env,
 		WorkingDir: c.Config.WorkingDir, User: c.Config.User, CPU: c.CPU, MemoryBytes: c.MemoryBytes,
 		Labels: map[string]string{"managed-by": "runsock"}, ContainerID: c.ID, Owner: c.Owner}
 	exec, err := s.launcher.Launch(ctx, spec)
@@ -56,6 +60,7 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 		}
 		return errorf(errdefs.ErrNotModified, "container %s is already running", c.ID)
 	}
+	s.recordLaunch(ctx, c2, exec)
 	s.watch(c2.ID, exec)
 	s.emit(ctx, c2, "start", nil)
 	return nil

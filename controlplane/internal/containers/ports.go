@@ -51,6 +51,8 @@ type LaunchSpec struct {
 	ContainerID string
 	// Owner is the email of the container's owner (for audit; not a label).
 	Owner string
+	// Timeout is this execution's task timeout (0 = the driver's default); from the label runsock.task-timeout.
+	Timeout time.Duration
 }
 
 // Outcome is how an execution ended.

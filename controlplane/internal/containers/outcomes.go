@@ -1,0 +1,125 @@
+package containers
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+)
+
+// LabelTaskTimeout is the Docker label that sets one container's Cloud Run task timeout (a Go duration, e.g. "5s",
+// at most 168h). Without it the control plane's configured task timeout applies.
+const LabelTaskTimeout = "runsock.task-timeout"
+
+// maxTaskTimeout is Cloud Run's limit.
+const maxTaskTimeout = 168 * time.Hour
+
+// taskTimeout reads c's LabelTaskTimeout (0 = none).
+func taskTimeout(c *Container) (time.Duration, error) {
+	v, ok := c.Config.Labels[LabelTaskTimeout]
+	if !ok || v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second || d > maxTaskTimeout {
+		return 0, errorf(errdefs.ErrInvalidArgument, "label %s=%q: want a duration between 1s and 168h", LabelTaskTimeout, v)
+	}
+	return d, nil
+}
+
+// LaunchRecorder is implemented by a Store that also keeps the executions collection: at every launch it records
+// which container an execution belongs to, so the execution-events function's facts find their container.
+type LaunchRecorder interface {
+	RecordLaunch(ctx context.Context, execution, containerID, owner string, at time.Time) error
+}
+
+// recordLaunch writes executions/{short} when the store can. A failure is logged: the watcher and the reconciler
+// still end the container; only the fast path through the function is lost for this execution.
+func (s *Service) recordLaunch(ctx context.Context, c *Container, execution string) {
+	r, ok := s.store.(LaunchRecorder)
+	if !ok {
+		return
+	}
+	if err := r.RecordLaunch(context.WithoutCancel(ctx), execution, c.ID, c.Owner, s.now().UTC()); err != nil {
+		s.log.Warn("record launch", "container", c.ID, "execution", execution, "err", err)
+	}
+}
+
+// ApplyOutcome ends container id's execution with out, through the same path as the watcher (state, "die"
+// event, waiters, auto-remove), when that execution is still the container's running one. When the container has
+// already ended that execution, the recorded exit stays — it came first-hand and is at least as precise — except
+// that, when enrich is true, an out-of-memory kill (OOMKilled) or an Error may be added to an exit recorded with the
+// same code and no such detail. It reports whether it changed anything. execution may be the full or the short name.
+func (s *Service) ApplyOutcome(ctx context.Context, id, execution string, out Outcome, enrich bool) (bool, error) {
+	c, err := s.store.GetContainer(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if c.Running() && sameExecution(c.State.Execution, execution) {
+		s.recordExit(ctx, id, c.State.Execution, out)
+		after, err := s.store.GetContainer(ctx, id)
+		if err != nil {
+			return false, nil // removed (auto-remove): it ended
+		}
+		return after.Version != c.Version, nil
+	}
+	if !enrich || c.Running() || len(c.Executions) == 0 || !sameExecution(c.Executions[len(c.Executions)-1], execution) {
+		return false, nil
+	}
+	var changed bool
+	c, err = s.store.UpdateContainer(ctx, id, func(c *Container) error {
+		changed = false
+		if c.Running() || len(c.Executions) == 0 || !sameExecution(c.Executions[len(c.Executions)-1], execution) ||
+			c.State.ExitCode != out.ExitCode {
+			return errNoChange
+		}
+		if out.OOMKilled && !c.State.OOMKilled {
+			c.State.OOMKilled, changed = true, true
+		}
+		if out.Error != "" && c.State.Error == "" && !c.State.StopRequested {
+			c.State.Error, changed = out.Error, true
+		}
+		if !changed {
+			return errNoChange
+		}
+		return nil
+	})
+	if err == errNoChange {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if out.OOMKilled {
+		s.emit(ctx, c, "oom", nil)
+	}
+	return true, nil
+}
+
+// errNoChange aborts an UpdateContainer that has nothing to write.
+var errNoChange = errorf(errdefs.ErrNotModified, "no change")
+
+// sameExecution compares execution names, either of which may be short.
+func sameExecution(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	return shortExecution(a) == shortExecution(b)
+}
+
+func shortExecution(name string) string {
+	return name[strings.LastIndexByte(name, '/')+1:]
+}
+
+// Announce records and publishes an event that is not a container's own lifecycle change (the reconciler's
+// cleanups). Owner "" makes it visible to admins only.
+func (s *Service) Announce(ctx context.Context, e Event) {
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	if err := s.store.AddEvent(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Warn("record event", "type", e.Type, "action", e.Action, "actor", e.ActorID, "err", err)
+	}
+	s.bus.publish(e)
+}
