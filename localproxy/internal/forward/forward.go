@@ -97,6 +97,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		r = r.WithContext(context.WithValue(r.Context(), createKey{}, body))
 	}
+	// Without this, net/http's HTTP/1 server discards the unread request body before the first response byte: a
+	// streamed upload (docker load, cp) and a response that starts early would deadlock.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	p.rp.ServeHTTP(w, r)
 }
 

@@ -1,0 +1,347 @@
+package ports
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Upstream is the control plane client.
+type Upstream interface {
+	RoundTrip(*http.Request) (*http.Response, error)
+	Target(path, rawQuery string) *url.URL
+}
+
+// TunnelPath is the control plane route for one tunnelled connection: POST TunnelPath(id)?port=CPORT.
+func TunnelPath(id string) string { return "/runsock/v1/containers/" + url.PathEscape(id) + "/tunnel" }
+
+// pollInterval is how often inspect is polled when the events stream is unavailable.
+const pollInterval = 2 * time.Second
+
+// binding is one published port.
+type binding struct{ hostPort, containerPort string }
+
+type created struct {
+	id, name string
+}
+
+// Publisher opens and closes published ports. Create it with New; Close it once.
+type Publisher struct {
+	up  Upstream
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	created map[string]created       // by ID: containers with published ports created through this proxy
+	active  map[string][]net.Listener // by ID
+}
+
+// New returns a Publisher. log nil = discard.
+func New(up Upstream, log *slog.Logger) *Publisher {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Publisher{up: up, log: log, ctx: ctx, cancel: cancel, created: map[string]created{}, active: map[string][]net.Listener{}}
+}
+
+// createRequest is the part of a container create body that publishes ports.
+type createRequest struct {
+	HostConfig struct {
+		PortBindings    map[string][]portBinding
+		PublishAllPorts bool
+	}
+}
+
+type portBinding struct {
+	HostIp   string
+	HostPort string
+}
+
+// Created records id when its create request publishes ports.
+func (p *Publisher) Created(id, name string, body []byte) {
+	var req createRequest
+	if json.Unmarshal(body, &req) != nil || (len(req.HostConfig.PortBindings) == 0 && !req.HostConfig.PublishAllPorts) {
+		return
+	}
+	p.mu.Lock()
+	p.created[id] = created{id: id, name: strings.TrimPrefix(name, "/")}
+	p.mu.Unlock()
+}
+
+func (p *Publisher) lookup(ref string) (created, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ref = strings.TrimPrefix(ref, "/")
+	var found []created
+	for _, c := range p.created {
+		if c.id == ref || c.name == ref {
+			return c, true
+		}
+		if strings.HasPrefix(c.id, ref) {
+			found = append(found, c)
+		}
+	}
+	if len(found) == 1 {
+		return found[0], true
+	}
+	return created{}, false
+}
+
+// Started opens the listeners of ref if it is one of ours and not already published.
+func (p *Publisher) Started(ctx context.Context, ref string) {
+	c, ok := p.lookup(ref)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	_, open := p.active[c.id]
+	p.mu.Unlock()
+	if open {
+		return
+	}
+	bindings, err := p.bindings(ctx, c.id)
+	if err != nil {
+		p.log.Warn("ports: inspect failed; ports not published", "container", c.id, "err", err)
+		return
+	}
+	var lns []net.Listener
+	for _, b := range bindings {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", b.hostPort))
+		if err != nil {
+			p.log.Error("ports: cannot publish", "container", c.id, "host_port", b.hostPort, "err", err)
+			continue
+		}
+		p.log.Info("ports: published", "container", c.id, "addr", ln.Addr().String(), "container_port", b.containerPort)
+		lns = append(lns, ln)
+		p.wg.Add(1)
+		go p.accept(ln, c.id, b.containerPort)
+	}
+	if len(lns) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.active[c.id] = lns
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go p.watch(c.id)
+}
+
+// inspect is the part of container inspect the publisher reads.
+type inspect struct {
+	State struct {
+		Running bool
+	}
+	HostConfig struct {
+		PortBindings map[string][]portBinding
+	}
+	NetworkSettings struct {
+		Ports map[string][]portBinding
+	}
+}
+
+func (p *Publisher) inspect(ctx context.Context, id string) (inspect, int, error) {
+	var in inspect
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.up.Target("/containers/"+url.PathEscape(id)+"/json", "").String(), nil)
+	if err != nil {
+		return in, 0, err
+	}
+	resp, err := p.up.RoundTrip(req)
+	if err != nil {
+		return in, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return in, resp.StatusCode, fmt.Errorf("inspect %s: %s", id, resp.Status)
+	}
+	return in, resp.StatusCode, json.NewDecoder(resp.Body).Decode(&in)
+}
+
+func (p *Publisher) bindings(ctx context.Context, id string) ([]binding, error) {
+	in, _, err := p.inspect(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	src := in.NetworkSettings.Ports
+	if len(src) == 0 {
+		src = in.HostConfig.PortBindings
+	}
+	var out []binding
+	for port, bs := range src {
+		cport, proto, _ := strings.Cut(port, "/")
+		if proto != "" && proto != "tcp" {
+			continue // only TCP can be tunnelled
+		}
+		seen := map[string]bool{}
+		for _, b := range bs {
+			if b.HostPort == "" || b.HostPort == "0" || seen[b.HostPort] {
+				continue // -P without a port assigned by the control plane: nothing to listen on
+			}
+			seen[b.HostPort] = true
+			out = append(out, binding{hostPort: b.HostPort, containerPort: cport})
+		}
+	}
+	return out, nil
+}
+
+func (p *Publisher) accept(ln net.Listener, id, cport string) {
+	defer p.wg.Done()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.tunnel(conn, id, cport)
+		}()
+	}
+}
+
+// tunnel carries one local connection to the container's port.
+func (p *Publisher) tunnel(conn net.Conn, id, cport string) {
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(p.ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	target := p.up.Target(TunnelPath(id), "port="+url.QueryEscape(cport)).String()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, io.NopCloser(connReader{conn}))
+	if err != nil {
+		return
+	}
+	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := p.up.RoundTrip(req)
+	if err != nil {
+		p.log.Warn("ports: tunnel", "container", id, "port", cport, "err", err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		p.log.Warn("ports: tunnel refused", "container", id, "port", cport, "status", resp.StatusCode, "body", strings.TrimSpace(string(b)))
+		return
+	}
+	_, _ = io.Copy(conn, resp.Body)
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+}
+
+// connReader turns any read error into EOF: the local side is done sending either way.
+type connReader struct{ c net.Conn }
+
+func (r connReader) Read(b []byte) (int, error) {
+	n, err := r.c.Read(b)
+	if err != nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// watch closes id's listeners when the container dies or is destroyed.
+func (p *Publisher) watch(id string) {
+	defer p.wg.Done()
+	defer p.unpublish(id)
+	if p.watchEvents(id) {
+		return
+	}
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-time.After(pollInterval):
+		}
+		in, code, err := p.inspect(p.ctx, id)
+		if code == http.StatusNotFound || (err == nil && !in.State.Running) {
+			return
+		}
+	}
+}
+
+// watchEvents follows /events for id and reports true when the container stopped, false when the stream failed.
+func (p *Publisher) watchEvents(id string) bool {
+	filters, _ := json.Marshal(map[string][]string{"container": {id}, "type": {"container"}})
+	req, err := http.NewRequestWithContext(p.ctx, http.MethodGet,
+		p.up.Target("/events", "filters="+url.QueryEscape(string(filters))).String(), nil)
+	if err != nil {
+		return false
+	}
+	resp, err := p.up.RoundTrip(req)
+	if err != nil {
+		return errors.Is(err, context.Canceled)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	dec := json.NewDecoder(bufio.NewReader(resp.Body))
+	for {
+		var ev struct {
+			Action string
+			Actor  struct{ ID string }
+			ID     string `json:"id"`
+		}
+		if err := dec.Decode(&ev); err != nil {
+			return p.ctx.Err() != nil
+		}
+		if ev.Actor.ID != id && ev.ID != id {
+			continue
+		}
+		switch ev.Action {
+		case "die", "destroy", "stop":
+			return true
+		}
+	}
+}
+
+func (p *Publisher) unpublish(id string) {
+	p.mu.Lock()
+	lns := p.active[id]
+	delete(p.active, id)
+	p.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+		p.log.Info("ports: closed", "container", id, "addr", ln.Addr().String())
+	}
+}
+
+// Published returns the local addresses open for id (for status and tests).
+func (p *Publisher) Published(id string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, ln := range p.active[id] {
+		out = append(out, ln.Addr().String())
+	}
+	return out
+}
+
+// Close closes every listener and tunnel and waits for their goroutines. Idempotent.
+func (p *Publisher) Close() {
+	p.cancel()
+	p.mu.Lock()
+	for id, lns := range p.active {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		delete(p.active, id)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
