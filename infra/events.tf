@@ -46,10 +46,6 @@ resource "google_cloud_run_v2_service" "events" {
         value = var.project_id
       }
       env {
-        name  = "RUNSOCK_REGION"
-        value = var.region
-      }
-      env {
         name  = "RUNSOCK_FIRESTORE_DATABASE"
         value = google_firestore_database.runsock.name
       }

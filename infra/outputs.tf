@@ -9,8 +9,13 @@ output "agent_url" {
 }
 
 output "localproxy_command" {
-  description = "What a team member runs on their laptop; then export DOCKER_HOST as it prints."
-  value       = "localproxy --url ${google_cloud_run_v2_service.controlplane.uri}"
+  description = "What a team member runs on their laptop (it signs requests with their gcloud identity)."
+  value       = "localproxy --url ${google_cloud_run_v2_service.controlplane.uri} --socket $HOME/.runsock/docker.sock"
+}
+
+output "docker_host" {
+  description = "The DOCKER_HOST value that points docker at the socket localproxy_command serves."
+  value       = "unix://$HOME/.runsock/docker.sock"
 }
 
 output "project_id" {
@@ -60,5 +65,5 @@ output "volumes_bucket" {
 
 output "cloud_build_submit_command" {
   description = "Builds, pushes and deploys runsock from a checkout with the runsock-builder account (empty when enable_cloud_build is false)."
-  value       = var.enable_cloud_build ? "gcloud builds submit --project=${var.project_id} --region=${var.region} --config=cloudbuild.yaml --service-account=${google_service_account.builder[0].id} --substitutions=_REGION=${var.region},_REPOSITORY=${google_artifact_registry_repository.team.repository_id},_SERVICE=${var.service_name}" : ""
+  value       = var.enable_cloud_build ? "gcloud builds submit --project=${var.project_id} --region=${var.region} --config=cloudbuild.yaml --service-account=${google_service_account.builder[0].id} --substitutions=COMMIT_SHA=$(git rev-parse HEAD),_REGION=${var.region},_REPOSITORY=${google_artifact_registry_repository.team.repository_id},_SERVICE=${var.service_name}" : ""
 }

@@ -108,6 +108,7 @@ var StaticNeeds = map[Principal][]Need{
 // Code is what the code needs, gathered by GoogleAPIs and ControlPlaneEnvNames.
 type Code struct {
 	ControlPlaneEnv []string               // config.EnvNames()
+	FunctionEnv     map[string]bool        // os.Getenv names in functions/
 	APIs            map[Principal][]APIUse // per identity that runs the code
 }
 
@@ -115,6 +116,7 @@ type Code struct {
 func Check(m *Module, code Code) []string {
 	var p []string
 	p = append(p, checkEnv(m, code.ControlPlaneEnv)...)
+	p = append(p, checkFunctionEnv(m, code.FunctionEnv)...)
 	p = append(p, checkAPIs(m, code.APIs)...)
 	p = append(p, checkRoles(m, code.APIs)...)
 	if rp, ok := m.RequiredProviders()["google"]; !ok || rp[0] != "hashicorp/google" || !strings.HasPrefix(rp[1], "~> 6.") {
@@ -146,6 +148,28 @@ func checkEnv(m *Module, names []string) []string {
 	for n := range set {
 		if !read[n] {
 			p = append(p, fmt.Sprintf("env %s: set on google_cloud_run_v2_service.controlplane but the control plane does not read it", n))
+		}
+	}
+	return p
+}
+
+// FunctionMustSet are the variables the function cannot do without on Cloud Run (it has no default project).
+var FunctionMustSet = []string{"RUNSOCK_PROJECT"}
+
+func checkFunctionEnv(m *Module, reads map[string]bool) []string {
+	set, err := m.ContainerEnv("events")
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var p []string
+	for _, n := range FunctionMustSet {
+		if reads[n] && !set[n] {
+			p = append(p, fmt.Sprintf("env %s: the function reads it but google_cloud_run_v2_service.events does not set it", n))
+		}
+	}
+	for n := range set {
+		if !reads[n] {
+			p = append(p, fmt.Sprintf("env %s: set on google_cloud_run_v2_service.events but the function does not read it", n))
 		}
 	}
 	return p

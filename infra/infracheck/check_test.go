@@ -28,7 +28,11 @@ func codeOf(t *testing.T) Code {
 	if err != nil {
 		t.Fatalf("control plane env names: %v", err)
 	}
-	code := Code{ControlPlaneEnv: names, APIs: map[Principal][]APIUse{}}
+	fnEnv, err := EnvReads(filepath.Join(repoRoot, "functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := Code{ControlPlaneEnv: names, FunctionEnv: fnEnv, APIs: map[Principal][]APIUse{}}
 	for who, dir := range map[Principal]string{ControlPlane: "controlplane", Events: "functions", Jobs: "agent"} {
 		uses, err := GoogleAPIs(filepath.Join(repoRoot, dir))
 		if err != nil {
@@ -94,7 +98,7 @@ func fullCode() Code {
 		}
 		return out
 	}
-	return Code{ControlPlaneEnv: names, APIs: map[Principal][]APIUse{
+	return Code{ControlPlaneEnv: names, FunctionEnv: map[string]bool{"PORT": true, "RUNSOCK_PROJECT": true, "RUNSOCK_FIRESTORE_DATABASE": true}, APIs: map[Principal][]APIUse{
 		ControlPlane: use("run.googleapis.com", "firestore.googleapis.com", "logging.googleapis.com", "pubsub.googleapis.com", "artifactregistry.googleapis.com"),
 		Events:       use("firestore.googleapis.com"),
 	}}
@@ -119,6 +123,8 @@ func TestCheckFailsWhenSomethingIsRemoved(t *testing.T) {
 			"env RUNSOCK_NO_SUCH_SETTING: set on google_cloud_run_v2_service.controlplane but the control plane does not read it"},
 		{"config reads a new variable", nil, func(c Code) Code { c.ControlPlaneEnv = append(c.ControlPlaneEnv, "RUNSOCK_NEW"); return c },
 			"env RUNSOCK_NEW: the control plane reads it but infracheck.ControlPlaneEnv has no rule"},
+		{"function's project removed", removeEnvOf("events.tf", "RUNSOCK_PROJECT"), nil,
+			"env RUNSOCK_PROJECT: the function reads it but google_cloud_run_v2_service.events does not set it"},
 		{"api run removed", removeLine("main.tf", `"run.googleapis.com",`), nil,
 			"api run.googleapis.com: called by test but not enabled"},
 		{"api firestore removed", removeLine("main.tf", `"firestore.googleapis.com",`), nil,
@@ -260,9 +266,11 @@ func removeLine(file, line string) func(*testing.T, string) {
 	}
 }
 
-func removeEnv(name string) func(*testing.T, string) {
+func removeEnv(name string) func(*testing.T, string) { return removeEnvOf("controlplane.tf", name) }
+
+func removeEnvOf(file, name string) func(*testing.T, string) {
 	return func(t *testing.T, dir string) {
-		removeBlock(t, dir, "controlplane.tf", func(b *hclwrite.Block) bool {
+		removeBlock(t, dir, file, func(b *hclwrite.Block) bool {
 			a := b.Body().GetAttribute("name")
 			return b.Type() == "env" && a != nil && strings.TrimSpace(string(a.Expr().BuildTokens(nil).Bytes())) == `"`+name+`"`
 		})

@@ -9,7 +9,7 @@ import (
 )
 
 var (
-	outputCommand = regexp.MustCompile("terraform output(?: -raw| -json)? ([a-z0-9_]+)")
+	outputCommand = regexp.MustCompile(`terraform (?:-chdir=\S+ )?output(?: -raw| -json)? ([a-z0-9_]+)`)
 	outputRow     = regexp.MustCompile("(?m)^\\| `([a-z0-9_]+)` \\|")
 )
 
