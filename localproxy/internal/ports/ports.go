@@ -45,7 +45,7 @@ type Publisher struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	created map[string]created       // by ID: containers with published ports created through this proxy
+	created map[string]created        // by ID: containers with published ports created through this proxy
 	active  map[string][]net.Listener // by ID
 }
 
