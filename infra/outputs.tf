@@ -1,16 +1,18 @@
+# One URL everywhere: the service's deterministic URL is what the control plane expects as token audience
+# (RUNSOCK_AUDIENCE), so clients and agents must use it rather than the service's other (hash-style) URL.
 output "service_url" {
-  description = "The control plane's URL (what localproxy --url takes)."
-  value       = google_cloud_run_v2_service.controlplane.uri
+  description = "The control plane's URL: what localproxy --url takes, the token audience, and the URL agents dial."
+  value       = local.controlplane_url
 }
 
 output "agent_url" {
-  description = "The URL agents dial back to (the service's deterministic URL)."
+  description = "The URL agents dial back to (the same as service_url)."
   value       = local.controlplane_url
 }
 
 output "localproxy_command" {
   description = "What a team member runs on their laptop (it signs requests with their gcloud identity)."
-  value       = "localproxy --url ${google_cloud_run_v2_service.controlplane.uri} --socket $HOME/.runsock/docker.sock"
+  value       = "localproxy --url ${local.controlplane_url} --socket $HOME/.runsock/docker.sock"
 }
 
 output "docker_host" {
