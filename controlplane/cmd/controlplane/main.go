@@ -20,6 +20,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/controlplane/internal/images"
 	"github.com/runsock/runsock/controlplane/internal/logs"
+	"github.com/runsock/runsock/controlplane/internal/reconcile"
 	"github.com/runsock/runsock/controlplane/internal/store"
 )
 
@@ -57,12 +58,14 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer reader.Close()
 	imgs := images.New(st.Client(), imagesConfig(cfg, log), nil)
 
-	svc := containers.New(containers.Options{Store: st, Launcher: driver, Images: imgs, Logs: logSource{reader}, Logger: log})
+	launcher := reconcile.NewBackstop(driver, driver, 0, cfg.ExecutionPollMax)
+	svc := containers.New(containers.Options{Store: st, Launcher: launcher, Images: imgs, Logs: logSource{reader}, Logger: log})
 	defer svc.Close()
 	imgs.SetUsageChecker(svc)
 	if err := svc.Resume(ctx); err != nil {
 		return fmt.Errorf("resume watchers: %w", err)
 	}
+	defer startReconcile(cfg, st, driver, svc, log)()
 	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Logger: log,
 		Info: dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
 	handler, err := withIdentity(cfg, api, log)

@@ -46,6 +46,11 @@ type Config struct {
 	JobServiceAccount string
 	// JobIdleGrace is how long an unused Job is kept before it is deleted (default 1h).
 	JobIdleGrace time.Duration
+	// ReconcileInterval is the time between reconciler passes (default 5m; one also runs at start).
+	ReconcileInterval time.Duration
+	// ExecutionPollMax caps the interval of the backstop poll of running executions once their first seconds are
+	// over (default 30s); execution facts from the execution-events function are the fast path.
+	ExecutionPollMax time.Duration
 
 	// AgentURL is the URL agents dial (default PublicURL).
 	AgentURL string
@@ -94,6 +99,8 @@ const (
 	envTaskTimeout       = "RUNSOCK_TASK_TIMEOUT"
 	envJobSA             = "RUNSOCK_JOB_SERVICE_ACCOUNT"
 	envJobIdleGrace      = "RUNSOCK_JOB_IDLE_GRACE"
+	envReconcileInterval = "RUNSOCK_RECONCILE_INTERVAL"
+	envExecutionPollMax  = "RUNSOCK_EXECUTION_POLL_MAX"
 	envAgentURL          = "RUNSOCK_AGENT_URL"
 	envAgentBinary       = "RUNSOCK_AGENT_BINARY"
 	envIdentityMode      = "RUNSOCK_IDENTITY_MODE"
@@ -113,7 +120,7 @@ const (
 func EnvNames() []string {
 	return []string{envPort, envAddr, envTLSCert, envTLSKey, envPublicURL, envProject, envRegion, envFirestoreDB,
 		envRunEndpoint, envLoggingEndpoint, envEndpointsInsecure, envRegistryHost, envRegistryInsecure, envTeamRepo,
-		envAgentRepo, envDockerHubRepo, envTaskTimeout, envJobSA, envJobIdleGrace, envAgentURL, envAgentBinary,
+		envAgentRepo, envDockerHubRepo, envTaskTimeout, envJobSA, envJobIdleGrace, envReconcileInterval, envExecutionPollMax, envAgentURL, envAgentBinary,
 		envIdentityMode, envDevInsecure, envDevUser, envOIDCIssuer, envAudience, envAllow, envAdmins, envLogFormat,
 		envLogLevel, envFirestoreEmulator}
 }
@@ -175,6 +182,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&c.TaskTimeout, "task-timeout", envDur(envTaskTimeout, 24*time.Hour), "task timeout ("+envTaskTimeout+")")
 	fs.StringVar(&c.JobServiceAccount, "job-service-account", env(envJobSA, ""), "jobs' service account ("+envJobSA+")")
 	fs.DurationVar(&c.JobIdleGrace, "job-idle-grace", envDur(envJobIdleGrace, time.Hour), "idle job grace period ("+envJobIdleGrace+")")
+	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", envDur(envReconcileInterval, 5*time.Minute), "reconciler interval ("+envReconcileInterval+")")
+	fs.DurationVar(&c.ExecutionPollMax, "execution-poll-max", envDur(envExecutionPollMax, 30*time.Second), "backstop poll cap for running executions ("+envExecutionPollMax+")")
 	fs.StringVar(&c.AgentURL, "agent-url", env(envAgentURL, ""), "URL agents dial ("+envAgentURL+", default public URL)")
 	fs.StringVar(&c.AgentBinary, "agent-binary", env(envAgentBinary, ""), "static agent binary ("+envAgentBinary+")")
 	fs.StringVar(&c.IdentityMode, "identity", env(envIdentityMode, "oidc"), "identity mode oidc|cloudrun|none ("+envIdentityMode+")")
@@ -219,6 +228,12 @@ func (c *Config) validate() []error {
 	}
 	if c.TaskTimeout <= 0 || c.TaskTimeout > 168*time.Hour {
 		p = append(p, fmt.Errorf("task timeout %s: must be in (0, 168h]", c.TaskTimeout))
+	}
+	if c.ReconcileInterval < time.Second {
+		p = append(p, fmt.Errorf("reconcile interval %s: must be at least 1s", c.ReconcileInterval))
+	}
+	if c.ExecutionPollMax < time.Second {
+		p = append(p, fmt.Errorf("execution poll max %s: must be at least 1s", c.ExecutionPollMax))
 	}
 	for name, u := range map[string]string{"public URL": c.PublicURL, "agent URL": c.AgentURL, "OIDC issuer": c.OIDCIssuer} {
 		if u == "" {

@@ -12,6 +12,9 @@ import (
 // at most 168h). Without it the control plane's configured task timeout applies.
 const LabelTaskTimeout = "runsock.task-timeout"
 
+// ErrorCancelled is State.Error for an execution cancelled by someone other than the container's user.
+const ErrorCancelled = "execution cancelled"
+
 // maxTaskTimeout is Cloud Run's limit.
 const maxTaskTimeout = 168 * time.Hour
 
@@ -57,6 +60,9 @@ func (s *Service) ApplyOutcome(ctx context.Context, id, execution string, out Ou
 		return false, err
 	}
 	if c.Running() && sameExecution(c.State.Execution, execution) {
+		if c.State.StopRequested && out.Error == ErrorCancelled {
+			out.Error = "" // the user's own stop/kill: Docker reports 137 with no error
+		}
 		s.recordExit(ctx, id, c.State.Execution, out)
 		after, err := s.store.GetContainer(ctx, id)
 		if err != nil {
