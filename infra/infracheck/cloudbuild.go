@@ -18,6 +18,11 @@ var BuilderImages = map[string]bool{
 	"golang:1.26": true,
 }
 
+// RunImages are images cloudbuild.yaml's steps may start themselves (docker run): Google's emulators image.
+var RunImages = map[string]bool{
+	"gcr.io/google.com/cloudsdktool/cloud-sdk:emulators": true,
+}
+
 // RequiredSubstitutions must be declared (with defaults) so operators can override them.
 var RequiredSubstitutions = []string{"_REGION", "_REPOSITORY"}
 
@@ -37,6 +42,7 @@ var (
 	repoPath     = regexp.MustCompile(`(?:^|[\s=])((?:scripts|build)/[A-Za-z0-9_.-]+)`)
 	userSubst    = regexp.MustCompile(`\$\{?(_[A-Z0-9_]+)\}?`)
 	commitTagged = regexp.MustCompile(`:\$\{?COMMIT_SHA\}?$`)
+	dockerRun    = regexp.MustCompile(`docker run [^\n]*?\s((?:[a-z0-9.-]+\.(?:io|dev|com)/)[^\s]+)`)
 )
 
 // CheckCloudBuild reports what in the Cloud Build config at path would fail: a step image outside BuilderImages,
@@ -74,6 +80,11 @@ func CheckCloudBuild(path, repoRoot string) ([]string, error) {
 			}
 			for _, m := range userSubst.FindAllStringSubmatch(a, -1) {
 				used[m[1]] = true
+			}
+			for _, m := range dockerRun.FindAllStringSubmatch(a, -1) {
+				if !RunImages[m[1]] {
+					p = append(p, fmt.Sprintf("step %s: docker run of %q, not an allowed image", name, m[1]))
+				}
 			}
 		}
 		for _, w := range s.WaitFor {

@@ -49,6 +49,8 @@ func TestCloudBuildCheckFails(t *testing.T) {
 		{"missing Dockerfile", "build/functions.Dockerfile", "build/function.Dockerfile", "build/function.Dockerfile is not in the repository"},
 		{"undeclared substitution", "--region=${_REGION}\n      - --project=$PROJECT_ID\n      - --quiet\n    waitFor: [push-functions]",
 			"--region=${_ZONE}\n      - --project=$PROJECT_ID\n      - --quiet\n    waitFor: [push-functions]", "substitution _ZONE: used but not declared"},
+		{"unknown emulator image", "--name runsock-pubsub gcr.io/google.com/cloudsdktool/cloud-sdk:emulators", "--name runsock-pubsub gcr.io/google.com/cloudsdktool/cloud-sdk:emulatorz",
+			`docker run of "gcr.io/google.com/cloudsdktool/cloud-sdk:emulatorz", not an allowed image`},
 		{"dangling waitFor", "waitFor: [binaries]", "waitFor: [compile]", `waitFor "compile" names no earlier step`},
 		{"image not tagged with the commit", "/functions:$COMMIT_SHA\n\noptions", "/functions:latest\n\noptions", "not tagged with $COMMIT_SHA"},
 	}
