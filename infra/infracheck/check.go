@@ -43,6 +43,8 @@ var ControlPlaneEnv = map[string]EnvRule{
 	"RUNSOCK_JOB_SERVICE_ACCOUNT": {MustSet, "default is the compute default account, far from least privilege"},
 	"RUNSOCK_TASK_TIMEOUT":        {MustSet, "from var.task_timeout"},
 	"RUNSOCK_JOB_IDLE_GRACE":      {DefaultOK, "1h"},
+	"RUNSOCK_RECONCILE_INTERVAL":  {DefaultOK, "5m"},
+	"RUNSOCK_EXECUTION_POLL_MAX":  {DefaultOK, "30s"},
 	"RUNSOCK_AGENT_BINARY":        {MustSet, "default empty disables the agent; /agent in the image"},
 	"RUNSOCK_LOG_FORMAT":          {DefaultOK, "json, Cloud Logging's structured format"},
 	"RUNSOCK_LOG_LEVEL":           {DefaultOK, "info"},
