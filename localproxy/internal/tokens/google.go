@@ -24,7 +24,8 @@ type GoogleConfig struct {
 }
 
 // Google returns a Fetcher for cfg: impersonation when asked; idtoken for service-account credentials (file, ADC or
-// the metadata server); gcloud for user (authorized_user) credentials, which idtoken refuses.
+// the metadata server); gcloud for user (authorized_user) credentials, which idtoken refuses, and when no
+// credentials are found at all.
 func Google(ctx context.Context, cfg GoogleConfig) (Fetcher, error) {
 	var opts []option.ClientOption
 	if cfg.CredentialsFile != "" {
@@ -47,6 +48,9 @@ func Google(ctx context.Context, cfg GoogleConfig) (Fetcher, error) {
 		idopts = append(idopts, idtoken.WithCredentialsFile(cfg.CredentialsFile))
 	}
 	ts, err := idtoken.NewTokenSource(ctx, cfg.Audience, idopts...)
+	if err != nil && cfg.CredentialsFile == "" {
+		return Gcloud(), nil // no service-account credentials around: a person with gcloud
+	}
 	if err != nil {
 		return nil, fmt.Errorf("service-account identity token (for user accounts run `gcloud auth login`): %w", err)
 	}
