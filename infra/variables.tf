@@ -134,6 +134,11 @@ variable "firestore_location" {
   description = "Firestore location; empty means the region. Use nam5 or eur3 for a multi-region database."
   type        = string
   default     = ""
+
+  validation {
+    condition     = can(regex("^([a-z]+-[a-z]+[0-9]|nam[0-9]+|eur[0-9]+)?$", var.firestore_location))
+    error_message = "firestore_location must be empty, a region such as us-central1, or a multi-region such as nam5 or eur3."
+  }
 }
 
 variable "enable_cloud_build" {
