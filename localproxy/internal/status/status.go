@@ -46,7 +46,11 @@ func Run(ctx context.Context, out io.Writer, c Check) error {
 	if err != nil {
 		return fail(out, "identity", fmt.Sprintf("the token source returned something that is not a JWT (%v)\n  → check --token-command/--token-file", err))
 	}
-	fmt.Fprintf(out, "identity:       %s (token expires %s)\n", cl.Email, cl.Expiry.Local().Format(time.RFC3339))
+	exp := "no exp claim"
+	if !cl.Expiry.IsZero() {
+		exp = "token expires " + cl.Expiry.Local().Format(time.RFC3339)
+	}
+	fmt.Fprintf(out, "identity:       %s (%s)\n", cl.Email, exp)
 	if !cl.Expiry.IsZero() && c.Now().After(cl.Expiry) {
 		return fail(out, "identity", "the token has expired\n  → refresh it: `gcloud auth login`, or fix the token command/file")
 	}

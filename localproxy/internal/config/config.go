@@ -1,0 +1,88 @@
+// Package config reads localproxy's flags and environment once into a typed Config and reports every problem at
+// once. Nothing else in localproxy reads the environment (except Google's credential discovery).
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is localproxy's configuration.
+type Config struct {
+	// URL is the control plane's URL (https; http means h2c, for tests). --url, RUNSOCK_CONTROL_PLANE_URL. Required.
+	URL string
+	// Socket is the unix socket to serve. Default $XDG_RUNTIME_DIR/runsock/docker.sock, else ~/.runsock/docker.sock.
+	Socket string
+	// TCP is an optional extra listen address, e.g. 127.0.0.1:2375 ("" = none). Loopback only.
+	TCP string
+	// CAFile is an extra trusted CA (the local stack's dev CA). --ca-file, RUNSOCK_CA_FILE or RUNSOCK_DEV_CA.
+	CAFile string
+	// TokenCommand prints an identity token (re-run before exp). --token-command, RUNSOCK_TOKEN_COMMAND.
+	TokenCommand string
+	// TokenFile holds an identity token (re-read before exp). --token-file, RUNSOCK_TOKEN_FILE.
+	TokenFile string
+	// Credentials is a Google credentials JSON file ("" = Application Default Credentials). --credentials.
+	Credentials string
+	// Impersonate is a service account to impersonate. --impersonate, RUNSOCK_IMPERSONATE.
+	Impersonate string
+	// Debug turns on debug logs. --debug.
+	Debug bool
+}
+
+// Parse reads args (without the program name or subcommand) and the environment.
+func Parse(name string, args []string) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&c.URL, "url", os.Getenv("RUNSOCK_CONTROL_PLANE_URL"), "control plane URL (RUNSOCK_CONTROL_PLANE_URL)")
+	fs.StringVar(&c.Socket, "socket", defaultSocket(), "unix socket to serve the Docker API on")
+	fs.StringVar(&c.TCP, "tcp", "", "also listen on this loopback TCP address, e.g. 127.0.0.1:2375")
+	fs.StringVar(&c.CAFile, "ca-file", firstEnv("RUNSOCK_CA_FILE", "RUNSOCK_DEV_CA"), "extra trusted CA certificate (PEM)")
+	fs.StringVar(&c.TokenCommand, "token-command", os.Getenv("RUNSOCK_TOKEN_COMMAND"), "command printing an identity token")
+	fs.StringVar(&c.TokenFile, "token-file", os.Getenv("RUNSOCK_TOKEN_FILE"), "file holding an identity token")
+	fs.StringVar(&c.Credentials, "credentials", "", "Google credentials JSON (default: Application Default Credentials)")
+	fs.StringVar(&c.Impersonate, "impersonate", os.Getenv("RUNSOCK_IMPERSONATE"), "service account to impersonate")
+	fs.BoolVar(&c.Debug, "debug", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	var p []error
+	if c.URL == "" {
+		p = append(p, errors.New("no control plane URL: pass --url https://... or set RUNSOCK_CONTROL_PLANE_URL"))
+	} else if !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://") {
+		p = append(p, fmt.Errorf("control plane URL %q must start with https://", c.URL))
+	}
+	if c.TokenCommand != "" && c.TokenFile != "" {
+		p = append(p, errors.New("--token-command and --token-file are exclusive"))
+	}
+	if c.Socket == "" {
+		p = append(p, errors.New("no socket path: pass --socket"))
+	}
+	return errors.Join(p...)
+}
+
+func firstEnv(keys ...string) string {
+	for _, k := range keys {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func defaultSocket() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "runsock", "docker.sock")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".runsock", "docker.sock")
+	}
+	return ""
+}
