@@ -15,8 +15,8 @@ import (
 type idleLauncher struct{}
 
 func (idleLauncher) Launch(context.Context, containers.LaunchSpec) (string, error) { return "", nil }
-func (idleLauncher) Cancel(context.Context, string) error                         { return nil }
-func (idleLauncher) DeleteExecution(context.Context, string) error                { return nil }
+func (idleLauncher) Cancel(context.Context, string) error                          { return nil }
+func (idleLauncher) DeleteExecution(context.Context, string) error                 { return nil }
 func (idleLauncher) Wait(ctx context.Context, _ string) (containers.Outcome, error) {
 	<-ctx.Done()
 	return containers.Outcome{}, ctx.Err()
