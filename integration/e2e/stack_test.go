@@ -69,6 +69,11 @@ func dockerCmd(ctx context.Context, t testing.TB, host string, args ...string) *
 var dockerConfig string
 
 func dockerConfigDir(t testing.TB) string {
+	if dockerConfig == "" && os.Getenv("DOCKER_CONFIG") != "" {
+		// An explicit client config (e.g. one carrying the identity token header, to reach the control plane
+		// without localproxy) is honoured.
+		dockerConfig = os.Getenv("DOCKER_CONFIG")
+	}
 	if dockerConfig == "" {
 		d, err := os.MkdirTemp("", "runsock-e2e-docker-config")
 		if err != nil {
