@@ -71,7 +71,7 @@ const (
 	Events       Principal = "google_service_account.events"
 )
 
-// Need is one grant a principal must have: role, on target ("" = anywhere, usually the project).
+// Need is one grant a principal must have: role, on target ("" = the project, by a google_project_iam_member).
 type Need struct {
 	Role   string
 	Target string
@@ -228,7 +228,8 @@ func granted(grants []Grant, who Principal, n Need) bool {
 		if g.Role != n.Role || !contains(g.Members, string(who)) {
 			continue
 		}
-		if n.Target == "" || contains(g.Targets, n.Target) {
+		onProject := n.Target == "" && strings.HasPrefix(g.Resource, "google_project_iam_member.")
+		if onProject || n.Target != "" && contains(g.Targets, n.Target) {
 			return true
 		}
 	}

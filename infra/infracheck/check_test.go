@@ -141,6 +141,16 @@ func TestCheckFailsWhenSomethingIsRemoved(t *testing.T) {
 			"role roles/datastore.user: google_service_account.events needs it on the project"},
 		{"agent writer role removed", removeResource("google_artifact_registry_repository_iam_member", "controlplane_agent_writer"), nil,
 			"role roles/artifactregistry.writer: google_service_account.controlplane needs it on google_artifact_registry_repository.agent"},
+		{"run.developer narrowed to one service", func(t *testing.T, dir string) {
+			removeResource("google_project_iam_member", "controlplane_run_developer")(t, dir)
+			editFile(t, filepath.Join(dir, "iam.tf"), func(f *hclwrite.File) int {
+				b := f.Body().AppendNewBlock("resource", []string{"google_cloud_run_v2_service_iam_member", "narrow"})
+				b.Body().SetAttributeTraversal("name", hcl.Traversal{hcl.TraverseRoot{Name: "google_cloud_run_v2_service"}, hcl.TraverseAttr{Name: "controlplane"}, hcl.TraverseAttr{Name: "name"}})
+				b.Body().SetAttributeRaw("role", hclwrite.TokensForIdentifier(`"roles/run.developer"`))
+				b.Body().SetAttributeRaw("member", hclwrite.TokensForIdentifier(`"serviceAccount:${google_service_account.controlplane.email}"`))
+				return 1
+			})
+		}, nil, "role roles/run.developer: google_service_account.controlplane needs it on the project"},
 		{"jobs may no longer dial back", removeResource("google_cloud_run_v2_service_iam_member", "jobs_invoke_controlplane"), nil,
 			"role roles/run.invoker: google_service_account.jobs needs it on google_cloud_run_v2_service.controlplane"},
 		{"sink writer cannot publish", removeResource("google_pubsub_topic_iam_member", "sink_publishes_events"), nil,
