@@ -18,6 +18,7 @@ const (
 	EnvStdin       = "RUNSOCK_STDIN"      // "1": the main process gets a stdin pipe fed by attach (OpenStdin)
 	EnvStdinOnce   = "RUNSOCK_STDIN_ONCE" // "1": the first attach's stdin EOF closes the main process's stdin
 	EnvTTY         = "RUNSOCK_TTY"        // "1": the main process runs on a pseudo-terminal
+	EnvUser        = "RUNSOCK_USER"       // Docker's user[:group] the main process runs as (Cloud Run has no such setting)
 	EnvPrefix      = "RUNSOCK_"
 )
 
@@ -45,6 +46,7 @@ const (
 	KindSignal      = "signal"
 	KindTop         = "top"
 	KindStats       = "stats"
+	KindTunnel      = "tunnel" // bytes to and from 127.0.0.1:Port inside the container (published ports)
 )
 
 // OpenSpec is the Meta of an Open frame: which session the agent must open a stream for.
@@ -54,6 +56,7 @@ type OpenSpec struct {
 	Archive *ArchiveSpec `json:"archive,omitempty"`
 	Signal  int          `json:"signal,omitempty"`
 	TopArgs string       `json:"topArgs,omitempty"`
+	Port    int          `json:"port,omitempty"` // KindTunnel
 }
 
 // ExecSpec is a process to start in the container, as Docker's exec create describes it.

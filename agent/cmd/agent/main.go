@@ -50,6 +50,7 @@ func run() int {
 		Stdin:     os.Getenv(linkproto.EnvStdin) == "1",
 		StdinOnce: os.Getenv(linkproto.EnvStdinOnce) == "1",
 		TTY:       os.Getenv(linkproto.EnvTTY) == "1",
+		User:      os.Getenv(linkproto.EnvUser),
 		Tee:       true,
 	}
 	main := mainproc.Start(ctx, reaper, args, opts, buf)

@@ -7,9 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -117,7 +114,7 @@ func (s *Server) startExec(spec linkproto.ExecSpec) (*execProc, error) {
 	cmd.Dir = spec.WorkingDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	if spec.User != "" {
-		cred, home, err := credential(spec.User)
+		cred, home, err := mainproc.Credential(spec.User)
 		if err != nil {
 			return nil, &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: err.Error()}
 		}
@@ -181,40 +178,4 @@ func (s *Server) startExec(spec linkproto.ExecSpec) (*execProc, error) {
 	}
 	p.pid, p.wait = pid, wait
 	return p, nil
-}
-
-// credential resolves Docker's user forms: uid, uid:gid, name, name:group (names through /etc/passwd and /etc/group).
-func credential(spec string) (*syscall.Credential, string, error) {
-	name, group, hasGroup := strings.Cut(spec, ":")
-	cred := &syscall.Credential{}
-	home := ""
-	if uid, err := strconv.ParseUint(name, 10, 32); err == nil {
-		cred.Uid, cred.Gid = uint32(uid), uint32(uid)
-		if u, err := user.LookupId(name); err == nil {
-			gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-			cred.Gid, home = uint32(gid), u.HomeDir
-		}
-	} else {
-		u, err := user.Lookup(name)
-		if err != nil {
-			return nil, "", fmt.Errorf("unable to find user %s: no matching entries in passwd file", name)
-		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		cred.Uid, cred.Gid, home = uint32(uid), uint32(gid), u.HomeDir
-	}
-	if hasGroup {
-		if gid, err := strconv.ParseUint(group, 10, 32); err == nil {
-			cred.Gid = uint32(gid)
-		} else {
-			g, err := user.LookupGroup(group)
-			if err != nil {
-				return nil, "", fmt.Errorf("unable to find group %s: no matching entries in group file", group)
-			}
-			gid, _ := strconv.ParseUint(g.Gid, 10, 32)
-			cred.Gid = uint32(gid)
-		}
-	}
-	cred.NoSetGroups = true
-	return cred, home, nil
 }

@@ -74,6 +74,8 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 		return out.result(0, procfs.Top(s.Root))
 	case linkproto.KindStats:
 		return out.result(0, procfs.Stats())
+	case linkproto.KindTunnel:
+		err = s.tunnel(ctx, spec.Port, st, out)
 	case linkproto.KindArchiveStat, linkproto.KindArchiveGet, linkproto.KindArchivePut:
 		if spec.Archive == nil {
 			return out.fail(&linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: "archive without a path"})

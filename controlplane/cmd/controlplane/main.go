@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runsock/runsock/controlplane/internal/agentlink"
 	"github.com/runsock/runsock/controlplane/internal/cloudrun"
 	"github.com/runsock/runsock/controlplane/internal/config"
 	"github.com/runsock/runsock/controlplane/internal/containers"
@@ -59,23 +60,29 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	imgs := images.New(st.Client(), imagesConfig(cfg, log), nil)
 
 	launcher := reconcile.NewBackstop(driver, driver, 0, cfg.ExecutionPollMax)
-	svc := containers.New(containers.Options{Store: st, Launcher: launcher, Images: imgs, Logs: logSource{reader}, Logger: log})
+	agent, err := newAgentParts(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	svc := containers.New(containers.Options{Store: st, Launcher: launcher, Images: imgs, Agent: agent.opts,
+		Logs: containers.LiveLogs{Live: agent.live, Fallback: logSource{reader}}, Logger: log})
 	defer svc.Close()
+	agent.bind(svc)
 	imgs.SetUsageChecker(svc)
 	if err := svc.Resume(ctx); err != nil {
 		return fmt.Errorf("resume watchers: %w", err)
 	}
 	defer startReconcile(cfg, st, driver, svc, log)()
-	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Logger: log,
+	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Agent: svc, Logger: log,
 		Info: dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
 	handler, err := withIdentity(cfg, api, log)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, handler, api, log)
+	return serve(ctx, cfg, withAgentLink(agent.grpc, handler), api, agent.hub, log)
 }
 
-func serve(ctx context.Context, cfg config.Config, h http.Handler, api *dockerapi.Handler, log *slog.Logger) error {
+func serve(ctx context.Context, cfg config.Config, h http.Handler, api *dockerapi.Handler, hub *agentlink.Hub, log *slog.Logger) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
@@ -100,6 +107,7 @@ func serve(ctx context.Context, cfg config.Config, h http.Handler, api *dockerap
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
+	hub.Drain() // agents redial (the next instance) and resume their output where it was acknowledged
 	api.CloseStreams()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err

@@ -56,6 +56,13 @@ type Config struct {
 	AgentURL string
 	// AgentBinary is the path of the static agent binary layered onto images ("" = agent disabled).
 	AgentBinary string
+	// AgentCAFile is a PEM file of the CA that signed the control plane's certificate, handed to agents ("" = the
+	// system roots, as on Cloud Run). A flag only: only the local stack's dev CA needs it.
+	AgentCAFile string
+	// AgentServiceAccount is the service account whose identity token agents must present (default
+	// JobServiceAccount; "" with no JobServiceAccount = tokens not required, the secret alone authenticates).
+	// A flag only: on Cloud Run the jobs' service account is set.
+	AgentServiceAccount string
 
 	// IdentityMode is "oidc", "cloudrun" or "none" (none only with DevInsecure).
 	IdentityMode string
@@ -185,6 +192,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", envDur(envReconcileInterval, 5*time.Minute), "reconciler interval ("+envReconcileInterval+")")
 	fs.DurationVar(&c.ExecutionPollMax, "execution-poll-max", envDur(envExecutionPollMax, 30*time.Second), "backstop poll cap for running executions ("+envExecutionPollMax+")")
 	fs.StringVar(&c.AgentURL, "agent-url", env(envAgentURL, ""), "URL agents dial ("+envAgentURL+", default public URL)")
+	fs.StringVar(&c.AgentCAFile, "agent-ca-file", "", "PEM CA handed to agents for the control plane's certificate")
+	fs.StringVar(&c.AgentServiceAccount, "agent-service-account", "", "service account agents' identity tokens must name (default -job-service-account)")
 	fs.StringVar(&c.AgentBinary, "agent-binary", env(envAgentBinary, ""), "static agent binary ("+envAgentBinary+")")
 	fs.StringVar(&c.IdentityMode, "identity", env(envIdentityMode, "oidc"), "identity mode oidc|cloudrun|none ("+envIdentityMode+")")
 	fs.BoolVar(&c.DevInsecure, "dev-insecure", envBool(envDevInsecure, false), "allow identity mode none ("+envDevInsecure+")")
@@ -207,6 +216,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	c.Admins = splitList(*admins)
 	if c.AgentURL == "" {
 		c.AgentURL = c.PublicURL
+	}
+	if c.AgentServiceAccount == "" {
+		c.AgentServiceAccount = c.JobServiceAccount
 	}
 	if c.Audience == "" {
 		c.Audience = c.PublicURL

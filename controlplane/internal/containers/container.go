@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 )
 
 // Container is one container's durable record. The Store persists it; the HTTP layer renders it with Docker's types.
@@ -25,6 +26,10 @@ type Container struct {
 	// Executions are every execution this container has run, oldest first; the last one is the current one.
 	Executions   []string
 	RestartCount int
+	// Ports are the published ports with their host ports decided (-p, -P); nil without any.
+	Ports network.PortMap `json:",omitempty"`
+	// Agent is the current start's agent (secret hash, run, or why there is none).
+	Agent AgentRecord
 	// Version increases with every stored change (optimistic checks, tests).
 	Version int64
 }

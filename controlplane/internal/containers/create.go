@@ -61,6 +61,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 		ImageID: img.ID, ImageRef: img.Reference, Config: mergeImageConfig(req.Config, img.Config),
 		HostConfig: req.HostConfig, CPU: cpu, MemoryBytes: mem, State: State{Status: container.StateCreated}}
 	c.HostConfig.NanoCPUs, c.HostConfig.Memory = 0, 0 // what the user asked is in CPU/MemoryBytes, Cloud Run's terms
+	c.Ports = publishedPorts(c.HostConfig, c.Config.ExposedPorts)
 	if c.HostConfig.NetworkMode == "" {
 		c.HostConfig.NetworkMode = "bridge"
 	}
@@ -103,9 +104,6 @@ func checkCloudRunCan(hc *container.HostConfig, nc *network.NetworkingConfig) er
 	}
 	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 {
 		why = append(why, "volumes and bind mounts (-v, --mount, --volumes-from)")
-	}
-	if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
-		why = append(why, "published ports (-p, -P)")
 	}
 	if len(hc.Devices) > 0 {
 		why = append(why, "devices (--device)")

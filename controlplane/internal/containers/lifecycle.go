@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -34,6 +36,7 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 	spec := LaunchSpec{Timeout: timeout, Image: c.ImageRef, Entrypoint: c.Config.Entrypoint, Args: c.Config.Cmd, Env: c.Config.Env,
 		WorkingDir: c.Config.WorkingDir, User: c.Config.User, CPU: c.CPU, MemoryBytes: c.MemoryBytes,
 		Labels: map[string]string{"managed-by": "runsock"}, ContainerID: c.ID, Owner: c.Owner}
+	agent := s.prepareAgent(ctx, c, &spec)
 	exec, err := s.launcher.Launch(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", c.Name, err)
@@ -44,6 +47,7 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 			return nil
 		}
 		c.State = State{Status: container.StateRunning, StartedAt: s.now().UTC(), Execution: exec}
+		c.Agent = agent
 		c.Executions = append(c.Executions, exec)
 		if restart {
 			c.RestartCount++
@@ -77,7 +81,70 @@ func (s *Service) Stop(ctx context.Context, p identity.Principal, ref string, ti
 	if !c.Running() {
 		return errorf(errdefs.ErrNotModified, "container %s is not running", c.ID)
 	}
-	return s.cancelAndWait(ctx, c, "stop")
+	if signal == "" {
+		signal = c.Config.StopSignal
+	}
+	wait := 10 * time.Second
+	if timeout != nil {
+		wait = time.Duration(*timeout) * time.Second
+	} else if c.Config.StopTimeout != nil {
+		wait = time.Duration(*c.Config.StopTimeout) * time.Second
+	}
+	return s.stop(ctx, c, signal, wait, "stop")
+}
+
+// stop asks the main process to end with signal (SIGTERM by default) through the agent, waits up to wait for it
+// to exit, and cancels the execution if it has not (or when there is no agent to signal).
+func (s *Service) stop(ctx context.Context, c *Container, signal string, wait time.Duration, action string) error {
+	sig, err := ParseSignal(signal, syscall.SIGTERM)
+	if err != nil {
+		return err
+	}
+	if sig == syscall.SIGKILL || wait < 0 || !s.agentReachable(ctx, c) {
+		return s.cancelAndWait(ctx, c, action)
+	}
+	sub, unsubscribe := s.bus.subscribe()
+	defer unsubscribe()
+	if err := s.markStopRequested(ctx, c.ID); err != nil {
+		return err
+	}
+	if err := s.agent.Link.Signal(ctx, c.ID, sig); err != nil {
+		s.log.Warn("stop signal", "container", c.ID, "err", err)
+		return s.cancelAndWait(ctx, c, action)
+	}
+	if err := s.awaitAction(ctx, sub, c.ID, "die", wait); err == nil {
+		if action != "" {
+			s.emit(ctx, c, action, nil)
+		}
+		return nil
+	} else if ctx.Err() != nil {
+		return err
+	}
+	return s.cancelAndWait(ctx, c, action)
+}
+
+// agentReachable reports whether c's agent is linked (waiting briefly for a redial in progress).
+func (s *Service) agentReachable(ctx context.Context, c *Container) bool {
+	if s.withAgent(c) != nil {
+		return false
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return s.agent.Link.WaitConnected(wctx, c.ID) == nil
+}
+
+func (s *Service) markStopRequested(ctx context.Context, id string) error {
+	_, err := s.store.UpdateContainer(ctx, id, func(c *Container) error {
+		if c.State.StopRequested {
+			return errNoChange
+		}
+		c.State.StopRequested = true
+		return nil
+	})
+	if err == errNoChange {
+		return nil
+	}
+	return err
 }
 
 // Kill cancels the container's execution (409 when it is not running, as Docker does).
@@ -89,11 +156,15 @@ func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal st
 	if !c.Running() {
 		return errorf(errdefs.ErrConflict, "cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
-	if signal == "" {
-		signal = "SIGKILL"
+	sig, err := ParseSignal(signal, syscall.SIGKILL)
+	if err != nil {
+		return err
 	}
-	s.emit(ctx, c, "kill", map[string]string{"signal": signal})
-	return s.cancelAndWait(ctx, c, "")
+	s.emit(ctx, c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
+	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
+		return s.cancelAndWait(ctx, c, "")
+	}
+	return s.agent.Link.Signal(ctx, c.ID, sig)
 }
 
 func (s *Service) cancelAndWait(ctx context.Context, c *Container, action string) error {
@@ -145,7 +216,14 @@ func (s *Service) Restart(ctx context.Context, p identity.Principal, ref string,
 		return err
 	}
 	if c.Running() {
-		if err := s.cancelAndWait(ctx, c, ""); err != nil {
+		wait := 10 * time.Second
+		if timeout != nil {
+			wait = time.Duration(*timeout) * time.Second
+		}
+		if signal == "" {
+			signal = c.Config.StopSignal
+		}
+		if err := s.stop(ctx, c, signal, wait, ""); err != nil {
 			return err
 		}
 		if c, err = s.store.GetContainer(ctx, c.ID); err != nil {
@@ -188,6 +266,7 @@ func (s *Service) remove(ctx context.Context, c *Container) error {
 		}
 		return err
 	}
+	s.forgetAgent(c)
 	s.emit(ctx, c, "destroy", nil)
 	return nil
 }

@@ -19,7 +19,9 @@ type Options struct {
 	Launcher Launcher
 	Images   ImageResolver
 	Logs     LogSource
-	Logger   *slog.Logger
+	// Agent wires the runsock agent (zero: containers run without it).
+	Agent  AgentOptions
+	Logger *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
 }
@@ -30,6 +32,9 @@ type Service struct {
 	launcher Launcher
 	images   ImageResolver
 	logs     LogSource
+	agent    AgentOptions
+	agentMem *agentState
+	execs    *execRegistry
 	log      *slog.Logger
 	now      func() time.Time
 	bus      *bus
@@ -54,7 +59,8 @@ func New(o Options) *Service {
 		now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, log: log, now: now,
+	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent,
+		agentMem: newAgentState(), execs: newExecRegistry(), log: log, now: now,
 		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{}}
 }
 

@@ -7,6 +7,9 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
+
+	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
 // ImageBackend serves the /images routes; controlplane/internal/images implements it. owner is the caller's email
@@ -50,22 +53,31 @@ type ImageDeleteOptions struct {
 	Force, NoPrune bool
 }
 
-// ExecBackend serves the /exec routes and needs the runsock agent inside the container; the agent link implements
-// it. containerID is already resolved and owned by owner (dockerapi checks). Until it is wired, the exec routes
-// answer 409 "exec needs the runsock agent".
-type ExecBackend interface {
-	ExecCreate(ctx context.Context, owner, containerID string, req container.ExecCreateRequest) (execID string, err error)
-	// ExecStart runs the exec, copying stdin (nil when not attached) to the process and its output to the streams
-	// (with Tty, everything goes to stdout). It returns when the process has exited and its output is written.
-	ExecStart(ctx context.Context, owner, execID string, req container.ExecStartRequest, streams Streams) error
-	ExecInspect(ctx context.Context, owner, execID string) (container.ExecInspectResponse, error)
-	ExecResize(ctx context.Context, owner, execID string, height, width uint) error
+// AgentBackend serves what needs the runsock agent inside a container: exec, attach with input, archive, top,
+// stats, resize and published-port tunnels; *containers.Service implements it. Every call resolves the container
+// or exec for the caller (another user's is "No such container" / "No such exec instance"). Until it is wired
+// (nil), these routes answer 409 saying the agent is missing.
+type AgentBackend interface {
+	ExecCreate(ctx context.Context, p identity.Principal, ref string, req container.ExecCreateRequest) (string, error)
+	// ExecCheck returns the exec's TTY flag, or the error to answer before hijacking.
+	ExecCheck(ctx context.Context, p identity.Principal, id string) (tty bool, err error)
+	ExecStart(ctx context.Context, p identity.Principal, id string, req container.ExecStartRequest, io containers.ExecIO) error
+	ExecInspect(ctx context.Context, p identity.Principal, id string) (container.ExecInspectResponse, error)
+	ExecResize(ctx context.Context, p identity.Principal, id string, height, width uint) error
+
+	// AgentContainer resolves ref and reports whether its sessions go through the agent.
+	AgentContainer(ctx context.Context, p identity.Principal, ref string) (*containers.Container, bool, error)
+	AttachAgent(ctx context.Context, c *containers.Container, opts containers.AttachOptions, io containers.AttachIO) error
+	Resize(ctx context.Context, p identity.Principal, ref string, height, width uint) error
+	Top(ctx context.Context, p identity.Principal, ref, psArgs string) (container.TopResponse, error)
+	Stats(ctx context.Context, p identity.Principal, ref string, prev *container.StatsResponse) (container.StatsResponse, error)
+
+	ArchiveStat(ctx context.Context, p identity.Principal, ref, path string) (container.PathStat, error)
+	ArchiveGet(ctx context.Context, p identity.Principal, ref, path string) (container.PathStat, io.ReadCloser, error)
+	ArchivePut(ctx context.Context, p identity.Principal, ref, path string, r io.Reader, noOverwriteDirNonDir, copyUIDGID bool) error
+
+	TunnelCheck(ctx context.Context, p identity.Principal, ref string) (*containers.Container, error)
+	Tunnel(ctx context.Context, c *containers.Container, port int, conn io.ReadWriter) error
 }
 
-// Streams are a hijacked (or HTTP/2 full-duplex) connection's directions. Stdout/Stderr are already framed with
-// stdcopy's multiplexing when the process has no TTY.
-type Streams struct {
-	Stdin  io.Reader
-	Stdout io.Writer
-	Stderr io.Writer
-}
+var _ AgentBackend = (*containers.Service)(nil)

@@ -160,12 +160,3 @@ func (h *Handler) containerRename(w http.ResponseWriter, r *http.Request, p iden
 	}
 	return noContent(w)
 }
-
-func (h *Handler) needsAgent(what string) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-		if _, err := h.c.Resolve(r.Context(), p, r.PathValue("id")); err != nil {
-			return err
-		}
-		return &kindError{msg: what + " needs the runsock agent, which this control plane does not run yet", kind: errNotImplemented}
-	}
-}

@@ -6,51 +6,73 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/common"
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
-var errNoAgent = &kindError{msg: "exec needs the runsock agent, which this control plane does not run yet", kind: errdefs.ErrConflict}
+var errNoAgent = &kindError{msg: "exec, attach input, cp, top and stats need the runsock agent, which this control plane does not run", kind: errdefs.ErrConflict}
 
 func (h *Handler) execCreate(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 	var req container.ExecCreateRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	c, err := h.c.Resolve(r.Context(), p, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	if !c.Running() {
-		return &kindError{msg: "container " + c.ID + " is not running", kind: errdefs.ErrConflict}
-	}
-	if h.exec == nil {
+	if h.agent == nil {
+		if _, err := h.c.Resolve(r.Context(), p, r.PathValue("id")); err != nil {
+			return err
+		}
 		return errNoAgent
 	}
-	id, err := h.exec.ExecCreate(r.Context(), c.Owner, c.ID, req)
+	id, err := h.agent.ExecCreate(r.Context(), p, r.PathValue("id"), req)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, common.IDResponse{ID: id})
 }
 
+// execStart checks the exec (404/409 before hijacking), then runs it over a hijacked connection (HTTP/1.1) or a
+// full-duplex HTTP/2 request, or in the background when detached.
 func (h *Handler) execStart(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-	if h.exec == nil {
+	if h.agent == nil {
 		return errNoAgent
 	}
 	var req container.ExecStartRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	// TODO(agent): inspect first (404 before hijacking), then hijack/full-duplex exactly as attach does and call
-	// ExecStart with the connection's streams.
-	return &kindError{msg: "exec start is not wired yet", kind: errdefs.ErrNotImplemented}
+	id := r.PathValue("id")
+	tty, err := h.agent.ExecCheck(r.Context(), p, id)
+	if err != nil {
+		return err
+	}
+	if req.Detach {
+		if err := h.agent.ExecStart(r.Context(), p, id, req, containers.ExecIO{}); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	d, err := h.openDuplex(w, r, streamType(tty))
+	if err != nil {
+		return nil
+	}
+	defer d.closeWrite()
+	mw := &muxWriter{w: d.out, raw: tty}
+	err = h.agent.ExecStart(d.ctx, p, id, req, containers.ExecIO{Stdin: d.in, Stdout: streamWriter{mw, 1}, Stderr: streamWriter{mw, 2}})
+	if err != nil && d.ctx.Err() == nil {
+		h.log.Warn("exec ended with an error", "exec", id, "err", err)
+		// The status line is gone: the error can only be shown as output, as Docker does.
+		streamWriter{mw, 2}.Write([]byte(err.Error() + "\n"))
+	}
+	return nil
 }
 
 func (h *Handler) execInspect(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-	if h.exec == nil {
+	if h.agent == nil {
 		return errNoAgent
 	}
-	resp, err := h.exec.ExecInspect(r.Context(), p.Email, r.PathValue("id"))
+	resp, err := h.agent.ExecInspect(r.Context(), p, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -58,23 +80,31 @@ func (h *Handler) execInspect(w http.ResponseWriter, r *http.Request, p identity
 }
 
 func (h *Handler) execResize(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-	if h.exec == nil {
+	if h.agent == nil {
 		return errNoAgent
 	}
-	hgt, err := intValue(r, "h")
+	hgt, wid, err := size(r)
 	if err != nil {
 		return err
 	}
-	wid, err := intValue(r, "w")
-	if err != nil {
-		return err
-	}
-	if hgt == nil || wid == nil || *hgt < 0 || *wid < 0 {
-		return invalid("resize needs h and w")
-	}
-	if err := h.exec.ExecResize(r.Context(), p.Email, r.PathValue("id"), uint(*hgt), uint(*wid)); err != nil {
+	if err := h.agent.ExecResize(r.Context(), p, r.PathValue("id"), hgt, wid); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+func size(r *http.Request) (uint, uint, error) {
+	hgt, err := intValue(r, "h")
+	if err != nil {
+		return 0, 0, err
+	}
+	wid, err := intValue(r, "w")
+	if err != nil {
+		return 0, 0, err
+	}
+	if hgt == nil || wid == nil || *hgt < 0 || *wid < 0 {
+		return 0, 0, invalid("resize needs h and w")
+	}
+	return uint(*hgt), uint(*wid), nil
 }

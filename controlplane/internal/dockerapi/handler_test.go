@@ -208,7 +208,7 @@ func TestBadInput(t *testing.T) {
 		{"bad filter JSON", "GET", "/containers/json?filters=notjson", "", 400, "invalid filters"},
 		{"bad status", "GET", "/containers/json?filters=" + url.QueryEscape(`{"status":["zzz"]}`), "", 400, "invalid filter 'status=zzz'"},
 		{"start unknown", "POST", "/v1.51/containers/nosuch/start", "", 404, "No such container: nosuch"},
-		{"exec without agent", "GET", "/exec/abc/json", "", 409, "exec needs the runsock agent"},
+		{"exec without agent", "GET", "/exec/abc/json", "", 409, "need the runsock agent"},
 		{"bad wait condition", "POST", "/containers/taken/wait?condition=soon", "", 400, "invalid condition"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

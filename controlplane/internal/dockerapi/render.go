@@ -1,6 +1,7 @@
 package dockerapi
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,14 +38,45 @@ func inspect(c *containers.Container) container.InspectResponse {
 			ExitCode: c.State.ExitCode, Error: c.State.Error, StartedAt: ts(c.State.StartedAt), FinishedAt: ts(c.State.FinishedAt)},
 		HostConfig: &hc, Config: &cfg, Mounts: []container.MountPoint{},
 		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{
-			string(hc.NetworkMode): {}}},
+			string(hc.NetworkMode): {}}, Ports: inspectPorts(c)},
 	}
+}
+
+// inspectPorts is NetworkSettings.Ports: every exposed port, with its host bindings when published (while running,
+// as Docker shows them).
+func inspectPorts(c *containers.Container) network.PortMap {
+	out := network.PortMap{}
+	for p := range c.Config.ExposedPorts {
+		out[p] = nil
+	}
+	if c.Running() {
+		for p, b := range c.Ports {
+			out[p] = b
+		}
+	}
+	return out
+}
+
+// portSummaries is docker ps's PORTS column.
+func portSummaries(c *containers.Container) []container.PortSummary {
+	out := []container.PortSummary{}
+	for p, bindings := range inspectPorts(c) {
+		if len(bindings) == 0 {
+			out = append(out, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+			continue
+		}
+		for _, b := range bindings {
+			hp, _ := strconv.Atoi(b.HostPort)
+			out = append(out, container.PortSummary{IP: b.HostIP, PrivatePort: p.Num(), PublicPort: uint16(hp), Type: string(p.Proto())})
+		}
+	}
+	return out
 }
 
 func summary(c *containers.Container) *container.Summary {
 	s := &container.Summary{ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: c.ImageID,
 		Command: strings.Join(append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...), " "),
-		Created: c.Created.Unix(), Ports: []container.PortSummary{}, Labels: c.Config.Labels, State: c.State.Status,
+		Created: c.Created.Unix(), Ports: portSummaries(c), Labels: c.Config.Labels, State: c.State.Status,
 		Status: statusText(c), Mounts: []container.MountPoint{}}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}

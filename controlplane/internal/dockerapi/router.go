@@ -59,7 +59,7 @@ type Info struct {
 type Options struct {
 	Containers ContainerBackend
 	Images     ImageBackend
-	Exec       ExecBackend
+	Agent      AgentBackend
 	Info       Info
 	Logger     *slog.Logger
 }
@@ -67,12 +67,12 @@ type Options struct {
 // Handler serves the Docker Engine API. Requests must carry an identity.Principal in their context (the identity
 // middleware wraps Handler).
 type Handler struct {
-	c    ContainerBackend
-	img  ImageBackend
-	exec ExecBackend
-	info Info
-	log  *slog.Logger
-	mux  *http.ServeMux
+	c     ContainerBackend
+	img   ImageBackend
+	agent AgentBackend
+	info  Info
+	log   *slog.Logger
+	mux   *http.ServeMux
 
 	nets netRegistry
 
@@ -86,7 +86,7 @@ func New(o Options) *Handler {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h := &Handler{c: o.Containers, img: o.Images, exec: o.Exec, info: o.Info, log: log, mux: http.NewServeMux(),
+	h := &Handler{c: o.Containers, img: o.Images, agent: o.Agent, info: o.Info, log: log, mux: http.NewServeMux(),
 		streams: map[io.Closer]struct{}{}, nets: newNetRegistry()}
 	h.routes()
 	return h
@@ -138,9 +138,13 @@ func (h *Handler) routes() {
 	h.handle("POST /containers/{id}/rename", h.containerRename)
 	h.handle("GET /containers/{id}/logs", h.containerLogs)
 	h.handle("POST /containers/{id}/attach", h.containerAttach)
-	h.handle("GET /containers/{id}/top", h.needsAgent("top"))
-	h.handle("GET /containers/{id}/stats", h.needsAgent("stats"))
-	h.handle("POST /containers/{id}/resize", h.needsAgent("resize"))
+	h.handle("GET /containers/{id}/top", h.containerTop)
+	h.handle("GET /containers/{id}/stats", h.containerStats)
+	h.handle("POST /containers/{id}/resize", h.containerResize)
+	h.handle("HEAD /containers/{id}/archive", h.archiveHead)
+	h.handle("GET /containers/{id}/archive", h.archiveGet)
+	h.handle("PUT /containers/{id}/archive", h.archivePut)
+	h.handle("POST /runsock/v1/containers/{id}/tunnel", h.tunnel)
 
 	h.handle("POST /containers/{id}/exec", h.execCreate)
 	h.handle("POST /exec/{id}/start", h.execStart)

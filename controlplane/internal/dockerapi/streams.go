@@ -116,6 +116,15 @@ func (h *Handler) containerAttach(w http.ResponseWriter, r *http.Request, p iden
 	if !boolValue(r, "stream") && !boolValue(r, "logs") {
 		return invalid("Bad parameters: you must choose at least one stream")
 	}
+	if h.agent != nil {
+		c, agent, err := h.agent.AgentContainer(r.Context(), p, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		if agent {
+			return h.attachAgent(w, r, c)
+		}
+	}
 	c, stream, err := h.c.Attach(r.Context(), p, r.PathValue("id"), boolValue(r, "stdout"), boolValue(r, "stderr"))
 	if err != nil {
 		return err

@@ -1,0 +1,106 @@
+package containers
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"github.com/runsock/runsock/controlplane/internal/livelogs"
+)
+
+// LiveLogs is a LogSource that serves a container's output from the agent's live stream (livelogs, complete right
+// after the exit) and falls back to another source (Cloud Logging) for containers whose agent never connected.
+type LiveLogs struct {
+	Live     *livelogs.Store
+	Fallback LogSource
+}
+
+var _ LogSource = LiveLogs{}
+
+// Logs implements LogSource.
+func (l LiveLogs) Logs(ctx context.Context, t LogTarget, opts LogOptions) iter.Seq2[LogLine, error] {
+	return func(yield func(LogLine, error) bool) {
+		st, err := l.Live.State(ctx, t.ContainerID)
+		if err != nil {
+			yield(LogLine{}, err)
+			return
+		}
+		if st.Run == "" { // the agent never linked: Cloud Logging is all there is
+			if l.Fallback != nil {
+				for line, err := range l.Fallback.Logs(ctx, t, opts) {
+					if !yield(line, err) || err != nil {
+						return
+					}
+				}
+			}
+			return
+		}
+		l.live(ctx, t, opts, st, yield)
+	}
+}
+
+func (l LiveLogs) live(ctx context.Context, t LogTarget, opts LogOptions, st livelogs.State, yield func(LogLine, error) bool) {
+	wanted := func(c livelogs.Chunk) bool {
+		if (c.Stream == 2 && !opts.Stderr && !t.Tty) || (c.Stream != 2 && !opts.Stdout) {
+			return false
+		}
+		return (opts.Since.IsZero() || !c.Time.Before(opts.Since)) && (opts.Until.IsZero() || c.Time.Before(opts.Until))
+	}
+	emit := func(c livelogs.Chunk) bool {
+		if !wanted(c) {
+			return true
+		}
+		return yield(LogLine{Stream: int(c.Stream), Time: c.Time, Data: c.Data}, nil)
+	}
+	after := st.LastSeq
+	if opts.Tail != 0 {
+		ro := livelogs.ReadOptions{}
+		if opts.Tail > 0 {
+			ro.Tail = opts.Tail
+		}
+		chunks, err := l.Live.Read(ctx, t.ContainerID, ro)
+		if err != nil {
+			yield(LogLine{}, err)
+			return
+		}
+		for _, c := range chunks {
+			if !emit(c) {
+				return
+			}
+			after = max(after, c.Seq)
+		}
+	}
+	if !opts.Follow {
+		return
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if opts.Done != nil {
+		go func() {
+			select {
+			case <-opts.Done: // died; the agent's complete report normally ends the follow first
+			case <-fctx.Done():
+				return
+			}
+			select {
+			case <-time.After(liveLogsGrace):
+				cancel()
+			case <-fctx.Done():
+			}
+		}()
+	}
+	var stopped bool
+	err := l.Live.Follow(fctx, t.ContainerID, livelogs.FollowOptions{After: after}, func(c livelogs.Chunk) error {
+		if !opts.Until.IsZero() && !c.Time.Before(opts.Until) {
+			return nil
+		}
+		if !emit(c) {
+			stopped = true
+			return context.Canceled
+		}
+		return nil
+	})
+	if err != nil && !stopped && fctx.Err() == nil {
+		yield(LogLine{}, err)
+	}
+}
