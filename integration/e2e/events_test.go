@@ -1,0 +1,291 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	run "cloud.google.com/go/run/apiv2"
+	"cloud.google.com/go/run/apiv2/runpb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// These tests end containers in ways the agent cannot report (task timeout, out of memory, an outside SIGKILL, an
+// exit while the control plane is down) and check Docker's view: inspect's State and a returning `docker wait`.
+
+// waitExit runs `docker wait` and returns the exit code it printed and when it returned.
+func waitExit(t *testing.T, name string) (int, time.Time) {
+	t.Helper()
+	out := mustDocker(t, "wait", name)
+	code, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("docker wait %s printed %q", name, out)
+	}
+	return code, time.Now()
+}
+
+type wantState struct {
+	exitCode  int
+	oomKilled bool
+	errorHas  string
+}
+
+func checkState(t *testing.T, name string, want wantState) {
+	t.Helper()
+	st := inspectJSON(t, name)["State"].(map[string]any)
+	if st["Status"] != "exited" || int(st["ExitCode"].(float64)) != want.exitCode || st["OOMKilled"] != want.oomKilled ||
+		!strings.Contains(st["Error"].(string), want.errorHas) || (want.errorHas == "" && st["Error"] != "") {
+		t.Fatalf("State %v, want exited, ExitCode %d, OOMKilled %v, Error containing %q", st, want.exitCode, want.oomKilled, want.errorHas)
+	}
+}
+
+func TestTaskTimeoutEndsTheContainer(t *testing.T) {
+	name := uniqueName("timeout")
+	removeOnCleanup(t, name)
+	mustDocker(t, "run", "-d", "--name", name, "--label", "runsock.task-timeout=3s", "alpine", "sleep", "120")
+	start := time.Now()
+	if code, _ := waitExit(t, name); code != 137 {
+		t.Fatalf("docker wait: %d, want 137", code)
+	}
+	if d := time.Since(start); d > 60*time.Second {
+		t.Fatalf("a 3 s timeout ended the container after %s", d)
+	}
+	checkState(t, name, wantState{exitCode: 137, errorHas: "timed out"})
+}
+
+func TestOutOfMemoryEndsTheContainer(t *testing.T) {
+	name := uniqueName("oom")
+	removeOnCleanup(t, name)
+	mustDocker(t, "run", "-d", "--name", name, "-m", "512m", "alpine", "tail", "/dev/zero")
+	if code, _ := waitExit(t, name); code != 137 {
+		t.Fatalf("docker wait: %d, want 137", code)
+	}
+	checkState(t, name, wantState{exitCode: 137, oomKilled: true})
+}
+
+func TestExitWhileControlPlaneIsDown(t *testing.T) {
+	name := uniqueName("exit-down")
+	removeOnCleanup(t, name)
+	mustDocker(t, "run", "-d", "--name", name, "alpine", "sh", "-c", "sleep 4; exit 7")
+	bounceControlPlane(t, 8*time.Second) // down while the container exits
+	if code, _ := waitExit(t, name); code != 7 {
+		t.Fatalf("docker wait: %d, want 7", code)
+	}
+	checkState(t, name, wantState{exitCode: 7})
+}
+
+func TestOutsideSIGKILLOfTheTaskProcess(t *testing.T) {
+	name := uniqueName("sigkill")
+	removeOnCleanup(t, name)
+	id := mustDocker(t, "run", "-d", "--name", name, "alpine", "sleep", "300")
+	exec := executionOf(t, strings.TrimSpace(id))
+	var pid int
+	waitFor(t, 30*time.Second, "the task's PID 1 on the host", func() bool { pid = taskInit(exec); return pid > 0 })
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %d: %v", pid, err)
+	}
+	if code, _ := waitExit(t, name); code != 137 {
+		t.Fatalf("docker wait: %d, want 137", code)
+	}
+	checkState(t, name, wantState{exitCode: 137})
+}
+
+// TestExitReachesWaitPromptly measures the time from a container's exit (State.FinishedAt, Cloud Run's record) to
+// `docker wait` returning, for an exit in the backstop's fast-poll window and for one after it (the
+// execution-events function's fact is then the fast path).
+func TestExitReachesWaitPromptly(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		sleep string
+	}{{"poll-window", "1"}, {"facts-path", "12"}} {
+		t.Run(c.name, func(t *testing.T) {
+			name := uniqueName("latency")
+			removeOnCleanup(t, name)
+			mustDocker(t, "run", "-d", "--name", name, "alpine", "sh", "-c", "sleep "+c.sleep+"; exit 5")
+			code, returned := waitExit(t, name)
+			if code != 5 {
+				t.Fatalf("docker wait: %d, want 5", code)
+			}
+			finished, err := time.Parse(time.RFC3339Nano, inspectField(t, name, "{{.State.FinishedAt}}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lag := returned.Sub(finished)
+			t.Logf("exit → docker wait returned: %s", lag.Round(time.Millisecond))
+			if lag > 5*time.Second {
+				t.Fatalf("docker wait returned %s after the exit", lag)
+			}
+		})
+	}
+}
+
+// bounceControlPlane is restartControlPlane for these tests: it kills the control plane (SIGKILL, as a lost
+// instance), and brings it back with scripts/dev, counting only on the control plane answering again (another
+// part of the stack that is not healthy yet does not fail these tests).
+func bounceControlPlane(t *testing.T, down time.Duration) {
+	t.Helper()
+	pidFile := filepath.Join(stack.root, ".dev", "pids", "controlplane.pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("control plane pid: %v", err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill control plane: %v", err)
+	}
+	for syscall.Kill(pid, 0) == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(down)
+	cmd := exec.Command(filepath.Join(stack.root, "scripts", "dev"), "up")
+	cmd.Dir = stack.root
+	out, err := cmd.CombinedOutput()
+	waitFor(t, 30*time.Second, "the control plane to answer", func() bool { return docker(t, "version").code == 0 })
+	if err != nil {
+		t.Logf("scripts/dev up: %v (the control plane answers)\n%s", err, out)
+	}
+}
+
+// executionOf reads the executions/{short} document the control plane writes at launch for container id.
+func executionOf(t *testing.T, id string) string {
+	t.Helper()
+	ctx := context.Background()
+	fs, err := firestore.NewClient(ctx, os.Getenv("RUNSOCK_PROJECT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	snaps, err := fs.Collection("executions").Where("containerId", "==", id).Documents(ctx).GetAll()
+	if err != nil || len(snaps) != 1 {
+		t.Fatalf("executions of %s: %d, %v", id, len(snaps), err)
+	}
+	return snaps[0].Ref.ID
+}
+
+// taskInit finds the host PID of the process that is PID 1 in the task of execution (0 if none yet).
+func taskInit(execution string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		env, err := os.ReadFile(filepath.Join(p, "environ"))
+		if err != nil || !strings.Contains("\x00"+string(env)+"\x00", "\x00CLOUD_RUN_EXECUTION="+execution+"\x00") {
+			continue
+		}
+		st, err := os.ReadFile(filepath.Join(p, "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(st), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == "NSpid:" && f[len(f)-1] == "1" {
+				pid, _ := strconv.Atoi(filepath.Base(p))
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+func runClients(t *testing.T) (*run.JobsClient, *run.ExecutionsClient) {
+	t.Helper()
+	ctx := context.Background()
+	opts := []option.ClientOption{option.WithEndpoint(os.Getenv("GCPSIM_GRPC")), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
+	jobs, err := run.NewJobsClient(ctx, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	execs, err := run.NewExecutionsClient(ctx, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { jobs.Close(); execs.Close() })
+	return jobs, execs
+}
+
+func TestReconcilerCleansWhatNoContainerReferences(t *testing.T) {
+	ctx := context.Background()
+	jobs, execs := runClients(t)
+	parent := "projects/" + os.Getenv("RUNSOCK_PROJECT") + "/locations/" + os.Getenv("RUNSOCK_REGION")
+
+	// Containers the reconciler must leave alone: one running, one exited.
+	running, exited := uniqueName("keep-running"), uniqueName("keep-exited")
+	removeOnCleanup(t, running)
+	removeOnCleanup(t, exited)
+	mustDocker(t, "run", "-d", "--name", running, "alpine", "sleep", "300")
+	if r := docker(t, "run", "--name", exited, "alpine", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Fatalf("docker run exit 3: %s", r)
+	}
+
+	// A job and a running execution made behind runsock's back, with its label.
+	jobID := strings.ReplaceAll(uniqueName("sneaky"), "_", "-")
+	op, err := jobs.CreateJob(ctx, &runpb.CreateJobRequest{Parent: parent, JobId: jobID, Job: &runpb.Job{
+		Labels: map[string]string{"managed-by": "runsock"},
+		Template: &runpb.ExecutionTemplate{TaskCount: 1, Template: &runpb.TaskTemplate{
+			Retries:    &runpb.TaskTemplate_MaxRetries{MaxRetries: 0},
+			Containers: []*runpb.Container{{Image: os.Getenv("RUNSOCK_TEST_IMAGE"), Command: []string{"sleep", "300"}}},
+		}},
+	}})
+	if err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	if _, err := op.Wait(ctx); err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	jobName := parent + "/jobs/" + jobID
+	t.Cleanup(func() { jobs.DeleteJob(context.Background(), &runpb.DeleteJobRequest{Name: jobName}) })
+	rop, err := jobs.RunJob(ctx, &runpb.RunJobRequest{Name: jobName})
+	if err != nil {
+		t.Fatalf("run job: %v", err)
+	}
+	md, err := rop.Metadata()
+	if err != nil {
+		t.Fatalf("run job: %v", err)
+	}
+	execName := md.GetName()
+
+	bounceControlPlane(t, 0) // the reconciler runs at start
+	waitFor(t, 60*time.Second, "the foreign execution and job to be deleted", func() bool {
+		_, eerr := execs.GetExecution(ctx, &runpb.GetExecutionRequest{Name: execName})
+		_, jerr := jobs.GetJob(ctx, &runpb.GetJobRequest{Name: jobName})
+		return status.Code(eerr) == codes.NotFound && status.Code(jerr) == codes.NotFound
+	})
+
+	if got := inspectField(t, running, "{{.State.Status}}"); got != "running" {
+		t.Fatalf("%s: %s, want running", running, got)
+	}
+	if got := inspectField(t, exited, "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 3" {
+		t.Fatalf("%s: %s, want exited 3", exited, got)
+	}
+	// The running container's execution is still there and still its own.
+	exec := executionOf(t, strings.TrimSpace(inspectField(t, running, "{{.Id}}")))
+	if !executionExists(t, execs, parent, exec) {
+		t.Fatalf("the running container's execution %s was deleted", exec)
+	}
+	mustDocker(t, "stop", running)
+	if got := inspectField(t, running, "{{.State.Status}}"); got != "exited" {
+		t.Fatalf("%s after stop: %s", running, got)
+	}
+}
+
+func executionExists(t *testing.T, execs *run.ExecutionsClient, parent, short string) bool {
+	t.Helper()
+	job := short[:strings.LastIndexByte(short, '-')] // an execution's short name is JOB-SUFFIX
+	_, err := execs.GetExecution(context.Background(), &runpb.GetExecutionRequest{Name: parent + "/jobs/" + job + "/executions/" + short})
+	if status.Code(err) == codes.NotFound {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("get execution %s: %v", short, err)
+	}
+	return true
+}
