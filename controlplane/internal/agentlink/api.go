@@ -2,6 +2,7 @@ package agentlink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -290,12 +291,20 @@ func (h *Hub) ArchivePut(ctx context.Context, containerID, path string, r io.Rea
 		return err
 	}
 	sent := make(chan error, 1)
-	go func() { sent <- sess.copyIn(r, linkproto.StreamStdin) }()
+	go func() {
+		err := sess.copyIn(r, linkproto.StreamStdin)
+		if err != nil {
+			sess.close() // the upload broke off: end the session so the wait for the result ends too
+		}
+		sent <- err
+	}()
 	_, err = sess.result(nil)
 	sess.close()
 	serr := <-sent
-	if err == nil && serr != nil {
-		err = fmt.Errorf("archive upload: %w", serr)
+	// A result without error means the agent extracted the whole archive: bytes after the tar's end (padding the
+	// client still sends when the agent has already answered) do not matter.
+	if err != nil && serr != nil && !errors.Is(serr, io.EOF) {
+		err = fmt.Errorf("archive upload: %w (%w)", serr, err)
 	}
 	return err
 }
