@@ -19,6 +19,7 @@ type env struct {
 	n                  int // repetitions for the repeated measurements
 	containers         int // how many containers the ps benchmark creates
 	procs              map[string]int
+	id                 string // this run's ID, in labels and tokens
 }
 
 type bench struct {
@@ -70,8 +71,9 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	label := "runsock.bench=" + runID()
-	e := &env{n: *n, containers: *containers, procs: devPids(*pidDir)}
+	id := runID()
+	label := "runsock.bench=" + id
+	e := &env{n: *n, containers: *containers, procs: devPids(*pidDir), id: id}
 	if e.runsock, err = newSide("runsock", host, *image, label); err != nil {
 		return err
 	}
