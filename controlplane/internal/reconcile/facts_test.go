@@ -20,7 +20,7 @@ func firestoreClient(t *testing.T) *firestore.Client {
 	if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
 		t.Skip("FIRESTORE_EMULATOR_HOST not set (source .dev/env)")
 	}
-	fs, err := firestore.NewClient(context.Background(), "runsock-dev")
+	fs, err := firestore.NewClient(context.Background(), testProject)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,3 +122,7 @@ func TestSystemOutcomeToOutcome(t *testing.T) {
 		})
 	}
 }
+
+// testProject keeps these tests' documents apart from the dev stack's (the emulator isolates projects): the
+// reconciler lists every container of its project.
+const testProject = "runsock-reconcile-test"

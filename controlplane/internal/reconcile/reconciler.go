@@ -18,6 +18,7 @@ import (
 // name owner's, type "container").
 const (
 	ActionDeleteExecution = "runsock-delete-execution"
+	ActionCancelExecution = "runsock-cancel-execution"
 	ActionDeleteJob       = "runsock-delete-job"
 	ActionReleaseName     = "runsock-release-name"
 )
@@ -67,7 +68,7 @@ type Reconciler struct {
 
 // Report counts one pass's fixes.
 type Report struct {
-	Marked, DeletedExecutions, DeletedJobs, ReleasedNames int
+	Marked, CancelledExecutions, DeletedExecutions, DeletedJobs, ReleasedNames int
 }
 
 // New returns a Reconciler.
@@ -101,10 +102,10 @@ func (r *Reconciler) Run(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			r.log.Warn("reconcile", "err", err, "marked", rep.Marked, "deletedExecutions", rep.DeletedExecutions,
+			r.log.Warn("reconcile", "err", err, "marked", rep.Marked, "cancelledExecutions", rep.CancelledExecutions, "deletedExecutions", rep.DeletedExecutions,
 				"deletedJobs", rep.DeletedJobs, "releasedNames", rep.ReleasedNames)
 		} else {
-			r.log.Info("reconciled", "marked", rep.Marked, "deletedExecutions", rep.DeletedExecutions,
+			r.log.Info("reconciled", "marked", rep.Marked, "cancelledExecutions", rep.CancelledExecutions, "deletedExecutions", rep.DeletedExecutions,
 				"deletedJobs", rep.DeletedJobs, "releasedNames", rep.ReleasedNames)
 		}
 		select {
@@ -127,14 +128,18 @@ func (r *Reconciler) Once(ctx context.Context) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	referenced := map[string]bool{}
+	referenced, current := map[string]bool{}, map[string]bool{}
 	for _, c := range list {
 		for _, e := range c.Executions {
 			referenced[e] = true
 		}
+		if c.Running() {
+			current[c.State.Execution] = true
+		}
 	}
 	var errs []error
 	errs = append(errs, r.markEnded(ctx, list, &rep)...)
+	errs = append(errs, r.cancelLeaked(ctx, jobs, referenced, current, &rep)...)
 	errs = append(errs, r.cleanCloud(ctx, jobs, referenced, &rep)...)
 	errs = append(errs, r.releaseNames(ctx, &rep)...)
 	return rep, errors.Join(errs...)
@@ -171,6 +176,29 @@ func (r *Reconciler) markEnded(ctx context.Context, list []*containers.Container
 	return errs
 }
 
+// cancelLeaked cancels running executions of containers that are no longer running them (a stop whose cancel
+// failed, an exit recorded from a fact while the task was still being terminated). They stay, as the
+// container's history, until docker rm.
+func (r *Reconciler) cancelLeaked(ctx context.Context, jobs []cloudrun.JobInfo, referenced, current map[string]bool, rep *Report) []error {
+	var errs []error
+	for _, j := range jobs {
+		for _, e := range j.Executions {
+			if !e.Running || !referenced[e.Name] || current[e.Name] {
+				continue
+			}
+			if err := r.cloud.Cancel(ctx, e.Name); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rep.CancelledExecutions++
+			r.log.Info("reconciler: cancelled a running execution its container no longer runs", "execution", e.Name)
+			r.ender.Announce(ctx, containers.Event{Type: "daemon", Action: ActionCancelExecution, ActorID: e.Name,
+				Attributes: map[string]string{"execution": e.Name, "job": cloudrun.JobOf(e.Name)}})
+		}
+	}
+	return errs
+}
+
 // cleanCloud deletes executions no container references and jobs no container uses.
 func (r *Reconciler) cleanCloud(ctx context.Context, jobs []cloudrun.JobInfo, referenced map[string]bool, rep *Report) []error {
 	var errs []error
@@ -197,7 +225,7 @@ func (r *Reconciler) cleanCloud(ctx context.Context, jobs []cloudrun.JobInfo, re
 			continue
 		}
 		rep.DeletedJobs++
-		r.log.Info("reconciler: deleted a job no container uses", "job", j.Name, "runsocks", j.Ours)
+		r.log.Info("reconciler: deleted a job no container uses", "job", j.Name, "ownJob", j.Ours)
 		r.ender.Announce(ctx, containers.Event{Type: "daemon", Action: ActionDeleteJob, ActorID: j.Name,
 			Attributes: map[string]string{"job": j.Name}})
 	}
