@@ -140,7 +140,9 @@ func TestCopyBothWays(t *testing.T) {
 		t.Fatalf("100 MiB round trip changed the file: %s != %s", got, want)
 	}
 
-	if r := docker(t, "cp", name+":/no/such/file", dir); r.code == 0 || !strings.Contains(r.stderr, "No such") {
+	// Docker's daemon words it "Could not find the file PATH in container REF" (moby daemon/errors.go,
+	// containerFileNotFound; asserted by moby's integration/container/copy_test.go).
+	if r := docker(t, "cp", name+":/no/such/file", dir); r.code == 0 || !strings.Contains(r.stderr, "Could not find the file /no/such/file") {
 		t.Errorf("cp of a missing path: %s", r)
 	}
 }

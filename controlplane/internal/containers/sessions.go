@@ -157,7 +157,16 @@ func (s *Service) ArchiveStat(ctx context.Context, p identity.Principal, ref, pa
 	if err != nil {
 		return container.PathStat{}, err
 	}
-	return s.agent.Link.ArchiveStat(ctx, c.ID, path)
+	st, err := s.agent.Link.ArchiveStat(ctx, c.ID, path)
+	return st, fileNotFound(err, path, ref)
+}
+
+// fileNotFound words a missing path as Docker's daemon does.
+func fileNotFound(err error, path, ref string) error {
+	if errdefs.IsNotFound(err) {
+		return errorf(errdefs.ErrNotFound, "Could not find the file %s in container %s", path, ref)
+	}
+	return err
 }
 
 // ArchiveGet streams path out of ref as a tar (GET archive); close the reader.
@@ -166,7 +175,8 @@ func (s *Service) ArchiveGet(ctx context.Context, p identity.Principal, ref, pat
 	if err != nil {
 		return container.PathStat{}, nil, err
 	}
-	return s.agent.Link.ArchiveGet(ctx, c.ID, path)
+	st, rc, err := s.agent.Link.ArchiveGet(ctx, c.ID, path)
+	return st, rc, fileNotFound(err, path, ref)
 }
 
 // ArchivePut extracts the tar r into the directory path of ref (PUT archive).
@@ -175,7 +185,8 @@ func (s *Service) ArchivePut(ctx context.Context, p identity.Principal, ref, pat
 	if err != nil {
 		return err
 	}
-	return s.agent.Link.ArchivePut(ctx, c.ID, path, r, agentlink.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID})
+	err = s.agent.Link.ArchivePut(ctx, c.ID, path, r, agentlink.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID})
+	return fileNotFound(err, path, ref)
 }
 
 // TunnelCheck resolves ref for a published-port tunnel (errors before the HTTP layer answers 200).
