@@ -135,6 +135,9 @@ func (r *Reconciler) Once(ctx context.Context) (Report, error) {
 		}
 		if c.Running() {
 			current[c.State.Execution] = true
+		} else if len(c.Executions) > 0 && r.cfg.Now().Sub(c.State.FinishedAt) < r.cfg.LaunchGrace {
+			// Just ended: the task may still be flushing its last output or being terminated.
+			current[c.Executions[len(c.Executions)-1]] = true
 		}
 	}
 	var errs []error

@@ -87,7 +87,7 @@ func TestReconcilerFixesOnlyWhatNoContainerUses(t *testing.T) {
 	a := runningContainer(t, st, endedRunning)
 	b := runningContainer(t, st, stillRunning)
 	g := runningContainer(t, st, leaked)
-	if _, err := svc.ApplyOutcome(ctx, g, leaked, containers.Outcome{ExitCode: 137}, false); err != nil {
+	if _, err := svc.ApplyOutcome(ctx, g, leaked, containers.Outcome{ExitCode: 137, FinishedAt: now.Add(-time.Hour)}, false); err != nil {
 		t.Fatal(err)
 	}
 	// The pass lists every container of testProject, including other tests': only these are checked.
