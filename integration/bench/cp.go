@@ -58,7 +58,7 @@ func benchCp(ctx context.Context, e *env) []row {
 		return r
 	}
 	ref := measure(e.reference)
-	watch := watchRSS(e.procs)
+	watch := watchRSS(devPids(e.pidDir)) // again: the stack may have been restarted since the start
 	rs := measure(e.runsock)
 	mem := watch()
 	name := fmt.Sprintf("`docker cp` %d MiB", cpMiB)

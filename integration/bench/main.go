@@ -18,7 +18,8 @@ type env struct {
 	runsock, reference *side
 	n                  int // repetitions for the repeated measurements
 	containers         int // how many containers the ps benchmark creates
-	procs              map[string]int
+	procs              map[string]int // PIDs of the local stack's processes, read at start
+	pidDir             string
 	id                 string // this run's ID, in labels and tokens
 }
 
@@ -55,6 +56,7 @@ func run() error {
 	image := flag.String("image", "alpine:latest", "image both sides run")
 	containers := flag.Int("containers", 1000, "containers the ps benchmark creates")
 	pidDir := flag.String("pids", ".dev/pids", "where scripts/dev records PIDs (memory figures, gcpsim settings)")
+	sweep := flag.Bool("cleanup", false, "only remove every container a benchmark run left behind (label runsock.bench) on both sides")
 	flag.Parse()
 
 	host := os.Getenv("DOCKER_HOST")
@@ -73,12 +75,17 @@ func run() error {
 
 	id := runID()
 	label := "runsock.bench=" + id
-	e := &env{n: *n, containers: *containers, procs: devPids(*pidDir), id: id}
+	e := &env{n: *n, containers: *containers, procs: devPids(*pidDir), pidDir: *pidDir, id: id}
 	if e.runsock, err = newSide("runsock", host, *image, label); err != nil {
 		return err
 	}
 	if e.reference, err = newSide("reference", *reference, *image, label); err != nil {
 		return err
+	}
+	if *sweep {
+		e.runsock.label, e.reference.label = "runsock.bench", "runsock.bench"
+		cleanup(e)
+		return nil
 	}
 	defer cleanup(e)
 

@@ -94,10 +94,9 @@ func (s *side) remove(ctx context.Context, ids ...string) {
 	}
 }
 
-// cleanup removes every container carrying this run's label.
+// cleanup removes every container carrying this run's label (or, if the label has no value, any value of it).
 func (s *side) cleanup(ctx context.Context) (int, error) {
-	k, v, _ := strings.Cut(s.label, "=")
-	res, err := s.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", k+"="+v)})
+	res, err := s.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", s.label)})
 	if err != nil {
 		return 0, fmt.Errorf("%s: list labelled containers: %w", s.name, err)
 	}
