@@ -16,8 +16,8 @@ import (
 // env is what every benchmark gets: both sides and the settings.
 type env struct {
 	runsock, reference *side
-	n                  int // repetitions for the repeated measurements
-	containers         int // how many containers the ps benchmark creates
+	n                  int            // repetitions for the repeated measurements
+	containers         int            // how many containers the ps benchmark creates
 	procs              map[string]int // PIDs of the local stack's processes, read at start
 	pidDir             string
 	id                 string // this run's ID, in labels and tokens
