@@ -71,7 +71,9 @@ func TestRunOutputComesFromTheAgent(t *testing.T) {
 	removeOnCleanup(t, name)
 	marker2 := uniqueName("last-line")
 	since = time.Now().Add(-time.Second)
-	mustDocker(t, "run", "--name", name, "alpine", "sh", "-c", "echo first; echo "+marker2+"; exit 5")
+	if r := docker(t, "run", "--name", name, "alpine", "sh", "-c", "echo first; echo "+marker2+"; exit 5"); r.code != 5 {
+		t.Fatalf("docker run exit code: %s, want 5", r)
+	}
 	if out := mustDocker(t, "logs", name); out != "first\n"+marker2+"\n" {
 		t.Fatalf("docker logs right after the exit = %q", out)
 	}
