@@ -52,8 +52,8 @@ func (s *Service) recordLaunch(ctx context.Context, c *Container, execution stri
 // ApplyOutcome ends container id's execution with out, through the same path as the watcher (state, "die"
 // event, waiters, auto-remove), when that execution is still the container's running one. When the container has
 // already ended that execution, the recorded exit stays — it came first-hand and is at least as precise — except
-// that, when enrich is true, an out-of-memory kill (OOMKilled) or an Error may be added to an exit recorded with the
-// same code and no such detail. It reports whether it changed anything. execution may be the full or the short name.
+// that, when enrich is true, OOMKilled may be added to an exit recorded with the same code, and an Error to an exit
+// recorded without one (never after the user's own stop). It reports whether it changed anything. execution may be the full or the short name.
 func (s *Service) ApplyOutcome(ctx context.Context, id, execution string, out Outcome, enrich bool) (bool, error) {
 	c, err := s.store.GetContainer(ctx, id)
 	if err != nil {
@@ -76,11 +76,12 @@ func (s *Service) ApplyOutcome(ctx context.Context, id, execution string, out Ou
 	var changed bool
 	c, err = s.store.UpdateContainer(ctx, id, func(c *Container) error {
 		changed = false
-		if c.Running() || len(c.Executions) == 0 || !sameExecution(c.Executions[len(c.Executions)-1], execution) ||
-			c.State.ExitCode != out.ExitCode {
+		if c.Running() || len(c.Executions) == 0 || !sameExecution(c.Executions[len(c.Executions)-1], execution) {
 			return errNoChange
 		}
-		if out.OOMKilled && !c.State.OOMKilled {
+		// An OOM kill is a SIGKILL: it explains only an exit recorded as one. A timeout's error explains whatever
+		// the process did when Cloud Run terminated it (143 after SIGTERM, 137 after SIGKILL).
+		if out.OOMKilled && !c.State.OOMKilled && c.State.ExitCode == out.ExitCode {
 			c.State.OOMKilled, changed = true, true
 		}
 		if out.Error != "" && c.State.Error == "" && !c.State.StopRequested {

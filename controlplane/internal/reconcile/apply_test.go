@@ -78,6 +78,8 @@ func TestApplyOutcomeKeepsTheFirstHandExit(t *testing.T) {
 			containers.State{ExitCode: 3}},
 		{"timeout enriches a 137", []step{{sig9, false, true}, {timeout, true, true}, {sig9, false, false}},
 			containers.State{ExitCode: 137, Error: "task timed out"}},
+		{"timeout explains a first-hand SIGTERM exit", []step{{containers.Outcome{ExitCode: 143, FinishedAt: at}, false, true}, {timeout, true, true}, {timeout, true, false}},
+			containers.State{ExitCode: 143, Error: "task timed out"}},
 		{"oom first, then the exit", []step{{oom, true, true}, {sig9, false, false}},
 			containers.State{ExitCode: 137, OOMKilled: true}},
 	} {
