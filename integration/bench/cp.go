@@ -105,6 +105,7 @@ func watchRSS(procs map[string]int) func() []row {
 		pid        int
 		base, peak float64
 		err        error
+		gone       bool // the process ended while we watched (restarted by someone)
 	}
 	var ts []*track
 	for _, name := range []string{"controlplane", "localproxy"} {
@@ -125,7 +126,11 @@ func watchRSS(procs map[string]int) func() []row {
 			case <-tick.C:
 			}
 			for _, t := range ts {
-				if v, err := vmRSS(t.pid); err == nil && v > t.peak {
+				v, err := vmRSS(t.pid)
+				switch {
+				case err != nil && t.err == nil:
+					t.gone = true
+				case err == nil && v > t.peak:
 					t.peak = v
 				}
 			}
@@ -141,6 +146,9 @@ func watchRSS(procs map[string]int) func() []row {
 				f.note = fmt.Sprintf("baseline %s, +%s", num(t.base), num(t.peak-t.base))
 				if hwm, err := procStatus(t.pid, "VmHWM"); err == nil {
 					f.note += fmt.Sprintf("; lifetime VmHWM %s", num(hwm))
+				}
+				if t.gone {
+					f.note += "; the process exited during the runs"
 				}
 			}
 			base := t.base

@@ -6,8 +6,8 @@ import (
 )
 
 // errOpsNotExposed explains the Firestore row: the count exists inside the control plane but nothing reports it.
-var errOpsNotExposed = errors.New("not exposed: controlplane/internal/store counts Ops() (reads, writes, queries) " +
-	"but the control plane publishes it nowhere; needs e.g. a per-request log attribute or an admin-only debug endpoint")
+// What would be needed is written in docs/benchmarks.md.
+var errOpsNotExposed = errors.New("not exposed: store.Ops() is counted but the control plane publishes it nowhere")
 
 // benchFirestoreOps: Firestore operations per `docker run --rm`. The control plane keeps the counts
 // (store.Store.Ops) but exposes them neither over HTTP nor in its log, and the benchmark must not change the control
