@@ -25,9 +25,13 @@ import (
 var Version = "dev"
 
 const (
-	bufferBytes   = 8 << 20
-	exitAckWait   = 5 * time.Second
-	neverLinkedAt = 60 * time.Second // after this without any link, a full buffer drops instead of blocking
+	bufferBytes = 8 << 20
+	// exitAckWait bounds the wait for the control plane to acknowledge the exit (all output durable). An agent that
+	// has linked waits out a control-plane restart or outage, so no output is lost; one that never linked gives up
+	// soon (Cloud Logging still has the output).
+	exitAckWait    = 3 * time.Minute
+	exitNoLinkWait = 5 * time.Second
+	neverLinkedAt  = 60 * time.Second // after this without any link, a full buffer drops instead of blocking
 )
 
 func main() {
@@ -76,9 +80,15 @@ func run() int {
 	code, at := main.Exit()
 	buf.Finish(output.Exit{Code: code, At: at})
 	if client != nil {
+		wait := exitNoLinkWait
+		select {
+		case <-linked:
+			wait = exitAckWait
+		default:
+		}
 		select {
 		case <-client.ExitAcked():
-		case <-time.After(exitAckWait):
+		case <-time.After(wait):
 			log.Warn("exit not acknowledged by the control plane; exiting anyway", "code", code)
 		}
 	}
