@@ -35,11 +35,7 @@ func (s *side) docker(ctx context.Context, args ...string) (string, error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(errb.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return out.String(), fmt.Errorf("docker %s: %s", args[0], msg)
+		return out.String(), fmt.Errorf("docker %s: %s", args[0], cliError(errb.String(), err))
 	}
 	return out.String(), nil
 }
@@ -108,4 +104,23 @@ func (s *side) cleanup(ctx context.Context) (int, error) {
 		_, err := s.api.ContainerRemove(ctx, ids[i], client.ContainerRemoveOptions{Force: true})
 		return err
 	})
+}
+
+// cliError picks the telling line of the CLI's stderr: the daemon's answer if there is one (the CLI may log other
+// lines before it), else the first line, else how the process ended.
+func cliError(stderr string, err error) string {
+	var first string
+	for _, line := range strings.Split(stderr, "\n") {
+		line = strings.TrimSpace(line)
+		if i := strings.Index(line, "Error response from daemon: "); i >= 0 {
+			return line[i+len("Error response from daemon: "):]
+		}
+		if first == "" {
+			first = line
+		}
+	}
+	if first == "" {
+		return err.Error()
+	}
+	return first
 }

@@ -51,3 +51,18 @@ func TestCell(t *testing.T) {
 		t.Fatalf("long error cell has %d runes: %q", n, long)
 	}
 }
+
+func TestCLIError(t *testing.T) {
+	for _, tc := range []struct{ name, stderr, want string }{
+		{"daemon answer after a log line", "time=x level=error msg=\"Can't add file\"\nError response from daemon: exec needs the agent\n", "exec needs the agent"},
+		{"docker run prefix", "docker: Error response from daemon: No such image: x.\n\nRun 'docker run --help'", "No such image: x."},
+		{"no daemon answer keeps the first line", "\nunknown flag: --x\nSee 'docker --help'.", "unknown flag: --x"},
+		{"empty stderr names the exit", "", "exit status 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := cliError(tc.stderr, errors.New("exit status 1")); got != tc.want {
+				t.Fatalf("cliError = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
