@@ -125,5 +125,9 @@ Cells are median / p99 (nearest rank) unless a single value; ratio is runsock's 
 - **ps / inspect**: 1,000 containers created (not started) through the Go SDK, 16 at a time, labelled
   ` + "`runsock.bench=<run id>`" + ` and removed at the end. ` + "`ps -a`" + ` (ContainerList all) and ` + "`inspect`" + ` of one are timed
   through the Go SDK — the figures the targets are about — and through the CLI for what a user waits for.
-- **Firestore operations**: the control plane counts them (` + "`store.Store.Ops`" + `) but exposes the count nowhere yet.
+- **Firestore operations per run --rm**: the control plane counts reads, writes and queries (` + "`store.Store.Ops`" + `),
+  but publishes the count nowhere (no endpoint, no log attribute), and the benchmark does not change the control
+  plane. Needed: the control plane publishes the counter — an admin-only ` + "`GET /_runsock/debug/ops`" + ` (or expvar), or
+  reads/writes/queries as attributes of each request's log line. The benchmark then reads it before and after a
+  batch of ` + "`docker run --rm`" + ` and divides. Its own watchers (events, reconcile) count too, so a quiet stack is needed.
 `
