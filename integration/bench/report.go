@@ -21,11 +21,15 @@ type machine struct {
 	ingestionDelay, startLatency      string
 	n, containers                     int
 	took                              time.Duration
+	reruns                            string
 }
 
 func describeMachine(ctx context.Context, e *env, took time.Duration) machine {
 	m := machine{date: time.Now().UTC().Format("2006-01-02 15:04 MST"), nproc: runtime.NumCPU(), n: e.n,
-		containers: e.containers, took: took.Round(time.Second)}
+		containers: e.containers, took: took.Round(time.Second), reruns: "none"}
+	if len(e.reruns) > 0 {
+		m.reruns = strings.Join(e.reruns, ", ")
+	}
 	m.cpu = firstField("/proc/cpuinfo", "model name")
 	if kb := firstField("/proc/meminfo", "MemTotal"); kb != "" {
 		var v float64
@@ -92,9 +96,10 @@ runsock against a local Docker Engine on the same machine. Produced by `+"`scrip
 - runsock: %s, through localproxy → control plane → gcpsim → this machine's Docker Engine
 - reference: %s, the same engine gcpsim runs tasks on
 - gcpsim: log ingestion delay %s, task start latency %s
+- benchmarks run again because someone restarted the shared control plane during them: %s
 
 `, m.date, orDash(m.commit), m.took, m.n, m.containers, m.nproc, orDash(m.cpu), orDash(m.memory), orDash(m.kernel),
-		m.runsockVersion, m.referenceVersion, m.ingestionDelay, m.startLatency)
+		m.runsockVersion, m.referenceVersion, m.ingestionDelay, m.startLatency, m.reruns)
 	b.WriteString(table)
 	b.WriteString(methods)
 	return b.String()
