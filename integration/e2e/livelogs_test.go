@@ -44,7 +44,6 @@ func cloudLoggingHas(t *testing.T, marker string, since time.Time) bool {
 	}
 }
 
-
 // `docker run --rm alpine echo hello` prints its line from the agent's live stream: when the CLI has printed it,
 // Cloud Logging (2 s ingestion lag in gcpsim, seconds on Google) does not have it yet — and has it a little later,
 // which shows the query would have found it.
