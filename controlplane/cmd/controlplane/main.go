@@ -134,8 +134,12 @@ func withIdentity(cfg config.Config, next http.Handler, log *slog.Logger) (http.
 			emails = append(emails, a)
 		}
 	}
+	audiences := []string{cfg.Audience}
+	if identity.Mode(cfg.IdentityMode) == identity.ModeCloudRun {
+		audiences = append(audiences, identity.GcloudAudience)
+	}
 	v, err := identity.NewVerifier(identity.Config{Mode: identity.Mode(cfg.IdentityMode), Issuer: cfg.OIDCIssuer,
-		Audiences: []string{cfg.Audience}, AllowEmails: emails, AllowDomains: domains, Admins: cfg.Admins, Logger: log})
+		Audiences: audiences, AllowEmails: emails, AllowDomains: domains, Admins: cfg.Admins, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}

@@ -1,7 +1,10 @@
 package dockerapi
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/common"
@@ -38,7 +41,7 @@ func (h *Handler) execStart(w http.ResponseWriter, r *http.Request, p identity.P
 		return errNoAgent
 	}
 	var req container.ExecStartRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeStartBody(r, &req); err != nil {
 		return err
 	}
 	id := r.PathValue("id")
@@ -107,4 +110,37 @@ func size(r *http.Request) (uint, uint, error) {
 		return 0, 0, invalid("resize needs h and w")
 	}
 	return uint(*hgt), uint(*wid), nil
+}
+
+// stdinOffsetHeader is localproxy's half of the hijack contract (localproxy/internal/hijack): over HTTP/2 there is no
+// Upgrade, so the request body is the client's JSON body followed directly by stdin, and this header gives the JSON's
+// length.
+const stdinOffsetHeader = "X-Runsock-Stdin-Offset"
+
+// maxStartBody bounds the JSON prefix of a hijacked request.
+const maxStartBody = 1 << 20
+
+// decodeStartBody decodes the JSON body of a request that may carry stdin after it. With stdinOffsetHeader it reads
+// exactly that many bytes, leaving the rest of the body as stdin; without it the body is only JSON (HTTP/1.1, where
+// stdin follows on the hijacked connection).
+func decodeStartBody(r *http.Request, v any) error {
+	raw := r.Header.Get(stdinOffsetHeader)
+	if raw == "" {
+		return decodeBody(r, v)
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 0 || n > maxStartBody {
+		return invalid("invalid %s: %q", stdinOffsetHeader, raw)
+	}
+	if n == 0 {
+		return nil
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r.Body, buf); err != nil {
+		return invalid("request body shorter than %s: %v", stdinOffsetHeader, err)
+	}
+	if err := json.Unmarshal(buf, v); err != nil {
+		return invalid("invalid JSON: %v", err)
+	}
+	return nil
 }

@@ -28,6 +28,11 @@ const (
 // GoogleIssuer is the issuer of Google identity tokens, the only issuer trusted in ModeCloudRun.
 const GoogleIssuer = "https://accounts.google.com"
 
+// GcloudAudience is the audience of a person's token from `gcloud auth print-identity-token`, which cannot ask for
+// another audience. Cloud Run's IAM accepts such tokens, so a control plane behind it must too (localproxy uses them
+// for user accounts).
+const GcloudAudience = "32555940559.apps.googleusercontent.com"
+
 // DefaultClockSkew is the tolerance applied to exp and iat.
 const DefaultClockSkew = 30 * time.Second
 

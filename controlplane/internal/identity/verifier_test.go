@@ -110,7 +110,7 @@ func TestMiddlewareOIDC(t *testing.T) {
 		{name: "forged signature", header: "X-Serverless-Authorization",
 			value: "Bearer " + sign(t, other, is.kid, claimsFor(is.srv.URL, "alice@example.com", nil)), wantCode: 401, wantMsg: "bad token signature"},
 		{name: "unsigned", header: "X-Serverless-Authorization",
-			value: "Bearer " + strings.Join(strings.Split(sign(t, is.key, is.kid, claimsFor(is.srv.URL, "alice@example.com", nil)), ".")[:2], ".") + ".",
+			value:    "Bearer " + strings.Join(strings.Split(sign(t, is.key, is.kid, claimsFor(is.srv.URL, "alice@example.com", nil)), ".")[:2], ".") + ".",
 			wantCode: 401, wantMsg: "not signed"},
 		{name: "expired", header: "X-Serverless-Authorization",
 			value: good("alice@example.com", func(c map[string]any) { c["exp"] = time.Now().Add(-5 * time.Minute).Unix() }), wantCode: 401, wantMsg: "token expired"},

@@ -1,0 +1,54 @@
+package dockerapi
+
+import (
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+)
+
+// Over HTTP/2 localproxy sends the exec-start JSON and then stdin in one body; the JSON is split off by its length
+// and every byte after it stays stdin.
+func TestDecodeStartBodySplitsJSONFromStdin(t *testing.T) {
+	json := `{"Detach":false,"Tty":true}`
+	cases := []struct {
+		name, offset, body string
+		wantTty            bool
+		wantStdin          string
+		wantErr            error
+	}{
+		{"json then stdin", "27", json + "echo hi\n", true, "echo hi\n", nil},
+		{"stdin that looks like JSON", "27", json + `{"Tty":false}`, true, `{"Tty":false}`, nil},
+		{"no JSON (attach)", "0", "typed", false, "typed", nil},
+		{"body shorter than offset", "99", json, false, "", errdefs.ErrInvalidArgument},
+		{"bad offset", "-1", json, false, "", errdefs.ErrInvalidArgument},
+		{"http/1.1 body", "", json, true, "", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/exec/x/start", strings.NewReader(c.body))
+			if c.offset != "" {
+				r.Header.Set(stdinOffsetHeader, c.offset)
+			}
+			var req container.ExecStartRequest
+			err := decodeStartBody(r, &req)
+			if c.wantErr != nil {
+				if !errors.Is(err, c.wantErr) {
+					t.Fatalf("err = %v, want %v", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rest, _ := io.ReadAll(r.Body)
+			if req.Tty != c.wantTty || string(rest) != c.wantStdin {
+				t.Fatalf("Tty=%v stdin=%q, want %v %q", req.Tty, rest, c.wantTty, c.wantStdin)
+			}
+		})
+	}
+}
