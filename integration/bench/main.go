@@ -117,14 +117,24 @@ func run() error {
 	return ctx.Err()
 }
 
-// cleanup removes whatever this run left behind on both sides, even after an interrupt.
+// cleanup removes whatever this run left behind on both sides, even after an interrupt, retrying (after waiting for
+// a ready control plane) when someone's restart of the shared stack cuts it short.
 func cleanup(e *env) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	for _, s := range []*side{e.runsock, e.reference} {
-		n, err := s.cleanup(ctx)
+		var n int
+		var err error
+		for range 3 {
+			if s == e.runsock {
+				waitReady(ctx, e)
+			}
+			if n, err = s.cleanup(ctx); err == nil {
+				break
+			}
+		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench: cleanup %s: %v\n", s.name, err)
+			fmt.Fprintf(os.Stderr, "bench: cleanup %s: %v (run with -cleanup later)\n", s.name, err)
 		} else if n > 0 {
 			fmt.Fprintf(os.Stderr, "bench: removed %d containers from %s\n", n, s.name)
 		}
