@@ -39,16 +39,18 @@ func TestControlPlaneRestartLosesNothing(t *testing.T) {
 	name, done := uniqueName("survivor"), uniqueName("done")
 	removeOnCleanup(t, name)
 	removeOnCleanup(t, done)
-	mustDocker(t, "run", "--name", done, "alpine", "sh", "-c", "echo finished; exit 4")
+	if r := docker(t, "run", "--name", done, "alpine", "sh", "-c", "echo finished; exit 4"); r.code != 4 {
+		t.Fatalf("run: %s", r)
+	}
 	mustDocker(t, "run", "-d", "--name", name, "alpine", "sh", "-c", "echo before; sleep 8; echo after; exit 5")
 	waitFor(t, 60*time.Second, "first line", func() bool { return strings.Contains(docker(t, "logs", name).stdout, "before") })
 
-	psBefore := mustDocker(t, "ps", "-a", "--filter", "name="+done, "--format", "{{.ID}} {{.Names}} {{.Status}}")
+	psBefore := mustDocker(t, "ps", "-a", "--filter", "name="+done, "--format", "{{.ID}} {{.Names}} {{.State}} {{.Image}} {{.Command}}")
 	inspectBefore := inspectField(t, done, "{{.Id}} {{.State.Status}} {{.State.ExitCode}} {{.State.FinishedAt}}")
 
 	restartControlPlane(t, 2*time.Second)
 
-	if got := mustDocker(t, "ps", "-a", "--filter", "name="+done, "--format", "{{.ID}} {{.Names}} {{.Status}}"); got != psBefore {
+	if got := mustDocker(t, "ps", "-a", "--filter", "name="+done, "--format", "{{.ID}} {{.Names}} {{.State}} {{.Image}} {{.Command}}"); got != psBefore {
 		t.Errorf("ps -a after restart = %q, before %q", got, psBefore)
 	}
 	if got := inspectField(t, done, "{{.Id}} {{.State.Status}} {{.State.ExitCode}} {{.State.FinishedAt}}"); got != inspectBefore {
