@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +74,8 @@ type Handler struct {
 	info  Info
 	log   *slog.Logger
 	mux   *http.ServeMux
+	// patterns are the registered routes, in registration order (Routes).
+	patterns []string
 
 	nets netRegistry
 
@@ -95,6 +98,7 @@ func New(o Options) *Handler {
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p identity.Principal) error
 
 func (h *Handler) handle(pattern string, f handlerFunc) {
+	h.patterns = append(h.patterns, pattern)
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		p, ok := identity.FromContext(r.Context())
 		if !ok {
@@ -109,6 +113,7 @@ func (h *Handler) handle(pattern string, f handlerFunc) {
 
 // handleOpen registers a route that needs no principal: only Docker's ping, which reveals nothing (see identity).
 func (h *Handler) handleOpen(pattern string, f handlerFunc) {
+	h.patterns = append(h.patterns, pattern)
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		p, _ := identity.FromContext(r.Context())
 		if err := f(w, r, p); err != nil {
@@ -154,6 +159,9 @@ func (h *Handler) routes() {
 	h.imageRoutes()
 	h.netVolRoutes()
 }
+
+// Routes returns every route pattern ("METHOD /path/{id}") the handler serves, for tests that must cover them all.
+func (h *Handler) Routes() []string { return slices.Clone(h.patterns) }
 
 var versionPrefix = regexp.MustCompile(`^/v(\d+)\.(\d+)(/.*)$`)
 

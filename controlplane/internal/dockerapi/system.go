@@ -145,6 +145,9 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p identity.Prin
 			return nil
 		}
 	}
+	if live == nil { // until has passed: history is everything (ranging a nil channel would block forever)
+		return nil
+	}
 	for e := range live {
 		if !send(e) {
 			return nil
