@@ -21,6 +21,9 @@ var _ LogSource = LiveLogs{}
 func (l LiveLogs) Logs(ctx context.Context, t LogTarget, opts LogOptions) iter.Seq2[LogLine, error] {
 	return func(yield func(LogLine, error) bool) {
 		st, err := l.Live.State(ctx, t.ContainerID)
+		if err == nil && t.Running && t.AgentRun != "" && st.Run != t.AgentRun {
+			st, err = l.awaitRun(ctx, t.ContainerID, t.AgentRun)
+		}
 		if err != nil {
 			yield(LogLine{}, err)
 			return
@@ -36,6 +39,27 @@ func (l LiveLogs) Logs(ctx context.Context, t LogTarget, opts LogOptions) iter.S
 			return
 		}
 		l.live(ctx, t, opts, st, yield)
+	}
+}
+
+// agentLinkWait bounds how long a read of a just-started container waits for its agent's first link before it
+// settles for Cloud Logging's (delayed) copy of the output.
+const agentLinkWait = 15 * time.Second
+
+// awaitRun waits until the agent of run has linked (its output is then live), or agentLinkWait passes, and returns
+// the live-log state either way. A `docker logs -f` right after `docker run -d` lands here.
+func (l LiveLogs) awaitRun(ctx context.Context, id, run string) (livelogs.State, error) {
+	deadline := time.Now().Add(agentLinkWait)
+	for {
+		st, err := l.Live.State(ctx, id)
+		if err != nil || st.Run == run || time.Now().After(deadline) {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

@@ -22,6 +22,9 @@ func (s *Service) Logs(ctx context.Context, p identity.Principal, ref string, op
 		return nil, nil, err
 	}
 	target := LogTarget{ContainerID: c.ID, Owner: c.Owner, Executions: c.Executions, Tty: c.Config.Tty, Running: c.Running()}
+	if c.Agent.Unavailable == "" {
+		target.AgentRun = c.Agent.Run
+	}
 	if !opts.Follow || !c.Running() {
 		unsubscribe()
 		opts.Follow = opts.Follow && c.Running()

@@ -117,6 +117,9 @@ type LogTarget struct {
 	Tty bool
 	// Running is true when the last execution had not ended when the read began.
 	Running bool
+	// AgentRun is the current start's agent run ("" when it runs without the agent): until that run's agent links,
+	// its output exists only in Cloud Logging.
+	AgentRun string
 }
 
 // LogOptions are docker logs' options, already parsed.
