@@ -16,6 +16,9 @@
 //   - Session (one per session: exec, attach, archive get/put/stat, signal, top, stats): opened by the agent when the
 //     control plane asks for it on the control stream, and identified by the session ID in its first frame.
 //
+// Session streams add credit-based flow control of their Data frames (Flow): gRPC served through net/http reads a
+// stream's messages eagerly and without bound, so HTTP/2 flow control alone does not stop a fast sender.
+//
 // Every stream carries the container ID, the per-container secret and (where a metadata server exists) an identity
 // token in gRPC metadata (MDContainerID, MDSecret, MDIdentity).
 //

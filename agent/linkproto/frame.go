@@ -24,7 +24,8 @@ const (
 	FrameAck
 	// FrameExit: agent → control plane on Output, after the last chunk. Code is the exit code, Time the exit time.
 	FrameExit
-	// FrameSession: agent → control plane, first frame of a Session stream. Seq is the session ID.
+	// FrameSession: agent → control plane, first frame of a Session stream. Seq is the session ID, Code the agent's
+	// receive window (see Flow; 0 from an agent without flow control).
 	FrameSession
 	// FrameData: session bytes. Stream 0 is stdin (control plane → agent), 1 stdout and 2 stderr (agent → control
 	// plane); archive bytes use stream 0 in either direction.
@@ -42,6 +43,9 @@ const (
 	FrameResult
 	// FrameError: agent → control plane, the session failed. Meta is an Error.
 	FrameError
+	// FrameCredit: either way in a session, from a side whose peer declared a window (see Flow): the sender may
+	// send Seq more Data bytes.
+	FrameCredit
 )
 
 // Output stream numbers, as Docker numbers them in its multiplexed stream.
@@ -113,7 +117,7 @@ func (f *Frame) Unmarshal(b []byte) error {
 	if rest := b[ml:]; len(rest) > 0 {
 		f.Data = rest
 	}
-	if f.Type == 0 || f.Type > FrameError {
+	if f.Type == 0 || f.Type > FrameCredit {
 		return fmt.Errorf("linkproto: unknown frame type %d", f.Type)
 	}
 	return nil

@@ -57,6 +57,9 @@ type OpenSpec struct {
 	Signal  int          `json:"signal,omitempty"`
 	TopArgs string       `json:"topArgs,omitempty"`
 	Port    int          `json:"port,omitempty"` // KindTunnel
+	// Window is the control plane's receive window for the session's Data (see Flow); 0 from a control plane
+	// without flow control.
+	Window int64 `json:"window,omitempty"`
 }
 
 // ExecSpec is a process to start in the container, as Docker's exec create describes it.

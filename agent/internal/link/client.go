@@ -236,14 +236,15 @@ func (c *Client) session(ctx context.Context, id uint64, spec linkproto.OpenSpec
 		c.log.Warn("open session stream", "session", id, "error", err)
 		return
 	}
-	if err := st.Send(&linkproto.Frame{Type: linkproto.FrameSession, Seq: id}); err != nil {
+	// Code declares our receive window; the control plane declared its own in spec.Window.
+	if err := st.Send(&linkproto.Frame{Type: linkproto.FrameSession, Seq: id, Code: linkproto.Window}); err != nil {
 		return
 	}
-	rs := newRecvStream(st)
+	rs := newRecvStream(linkproto.NewFlow(st, spec.Window, linkproto.Window))
 	if err := c.cfg.Sessions.Serve(ctx, spec, rs); err != nil {
 		c.log.Warn("session", "session", id, "kind", spec.Kind, "error", err)
 	}
-	close(rs.stop)
+	rs.close()
 	_ = st.CloseSend()
 	// Let the control plane end the stream, so the last frames are not cut off by the cancel; bounded.
 	select {
@@ -253,42 +254,94 @@ func (c *Client) session(ctx context.Context, id uint64, spec linkproto.OpenSpec
 }
 
 // recvStream is a session stream whose frames are read by one goroutine of its own, so a session may stop reading
-// at any time while the stream is still drained to its end afterwards.
+// at any time while the stream is still drained to its end afterwards, and the control plane's credits arrive
+// while the session is busy elsewhere (say, blocked writing to a process's stdin while its output waits for
+// credit). With flow control the reader queues what arrives (the control plane's sends stay within our window);
+// without it (an older control plane) it hands over one frame at a time, as the only back-pressure there is.
 type recvStream struct {
-	linkproto.ClientStream
-	frames chan linkproto.Frame
-	err    error
-	stop   chan struct{} // the session no longer reads: discard
-	done   chan struct{}
+	flow *linkproto.Flow
+	done chan struct{} // the reader has ended
+
+	mu      sync.Mutex
+	more    chan struct{} // closed and replaced when the queue grows, shrinks or ends
+	queue   []linkproto.Frame
+	err     error // the stream's end, once the queue is drained
+	stopped bool  // the session no longer reads: discard
 }
 
-func newRecvStream(st linkproto.ClientStream) *recvStream {
-	r := &recvStream{ClientStream: st, frames: make(chan linkproto.Frame), stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		for {
-			var f linkproto.Frame
-			if err := st.Recv(&f); err != nil {
-				r.err = err
-				close(r.frames)
-				return
-			}
-			f.Meta, f.Data = append([]byte(nil), f.Meta...), append([]byte(nil), f.Data...)
-			select {
-			case r.frames <- f:
-			case <-r.stop:
-			}
-		}
-	}()
+func newRecvStream(flow *linkproto.Flow) *recvStream {
+	r := &recvStream{flow: flow, done: make(chan struct{}), more: make(chan struct{})}
+	go r.read(flow.Enabled())
 	return r
 }
 
-func (r *recvStream) Recv(f *linkproto.Frame) error {
-	got, ok := <-r.frames
-	if !ok {
-		return r.err
+func (r *recvStream) read(queue bool) {
+	defer close(r.done)
+	for {
+		var f linkproto.Frame
+		err := r.flow.Recv(&f)
+		r.mu.Lock()
+		if err != nil {
+			r.err = err
+			r.changed()
+			r.mu.Unlock()
+			return
+		}
+		if !r.stopped {
+			f.Meta, f.Data = append([]byte(nil), f.Meta...), append([]byte(nil), f.Data...)
+			r.queue = append(r.queue, f)
+			r.changed()
+		}
+		for !queue && len(r.queue) > 0 && !r.stopped {
+			more := r.more
+			r.mu.Unlock()
+			<-more
+			r.mu.Lock()
+		}
+		r.mu.Unlock()
 	}
-	*f = got
+}
+
+// changed wakes whoever waits on the queue; r.mu is held.
+func (r *recvStream) changed() {
+	close(r.more)
+	r.more = make(chan struct{})
+}
+
+// close stops the session's reading: the reader discards the rest.
+func (r *recvStream) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	r.queue = nil
+	r.changed()
+}
+
+func (r *recvStream) Context() context.Context { return r.flow.Stream().Context() }
+
+func (r *recvStream) Send(f *linkproto.Frame) error { return r.flow.Send(f) }
+
+// Recv returns the next queued frame; its Data is granted back to the control plane as it leaves the queue (the
+// session holds one frame at a time).
+func (r *recvStream) Recv(f *linkproto.Frame) error {
+	r.mu.Lock()
+	for len(r.queue) == 0 && r.err == nil {
+		more := r.more
+		r.mu.Unlock()
+		<-more
+		r.mu.Lock()
+	}
+	if len(r.queue) == 0 {
+		err := r.err
+		r.mu.Unlock()
+		return err
+	}
+	*f = r.queue[0]
+	r.queue[0] = linkproto.Frame{}
+	r.queue = r.queue[1:]
+	r.changed()
+	r.mu.Unlock()
+	_ = r.flow.Consumed(len(f.Data)) // a failed grant means the stream broke: the next Recv says so
 	return nil
 }
 

@@ -156,6 +156,7 @@ func (h *Hub) attachInput(ctx context.Context, containerID string, s Streams) {
 		return
 	}
 	defer sess.close()
+	go sess.drain() // the agent's credits for stdin; ends when the session does
 	h.feed(ctx, sess, s)
 }
 

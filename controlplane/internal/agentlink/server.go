@@ -192,9 +192,9 @@ type pendingSession struct {
 	ch          chan *sessionStream
 }
 
-// sessionStream is an agent's session stream handed to the caller; done ends the gRPC handler.
+// sessionStream is an agent's session stream, with flow control, handed to the caller; done ends the gRPC handler.
 type sessionStream struct {
-	linkproto.FrameStream
+	*linkproto.Flow
 	done chan struct{}
 }
 
@@ -221,7 +221,8 @@ func (s *server) Session(st linkproto.FrameStream) error {
 	if p == nil || p.containerID != id {
 		return status.Error(codes.NotFound, "no such session")
 	}
-	ss := &sessionStream{FrameStream: st, done: make(chan struct{})}
+	// The Session frame's Code is the agent's receive window; ours went out in the Open frame's spec.
+	ss := &sessionStream{Flow: linkproto.NewFlow(st, f.Code, linkproto.Window), done: make(chan struct{})}
 	select {
 	case p.ch <- ss:
 	case <-st.Context().Done():
@@ -243,6 +244,7 @@ func (h *Hub) open(ctx context.Context, containerID string, spec linkproto.OpenS
 	if err != nil {
 		return nil, err
 	}
+	spec.Window = linkproto.Window
 	sid := h.nextSession.Add(1)
 	p := &pendingSession{containerID: containerID, ch: make(chan *sessionStream, 1)}
 	h.mu.Lock()

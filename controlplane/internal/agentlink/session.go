@@ -8,21 +8,21 @@ import (
 	"github.com/runsock/runsock/agent/linkproto"
 )
 
-// session is the caller's side of one session stream.
+// session is the caller's side of one session stream. Any goroutine may send (Data frames wait for the agent's
+// credit); one goroutine at a time receives, and something must keep receiving while a send may wait: the agent's
+// credits arrive among the frames received.
 type session struct {
-	ss     *sessionStream
-	sendMu sync.Mutex
-	once   sync.Once
+	ss   *sessionStream
+	once sync.Once
+	held int // bytes of the last Data frame received, granted back to the agent on the next recv
 }
 
-func (s *session) send(f *linkproto.Frame) error {
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	return s.ss.Send(f)
-}
+func (s *session) send(f *linkproto.Frame) error { return s.ss.Send(f) }
 
-// recv reads the next frame; an Error frame becomes the mapped error.
+// recv reads the next frame; an Error frame becomes the mapped error. The previous frame's Data counts as consumed.
 func (s *session) recv(f *linkproto.Frame) error {
+	_ = s.ss.Consumed(s.held) // a failed grant means the stream broke: Recv says so
+	s.held = 0
 	if err := s.ss.Recv(f); err != nil {
 		if errors.Is(err, io.EOF) {
 			return errSessionEnded
@@ -36,7 +36,17 @@ func (s *session) recv(f *linkproto.Frame) error {
 		}
 		return fromLinkError(&e)
 	}
+	if f.Type == linkproto.FrameData {
+		s.held = len(f.Data)
+	}
 	return nil
+}
+
+// drain receives and drops frames until the stream ends: for sessions that only send, so credits still arrive.
+func (s *session) drain() {
+	var f linkproto.Frame
+	for s.recv(&f) == nil {
+	}
 }
 
 // result waits for the Result frame, decoding its Meta into v when v is not nil.

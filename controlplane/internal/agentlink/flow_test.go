@@ -1,0 +1,160 @@
+package agentlink
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// throttled passes r's bytes on at about rate bytes per second: a slow docker client on the control plane's side.
+type throttled struct {
+	r     io.Reader
+	rate  float64
+	start time.Time
+	n     int64
+}
+
+func (t *throttled) Read(p []byte) (int, error) {
+	if t.start.IsZero() {
+		t.start = time.Now()
+	}
+	n, err := t.r.Read(p[:min(len(p), 64<<10)])
+	t.n += int64(n)
+	if ahead := time.Duration(float64(t.n)/t.rate*float64(time.Second)) - time.Since(t.start); ahead > 0 {
+		time.Sleep(ahead)
+	}
+	return n, err
+}
+
+// heapPeak samples the process's HeapInuse until stopped and returns the highest sample.
+type heapPeak struct {
+	stop chan struct{}
+	done chan uint64
+}
+
+func sampleHeap() *heapPeak {
+	h := &heapPeak{stop: make(chan struct{}), done: make(chan uint64, 1)}
+	go func() {
+		var ms runtime.MemStats
+		var peak uint64
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-h.stop:
+				h.done <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heapPeak) end() uint64 { close(h.stop); return <-h.done }
+
+func heapInuse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// checkPattern reads what patterned wrote and fails on the first differing byte.
+type checkPattern struct {
+	off int64
+	bad error
+}
+
+func (c *checkPattern) Write(p []byte) (int, error) {
+	for i, b := range p {
+		if want := byte((c.off + int64(i)) % 251); b != want && c.bad == nil {
+			c.bad = fmt.Errorf("byte %d is %d, want %d", c.off+int64(i), b, want)
+		}
+	}
+	c.off += int64(len(p))
+	return len(p), nil
+}
+
+// TestLargeArchiveSlowClientKeepsHeapFlat copies 256 MiB into and out of the agent's filesystem while the client
+// side reads or writes at about 20 MiB/s: the control plane's heap must stay flat, however fast the agent is.
+func TestLargeArchiveSlowClientKeepsHeapFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 512 MiB at client speed")
+	}
+	const (
+		size  = 256 << 20
+		rate  = 20 << 20
+		bound = 64 << 20
+	)
+	e := newEnv(t, true, nil)
+	id := uniqueID(t)
+	e.startAgent(id, e.container(id, ""), nil, "sleep", "300")
+	e.waitConnected(id)
+	ctx := context.Background()
+	dest := t.TempDir()
+
+	// cp in: the client uploads slowly.
+	base := heapInuse()
+	pr, pw := io.Pipe()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tw := tar.NewWriter(pw)
+		_ = tw.WriteHeader(&tar.Header{Name: "big.bin", Mode: 0o644, Size: size})
+		_, _ = io.Copy(tw, &patterned{left: size})
+		pw.CloseWithError(tw.Close())
+	}()
+	hp := sampleHeap()
+	start := time.Now()
+	err := e.hub.ArchivePut(ctx, id, dest, &throttled{r: pr, rate: rate}, PutOptions{})
+	putPeak, putTime := hp.end(), time.Since(start)
+	pr.Close()
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// cp out: the client downloads slowly.
+	base2 := heapInuse()
+	hp = sampleHeap()
+	start = time.Now()
+	_, rc, err := e.hub.ArchiveGet(ctx, id, filepath.Join(dest, "big.bin"))
+	if err != nil {
+		hp.end()
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&throttled{r: rc, rate: rate})
+	hdr, err := tr.Next()
+	if err != nil {
+		hp.end()
+		t.Fatal(err)
+	}
+	var check checkPattern
+	n, err := io.Copy(&check, tr)
+	rc.Close()
+	getPeak, getTime := hp.end(), time.Since(start)
+	if err != nil || n != size || hdr.Size != size || check.bad != nil {
+		t.Fatalf("cp out: %d bytes (header %d), err %v, content %v", n, hdr.Size, err, check.bad)
+	}
+
+	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+	growth := func(peak, base uint64) uint64 { return peak - min(peak, base) }
+	t.Logf("cp in  256 MiB in %v: heap in use %.1f MiB before, peak %.1f MiB (+%.1f)", putTime.Round(time.Millisecond), mib(base), mib(putPeak), mib(growth(putPeak, base)))
+	t.Logf("cp out 256 MiB in %v: heap in use %.1f MiB before, peak %.1f MiB (+%.1f)", getTime.Round(time.Millisecond), mib(base2), mib(getPeak), mib(growth(getPeak, base2)))
+	if g := growth(putPeak, base); g > bound {
+		t.Errorf("cp in: control plane heap grew %.1f MiB (bound %.0f MiB)", mib(g), mib(bound))
+	}
+	if g := growth(getPeak, base2); g > bound {
+		t.Errorf("cp out: control plane heap grew %.1f MiB (bound %.0f MiB)", mib(g), mib(bound))
+	}
+}
