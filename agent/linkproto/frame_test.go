@@ -13,6 +13,8 @@ func TestFrameRoundTrip(t *testing.T) {
 		{"chunk", Frame{Type: FrameChunk, Stream: StreamStderr, Seq: 1 << 40, Time: -5, Data: []byte("hello\n")}},
 		{"meta and data", Frame{Type: FrameOpen, Seq: 7, Code: -128, Meta: []byte(`{"kind":"exec"}`), Data: []byte{0, 1}}},
 		{"empty", Frame{Type: FrameGoAway}},
+		{"credit", Frame{Type: FrameCredit, Seq: Window}},
+		{"session with a window", Frame{Type: FrameSession, Seq: 3, Code: Window}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,7 +31,7 @@ func TestFrameRoundTrip(t *testing.T) {
 }
 
 func TestFrameRejectsGarbage(t *testing.T) {
-	for _, b := range [][]byte{nil, {1}, {99, 0, 0, 0, 0, 0}, {byte(FrameChunk), 0, 0, 0, 0, 50, 1}} {
+	for _, b := range [][]byte{nil, {1}, {99, 0, 0, 0, 0, 0}, {byte(FrameCredit) + 1, 0, 0, 0, 0, 0}, {byte(FrameChunk), 0, 0, 0, 0, 50, 1}} {
 		var f Frame
 		if err := f.Unmarshal(b); err == nil {
 			t.Errorf("Unmarshal(%v) succeeded", b)

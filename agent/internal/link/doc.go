@@ -4,6 +4,7 @@
 // whenever the link ends.
 //
 // Goroutines: Run owns the redial loop and, per link, a control reader, an output sender and an output ack reader;
-// each session runs in its own goroutine and may outlive the link that opened it (its stream lives on the same
+// each session runs in its own goroutine, with one more that reads its stream (queueing at most the session's
+// flow-control window, so the control plane's credits arrive even while the session is blocked), and may outlive the link that opened it (its stream lives on the same
 // connection, which gRPC keeps). Everything ends when Run's context ends.
 package link

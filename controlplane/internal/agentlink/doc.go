@@ -5,11 +5,15 @@
 // operations that need the inside of a container as plain Go calls over io.Reader/io.Writer: Exec, Attach,
 // ArchiveStat/Get/Put, Signal, Top, Stats.
 //
-// Each session asks the agent, over its control stream, to open a stream of its own (own HTTP/2 flow control).
+// Each session asks the agent, over its control stream, to open a stream of its own, with linkproto's credit-based
+// flow control of its Data: gRPC served through net/http buffers whatever arrives, so HTTP/2 flow control alone
+// would let a fast agent fill the control plane's memory while a slow client reads (docker cp of a large file). A
+// session's Data waits in the control plane for at most linkproto.Window bytes; something keeps receiving on every
+// session that sends, since the agent's credits arrive among the received frames.
 // Agent-side failures arrive with a kind and are mapped here onto containerd errdefs kinds; a container whose agent
 // is not connected yields a conflict error saying why.
 //
 // It imports linkproto and livelogs from runsock, never the HTTP layer. Goroutines: one per agent stream (run by the
-// gRPC server), one batching writer per output stream, and per session one input copier; all end with their
+// gRPC server), one batching writer per output stream, and per session one input copier (attach also a receiver for the agent's credits); all end with their
 // streams. Close (or Drain) asks every agent to redial elsewhere.
 package agentlink

@@ -158,3 +158,65 @@ func TestLargeArchiveSlowClientKeepsHeapFlat(t *testing.T) {
 		t.Errorf("cp out: control plane heap grew %.1f MiB (bound %.0f MiB)", mib(g), mib(bound))
 	}
 }
+
+// slowWriter takes bytes at about rate bytes per second and counts them.
+type slowWriter struct {
+	rate  float64
+	start time.Time
+	n     int64
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	if w.start.IsZero() {
+		w.start = time.Now()
+	}
+	w.n += int64(len(p))
+	if ahead := time.Duration(float64(w.n)/w.rate*float64(time.Second)) - time.Since(w.start); ahead > 0 {
+		time.Sleep(ahead)
+	}
+	return len(p), nil
+}
+
+// TestExecOutputToSlowClientKeepsHeapFlat: an exec that prints 256 MiB to a client taking 64 MiB/s.
+func TestExecOutputToSlowClientKeepsHeapFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 256 MiB at client speed")
+	}
+	const size, bound = 256 << 20, 64 << 20
+	e := newEnv(t, true, nil)
+	id := uniqueID(t)
+	e.startAgent(id, e.container(id, ""), nil, "sleep", "120")
+	e.waitConnected(id)
+	base := heapInuse()
+	hp := sampleHeap()
+	out := &slowWriter{rate: 64 << 20}
+	code, err := e.hub.Exec(context.Background(), id, ExecSpec{Cmd: []string{"head", "-c", fmt.Sprint(size), "/dev/zero"}}, Streams{Stdout: out}, nil)
+	peak := hp.end()
+	if err != nil || code != 0 || out.n != size {
+		t.Fatalf("exec: code %d, %d bytes, err %v", code, out.n, err)
+	}
+	g := peak - min(peak, base)
+	t.Logf("exec output 256 MiB: heap in use %.1f MiB before, peak %.1f MiB (+%.1f)", float64(base)/(1<<20), float64(peak)/(1<<20), float64(g)/(1<<20))
+	if g > bound {
+		t.Errorf("control plane heap grew %.1f MiB (bound %d MiB)", float64(g)/(1<<20), bound>>20)
+	}
+}
+
+// TestExecStdinWhileOutputWaitsForCredit: cat echoes 32 MiB to a slow client. Its stdout waits for credit while the
+// control plane still sends stdin; the credits must get through regardless, or the session deadlocks.
+func TestExecStdinWhileOutputWaitsForCredit(t *testing.T) {
+	const size = 32 << 20
+	e := newEnv(t, false, nil)
+	id := uniqueID(t)
+	e.startAgent(id, e.container(id, ""), nil, "sleep", "120")
+	e.waitConnected(id)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out := &checkPattern{}
+	slow := &slowWriter{rate: 32 << 20}
+	code, err := e.hub.Exec(ctx, id, ExecSpec{Cmd: []string{"cat"}},
+		Streams{Stdin: &patterned{left: size}, Stdout: io.MultiWriter(out, slow)}, nil)
+	if err != nil || code != 0 || out.off != size || out.bad != nil {
+		t.Fatalf("cat: code %d, %d of %d bytes back (%v), err %v", code, out.off, size, out.bad, err)
+	}
+}
