@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -219,4 +220,46 @@ func TestExecStdinWhileOutputWaitsForCredit(t *testing.T) {
 	if err != nil || code != 0 || out.off != size || out.bad != nil {
 		t.Fatalf("cat: code %d, %d of %d bytes back (%v), err %v", code, out.off, size, out.bad, err)
 	}
+}
+
+// TestAbortedArchiveGetEndsTheAgentsSide: a client that stops reading a large cp out and goes away must not leave
+// the agent waiting for credit with the file open.
+func TestAbortedArchiveGetEndsTheAgentsSide(t *testing.T) {
+	e := newEnv(t, false, nil)
+	id := uniqueID(t)
+	p := e.startAgent(id, e.container(id, ""), nil, "sleep", "120")
+	e.waitConnected(id)
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "big.bin")
+	if code, err := e.hub.Exec(ctx, id, ExecSpec{Cmd: []string{"sh", "-c", "head -c 67108864 /dev/zero > " + file}}, Streams{}, nil); err != nil || code != 0 {
+		t.Fatalf("make file: %d %v", code, err)
+	}
+	_, rc, err := e.hub.ArchiveGet(ctx, id, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(io.Discard, rc, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if !agentHasOpen(p.cmd.Process.Pid, file) {
+		t.Fatal("the agent does not have the file open mid-copy")
+	}
+	rc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for agentHasOpen(p.cmd.Process.Pid, file) {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent still has the file open 5 s after the client went away")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func agentHasOpen(pid int, path string) bool {
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && target == path {
+			return true
+		}
+	}
+	return false
 }
