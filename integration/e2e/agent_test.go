@@ -173,7 +173,9 @@ func TestOutputSurvivesControlPlaneOutage(t *testing.T) {
 	mustDocker(t, "run", "-d", "--name", name, "alpine", "sh", "-c", `i=0; while [ $i -lt 2000 ]; do i=$((i+1)); echo line$i; sleep 0.01; done`)
 	waitFor(t, 60*time.Second, "first lines", func() bool { return strings.Contains(docker(t, "logs", name).stdout, "line5\n") })
 	restartControlPlane(t, 10*time.Second)
-	waitFor(t, 60*time.Second, "an exec after the outage", func() bool { return docker(t, "exec", name, "true").code == 0 || inspectField(t, name, "{{.State.Running}}") == "false" })
+	waitFor(t, 60*time.Second, "an exec after the outage", func() bool {
+		return docker(t, "exec", name, "true").code == 0 || inspectField(t, name, "{{.State.Running}}") == "false"
+	})
 	mustDocker(t, "wait", name)
 	out := mustDocker(t, "logs", name)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")

@@ -63,6 +63,9 @@ type Options struct {
 	Agent      AgentBackend
 	Info       Info
 	Logger     *slog.Logger
+	// FirestoreOps, when set, reports the container state store's Firestore document reads, writes and queries since
+	// start to admins (GET /runsock/v1/debug/firestore), so benchmarks can count what a docker command costs.
+	FirestoreOps func() map[string]int64
 }
 
 // Handler serves the Docker Engine API. Requests must carry an identity.Principal in their context (the identity
@@ -72,6 +75,7 @@ type Handler struct {
 	img   ImageBackend
 	agent AgentBackend
 	info  Info
+	ops   func() map[string]int64
 	log   *slog.Logger
 	mux   *http.ServeMux
 	// patterns are the registered routes, in registration order (Routes).
@@ -89,7 +93,7 @@ func New(o Options) *Handler {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h := &Handler{c: o.Containers, img: o.Images, agent: o.Agent, info: o.Info, log: log, mux: http.NewServeMux(),
+	h := &Handler{ops: o.FirestoreOps, c: o.Containers, img: o.Images, agent: o.Agent, info: o.Info, log: log, mux: http.NewServeMux(),
 		streams: map[io.Closer]struct{}{}, nets: newNetRegistry()}
 	h.routes()
 	return h
@@ -156,8 +160,22 @@ func (h *Handler) routes() {
 	h.handle("GET /exec/{id}/json", h.execInspect)
 	h.handle("POST /exec/{id}/resize", h.execResize)
 
+	h.handle("GET /runsock/v1/debug/firestore", h.firestoreOps)
+
 	h.imageRoutes()
 	h.netVolRoutes()
+}
+
+// firestoreOps answers admins with the Firestore operation counts since start: process-wide figures, so not for
+// everyone.
+func (h *Handler) firestoreOps(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if !p.Admin {
+		return &kindError{msg: "only runsock admins may read the control plane's counters", kind: errdefs.ErrPermissionDenied}
+	}
+	if h.ops == nil {
+		return &kindError{msg: "this control plane does not count Firestore operations", kind: errdefs.ErrNotImplemented}
+	}
+	return writeJSON(w, http.StatusOK, h.ops())
 }
 
 // Routes returns every route pattern ("METHOD /path/{id}") the handler serves, for tests that must cover them all.

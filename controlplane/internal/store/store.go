@@ -348,3 +348,9 @@ func (s *Store) ListEvents(ctx context.Context, owner string, since, until time.
 
 // Client is the Firestore client, for parts that keep their own collections (images).
 func (s *Store) Client() *firestore.Client { return s.fs }
+
+// OpCounts is Ops as a map, for the admin counter endpoint.
+func (s *Store) OpCounts() map[string]int64 {
+	o := s.Ops()
+	return map[string]int64{"reads": o.Reads, "writes": o.Writes, "queries": o.Queries}
+}

@@ -184,4 +184,3 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Errorf("after restart GetJob = %v, %v", got, err)
 	}
 }
-
