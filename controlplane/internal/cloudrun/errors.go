@@ -7,19 +7,12 @@ import (
 	"github.com/containerd/errdefs"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/runsock/runsock/controlplane/internal/errkind"
 )
 
-// kindError carries a message meant for the user while matching an errdefs kind with errors.Is.
-type kindError struct {
-	msg  string
-	kind error
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
-
 func withKind(kind error, format string, args ...any) error {
-	return &kindError{msg: fmt.Sprintf(format, args...), kind: kind}
+	return errkind.New(kind, format, args...)
 }
 
 // jobQuotaMessage is what a user sees when the project has no room for another job.

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
@@ -210,7 +211,7 @@ func (h *Handler) archivePut(w http.ResponseWriter, r *http.Request, p identity.
 // to the port, so a refused port is an HTTP error.
 func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 	if r.ProtoMajor < 2 {
-		return &kindError{msg: "port tunnels need HTTP/2 (use localproxy)", kind: errdefs.ErrInvalidArgument}
+		return &errkind.Error{Msg: "port tunnels need HTTP/2 (use localproxy)", Kind: errdefs.ErrInvalidArgument}
 	}
 	port, err := strconv.Atoi(r.URL.Query().Get("port"))
 	if err != nil || port <= 0 || port > 65535 {

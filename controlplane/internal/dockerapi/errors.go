@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/runsock/runsock/controlplane/internal/errkind"
 )
 
 // statusOf maps an error kind to Docker's status code: the only place that does.
@@ -55,13 +57,5 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 func invalid(format string, args ...any) error {
-	return &kindError{msg: sprintf(format, args...), kind: errdefs.ErrInvalidArgument}
+	return &errkind.Error{Msg: sprintf(format, args...), Kind: errdefs.ErrInvalidArgument}
 }
-
-type kindError struct {
-	msg  string
-	kind error
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }

@@ -11,10 +11,11 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
-var errNoAgent = &kindError{msg: "exec, attach input, cp, top and stats need the runsock agent, which this control plane does not run", kind: errdefs.ErrConflict}
+var errNoAgent = &errkind.Error{Msg: "exec, attach input, cp, top and stats need the runsock agent, which this control plane does not run", Kind: errdefs.ErrConflict}
 
 func (h *Handler) execCreate(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 	var req container.ExecCreateRequest

@@ -8,10 +8,11 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
-var errNoImages = &kindError{msg: "images are not available on this control plane yet", kind: errdefs.ErrUnavailable}
+var errNoImages = &errkind.Error{Msg: "images are not available on this control plane yet", Kind: errdefs.ErrUnavailable}
 
 func (h *Handler) imageRoutes() {
 	h.handle("POST /images/create", h.imagePull)
@@ -93,7 +94,7 @@ func (h *Handler) imageList(w http.ResponseWriter, r *http.Request, p identity.P
 func (h *Handler) imageGet(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 	name, ok := strings.CutSuffix(r.PathValue("name"), "/json")
 	if !ok {
-		return &kindError{msg: "page not found", kind: errdefs.ErrNotFound}
+		return &errkind.Error{Msg: "page not found", Kind: errdefs.ErrNotFound}
 	}
 	if h.img == nil {
 		return errNoImages
@@ -108,7 +109,7 @@ func (h *Handler) imageGet(w http.ResponseWriter, r *http.Request, p identity.Pr
 func (h *Handler) imagePost(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 	name, ok := strings.CutSuffix(r.PathValue("name"), "/tag")
 	if !ok {
-		return &kindError{msg: "page not found", kind: errdefs.ErrNotFound}
+		return &errkind.Error{Msg: "page not found", Kind: errdefs.ErrNotFound}
 	}
 	if h.img == nil {
 		return errNoImages

@@ -8,6 +8,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
+	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
@@ -45,9 +46,9 @@ func (h *Handler) netVolRoutes() {
 	})
 	h.handle("DELETE /networks/{id}", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 		if _, ok := h.nets.all()[r.PathValue("id")]; ok {
-			return &kindError{msg: r.PathValue("id") + " is a pre-defined network and cannot be removed", kind: errdefs.ErrPermissionDenied}
+			return &errkind.Error{Msg: r.PathValue("id") + " is a pre-defined network and cannot be removed", Kind: errdefs.ErrPermissionDenied}
 		}
-		return &kindError{msg: "network " + r.PathValue("id") + " not found", kind: errdefs.ErrNotFound}
+		return &errkind.Error{Msg: "network " + r.PathValue("id") + " not found", Kind: errdefs.ErrNotFound}
 	})
 	h.handle("POST /networks/prune", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 		return writeJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: []string{}})
@@ -59,10 +60,10 @@ func (h *Handler) netVolRoutes() {
 		return invalid("runsock runs containers on Cloud Run Jobs and cannot give them volumes yet")
 	})
 	h.handle("GET /volumes/{name}", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-		return &kindError{msg: "get " + r.PathValue("name") + ": no such volume", kind: errdefs.ErrNotFound}
+		return &errkind.Error{Msg: "get " + r.PathValue("name") + ": no such volume", Kind: errdefs.ErrNotFound}
 	})
 	h.handle("DELETE /volumes/{name}", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-		return &kindError{msg: "get " + r.PathValue("name") + ": no such volume", kind: errdefs.ErrNotFound}
+		return &errkind.Error{Msg: "get " + r.PathValue("name") + ": no such volume", Kind: errdefs.ErrNotFound}
 	})
 	h.handle("POST /volumes/prune", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 		return writeJSON(w, http.StatusOK, volume.PruneReport{VolumesDeleted: []string{}})
@@ -84,5 +85,5 @@ func (h *Handler) networkInspect(w http.ResponseWriter, r *http.Request, p ident
 			return writeJSON(w, http.StatusOK, n)
 		}
 	}
-	return &kindError{msg: "network " + id + " not found", kind: errdefs.ErrNotFound}
+	return &errkind.Error{Msg: "network " + id + " not found", Kind: errdefs.ErrNotFound}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
@@ -106,7 +107,7 @@ func (h *Handler) handle(pattern string, f handlerFunc) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		p, ok := identity.FromContext(r.Context())
 		if !ok {
-			h.writeError(w, r, &kindError{msg: "no authenticated caller", kind: errdefs.ErrUnauthenticated})
+			h.writeError(w, r, &errkind.Error{Msg: "no authenticated caller", Kind: errdefs.ErrUnauthenticated})
 			return
 		}
 		if err := f(w, r, p); err != nil {
@@ -170,10 +171,10 @@ func (h *Handler) routes() {
 // everyone.
 func (h *Handler) firestoreOps(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 	if !p.Admin {
-		return &kindError{msg: "only runsock admins may read the control plane's counters", kind: errdefs.ErrPermissionDenied}
+		return &errkind.Error{Msg: "only runsock admins may read the control plane's counters", Kind: errdefs.ErrPermissionDenied}
 	}
 	if h.ops == nil {
-		return &kindError{msg: "this control plane does not count Firestore operations", kind: errdefs.ErrNotImplemented}
+		return &errkind.Error{Msg: "this control plane does not count Firestore operations", Kind: errdefs.ErrNotImplemented}
 	}
 	return writeJSON(w, http.StatusOK, h.ops())
 }

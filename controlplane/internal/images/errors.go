@@ -2,21 +2,13 @@ package images
 
 import (
 	"errors"
-	"fmt"
 	"syscall"
+
+	"github.com/runsock/runsock/controlplane/internal/errkind"
 )
 
-// kindError carries a message meant for the user while matching an errdefs kind with errors.Is.
-type kindError struct {
-	msg  string
-	kind error
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
-
 func withKind(kind error, format string, args ...any) error {
-	return &kindError{msg: fmt.Sprintf(format, args...), kind: kind}
+	return errkind.New(kind, format, args...)
 }
 
 func isConnRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
