@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -133,8 +134,12 @@ func (s *Server) archive(kind string, spec linkproto.ArchiveSpec, st linkproto.F
 		if err := out.send(&linkproto.Frame{Type: linkproto.FrameStarted, Meta: linkproto.EncodeMeta(stat)}); err != nil {
 			return err
 		}
-		w := &dataWriter{out: out}
+		// tar writes 32 KiB at a time: gather it into BulkChunk frames.
+		w := bufio.NewWriterSize(&dataWriter{out: out, chunk: linkproto.BulkChunk}, linkproto.BulkChunk)
 		if err := archive.Get(spec.Path, w); err != nil {
+			return err
+		}
+		if err := w.Flush(); err != nil {
 			return err
 		}
 		return out.result(0, nil)
@@ -171,16 +176,20 @@ func recvData(st linkproto.FrameStream, w io.Writer) error {
 	}
 }
 
-// dataWriter sends what is written as Data frames of at most MaxChunk bytes.
+// dataWriter sends what is written as Data frames of at most chunk bytes (0: MaxChunk).
 type dataWriter struct {
 	out    *sender
 	stream uint8
+	chunk  int
 }
 
 func (w *dataWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		c := min(len(p), linkproto.MaxChunk)
+		if w.chunk > 0 {
+			c = min(len(p), w.chunk)
+		}
 		if err := w.out.send(&linkproto.Frame{Type: linkproto.FrameData, Stream: w.stream, Data: p[:c]}); err != nil {
 			return n, err
 		}

@@ -273,6 +273,37 @@ func (r *archiveReader) Read(p []byte) (int, error) {
 	return 0, r.err
 }
 
+// WriteTo writes each Data frame to w whole (io.Copy uses it): no 32 KiB copy steps.
+func (r *archiveReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(r.buf) > 0 {
+			n, err := w.Write(r.buf)
+			total += int64(n)
+			r.buf = r.buf[n:]
+			if err != nil {
+				return total, err
+			}
+		}
+		if r.err != nil {
+			if errors.Is(r.err, io.EOF) {
+				return total, nil
+			}
+			return total, r.err
+		}
+		if err := r.sess.recv(&r.f); err != nil {
+			r.err = err
+			continue
+		}
+		switch r.f.Type {
+		case linkproto.FrameData:
+			r.buf = r.f.Data
+		case linkproto.FrameResult:
+			r.err = io.EOF
+		}
+	}
+}
+
 func (r *archiveReader) Close() error {
 	r.sess.close()
 	return nil
@@ -293,7 +324,7 @@ func (h *Hub) ArchivePut(ctx context.Context, containerID, path string, r io.Rea
 	}
 	sent := make(chan error, 1)
 	go func() {
-		err := sess.copyIn(r, linkproto.StreamStdin)
+		err := sess.copyBulk(r, linkproto.StreamStdin)
 		if err != nil {
 			sess.close() // the upload broke off: end the session so the wait for the result ends too
 		}

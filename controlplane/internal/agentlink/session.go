@@ -70,11 +70,29 @@ func (s *session) result(v any) (int64, error) {
 // close ends the stream (the agent sees end-of-stream).
 func (s *session) close() { s.once.Do(func() { close(s.ss.done) }) }
 
-// copyIn sends r as Data frames on stream, then a Close frame.
+// copyIn sends r as Data frames on stream, then a Close frame; each frame carries what one Read returned.
 func (s *session) copyIn(r io.Reader, stream uint8) error {
-	buf := make([]byte, linkproto.MaxChunk)
+	return s.copyFrames(r, stream, linkproto.MaxChunk, func(r io.Reader, buf []byte) (int, error) { return r.Read(buf) })
+}
+
+// copyBulk is copyIn for bulk data nobody waits on piecemeal (an archive upload): it fills BulkChunk frames.
+func (s *session) copyBulk(r io.Reader, stream uint8) error {
+	return s.copyFrames(r, stream, linkproto.BulkChunk, fill)
+}
+
+// fill reads until buf is full or r ends.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n, err := io.ReadFull(r, buf)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (s *session) copyFrames(r io.Reader, stream uint8, size int, read func(io.Reader, []byte) (int, error)) error {
+	buf := make([]byte, size)
 	for {
-		n, err := r.Read(buf)
+		n, err := read(r, buf)
 		if n > 0 {
 			if serr := s.send(&linkproto.Frame{Type: linkproto.FrameData, Stream: stream, Data: buf[:n]}); serr != nil {
 				return serr
