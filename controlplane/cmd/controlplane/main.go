@@ -88,7 +88,10 @@ func serve(ctx context.Context, cfg config.Config, h http.Handler, api *dockerap
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(cfg.TLSCert == "")
 	srv := &http.Server{Addr: cfg.Addr, Handler: h, Protocols: &protocols, ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Bulk uploads (docker cp in) read 1 MiB frames at a time: a 1 MiB stream window (the default) would stall
+		// the client on every read. 4 MiB per stream keeps it streaming; memory per stream stays bounded by it.
+		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerStream: 4 << 20, MaxReceiveBufferPerConnection: 16 << 20}}
 	errc := make(chan error, 1)
 	go func() {
 		log.Info("listening", "addr", cfg.Addr, "tls", cfg.TLSCert != "", "project", cfg.Project, "region", cfg.Region)
