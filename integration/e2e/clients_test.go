@@ -23,9 +23,18 @@ func TestGoSDKClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	image := stack.arURL + "/alpine:latest"
+	pull, err := c.ImagePull(ctx, image, client.ImagePullOptions{}) // the SDK, unlike the CLI, does not pull on create
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pull.Wait(ctx); err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	pull.Close()
 	name := uniqueName("sdk")
 	created, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name,
-		Config: &container.Config{Image: stack.arURL + "/alpine:latest", Cmd: []string{"sh", "-c", "echo to-out; echo to-err >&2; exit 9"}}})
+		Config: &container.Config{Image: image, Cmd: []string{"sh", "-c", "echo to-out; echo to-err >&2; exit 9"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
