@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -100,7 +99,7 @@ func TestExitWhileControlPlaneIsDown(t *testing.T) {
 	name := uniqueName("exit-down")
 	removeOnCleanup(t, name)
 	mustDocker(t, "run", "-d", "--name", name, "alpine", "sh", "-c", "sleep 4; exit 7")
-	bounceControlPlane(t, 8*time.Second) // down while the container exits
+	restartControlPlane(t, 8*time.Second) // down while the container exits
 	if code, _ := waitExit(t, name); code != 7 {
 		t.Fatalf("docker wait: %d, want 7", code)
 	}
@@ -165,33 +164,6 @@ func TestExitReachesWaitPromptly(t *testing.T) {
 			t.Fatalf("docker wait returned %s after the kill", lag)
 		}
 	})
-}
-
-// bounceControlPlane is restartControlPlane for these tests: it kills the control plane (SIGKILL, as a lost
-// instance), and brings it back with scripts/dev, counting only on the control plane answering again (another
-// part of the stack that is not healthy yet does not fail these tests).
-func bounceControlPlane(t *testing.T, down time.Duration) {
-	t.Helper()
-	pidFile := filepath.Join(stack.root, ".dev", "pids", "controlplane.pid")
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatalf("control plane pid: %v", err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill control plane: %v", err)
-	}
-	for syscall.Kill(pid, 0) == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(down)
-	cmd := exec.Command(filepath.Join(stack.root, "scripts", "dev"), "up")
-	cmd.Dir = stack.root
-	out, err := cmd.CombinedOutput()
-	waitFor(t, 30*time.Second, "the control plane to answer", func() bool { return docker(t, "version").code == 0 })
-	if err != nil {
-		t.Logf("scripts/dev up: %v (the control plane answers)\n%s", err, out)
-	}
 }
 
 // executionOf reads the executions/{short} document the control plane writes at launch for container id.
@@ -290,7 +262,7 @@ func TestReconcilerCleansWhatNoContainerReferences(t *testing.T) {
 	}
 	execName := md.GetName()
 
-	bounceControlPlane(t, 0) // the reconciler runs at start
+	restartControlPlane(t, 0) // the reconciler runs at start
 	waitFor(t, 60*time.Second, "the foreign execution and job to be deleted", func() bool {
 		_, eerr := execs.GetExecution(ctx, &runpb.GetExecutionRequest{Name: execName})
 		_, jerr := jobs.GetJob(ctx, &runpb.GetJobRequest{Name: jobName})
