@@ -29,8 +29,8 @@ func (s *Service) RunJob(ctx context.Context, req *runpb.RunJobRequest) (*longru
 	if err != nil {
 		return nil, err
 	}
-	if req.GetEtag() != "" && req.GetEtag() != j.Etag {
-		return nil, etagMismatch("job", j.Name)
+	if err := checkEtag(req.GetEtag(), j.Etag, "job", j.Name); err != nil {
+		return nil, err
 	}
 	if n := s.countRunning(loc); n >= s.cfg.MaxRunning {
 		return nil, status.Errorf(codes.ResourceExhausted, "Resource exhausted: %d executions are already running in project %s, region %s (limit %d).", n, loc.project, loc.region, s.cfg.MaxRunning)
@@ -182,8 +182,8 @@ func (s *Service) CancelExecution(ctx context.Context, req *runpb.CancelExecutio
 	if err != nil {
 		return nil, err
 	}
-	if req.GetEtag() != "" && req.GetEtag() != e.Etag {
-		return nil, etagMismatch("execution", execShort(e))
+	if err := checkEtag(req.GetEtag(), e.Etag, "execution", execShort(e)); err != nil {
+		return nil, err
 	}
 	if terminal(e) {
 		return nil, status.Errorf(codes.FailedPrecondition, "Execution %s has already completed and cannot be cancelled.", execShort(e))
@@ -209,8 +209,8 @@ func (s *Service) DeleteExecution(ctx context.Context, req *runpb.DeleteExecutio
 	if err != nil {
 		return nil, err
 	}
-	if req.GetEtag() != "" && req.GetEtag() != e.Etag {
-		return nil, etagMismatch("execution", execShort(e))
+	if err := checkEtag(req.GetEtag(), e.Etag, "execution", execShort(e)); err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	out := proto.Clone(e).(*runpb.Execution)

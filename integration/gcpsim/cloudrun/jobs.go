@@ -195,8 +195,8 @@ func (s *Service) UpdateJob(ctx context.Context, req *runpb.UpdateJobRequest) (*
 	if !ok {
 		return nil, notFound("JOB", ids[0], loc)
 	}
-	if j.Etag != "" && j.Etag != old.Etag {
-		return nil, etagMismatch("job", ids[0])
+	if err := checkEtag(j.Etag, old.Etag, "job", ids[0]); err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	j.Uid, j.CreateTime, j.Creator = old.Uid, old.CreateTime, old.Creator
@@ -211,7 +211,12 @@ func (s *Service) UpdateJob(ctx context.Context, req *runpb.UpdateJobRequest) (*
 	return s.newOperation(loc, j, j, ""), nil
 }
 
-func etagMismatch(kind, id string) error {
+// checkEtag refuses a request whose etag (if it gave one) is not the resource's current one, with ABORTED as
+// AIP-154 says.
+func checkEtag(given, current, kind, id string) error {
+	if given == "" || given == current {
+		return nil
+	}
 	return status.Errorf(codes.Aborted, "The %s %s was changed since it was read (etag mismatch).", kind, id)
 }
 
@@ -224,8 +229,8 @@ func (s *Service) DeleteJob(ctx context.Context, req *runpb.DeleteJobRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	if req.GetEtag() != "" && req.GetEtag() != j.Etag {
-		return nil, etagMismatch("job", j.Name)
+	if err := checkEtag(req.GetEtag(), j.Etag, "job", j.Name); err != nil {
+		return nil, err
 	}
 	out := proto.Clone(j).(*runpb.Job)
 	now := time.Now()
