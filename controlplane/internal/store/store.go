@@ -199,18 +199,23 @@ func (s *Store) query(ctx context.Context, q firestore.Query) ([]*containers.Con
 	return out, nil
 }
 
+// readInTx reads and decodes a container inside a transaction, counting the read.
+func (s *Store) readInTx(tx *firestore.Transaction, ref *firestore.DocumentRef) (*containers.Container, error) {
+	s.reads.Add(1)
+	snap, err := tx.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	return fromSnap(snap)
+}
+
 // UpdateContainer is a read-modify-write transaction (1 read, 1 write per attempt).
 func (s *Store) UpdateContainer(ctx context.Context, id string, fn func(*containers.Container) error) (*containers.Container, error) {
 	var out *containers.Container
 	var fnErr error
 	ref := s.fs.Collection(colContainers).Doc(id)
 	err := s.fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		s.reads.Add(1)
-		snap, err := tx.Get(ref)
-		if err != nil {
-			return err
-		}
-		c, err := fromSnap(snap)
+		c, err := s.readInTx(tx, ref)
 		if err != nil {
 			return err
 		}
@@ -239,12 +244,7 @@ func (s *Store) UpdateContainer(ctx context.Context, id string, fn func(*contain
 func (s *Store) RenameContainer(ctx context.Context, id, newName string) error {
 	ref := s.fs.Collection(colContainers).Doc(id)
 	err := s.fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		s.reads.Add(1)
-		snap, err := tx.Get(ref)
-		if err != nil {
-			return err
-		}
-		c, err := fromSnap(snap)
+		c, err := s.readInTx(tx, ref)
 		if err != nil {
 			return err
 		}
