@@ -75,6 +75,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// Issuer is the iss claim of every token this server signs.
+func (s *Server) Issuer() string { return s.cfg.Issuer }
+
+// PublicKey is the key that verifies this server's tokens, for gcpsim's front ends in the same process.
+func (s *Server) PublicKey() *rsa.PublicKey { return &s.key.PublicKey }
+
 // JWKSURL is where the signing keys are published.
 func (s *Server) JWKSURL() string { return s.cfg.Issuer + "/gcpsim/v1/certs" }
 
