@@ -26,6 +26,10 @@ type config struct {
 	SinksFile                      string
 	PubSubEmulator                 string
 	MaxJobs                        int
+	// Frontends are Google's front ends before simulated Cloud Run services (see frontends.go for the syntax);
+	// FrontendCert and FrontendKey are their TLS certificate. PushRelays attach push tokens for the emulator.
+	Frontends, PushRelays     []string
+	FrontendCert, FrontendKey string
 }
 
 type sinkFlags struct{ v *[]string }
@@ -60,6 +64,10 @@ func loadConfig(args []string) (config, error) {
 	fs.StringVar(&c.SinksFile, "sinks-file", env("GCPSIM_SINKS_FILE", ""), "file of log sinks")
 	fs.StringVar(&c.PubSubEmulator, "pubsub-emulator", env("PUBSUB_EMULATOR_HOST", ""), "Pub/Sub emulator host:port for sinks")
 	fs.StringVar(&maxJobs, "max-jobs", env("GCPSIM_MAX_JOBS", "1000"), "jobs allowed per project and region")
+	fs.Var(sinkFlags{&c.Frontends}, "frontend", "front end of a Cloud Run service: name=N;listen=ADDR;url=URL;backend=h2c://HOST:PORT;invoker=user:E,serviceAccount:E;... (repeatable)")
+	fs.Var(sinkFlags{&c.PushRelays}, "push-relay", "Pub/Sub push relay: listen=ADDR;target=URL;sa=EMAIL[;audience=A][;ca=PEM] (repeatable)")
+	fs.StringVar(&c.FrontendCert, "frontend-tls-cert", env("GCPSIM_FRONTEND_TLS_CERT", ""), "TLS certificate (PEM) of the front ends")
+	fs.StringVar(&c.FrontendKey, "frontend-tls-key", env("GCPSIM_FRONTEND_TLS_KEY", ""), "TLS key (PEM) of the front ends")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -87,6 +95,19 @@ func loadConfig(args []string) (config, error) {
 		if c.PubSubEmulator == "" {
 			errs = append(errs, errors.New("sinks need --pubsub-emulator (or PUBSUB_EMULATOR_HOST)"))
 		}
+	}
+	for _, f := range c.Frontends {
+		if _, err := parseFrontend(f); err != nil {
+			errs = append(errs, fmt.Errorf("--frontend %q: %w", f, err))
+		}
+	}
+	for _, r := range c.PushRelays {
+		if _, err := parseRelay(r); err != nil {
+			errs = append(errs, fmt.Errorf("--push-relay %q: %w", r, err))
+		}
+	}
+	if len(c.Frontends) > 0 && (c.FrontendCert == "" || c.FrontendKey == "") {
+		errs = append(errs, errors.New("front ends need --frontend-tls-cert and --frontend-tls-key"))
 	}
 	return c, errors.Join(errs...)
 }

@@ -112,12 +112,19 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("metadata listener: %w", err)
 	}
-	errc := make(chan error, 3)
+	feSrvs, feLs, err := startFrontends(cfg, md, log)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 3+len(feSrvs))
 	go func() { errc <- g.Serve(grpcL) }()
 	go func() { errc <- regSrv.Serve(regL) }()
 	go func() { errc <- mdSrv.Serve(mdL) }()
+	for i, s := range feSrvs {
+		go func() { errc <- s.Serve(feLs[i]) }()
+	}
 	log.Info("gcpsim ready", "grpc", grpcL.Addr().String(), "registry", regL.Addr().String(), "metadata", mdL.Addr().String(),
-		"network", cfg.Network, "project", cfg.Project, "region", cfg.Region)
+		"network", cfg.Network, "project", cfg.Project, "region", cfg.Region, "frontends", len(cfg.Frontends))
 
 	select {
 	case <-ctx.Done():
@@ -125,7 +132,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	case err = <-errc:
 		log.Error("listener failed", "err", err)
 	}
-	shutdown(g, regSrv, mdSrv)
+	shutdown(g, append([]*http.Server{regSrv, mdSrv}, feSrvs...)...)
 	return err
 }
 

@@ -47,8 +47,12 @@ func newAgentParts(cfg config.Config, st *store.Store, log *slog.Logger) (*agent
 		grpc: grpc.NewServer()}
 	hopts := agentlink.Options{Credentials: p.creds, Logs: p.live, Log: log}
 	if cfg.AgentServiceAccount != "" {
+		// Behind Cloud Run's front end (cloudrun mode) the agent's token arrives without its signature, so only its
+		// payload is read, as for every other caller.
 		issuer, mode := cfg.OIDCIssuer, identity.ModeOIDC
-		if issuer == "" {
+		if identity.Mode(cfg.IdentityMode) == identity.ModeCloudRun {
+			mode = identity.ModeCloudRun
+		} else if issuer == "" {
 			issuer = identity.GoogleIssuer
 		}
 		v, err := identity.NewVerifier(identity.Config{Mode: mode, Issuer: issuer, Audiences: []string{cfg.AgentURL}, Logger: log})

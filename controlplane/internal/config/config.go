@@ -70,7 +70,8 @@ type Config struct {
 	DevInsecure bool
 	// DevUser is the principal's email in mode "none" (default "dev@localhost").
 	DevUser string
-	// OIDCIssuer is the issuer URL whose JWKS verifies tokens (oidc mode).
+	// OIDCIssuer is the issuer whose tokens are accepted: its JWKS verifies them in oidc mode; in cloudrun mode it
+	// names the issuer the front end verified ("" = https://accounts.google.com; gcpsim's issuer locally).
 	OIDCIssuer string
 	// Audience is the expected token audience (default PublicURL).
 	Audience string
@@ -198,7 +199,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.IdentityMode, "identity", env(envIdentityMode, "oidc"), "identity mode oidc|cloudrun|none ("+envIdentityMode+")")
 	fs.BoolVar(&c.DevInsecure, "dev-insecure", envBool(envDevInsecure, false), "allow identity mode none ("+envDevInsecure+")")
 	fs.StringVar(&c.DevUser, "dev-user", env(envDevUser, "dev@localhost"), "principal in identity mode none ("+envDevUser+")")
-	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", env(envOIDCIssuer, ""), "OIDC issuer URL ("+envOIDCIssuer+")")
+	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", env(envOIDCIssuer, ""), "issuer of accepted tokens; oidc mode verifies with its JWKS, cloudrun mode default https://accounts.google.com ("+envOIDCIssuer+")")
 	fs.StringVar(&c.Audience, "audience", env(envAudience, ""), "token audience ("+envAudience+", default public URL)")
 	allow := fs.String("allow", env(envAllow, ""), "comma-separated emails/domains allowed ("+envAllow+")")
 	admins := fs.String("admins", env(envAdmins, ""), "comma-separated admin emails ("+envAdmins+")")

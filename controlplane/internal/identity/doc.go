@@ -5,9 +5,10 @@
 //   - oidc: the token's RS256 signature is verified against the issuer's JWKS (discovered at
 //     ISSUER/.well-known/openid-configuration → jwks_uri), then issuer, audience, expiry (DefaultClockSkew) and
 //     email_verified. Used by the local stack (gcpsim's issuer) and wherever no Cloud Run IAM is in front.
-//   - cloudrun: Cloud Run's IAM has verified the token and forwards it with its signature removed ("h.p." or "h.p");
-//     only the payload is read, and issuer (https://accounts.google.com), audience, expiry and email_verified are
-//     still checked.
+//   - cloudrun: Cloud Run's IAM has verified the token and forwards it with its signature removed
+//     ("h.p.SIGNATURE_REMOVED_BY_GOOGLE", also "h.p." or "h.p"); only the payload is read, and issuer
+//     (https://accounts.google.com, or the configured issuer: gcpsim's behind the local cloud's front end),
+//     audience, expiry and email_verified are still checked.
 //
 // The token is read from X-Serverless-Authorization: Bearer, then Authorization: Bearer (localproxy sends the former,
 // so Authorization stays free for the Docker client).

@@ -64,7 +64,11 @@ type token struct {
 	signature    []byte
 }
 
-// parse splits and decodes a compact JWT without verifying it. It accepts "h.p.s", "h.p." and "h.p".
+// SignatureRemoved is what Cloud Run's front end puts in place of the signature of a token it forwards.
+const SignatureRemoved = "SIGNATURE_REMOVED_BY_GOOGLE"
+
+// parse splits and decodes a compact JWT without verifying it. It accepts "h.p.s", "h.p.", "h.p" and
+// "h.p.SIGNATURE_REMOVED_BY_GOOGLE" (no signature).
 func parse(raw string) (*token, error) {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 2 && len(parts) != 3 {
@@ -78,7 +82,7 @@ func parse(raw string) (*token, error) {
 		return nil, fmt.Errorf("malformed token payload: %w", err)
 	}
 	t.signingInput = parts[0] + "." + parts[1]
-	if len(parts) == 3 && parts[2] != "" {
+	if len(parts) == 3 && parts[2] != "" && parts[2] != SignatureRemoved {
 		sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 		if err != nil {
 			return nil, fmt.Errorf("malformed token signature: %w", err)

@@ -40,7 +40,9 @@ const DefaultClockSkew = 30 * time.Second
 type Config struct {
 	// Mode is ModeOIDC or ModeCloudRun. Required.
 	Mode Mode
-	// Issuer is the OIDC issuer URL (ModeOIDC; required there). ModeCloudRun always uses GoogleIssuer.
+	// Issuer is the issuer URL whose tokens are accepted. Required in ModeOIDC (its JWKS verifies signatures). In
+	// ModeCloudRun it names the issuer Cloud Run's front end verified ("" = GoogleIssuer; the local cloud's front end
+	// forwards tokens of gcpsim's issuer).
 	Issuer string
 	// Audiences are the accepted aud values, normally the control plane's URL. Required.
 	Audiences []string
@@ -95,6 +97,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		v.issuers = []string{cfg.Issuer}
 	case ModeCloudRun:
 		v.issuers = []string{GoogleIssuer, strings.TrimPrefix(GoogleIssuer, "https://")}
+		if cfg.Issuer != "" && cfg.Issuer != GoogleIssuer {
+			v.issuers = []string{cfg.Issuer}
+		}
 	default:
 		problems = append(problems, fmt.Sprintf("identity: mode %q is neither %q nor %q", cfg.Mode, ModeOIDC, ModeCloudRun))
 	}

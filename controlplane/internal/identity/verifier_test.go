@@ -213,6 +213,7 @@ func TestCloudRunMode(t *testing.T) {
 	tests := []struct {
 		name, token, wantEmail, wantErr string
 	}{
+		{name: "signature removed by Google", token: parts[0] + "." + parts[1] + "." + SignatureRemoved, wantEmail: "carol@example.com"},
 		{name: "signature stripped with dot", token: parts[0] + "." + parts[1] + ".", wantEmail: "carol@example.com"},
 		{name: "signature stripped", token: parts[0] + "." + parts[1], wantEmail: "carol@example.com"},
 		{name: "with signature", token: full, wantEmail: "carol@example.com"},
@@ -234,6 +235,25 @@ func TestCloudRunMode(t *testing.T) {
 				t.Fatalf("Verify = %q, %v", email, err)
 			}
 		})
+	}
+}
+
+func TestCloudRunModeWithConfiguredIssuer(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gcpsim = "http://172.31.213.1:18092"
+	v, err := NewVerifier(Config{Mode: ModeCloudRun, Issuer: gcpsim, Audiences: []string{testAud}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	strip := func(tok string) string { return tok[:strings.LastIndexByte(tok, '.')+1] + SignatureRemoved }
+	if email, err := v.Verify(context.Background(), strip(sign(t, key, "k", claimsFor(gcpsim, "dev@example.com", nil)))); err != nil || email != "dev@example.com" {
+		t.Errorf("gcpsim's token: %q, %v", email, err)
+	}
+	if _, err := v.Verify(context.Background(), strip(sign(t, key, "k", claimsFor(GoogleIssuer, "dev@example.com", nil)))); err == nil {
+		t.Error("a token of another issuer than the configured one was accepted")
 	}
 }
 
