@@ -19,8 +19,9 @@
 // Session streams add credit-based flow control of their Data frames (Flow): gRPC served through net/http reads a
 // stream's messages eagerly and without bound, so HTTP/2 flow control alone does not stop a fast sender.
 //
-// Every stream carries the container ID, the per-container secret and (where a metadata server exists) an identity
-// token in gRPC metadata (MDContainerID, MDSecret, MDIdentity).
+// Every stream carries the container ID, the per-container secret and (where a metadata server exists) the job
+// service account's identity token in gRPC metadata (MDContainerID, MDSecret, MDServerlessAuth: the
+// x-serverless-authorization header Cloud Run's front end checks; it arrives with its signature removed).
 //
 // # Encoding, and why there is no .proto file
 //

@@ -22,7 +22,9 @@ const (
 const (
 	MDContainerID = "x-runsock-container-id"
 	MDSecret      = "x-runsock-agent-secret"
-	MDIdentity    = "x-runsock-identity-token"
+	// MDServerlessAuth carries "Bearer <identity token>" of the job's service account, where Cloud Run's front end
+	// reads it (X-Serverless-Authorization) and forwards it with its signature removed.
+	MDServerlessAuth = "x-serverless-authorization"
 )
 
 // FrameStream is one side of a link stream.

@@ -47,8 +47,11 @@ type Config struct {
 	Secret      string
 	Run         string
 	Version     string
-	// Token returns an identity token for the audience; nil when there is no metadata server.
-	Token    func(ctx context.Context, audience string) (string, error)
+	// Token returns an identity token for the audience; nil when there is no metadata server. Tokens are cached
+	// and refreshed RefreshMargin before they expire.
+	Token func(ctx context.Context, audience string) (string, error)
+	// Now is the clock of the token cache (nil = time.Now).
+	Now      func() time.Time
 	Buffer   *output.Buffer
 	Sessions SessionServer
 	Clock    Clock        // nil: real time
@@ -95,18 +98,25 @@ func New(cfg Config) (*Client, error) {
 	if u.Port() == "" {
 		host += map[string]string{"http": ":80", "https": ":443"}[u.Scheme]
 	}
-	cc, err := grpc.NewClient("passthrough:///"+host,
+	if cfg.Audience == "" {
+		cfg.Audience = cfg.URL
+	}
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
-	)
+	}
+	if cfg.Token != nil {
+		if cfg.Now == nil {
+			cfg.Now = time.Now
+		}
+		opts = append(opts, grpc.WithPerRPCCredentials(serverlessAuth{&tokenCache{fetch: cfg.Token, audience: cfg.Audience, now: cfg.Now}}))
+	}
+	cc, err := grpc.NewClient("passthrough:///"+host, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
-	}
-	if cfg.Audience == "" {
-		cfg.Audience = cfg.URL
 	}
 	log := cfg.Log
 	if log == nil {
@@ -156,18 +166,10 @@ func (c *Client) Run(ctx context.Context) {
 
 var errGoAway = errors.New("control plane asked the agent to redial")
 
-// authContext carries the credentials of every stream of this link.
+// authContext carries the container's credentials on every stream of this link; the identity token is added per
+// stream by the connection's per-RPC credentials (serverlessAuth).
 func (c *Client) authContext(ctx context.Context) context.Context {
-	kv := []string{linkproto.MDContainerID, c.cfg.ContainerID, linkproto.MDSecret, c.cfg.Secret}
-	if c.cfg.Token != nil {
-		tok, err := c.cfg.Token(ctx, c.cfg.Audience)
-		if err != nil {
-			c.log.Warn("no identity token", "error", err)
-		} else {
-			kv = append(kv, linkproto.MDIdentity, tok)
-		}
-	}
-	return metadata.AppendToOutgoingContext(ctx, kv...)
+	return metadata.AppendToOutgoingContext(ctx, linkproto.MDContainerID, c.cfg.ContainerID, linkproto.MDSecret, c.cfg.Secret)
 }
 
 // link runs one link until it breaks. established reports whether the control plane accepted the hello.

@@ -3,6 +3,7 @@ package agentlink
 import (
 	"context"
 	"crypto/subtle"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -22,7 +23,9 @@ func (h *Hub) authenticate(ctx context.Context) (string, error) {
 		}
 		return ""
 	}
-	id, secret, token := first(linkproto.MDContainerID), first(linkproto.MDSecret), first(linkproto.MDIdentity)
+	id, secret := first(linkproto.MDContainerID), first(linkproto.MDSecret)
+	// The job's identity token, where Cloud Run's front end checked it ("Bearer h.p.SIGNATURE_REMOVED_BY_GOOGLE").
+	token := strings.TrimSpace(strings.TrimPrefix(first(linkproto.MDServerlessAuth), "Bearer "))
 	refuse := func(why string, err error) (string, error) {
 		h.log.Warn("agent refused", "container", id, "reason", why, "error", err)
 		return "", status.Error(codes.Unauthenticated, "agent not authenticated")
