@@ -104,10 +104,14 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	out := req.Clone(req.Context())
 	out.Header.Set(TokenHeader, "Bearer "+tok)
 	resp, err := c.rt.RoundTrip(out)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
 		c.tok.Invalidate()
 	}
-	return resp, err
+	frontEndRefusal(resp, tok, c.base.String())
+	return resp, nil
 }
 
 // TokenError is a failure to get an identity token (not logged in, command failing).
