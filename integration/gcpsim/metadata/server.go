@@ -86,7 +86,11 @@ func (s *Server) JWKSURL() string { return s.cfg.Issuer + "/gcpsim/v1/certs" }
 
 // IDToken returns a signed identity token for email and audience.
 func (s *Server) IDToken(email, audience string) (string, error) {
-	now := s.cfg.Now()
+	return s.idToken(email, audience, s.cfg.Now())
+}
+
+// idToken signs a token issued at now.
+func (s *Server) idToken(email, audience string, now time.Time) (string, error) {
 	id := numericID(email)
 	return sign(s.key, s.kid, Claims{
 		Issuer: s.cfg.Issuer, Audience: audience, AuthorizedBy: id, Subject: id,
@@ -235,12 +239,23 @@ func (s *Server) certs(w http.ResponseWriter, _ *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"keys": []jwk{publicJWK(&s.key.PublicKey, s.kid)}})
 }
 
-// devToken serves GET /gcpsim/v1/idtoken?email=E&audience=A: a token for a person, for localproxy in the dev stack.
+// devToken serves GET /gcpsim/v1/idtoken?email=E&audience=A: a token for a person, for localproxy in the dev stack;
+// &expired=true gives one that has expired, for tests.
 func (s *Server) devToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	email, audience := q.Get("email"), q.Get("audience")
 	if !strings.Contains(email, "@") || audience == "" {
-		http.Error(w, "want ?email=NAME@DOMAIN&audience=AUDIENCE", http.StatusBadRequest)
+		http.Error(w, "want ?email=NAME@DOMAIN&audience=AUDIENCE[&expired=true]", http.StatusBadRequest)
+		return
+	}
+	if q.Get("expired") == "true" {
+		// For tests of the front end: a token that expired a minute ago (issued an hour and a minute ago).
+		tok, err := s.idToken(email, audience, s.cfg.Now().Add(-TokenLifetime-time.Minute))
+		if err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		text(w, tok)
 		return
 	}
 	s.writeToken(w, email, audience)
