@@ -78,8 +78,11 @@ func (f *Frontend) proxy(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "private") // fact 1.4.10
 	}
 	w.WriteHeader(resp.StatusCode)
-	// The status goes out now: a full-duplex answer (attach, exec) starts before the client's body ends.
-	_ = http.NewResponseController(w).Flush()
+	// The status goes out now: a full-duplex answer (attach, exec) starts before the client's body ends. Not for an
+	// answer without a body, so a gRPC trailers-only answer stays one HEADERS frame with END_STREAM.
+	if resp.ContentLength != 0 {
+		_ = http.NewResponseController(w).Flush()
+	}
 	if err := copyFlushing(w, resp.Body); err != nil {
 		switch {
 		case r.Context().Err() != nil:
