@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"sync"
@@ -20,7 +21,10 @@ const execKeep = 10 * time.Minute
 type execRecord struct {
 	id, owner, containerID string
 	req                    container.ExecCreateRequest
-	resize                 chan agentlink.Size
+	// containerUser is the container's configured user: an exec without -u runs as it, as in Docker (the exec
+	// process starts from the container's own process spec), while inspect still shows the User that was asked.
+	containerUser string
+	resize        chan agentlink.Size
 
 	mu       sync.Mutex
 	started  bool
@@ -67,7 +71,8 @@ func (s *Service) ExecCreate(ctx context.Context, p identity.Principal, ref stri
 	if err := s.withAgent(c); err != nil {
 		return "", err
 	}
-	e := &execRecord{id: newID(), owner: c.Owner, containerID: c.ID, req: req, resize: make(chan agentlink.Size, 4)}
+	e := &execRecord{id: newID(), owner: c.Owner, containerID: c.ID, req: req, containerUser: c.Config.User,
+		resize: make(chan agentlink.Size, 4)}
 	s.execs.add(e)
 	s.emit(ctx, c, "exec_create: "+joinCmd(req.Cmd), map[string]string{"execID": e.id})
 	return e.id, nil
@@ -149,7 +154,7 @@ func (s *Service) ExecStart(ctx context.Context, p identity.Principal, id string
 	}
 	e.started, e.running = true, true
 	e.mu.Unlock()
-	spec := agentlink.ExecSpec{Cmd: e.req.Cmd, Env: e.req.Env, WorkingDir: e.req.WorkingDir, User: e.req.User, Tty: e.req.Tty}
+	spec := agentlink.ExecSpec{Cmd: e.req.Cmd, Env: e.req.Env, WorkingDir: e.req.WorkingDir, User: cmp.Or(e.req.User, e.containerUser), Tty: e.req.Tty}
 	if size := req.ConsoleSize; size != nil {
 		spec.Height, spec.Width = uint16(size[0]), uint16(size[1])
 	} else if size := e.req.ConsoleSize; size != nil {
