@@ -18,6 +18,10 @@ import (
 // whose control plane restarts loses its client connection anyway. Finished ones are dropped after execKeep.
 const execKeep = 10 * time.Minute
 
+// execUnstartedKeep bounds how long an exec instance that was created and never started is kept: a client that
+// creates execs in a loop without starting them must not grow the control plane's memory without end.
+const execUnstartedKeep = 5 * time.Minute
+
 type execRecord struct {
 	id, owner, containerID string
 	req                    container.ExecCreateRequest
@@ -27,6 +31,7 @@ type execRecord struct {
 	resize        chan agentlink.Size
 
 	mu       sync.Mutex
+	created  time.Time
 	started  bool
 	running  bool
 	pid      int
@@ -41,19 +46,27 @@ type execRegistry struct {
 
 func newExecRegistry() *execRegistry { return &execRegistry{m: map[string]*execRecord{}} }
 
-func (r *execRegistry) add(e *execRecord) {
+// add records e (created now) and drops the records that have expired: finished ones after execKeep, never
+// started ones after execUnstartedKeep.
+func (r *execRegistry) add(e *execRecord, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := time.Now()
 	for id, old := range r.m {
-		old.mu.Lock()
-		stale := !old.ended.IsZero() && now.Sub(old.ended) > execKeep
-		old.mu.Unlock()
-		if stale {
+		if old.expired(now) {
 			delete(r.m, id)
 		}
 	}
+	e.created = now
 	r.m[e.id] = e
+}
+
+func (e *execRecord) expired(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.started {
+		return now.Sub(e.created) > execUnstartedKeep
+	}
+	return !e.ended.IsZero() && now.Sub(e.ended) > execKeep
 }
 
 // ExecCreate records an exec instance in ref's running container.
@@ -73,7 +86,7 @@ func (s *Service) ExecCreate(ctx context.Context, p identity.Principal, ref stri
 	}
 	e := &execRecord{id: newID(), owner: c.Owner, containerID: c.ID, req: req, containerUser: c.Config.User,
 		resize: make(chan agentlink.Size, 4)}
-	s.execs.add(e)
+	s.execs.add(e, time.Now())
 	s.emit(ctx, c, "exec_create: "+joinCmd(req.Cmd), map[string]string{"execID": e.id})
 	return e.id, nil
 }
