@@ -75,6 +75,14 @@ resource "google_cloud_run_v2_service" "controlplane" {
         value = join(",", var.admins)
       }
       env {
+        name  = "RUNSOCK_ALLOW"
+        value = local.docker_api_allow
+      }
+      env {
+        name  = "RUNSOCK_ALLOW_ALL_INVOKERS"
+        value = tostring(local.team_has_groups)
+      }
+      env {
         name  = "RUNSOCK_REGISTRY_HOST"
         value = local.registry_host
       }
@@ -114,4 +122,16 @@ resource "google_cloud_run_v2_service" "controlplane" {
     google_project_service.enabled,
     google_service_account_iam_member.controlplane_acts_as_jobs,
   ]
+}
+
+locals {
+  # Who may use the Docker API: the team members and admins, never merely any invoker — the jobs' service account is
+  # an invoker too (agents dial back), and any code in a container can get its token. The control plane cannot
+  # resolve group membership from a token, so with a group among the members it admits every invoker and still
+  # refuses the jobs' account by name (RUNSOCK_JOB_SERVICE_ACCOUNT).
+  team_has_groups = anytrue([for m in var.team_members : startswith(m, "group:")])
+  docker_api_allow = local.team_has_groups ? "" : join(",", concat(
+    [for m in var.team_members : replace(m, "/^(user|serviceAccount|domain):/", "")],
+    var.admins,
+  ))
 }

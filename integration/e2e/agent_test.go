@@ -165,6 +165,34 @@ func TestSignals(t *testing.T) {
 	}
 }
 
+// docker stop -t -1 waits for the process however long it takes, as Docker does, instead of killing it.
+func TestStopWithoutTimeoutWaits(t *testing.T) {
+	name := uniqueName("stopwait")
+	removeOnCleanup(t, name)
+	mustDocker(t, "run", "-d", "--name", name, "alpine", "sh", "-c",
+		`trap 'echo got-term; sleep 3; exit 43' TERM; echo ready; while true; do sleep 0.2; done`)
+	waitFor(t, 60*time.Second, "ready", func() bool { return strings.Contains(docker(t, "logs", name).stdout, "ready") })
+	waitFor(t, 30*time.Second, "the agent", func() bool { return docker(t, "exec", name, "true").code == 0 })
+	mustDocker(t, "stop", "-t", "-1", name)
+	if got := inspectField(t, name, "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 43" {
+		t.Fatalf("after stop -t -1: %s, want exited 43 (the TERM trap's own exit code, not a kill)", got)
+	}
+}
+
+// An exec without -u runs as the container's configured user, as in Docker; -u still overrides it.
+func TestExecRunsAsContainerUser(t *testing.T) {
+	name := uniqueName("execuser")
+	removeOnCleanup(t, name)
+	mustDocker(t, "run", "-d", "--name", name, "--user", "1234:5678", "alpine", "sleep", "600")
+	waitFor(t, 30*time.Second, "the agent", func() bool { return docker(t, "exec", name, "true").code == 0 })
+	if got := strings.TrimSpace(mustDocker(t, "exec", name, "id", "-u")); got != "1234" {
+		t.Errorf("exec without -u ran as uid %q, want the container's user 1234", got)
+	}
+	if got := strings.TrimSpace(mustDocker(t, "exec", "-u", "0", name, "id", "-u")); got != "0" {
+		t.Errorf("exec -u 0 ran as uid %q, want 0", got)
+	}
+}
+
 // The control plane goes away for 10 s while a container prints a numbered line every 10 ms; afterwards every line is
 // there exactly once, in order, and new execs work without anyone doing anything.
 func TestOutputSurvivesControlPlaneOutage(t *testing.T) {

@@ -142,11 +142,23 @@ func withIdentity(cfg config.Config, next http.Handler, log *slog.Logger) (http.
 		audiences = append(audiences, identity.GcloudAudience)
 	}
 	v, err := identity.NewVerifier(identity.Config{Mode: identity.Mode(cfg.IdentityMode), Issuer: cfg.OIDCIssuer,
-		Audiences: audiences, AllowEmails: emails, AllowDomains: domains, Admins: cfg.Admins, Logger: log})
+		Audiences: audiences, AllowEmails: emails, AllowDomains: domains, Admins: cfg.Admins,
+		AgentOnly: agentOnly(cfg), Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	return v.Middleware(next), nil
+}
+
+// agentOnly are the identities that reach only the agent link: the jobs' service account.
+func agentOnly(cfg config.Config) []string {
+	var out []string
+	for _, sa := range []string{cfg.AgentServiceAccount, cfg.JobServiceAccount} {
+		if sa != "" {
+			out = append(out, sa)
+		}
+	}
+	return out
 }
 
 func containsAt(s string) bool {

@@ -79,6 +79,10 @@ type Config struct {
 	Allow []string
 	// Admins are emails that see every user's objects.
 	Admins []string
+	// AllowAllInvokers admits every caller Cloud Run's IAM admits when Allow is empty. Required for an empty Allow in
+	// cloudrun mode: the jobs' service account holds roles/run.invoker (agents dial back), so without an allow-list
+	// the invoker binding alone would not keep code in containers off the Docker API.
+	AllowAllInvokers bool
 
 	// LogFormat is "json" (default) or "text".
 	LogFormat string
@@ -118,6 +122,7 @@ const (
 	envAudience          = "RUNSOCK_AUDIENCE"
 	envAllow             = "RUNSOCK_ALLOW"
 	envAdmins            = "RUNSOCK_ADMINS"
+	envAllowAllInvokers  = "RUNSOCK_ALLOW_ALL_INVOKERS"
 	envLogFormat         = "RUNSOCK_LOG_FORMAT"
 	envLogLevel          = "RUNSOCK_LOG_LEVEL"
 	// envFirestoreEmulator is read by the Firestore client itself; listed so Terraform and docs know it.
@@ -129,7 +134,7 @@ func EnvNames() []string {
 	return []string{envPort, envAddr, envTLSCert, envTLSKey, envPublicURL, envProject, envRegion, envFirestoreDB,
 		envRunEndpoint, envLoggingEndpoint, envEndpointsInsecure, envRegistryHost, envRegistryInsecure, envTeamRepo,
 		envAgentRepo, envDockerHubRepo, envTaskTimeout, envJobSA, envJobIdleGrace, envReconcileInterval, envExecutionPollMax, envAgentURL, envAgentBinary,
-		envIdentityMode, envDevInsecure, envDevUser, envOIDCIssuer, envAudience, envAllow, envAdmins, envLogFormat,
+		envIdentityMode, envDevInsecure, envDevUser, envOIDCIssuer, envAudience, envAllow, envAdmins, envAllowAllInvokers, envLogFormat,
 		envLogLevel, envFirestoreEmulator}
 }
 
@@ -203,6 +208,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.Audience, "audience", env(envAudience, ""), "token audience ("+envAudience+", default public URL)")
 	allow := fs.String("allow", env(envAllow, ""), "comma-separated emails/domains allowed ("+envAllow+")")
 	admins := fs.String("admins", env(envAdmins, ""), "comma-separated admin emails ("+envAdmins+")")
+	fs.BoolVar(&c.AllowAllInvokers, "allow-all-invokers", envBool(envAllowAllInvokers, false),
+		"with an empty -allow, admit every caller Cloud Run's IAM admits ("+envAllowAllInvokers+")")
 	fs.StringVar(&c.LogFormat, "log-format", env(envLogFormat, "json"), "json|text ("+envLogFormat+")")
 	fs.StringVar(&c.LogLevel, "log-level", env(envLogLevel, "info"), "debug|info|warn|error ("+envLogLevel+")")
 	if err := fs.Parse(args); err != nil {
@@ -265,6 +272,10 @@ func (c *Config) validate() []error {
 			p = append(p, fmt.Errorf("identity mode oidc needs -audience or -public-url (%s)", envAudience))
 		}
 	case "cloudrun":
+		if len(c.Allow) == 0 && !c.AllowAllInvokers {
+			p = append(p, fmt.Errorf("identity mode cloudrun needs -allow (%s: the team members and admins): the jobs' service account is an invoker too, so IAM alone does not keep code in containers off the Docker API; set %s=true to admit every invoker anyway",
+				envAllow, envAllowAllInvokers))
+		}
 	case "none":
 		if !c.DevInsecure {
 			p = append(p, fmt.Errorf("identity mode none needs -dev-insecure (%s=true): it lets anyone in", envDevInsecure))

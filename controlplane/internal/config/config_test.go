@@ -18,7 +18,7 @@ func TestLoad(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			env:  map[string]string{"RUNSOCK_PROJECT": "p", "RUNSOCK_REGION": "r", "RUNSOCK_IDENTITY_MODE": "cloudrun"},
+			env:  map[string]string{"RUNSOCK_PROJECT": "p", "RUNSOCK_REGION": "r", "RUNSOCK_IDENTITY_MODE": "cloudrun", "RUNSOCK_ALLOW": "a@x.com"},
 			check: func(t *testing.T, c Config) {
 				if c.Addr != ":8080" || c.TaskTimeout != 24*time.Hour || c.FirestoreDatabase != "(default)" || c.TeamRepo != "runsock" {
 					t.Errorf("defaults: %+v", c)
@@ -39,6 +39,20 @@ func TestLoad(t *testing.T) {
 			name:    "every problem at once",
 			env:     map[string]string{"RUNSOCK_IDENTITY_MODE": "none", "RUNSOCK_TASK_TIMEOUT": "200h", "RUNSOCK_LOG_FORMAT": "xml"},
 			wantErr: []string{"project is required", "region is required", "needs -dev-insecure", "task timeout", "log format"},
+		},
+		{
+			name:    "cloudrun needs an allow-list",
+			env:     map[string]string{"RUNSOCK_PROJECT": "p", "RUNSOCK_REGION": "r", "RUNSOCK_IDENTITY_MODE": "cloudrun"},
+			wantErr: []string{"identity mode cloudrun needs -allow", "RUNSOCK_ALLOW_ALL_INVOKERS=true"},
+		},
+		{
+			name: "cloudrun admits every invoker when told explicitly",
+			env:  map[string]string{"RUNSOCK_PROJECT": "p", "RUNSOCK_REGION": "r", "RUNSOCK_IDENTITY_MODE": "cloudrun", "RUNSOCK_ALLOW_ALL_INVOKERS": "true"},
+			check: func(t *testing.T, c Config) {
+				if !c.AllowAllInvokers || len(c.Allow) != 0 {
+					t.Errorf("got %+v", c)
+				}
+			},
 		},
 		{
 			name:    "oidc needs issuer",

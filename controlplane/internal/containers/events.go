@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 )
@@ -48,14 +49,7 @@ func (b *bus) publish(e Event) {
 // emit records an event and publishes it. A failure to record is logged, not returned: the state change it
 // describes has already been committed.
 func (s *Service) emit(ctx context.Context, c *Container, action string, extra map[string]string) {
-	attrs := map[string]string{"name": c.Name, "image": c.Image}
-	for k, v := range c.Config.Labels {
-		attrs[k] = v
-	}
-	for k, v := range extra {
-		attrs[k] = v
-	}
-	e := Event{Owner: c.Owner, Type: "container", Action: action, ActorID: c.ID, Attributes: attrs, Time: s.now()}
+	e := Event{Owner: c.Owner, Type: "container", Action: action, ActorID: c.ID, Attributes: eventAttributes(c, extra), Time: s.now()}
 	if err := s.store.AddEvent(context.WithoutCancel(ctx), e); err != nil {
 		s.log.Warn("record event", "container", c.ID, "action", action, "err", err)
 	}
@@ -111,4 +105,14 @@ func (s *Service) Events(ctx context.Context, owner string, since, until time.Ti
 		}
 	}()
 	return history, out, nil
+}
+
+// eventAttributes are an event's actor attributes as Docker builds them: the container's labels, then its own
+// name and image (a label called "name" or "image" never overrides them), then the action's extra attributes.
+func eventAttributes(c *Container, extra map[string]string) map[string]string {
+	attrs := make(map[string]string, len(c.Config.Labels)+2+len(extra))
+	maps.Copy(attrs, c.Config.Labels)
+	attrs["name"], attrs["image"] = c.Name, c.Image
+	maps.Copy(attrs, extra)
+	return attrs
 }

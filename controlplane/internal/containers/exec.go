@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"sync"
@@ -17,12 +18,20 @@ import (
 // whose control plane restarts loses its client connection anyway. Finished ones are dropped after execKeep.
 const execKeep = 10 * time.Minute
 
+// execUnstartedKeep bounds how long an exec instance that was created and never started is kept: a client that
+// creates execs in a loop without starting them must not grow the control plane's memory without end.
+const execUnstartedKeep = 5 * time.Minute
+
 type execRecord struct {
 	id, owner, containerID string
 	req                    container.ExecCreateRequest
-	resize                 chan agentlink.Size
+	// containerUser is the container's configured user: an exec without -u runs as it, as in Docker (the exec
+	// process starts from the container's own process spec), while inspect still shows the User that was asked.
+	containerUser string
+	resize        chan agentlink.Size
 
 	mu       sync.Mutex
+	created  time.Time
 	started  bool
 	running  bool
 	pid      int
@@ -37,19 +46,27 @@ type execRegistry struct {
 
 func newExecRegistry() *execRegistry { return &execRegistry{m: map[string]*execRecord{}} }
 
-func (r *execRegistry) add(e *execRecord) {
+// add records e (created now) and drops the records that have expired: finished ones after execKeep, never
+// started ones after execUnstartedKeep.
+func (r *execRegistry) add(e *execRecord, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := time.Now()
 	for id, old := range r.m {
-		old.mu.Lock()
-		stale := !old.ended.IsZero() && now.Sub(old.ended) > execKeep
-		old.mu.Unlock()
-		if stale {
+		if old.expired(now) {
 			delete(r.m, id)
 		}
 	}
+	e.created = now
 	r.m[e.id] = e
+}
+
+func (e *execRecord) expired(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.started {
+		return now.Sub(e.created) > execUnstartedKeep
+	}
+	return !e.ended.IsZero() && now.Sub(e.ended) > execKeep
 }
 
 // ExecCreate records an exec instance in ref's running container.
@@ -67,8 +84,9 @@ func (s *Service) ExecCreate(ctx context.Context, p identity.Principal, ref stri
 	if err := s.withAgent(c); err != nil {
 		return "", err
 	}
-	e := &execRecord{id: newID(), owner: c.Owner, containerID: c.ID, req: req, resize: make(chan agentlink.Size, 4)}
-	s.execs.add(e)
+	e := &execRecord{id: newID(), owner: c.Owner, containerID: c.ID, req: req, containerUser: c.Config.User,
+		resize: make(chan agentlink.Size, 4)}
+	s.execs.add(e, time.Now())
 	s.emit(ctx, c, "exec_create: "+joinCmd(req.Cmd), map[string]string{"execID": e.id})
 	return e.id, nil
 }
@@ -149,7 +167,7 @@ func (s *Service) ExecStart(ctx context.Context, p identity.Principal, id string
 	}
 	e.started, e.running = true, true
 	e.mu.Unlock()
-	spec := agentlink.ExecSpec{Cmd: e.req.Cmd, Env: e.req.Env, WorkingDir: e.req.WorkingDir, User: e.req.User, Tty: e.req.Tty}
+	spec := agentlink.ExecSpec{Cmd: e.req.Cmd, Env: e.req.Env, WorkingDir: e.req.WorkingDir, User: cmp.Or(e.req.User, e.containerUser), Tty: e.req.Tty}
 	if size := req.ConsoleSize; size != nil {
 		spec.Height, spec.Width = uint16(size[0]), uint16(size[1])
 	} else if size := e.req.ConsoleSize; size != nil {

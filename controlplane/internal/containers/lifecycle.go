@@ -84,13 +84,19 @@ func (s *Service) Stop(ctx context.Context, p identity.Principal, ref string, ti
 	if signal == "" {
 		signal = c.Config.StopSignal
 	}
-	wait := 10 * time.Second
-	if timeout != nil {
-		wait = time.Duration(*timeout) * time.Second
-	} else if c.Config.StopTimeout != nil {
-		wait = time.Duration(*c.Config.StopTimeout) * time.Second
+	return s.stop(ctx, c, signal, stopWait(c, timeout), "stop")
+}
+
+// stopWait is how long a stop waits for the main process before killing it: the request's timeout, else the
+// container's StopTimeout, else Docker's 10 s. Negative means wait indefinitely, as in Docker (`docker stop -t -1`).
+func stopWait(c *Container, timeout *int) time.Duration {
+	switch {
+	case timeout != nil:
+		return time.Duration(*timeout) * time.Second
+	case c.Config.StopTimeout != nil:
+		return time.Duration(*c.Config.StopTimeout) * time.Second
 	}
-	return s.stop(ctx, c, signal, wait, "stop")
+	return 10 * time.Second
 }
 
 // stop asks the main process to end with signal (SIGTERM by default) through the agent, waits up to wait for it
@@ -100,7 +106,7 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 	if err != nil {
 		return err
 	}
-	if sig == syscall.SIGKILL || wait < 0 || !s.agentReachable(ctx, c) {
+	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
 		return s.cancelAndWait(ctx, c, action)
 	}
 	sub, unsubscribe := s.bus.subscribe()
@@ -191,8 +197,12 @@ func (s *Service) cancelAndWait(ctx context.Context, c *Container, action string
 }
 
 func (s *Service) awaitAction(ctx context.Context, sub *subscription, id, action string, limit time.Duration) error {
-	t := time.NewTimer(limit)
-	defer t.Stop()
+	var expired <-chan time.Time // a negative limit waits until ctx ends
+	if limit >= 0 {
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		select {
 		case e := <-sub.ch:
@@ -201,7 +211,7 @@ func (s *Service) awaitAction(ctx context.Context, sub *subscription, id, action
 			}
 		case <-sub.lost:
 			return nil
-		case <-t.C:
+		case <-expired:
 			return errorf(errdefs.ErrUnavailable, "container %s: Cloud Run has not reported the end of its execution yet", id)
 		case <-ctx.Done():
 			return ctx.Err()
@@ -216,14 +226,10 @@ func (s *Service) Restart(ctx context.Context, p identity.Principal, ref string,
 		return err
 	}
 	if c.Running() {
-		wait := 10 * time.Second
-		if timeout != nil {
-			wait = time.Duration(*timeout) * time.Second
-		}
 		if signal == "" {
 			signal = c.Config.StopSignal
 		}
-		if err := s.stop(ctx, c, signal, wait, ""); err != nil {
+		if err := s.stop(ctx, c, signal, stopWait(c, timeout), ""); err != nil {
 			return err
 		}
 		if c, err = s.store.GetContainer(ctx, c.ID); err != nil {

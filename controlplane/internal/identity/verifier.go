@@ -52,6 +52,9 @@ type Config struct {
 	AllowEmails, AllowDomains []string
 	// Admins are emails that see every user's objects. Admins are always allowed.
 	Admins []string
+	// AgentOnly are identities that may open agent links but never use the Docker API, whatever the allow-list
+	// says: the jobs' service account, whose tokens any code in any container can get from the metadata server.
+	AgentOnly []string
 	// ClockSkew tolerates clock differences on exp and iat. 0 = DefaultClockSkew.
 	ClockSkew time.Duration
 	// HTTPClient fetches discovery and keys. nil = a client with a 10 s timeout.
@@ -70,6 +73,7 @@ type Verifier struct {
 	allowMail map[string]bool
 	allowDom  map[string]bool
 	admins    map[string]bool
+	agentOnly map[string]bool
 	skew      time.Duration
 	now       func() time.Time
 	keys      *keySet
@@ -85,6 +89,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		allowMail: lowerSet(cfg.AllowEmails),
 		allowDom:  lowerSet(cfg.AllowDomains),
 		admins:    lowerSet(cfg.Admins),
+		agentOnly: lowerSet(cfg.AgentOnly),
 		skew:      cfg.ClockSkew,
 		now:       cfg.Now,
 		log:       cfg.Logger,
@@ -173,6 +178,9 @@ func (v *Verifier) verify(ctx context.Context, raw string) (string, error) {
 // is not on the allow-list.
 func (v *Verifier) Authorize(email string) (Principal, error) {
 	email = strings.ToLower(email)
+	if v.agentOnly[email] {
+		return Principal{}, fmt.Errorf("%w: %s is the identity of containers' agents; it may not use the Docker API", errdefs.ErrPermissionDenied, email)
+	}
 	p := Principal{Email: email, Admin: v.admins[email]}
 	if p.Admin || (len(v.allowMail) == 0 && len(v.allowDom) == 0) || v.allowMail[email] {
 		return p, nil

@@ -86,7 +86,7 @@ func TestMiddlewareOIDC(t *testing.T) {
 	v, err := NewVerifier(Config{
 		Mode: ModeOIDC, Issuer: is.srv.URL, Audiences: []string{testAud},
 		AllowEmails: []string{"alice@example.com"}, AllowDomains: []string{"team.example"},
-		Admins: []string{"root@admins.example"},
+		Admins: []string{"root@admins.example"}, AgentOnly: []string{"jobs@team.example"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -127,6 +127,8 @@ func TestMiddlewareOIDC(t *testing.T) {
 		{name: "aud list", header: "Authorization",
 			value: good("bob@team.example", func(c map[string]any) { c["aud"] = []string{"x", testAud} }), wantCode: 200, wantEmail: "bob@team.example"},
 		{name: "admin", header: "X-Serverless-Authorization", value: good("root@admins.example", nil), wantCode: 200, wantEmail: "root@admins.example", wantAdmin: true},
+		{name: "jobs identity, though its domain is allowed", header: "X-Serverless-Authorization", value: good("Jobs@team.example", nil),
+			wantCode: 403, wantMsg: "may not use the Docker API"},
 		{name: "ping open", path: "/_ping", wantCode: 200},
 		{name: "versioned ping open", path: "/v1.50/_ping", wantCode: 200},
 		{name: "ping with forged token still open, no principal", path: "/_ping", header: "X-Serverless-Authorization",

@@ -88,17 +88,22 @@ func tokenFetcher(ctx context.Context, cfg config.Config) (tokens.Fetcher, error
 func serve(ctx context.Context, cfg config.Config, up *upstream.Client, log *slog.Logger) error {
 	pub := ports.New(up, log)
 	defer pub.Close()
+	pub.ReopenInBackground()
 	proxy := forward.New(up, pub, log)
 	defer proxy.Close()
 	lns, err := listen(cfg)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 30 * time.Second}
+	// The socket is protected by its file mode; the TCP listener by refusing what web pages send.
+	servers := []*http.Server{{Handler: proxy, ReadHeaderTimeout: 30 * time.Second}}
+	if len(lns) > 1 {
+		servers = append(servers, &http.Server{Handler: forward.GuardLoopback(proxy), ReadHeaderTimeout: 30 * time.Second})
+	}
 	errc := make(chan error, len(lns))
-	for _, ln := range lns {
+	for i, ln := range lns {
 		log.Info("serving the Docker API", "addr", ln.Addr().String(), "control_plane", cfg.URL)
-		go func() { errc <- srv.Serve(ln) }()
+		go func() { errc <- servers[i].Serve(ln) }()
 	}
 	select {
 	case <-ctx.Done():
@@ -106,7 +111,9 @@ func serve(ctx context.Context, cfg config.Config, up *upstream.Client, log *slo
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutdownCtx)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -122,7 +129,11 @@ func listen(cfg config.Config) ([]net.Listener, error) {
 		return nil, fmt.Errorf("%s is in use: another localproxy is running (use --socket)", cfg.Socket)
 	}
 	_ = os.Remove(cfg.Socket) // stale socket from a previous run
+	// The socket carries the user's identity: it is created owner-only (umask), never world-accessible even for
+	// the instant before a chmod could narrow it.
+	oldMask := syscall.Umask(0o177)
 	ln, err := net.Listen("unix", cfg.Socket)
+	syscall.Umask(oldMask)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Socket, err)
 	}

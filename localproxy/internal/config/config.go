@@ -6,9 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Config is localproxy's configuration.
@@ -56,8 +57,8 @@ func (c Config) validate() error {
 	var p []error
 	if c.URL == "" {
 		p = append(p, errors.New("no control plane URL: pass --url https://... or set RUNSOCK_CONTROL_PLANE_URL"))
-	} else if !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://") {
-		p = append(p, fmt.Errorf("control plane URL %q must start with https://", c.URL))
+	} else if err := checkURL(c.URL); err != nil {
+		p = append(p, err)
 	}
 	if c.TokenCommand != "" && c.TokenFile != "" {
 		p = append(p, errors.New("--token-command and --token-file are exclusive"))
@@ -66,6 +67,30 @@ func (c Config) validate() error {
 		p = append(p, errors.New("no socket path: pass --socket"))
 	}
 	return errors.Join(p...)
+}
+
+// checkURL accepts https URLs, and http only to a loopback address (tests, a local h2c control plane): the identity
+// token travels with every request and must never cross a network in clear.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("control plane URL %q is not a URL (want https://HOST)", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if h := u.Hostname(); h == "localhost" || isLoopbackIP(h) {
+			return nil
+		}
+		return fmt.Errorf("control plane URL %q: http:// is allowed only to a loopback address (your identity token would travel in clear); use https://", raw)
+	}
+	return fmt.Errorf("control plane URL %q must start with https://", raw)
+}
+
+func isLoopbackIP(h string) bool {
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 func firstEnv(keys ...string) string {

@@ -140,6 +140,73 @@ func (p *Publisher) Started(ctx context.Context, ref string) {
 	go p.watch(c.id)
 }
 
+// listedContainer is the part of GET /containers/json that Reopen reads.
+type listedContainer struct {
+	ID    string `json:"Id"`
+	Names []string
+	Ports []struct {
+		PublicPort uint16
+		Type       string
+	}
+}
+
+// ReopenInBackground runs Reopen on a goroutine Close waits for, logging a failure (the control plane may be
+// unreachable when the proxy starts; the containers' ports then stay closed until they are started again).
+func (p *Publisher) ReopenInBackground() {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if err := p.Reopen(p.ctx); err != nil && p.ctx.Err() == nil {
+			p.log.Warn("ports: cannot reopen the published ports of running containers", "err", err)
+		}
+	}()
+}
+
+// Reopen publishes again the ports of the caller's running containers, for a proxy that restarted (crash, reboot):
+// the containers kept running and still show their published ports, so the listeners must come back. A port
+// another process holds (another localproxy of the same user) is logged and skipped.
+func (p *Publisher) Reopen(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.up.Target("/containers/json", "").String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := p.up.RoundTrip(req)
+	if err != nil {
+		return fmt.Errorf("list running containers: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("list running containers: %s", resp.Status)
+	}
+	var list []listedContainer
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return fmt.Errorf("list running containers: %w", err)
+	}
+	for _, c := range list {
+		if !publishesTCP(c) {
+			continue
+		}
+		name := ""
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		p.mu.Lock()
+		p.created[c.ID] = created{id: c.ID, name: name}
+		p.mu.Unlock()
+		p.Started(ctx, c.ID)
+	}
+	return nil
+}
+
+func publishesTCP(c listedContainer) bool {
+	for _, port := range c.Ports {
+		if port.PublicPort != 0 && (port.Type == "" || port.Type == "tcp") {
+			return true
+		}
+	}
+	return false
+}
+
 // inspect is the part of container inspect the publisher reads.
 type inspect struct {
 	State struct {

@@ -31,12 +31,16 @@ func freePort(t *testing.T) string {
 	return port
 }
 
-// tunnelServer stands in for the control plane: inspect reports hostPort for 8080/tcp, /events emits "die" when
+// tunnelServer stands in for the control plane: the list shows id running with hostPort published, inspect reports hostPort for 8080/tcp, /events emits "die" when
 // die is closed, and the tunnel route echoes "PORT:" + the uploaded bytes.
 func tunnelServer(t *testing.T, id, hostPort string, die chan struct{}) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containers/{id}/json", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"Id":%q,"State":{"Running":true},"NetworkSettings":{"Ports":{"8080/tcp":[{"HostIp":"0.0.0.0","HostPort":%q}],"53/udp":[{"HostPort":"5353"}]}}}`, id, hostPort)
+	})
+	mux.HandleFunc("GET /containers/json", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `[{"Id":%q,"Names":["/web"],"Ports":[{"PrivatePort":8080,"PublicPort":%s,"Type":"tcp"}]},`+
+			`{"Id":%q,"Names":["/quiet"],"Ports":[]}]`, id, hostPort, strings.Repeat("34", 32))
 	})
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
 		var f map[string][]string
@@ -141,5 +145,26 @@ func TestCloseEndsEverything(t *testing.T) {
 	if c, err := net.Dial("tcp", "127.0.0.1:"+hostPort); err == nil {
 		c.Close()
 		t.Fatal("listener open after Close")
+	}
+}
+
+// A proxy that restarts publishes again the ports of its user's running containers.
+func TestReopenAfterRestart(t *testing.T) {
+	id := strings.Repeat("12", 32)
+	hostPort := freePort(t)
+	up, err := upstream.New(tunnelServer(t, id, hostPort, make(chan struct{})).URL, "", staticToken("tok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(up, nil)
+	defer p.Close()
+	if err := p.Reopen(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Published(id); len(got) != 1 || got[0] != "127.0.0.1:"+hostPort {
+		t.Fatalf("published after restart %v, want 127.0.0.1:%s", got, hostPort)
+	}
+	if got := p.Published(strings.Repeat("34", 32)); len(got) != 0 {
+		t.Errorf("a container without published ports got listeners: %v", got)
 	}
 }
