@@ -12,13 +12,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/runsock/runsock/integration/gcpsim/accesstoken"
 	"github.com/runsock/runsock/integration/gcpsim/registry"
 )
 
@@ -108,26 +111,69 @@ func TestImageIsReproducible(t *testing.T) {
 }
 
 func TestPushAndPullByDigest(t *testing.T) {
-	reg, err := registry.New(registry.Config{Repositories: []string{"runsock", "dockerhub", "runsock-agent"}})
+	tokens, err := accesstoken.New("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := registry.NewUpstream("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upSrv := httptest.NewServer(up)
+	defer upSrv.Close()
+	const admin, reader = "admin@runsock.dev", "cp@runsock-dev.iam.gserviceaccount.com"
+	d := Destination{Project: "runsock-dev", Upstream: strings.TrimPrefix(upSrv.URL, "http://")}
+	reg, err := registry.New(registry.Config{
+		Project: d.Project, Location: "us-central1", Upstream: d.Upstream,
+		Repositories: []string{"runsock", "runsock-agent"}, RemoteRepositories: []string{"dockerhub"},
+		Bindings: []registry.Binding{
+			{Repository: "runsock", Role: "roles/artifactregistry.writer", Member: "user:" + admin},
+			{Repository: registry.AllRepositories, Role: "roles/artifactregistry.reader", Member: "serviceAccount:" + reader},
+		},
+		VerifyAccessToken: func(tok string) (string, time.Time, error) {
+			t, err := tokens.Verify(tok)
+			return t.Email, t.Expires, err
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(reg)
 	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	d.Registry = strings.TrimPrefix(srv.URL, "http://")
 	ctx := context.Background()
-	if err := PushAll(ctx, host, "runsock-dev"); err != nil {
+	if err := PushAll(ctx, d); err == nil {
+		t.Fatal("pushed without an access token")
+	}
+	tok, _ := tokens.Mint(admin)
+	d.AccessToken = tok.Value
+	if err := PushAll(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	for _, tg := range Targets(host, "runsock-dev") {
-		t.Run(tg.Ref, func(t *testing.T) {
-			want, _ := Image(tg.Image)
+	rtok, _ := tokens.Mint(reader)
+	auth := remote.WithAuth(&authn.Basic{Username: "oauth2accesstoken", Password: rtok.Value})
+	// What the control plane resolves: the team's images, and Docker Hub's through the remote repository.
+	refs := map[string]string{}
+	for _, tg := range Targets(d) {
+		refs[tg.Ref] = tg.Image
+		if tg.Upstream {
+			refs[strings.Replace(tg.Ref, d.Upstream, d.Registry+"/"+d.Project+"/dockerhub", 1)] = tg.Image
+		}
+	}
+	for ref, image := range refs {
+		t.Run(ref, func(t *testing.T) {
+			want, _ := Image(image)
 			wantDigest, _ := want.Digest()
-			ref, err := name.NewDigest(strings.TrimSuffix(tg.Ref, ":latest")+"@"+wantDigest.String(), name.Insecure)
+			tag, _ := name.NewTag(ref, name.Insecure)
+			desc, err := remote.Head(tag, remote.WithContext(ctx), auth)
+			if err != nil || desc.Digest != wantDigest {
+				t.Fatalf("tag %s → %v, %v; want %s", ref, desc, err, wantDigest)
+			}
+			dref, err := name.NewDigest(strings.TrimSuffix(ref, ":latest")+"@"+wantDigest.String(), name.Insecure)
 			if err != nil {
 				t.Fatal(err)
 			}
-			img, err := remote.Image(ref, remote.WithContext(ctx))
+			img, err := remote.Image(dref, remote.WithContext(ctx), auth)
 			if err != nil {
 				t.Fatalf("pull by digest: %v", err)
 			}
@@ -137,15 +183,10 @@ func TestPushAndPullByDigest(t *testing.T) {
 			if fs := files(t, img); fs["bin/sh"] == nil {
 				t.Error("pulled image has no bin/sh")
 			}
-			tag, _ := name.NewTag(tg.Ref, name.Insecure)
-			desc, err := remote.Head(tag, remote.WithContext(ctx))
-			if err != nil || desc.Digest != wantDigest {
-				t.Errorf("tag %s → %v, %v; want %s", tg.Ref, desc, err, wantDigest)
-			}
 		})
 	}
-	if !slices.ContainsFunc(Targets(host, "p"), func(tg Target) bool { return strings.HasSuffix(tg.Ref, "/p/dockerhub/library/alpine:latest") }) {
-		t.Error("no dockerhub/library/alpine target")
+	if !slices.ContainsFunc(Targets(d), func(tg Target) bool { return strings.HasSuffix(tg.Ref, "/library/alpine:latest") && tg.Upstream }) {
+		t.Error("no library/alpine in the Docker Hub stand-in")
 	}
 }
 
