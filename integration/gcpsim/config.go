@@ -112,4 +112,3 @@ func loadConfig(args []string) (config, error) {
 	}
 	return c, errors.Join(errs...)
 }
-
