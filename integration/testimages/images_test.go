@@ -5,24 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/runsock/runsock/integration/gcpsim/accesstoken"
 	"github.com/runsock/runsock/integration/gcpsim/registry"
+	"github.com/runsock/runsock/integration/gcpsim/registry/registrytest"
 )
 
 // files lists the image's flattened filesystem: path → tar header.
@@ -111,47 +108,24 @@ func TestImageIsReproducible(t *testing.T) {
 }
 
 func TestPushAndPullByDigest(t *testing.T) {
-	tokens, err := accesstoken.New("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	up, err := registry.NewUpstream("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	upSrv := httptest.NewServer(up)
-	defer upSrv.Close()
 	const admin, reader = "admin@runsock.dev", "cp@runsock-dev.iam.gserviceaccount.com"
-	d := Destination{Project: "runsock-dev", Upstream: strings.TrimPrefix(upSrv.URL, "http://")}
-	reg, err := registry.New(registry.Config{
-		Project: d.Project, Location: "us-central1", Upstream: d.Upstream,
+	s := registrytest.Start(t, registry.Config{
 		Repositories: []string{"runsock", "runsock-agent"}, RemoteRepositories: []string{"dockerhub"},
 		Bindings: []registry.Binding{
 			{Repository: "runsock", Role: "roles/artifactregistry.writer", Member: "user:" + admin},
 			{Repository: registry.AllRepositories, Role: "roles/artifactregistry.reader", Member: "serviceAccount:" + reader},
 		},
-		VerifyAccessToken: func(tok string) (string, time.Time, error) {
-			t, err := tokens.Verify(tok)
-			return t.Email, t.Expires, err
-		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(reg)
-	defer srv.Close()
-	d.Registry = strings.TrimPrefix(srv.URL, "http://")
+	d := Destination{Registry: s.Host, Project: "runsock-dev", Upstream: s.Upstream}
 	ctx := context.Background()
 	if err := PushAll(ctx, d); err == nil {
 		t.Fatal("pushed without an access token")
 	}
-	tok, _ := tokens.Mint(admin)
-	d.AccessToken = tok.Value
+	d.AccessToken = s.Token(t, admin)
 	if err := PushAll(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	rtok, _ := tokens.Mint(reader)
-	auth := remote.WithAuth(&authn.Basic{Username: "oauth2accesstoken", Password: rtok.Value})
+	auth := s.Auth(t, reader)
 	// What the control plane resolves: the team's images, and Docker Hub's through the remote repository.
 	refs := map[string]string{}
 	for _, tg := range Targets(d) {
