@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -66,13 +67,25 @@ func TestAccessTokenForHost(t *testing.T) {
 		t.Errorf("gcloud-style token %q verifies as %+v, %v", b, got, err)
 	}
 
-	// A caller from another machine is neither a task nor the host: no service account.
-	r := httptest.NewRequest("GET", "/computeMetadata/v1/instance/service-accounts/default/token", nil)
-	r.RemoteAddr = "10.9.8.7:4000"
-	r.Header.Set("Metadata-Flavor", "Google")
-	w := httptest.NewRecorder()
-	srv.ServeHTTP(w, r)
-	if w.Code != http.StatusNotFound {
-		t.Errorf("remote caller: status %d, want 404", w.Code)
+	// A host process dialling the gateway can be seen with the address of the machine's main interface: still the
+	// host. A caller from another machine is neither a task nor the host: no service account.
+	remotes := map[string]int{"10.9.8.7:4000": http.StatusNotFound}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && !p.Addr().IsLoopback() {
+				remotes[netip.AddrPortFrom(p.Addr(), 4000).String()] = http.StatusOK
+				break
+			}
+		}
+	}
+	for remote, want := range remotes {
+		r := httptest.NewRequest("GET", "/computeMetadata/v1/instance/service-accounts/default/token", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("Metadata-Flavor", "Google")
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("caller %s: status %d, want %d", remote, w.Code, want)
+		}
 	}
 }

@@ -206,18 +206,28 @@ func (s *Server) caller(r *http.Request) (string, bool) {
 	return "", false
 }
 
-// fromThisHost reports whether the caller runs on this machine: it came over loopback, or from the very address it
-// dialled (a host process dialling the task network's gateway is seen with the gateway's address).
+// fromThisHost reports whether the caller runs on this machine: it came over loopback, from the address it dialled,
+// or from any address of this machine's interfaces (a host process dialling the task network's gateway may be seen
+// with the address of the machine's main interface). Task containers have addresses in their own namespaces.
 func fromThisHost(r *http.Request, remote netip.Addr) bool {
 	if remote.IsLoopback() {
 		return true
 	}
-	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok {
+	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if lap, err := netip.ParseAddrPort(local.String()); err == nil && lap.Addr().Unmap() == remote {
+			return true
+		}
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
 		return false
 	}
-	lap, err := netip.ParseAddrPort(local.String())
-	return err == nil && lap.Addr().Unmap() == remote
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == remote {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) writeToken(w http.ResponseWriter, email, audience string) {
