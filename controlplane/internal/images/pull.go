@@ -166,7 +166,7 @@ func registryError(r ref, err error) error {
 				return withKind(errdefs.ErrPermissionDenied, "pull access denied for %s: denied: %s", r.familiar, d.Message)
 			case transport.UnauthorizedErrorCode:
 				// The registry did not accept the control plane's credentials: the operator's to fix, not the user's.
-				return fmt.Errorf("pull of %s: the registry refused runsock's credentials: unauthorized: %s", r.familiar, d.Message)
+				return withKind(errdefs.ErrUnavailable, "pull of %s: the registry refused runsock's credentials: unauthorized: %s", r.familiar, d.Message)
 			case transport.NameUnknownErrorCode, transport.ManifestUnknownErrorCode:
 				return withKind(errdefs.ErrNotFound, "manifest for %s not found: manifest unknown: %s", r, d.Message)
 			}
@@ -177,7 +177,7 @@ func registryError(r ref, err error) error {
 		case http.StatusForbidden:
 			return withKind(errdefs.ErrPermissionDenied, "pull access denied for %s: denied: %s", r.familiar, terr.Error())
 		case http.StatusUnauthorized:
-			return fmt.Errorf("pull of %s: the registry refused runsock's credentials: %s", r.familiar, terr.Error())
+			return withKind(errdefs.ErrUnavailable, "pull of %s: the registry refused runsock's credentials: %s", r.familiar, terr.Error())
 		}
 		if terr.StatusCode >= 500 {
 			return withKind(errdefs.ErrUnavailable, "registry unavailable: %s", terr.Error())
@@ -189,6 +189,9 @@ func registryError(r ref, err error) error {
 	var nerr interface{ Timeout() bool }
 	if errors.As(err, &nerr) || isConnRefused(err) {
 		return withKind(errdefs.ErrUnavailable, "registry unavailable: %v", err)
+	}
+	if errdefs.IsUnavailable(err) { // no credentials for the registry (registryauth)
+		return withKind(errdefs.ErrUnavailable, "pulling %s: %v", r, err)
 	}
 	if errors.Is(err, remote.ErrSchema1) {
 		return withKind(errdefs.ErrInvalidArgument, "%s: unsupported schema 1 manifest", r)

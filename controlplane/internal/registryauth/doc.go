@@ -9,5 +9,6 @@
 // process, even a failure (google-front-door.md §4.6). This one is bound to the configured host, so the same code
 // path runs locally and on Google, and it looks for credentials again after a failure.
 //
-// It imports no other runsock package and runs no goroutines.
+// A failure to get a token is a *CredentialsError, of kind errdefs.ErrUnavailable. It imports no other runsock
+// package and runs no goroutines.
 package registryauth

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
@@ -65,14 +66,14 @@ func (k *Keychain) token(ctx context.Context) (*oauth2.Token, error) {
 		s, err := k.find(context.WithoutCancel(ctx))
 		if err != nil {
 			k.mu.Unlock()
-			return nil, fmt.Errorf("no Google credentials for the registry %s: %w", k.host, err)
+			return nil, &CredentialsError{Host: k.host, Err: fmt.Errorf("no Google credentials: %w", err)}
 		}
 		k.src, src = s, s
 	}
 	k.mu.Unlock()
 	tok, err := src.Token()
 	if err != nil {
-		return nil, fmt.Errorf("Google credentials for the registry %s: %w", k.host, err)
+		return nil, &CredentialsError{Host: k.host, Err: fmt.Errorf("Google credentials: %w", err)}
 	}
 	return tok, nil
 }
@@ -91,3 +92,15 @@ func (a tokenAuth) AuthorizationContext(ctx context.Context) (*authn.AuthConfig,
 	}
 	return &authn.AuthConfig{Username: Username, Password: tok.AccessToken}, nil
 }
+
+// CredentialsError is a failure to get an access token for the registry. It is unavailable in errdefs' terms: the
+// registry cannot be reached with credentials until the token source answers again.
+type CredentialsError struct {
+	Host string
+	Err  error
+}
+
+func (e *CredentialsError) Error() string { return "registry " + e.Host + ": " + e.Err.Error() }
+
+// Unwrap exposes the cause and the kind (errdefs.ErrUnavailable).
+func (e *CredentialsError) Unwrap() []error { return []error{e.Err, errdefs.ErrUnavailable} }
