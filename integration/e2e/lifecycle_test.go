@@ -161,7 +161,7 @@ func TestBadInputGetsDockerErrors(t *testing.T) {
 		{[]string{"create", "--name", "bad/name", "alpine"}, "Invalid container name"},
 		{[]string{"ps", "--filter", "nonsense=1"}, "invalid filter"},
 		{[]string{"create", "--cpus", "3", "--memory", "64g", "alpine"}, "memory"},
-		{[]string{"run", "--rm", "no-such-image-here-xyz"}, "pull access denied"},
+		{[]string{"run", "--rm", "no-such-image-here-xyz"}, "not found: manifest unknown"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/runsock/runsock/integration/gcpsim/registry"
 )
 
 // config is every setting of gcpsim, read once from flags, with environment
@@ -30,6 +32,13 @@ type config struct {
 	// FrontendCert and FrontendKey are their TLS certificate. PushRelays attach push tokens for the emulator.
 	Frontends, PushRelays     []string
 	FrontendCert, FrontendKey string
+	// Artifact Registry: repositories, remote repositories (pulling through from the Docker Hub stand-in at
+	// DockerHubAddr), IAM bindings (registry.ParseBinding), and the metadata server's service account for callers
+	// on this machine (the control plane).
+	RegistryRepos, RegistryRemoteRepos []string
+	RegistryIAM                        []string
+	DockerHubAddr                      string
+	HostServiceAccount                 string
 }
 
 type sinkFlags struct{ v *[]string }
@@ -68,9 +77,17 @@ func loadConfig(args []string) (config, error) {
 	fs.Var(sinkFlags{&c.PushRelays}, "push-relay", "Pub/Sub push relay: listen=ADDR;target=URL;sa=EMAIL[;audience=A][;ca=PEM] (repeatable)")
 	fs.StringVar(&c.FrontendCert, "frontend-tls-cert", env("GCPSIM_FRONTEND_TLS_CERT", ""), "TLS certificate (PEM) of the front ends")
 	fs.StringVar(&c.FrontendKey, "frontend-tls-key", env("GCPSIM_FRONTEND_TLS_KEY", ""), "TLS key (PEM) of the front ends")
+	var repos, remoteRepos string
+	fs.StringVar(&repos, "registry-repos", env("GCPSIM_REGISTRY_REPOS", "runsock,runsock-agent"), "Artifact Registry repositories (comma-separated)")
+	fs.StringVar(&remoteRepos, "registry-remote-repos", env("GCPSIM_REGISTRY_REMOTE_REPOS", "dockerhub"), "remote repositories pulling through from --dockerhub-addr (comma-separated)")
+	fs.Var(sinkFlags{&c.RegistryIAM}, "registry-iam", "repository IAM binding REPO:ROLE=MEMBER[,MEMBER] (repeatable), e.g. runsock:reader=serviceAccount:E")
+	fs.StringVar(&c.DockerHubAddr, "dockerhub-addr", env("GCPSIM_DOCKERHUB_ADDR", "127.0.0.1:18097"), "listen address of the Docker Hub stand-in (anonymous registry)")
+	fs.StringVar(&c.HostServiceAccount, "host-service-account", env("GCPSIM_HOST_SERVICE_ACCOUNT", ""), "metadata server's service account for callers on this machine (the control plane)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	isSep := func(r rune) bool { return r == ',' || r == ' ' }
+	c.RegistryRepos, c.RegistryRemoteRepos = strings.FieldsFunc(repos, isSep), strings.FieldsFunc(remoteRepos, isSep)
 	var errs []error
 	var err error
 	if c.Subnet, err = netip.ParsePrefix(subnet); err != nil {
@@ -87,6 +104,11 @@ func loadConfig(args []string) (config, error) {
 	}
 	if c.MaxJobs, err = strconv.Atoi(maxJobs); err != nil || c.MaxJobs <= 0 {
 		errs = append(errs, fmt.Errorf("--max-jobs: must be a positive number, got %q", maxJobs))
+	}
+	for _, b := range c.RegistryIAM {
+		if _, err := registry.ParseBinding(b); err != nil {
+			errs = append(errs, fmt.Errorf("--registry-iam: %w", err))
+		}
 	}
 	if c.Project == "" || c.ProjectNumber == "" || c.Region == "" {
 		errs = append(errs, errors.New("--project, --project-number and --region must not be empty"))

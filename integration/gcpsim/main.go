@@ -23,10 +23,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/runsock/runsock/integration/gcpsim/accesstoken"
 	"github.com/runsock/runsock/integration/gcpsim/cloudrun"
 	"github.com/runsock/runsock/integration/gcpsim/logging"
 	"github.com/runsock/runsock/integration/gcpsim/metadata"
-	"github.com/runsock/runsock/integration/gcpsim/registry"
 	"github.com/runsock/runsock/integration/gcpsim/sinks"
 	"github.com/runsock/runsock/integration/gcpsim/tasks"
 )
@@ -66,8 +66,13 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	logs := logging.New(logging.Config{IngestionDelay: cfg.LogIngestionDelay, Publisher: pub, Logger: log.With("part", "logging")})
 	defer logs.Close()
 
+	tokens, err := accesstoken.New(statePath(cfg.StateDir, "access-token-key"), nil)
+	if err != nil {
+		return err
+	}
 	runner, err := tasks.New(ctx, tasks.Config{
-		DockerHost: cfg.DockerHost, Network: cfg.Network, Subnet: cfg.Subnet, MetadataPort: cfg.MetadataPort,
+		RegistryAuth: pullAuth(cfg, tokens),
+		DockerHost:   cfg.DockerHost, Network: cfg.Network, Subnet: cfg.Subnet, MetadataPort: cfg.MetadataPort,
 		StartLatency: cfg.StartLatency, DefaultServiceAccount: cfg.ProjectNumber + "-compute@developer.gserviceaccount.com",
 		Logs: logs, Logger: log.With("part", "tasks"),
 	})
@@ -83,7 +88,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer runSvc.Close()
-	reg, err := registry.New(registry.Config{Dir: statePath(cfg.StateDir, "registry"), Logger: log.With("part", "registry")})
+	reg, hub, err := newRegistries(cfg, tokens, log)
 	if err != nil {
 		return err
 	}
@@ -92,6 +97,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		Identity: runner.IdentityOf, Issuer: "http://" + metaAddr,
 		ProjectID: cfg.Project, ProjectNumber: cfg.ProjectNumber, Region: cfg.Region,
 		KeyFile: statePath(cfg.StateDir, "metadata-key.pem"), Logger: log.With("part", "metadata"),
+		HostServiceAccount: cfg.HostServiceAccount, AccessToken: minter(tokens),
 	})
 	if err != nil {
 		return err
@@ -112,18 +118,24 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("metadata listener: %w", err)
 	}
+	hubSrv, hubL, err := listenHTTP(cfg.DockerHubAddr, hub)
+	if err != nil {
+		return fmt.Errorf("docker hub listener: %w", err)
+	}
 	feSrvs, feLs, err := startFrontends(cfg, md, log)
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 3+len(feSrvs))
+	errc := make(chan error, 4+len(feSrvs))
 	go func() { errc <- g.Serve(grpcL) }()
 	go func() { errc <- regSrv.Serve(regL) }()
 	go func() { errc <- mdSrv.Serve(mdL) }()
+	go func() { errc <- hubSrv.Serve(hubL) }()
 	for i, s := range feSrvs {
 		go func() { errc <- s.Serve(feLs[i]) }()
 	}
 	log.Info("gcpsim ready", "grpc", grpcL.Addr().String(), "registry", regL.Addr().String(), "metadata", mdL.Addr().String(),
+		"dockerhub", hubL.Addr().String(),
 		"network", cfg.Network, "project", cfg.Project, "region", cfg.Region, "frontends", len(cfg.Frontends))
 
 	select {
@@ -132,7 +144,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	case err = <-errc:
 		log.Error("listener failed", "err", err)
 	}
-	shutdown(g, append([]*http.Server{regSrv, mdSrv}, feSrvs...)...)
+	shutdown(g, append([]*http.Server{regSrv, mdSrv, hubSrv}, feSrvs...)...)
 	return err
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/runsock/runsock/integration/gcpsim/registry"
+	"github.com/runsock/runsock/integration/gcpsim/registry/registrytest"
 )
 
 // files lists the image's flattened filesystem: path → tar header.
@@ -108,26 +108,46 @@ func TestImageIsReproducible(t *testing.T) {
 }
 
 func TestPushAndPullByDigest(t *testing.T) {
-	reg, err := registry.New(registry.Config{Repositories: []string{"runsock", "dockerhub", "runsock-agent"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(reg)
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	const admin, reader = "admin@runsock.dev", "cp@runsock-dev.iam.gserviceaccount.com"
+	s := registrytest.Start(t, registry.Config{
+		Repositories: []string{"runsock", "runsock-agent"}, RemoteRepositories: []string{"dockerhub"},
+		Bindings: []registry.Binding{
+			{Repository: "runsock", Role: "roles/artifactregistry.writer", Member: "user:" + admin},
+			{Repository: registry.AllRepositories, Role: "roles/artifactregistry.reader", Member: "serviceAccount:" + reader},
+		},
+	})
+	d := Destination{Registry: s.Host, Project: "runsock-dev", Upstream: s.Upstream}
 	ctx := context.Background()
-	if err := PushAll(ctx, host, "runsock-dev"); err != nil {
+	if err := PushAll(ctx, d); err == nil {
+		t.Fatal("pushed without an access token")
+	}
+	d.AccessToken = s.Token(t, admin)
+	if err := PushAll(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	for _, tg := range Targets(host, "runsock-dev") {
-		t.Run(tg.Ref, func(t *testing.T) {
-			want, _ := Image(tg.Image)
+	auth := s.Auth(t, reader)
+	// What the control plane resolves: the team's images, and Docker Hub's through the remote repository.
+	refs := map[string]string{}
+	for _, tg := range Targets(d) {
+		refs[tg.Ref] = tg.Image
+		if tg.Upstream {
+			refs[strings.Replace(tg.Ref, d.Upstream, d.Registry+"/"+d.Project+"/dockerhub", 1)] = tg.Image
+		}
+	}
+	for ref, image := range refs {
+		t.Run(ref, func(t *testing.T) {
+			want, _ := Image(image)
 			wantDigest, _ := want.Digest()
-			ref, err := name.NewDigest(strings.TrimSuffix(tg.Ref, ":latest")+"@"+wantDigest.String(), name.Insecure)
+			tag, _ := name.NewTag(ref, name.Insecure)
+			desc, err := remote.Head(tag, remote.WithContext(ctx), auth)
+			if err != nil || desc.Digest != wantDigest {
+				t.Fatalf("tag %s → %v, %v; want %s", ref, desc, err, wantDigest)
+			}
+			dref, err := name.NewDigest(strings.TrimSuffix(ref, ":latest")+"@"+wantDigest.String(), name.Insecure)
 			if err != nil {
 				t.Fatal(err)
 			}
-			img, err := remote.Image(ref, remote.WithContext(ctx))
+			img, err := remote.Image(dref, remote.WithContext(ctx), auth)
 			if err != nil {
 				t.Fatalf("pull by digest: %v", err)
 			}
@@ -137,15 +157,10 @@ func TestPushAndPullByDigest(t *testing.T) {
 			if fs := files(t, img); fs["bin/sh"] == nil {
 				t.Error("pulled image has no bin/sh")
 			}
-			tag, _ := name.NewTag(tg.Ref, name.Insecure)
-			desc, err := remote.Head(tag, remote.WithContext(ctx))
-			if err != nil || desc.Digest != wantDigest {
-				t.Errorf("tag %s → %v, %v; want %s", tg.Ref, desc, err, wantDigest)
-			}
 		})
 	}
-	if !slices.ContainsFunc(Targets(host, "p"), func(tg Target) bool { return strings.HasSuffix(tg.Ref, "/p/dockerhub/library/alpine:latest") }) {
-		t.Error("no dockerhub/library/alpine target")
+	if !slices.ContainsFunc(Targets(d), func(tg Target) bool { return strings.HasSuffix(tg.Ref, "/library/alpine:latest") && tg.Upstream }) {
+		t.Error("no library/alpine in the Docker Hub stand-in")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -15,25 +16,43 @@ import (
 type Target struct {
 	Ref   string // e.g. 127.0.0.1:18091/runsock-dev/runsock/alpine:latest
 	Image string // one of Names
+	// Upstream marks a target in the Docker Hub stand-in (anonymous), not in the Artifact Registry.
+	Upstream bool
 }
 
-// Targets lists where PushAll puts the images in an Artifact-Registry-shaped registry: the project's runsock
-// repository holds every image, and the dockerhub remote repository holds library/alpine and library/busybox, so
-// that docker.io/library/alpine:latest resolves.
-func Targets(registryHost, project string) []Target {
+// Destination is where PushAll puts the images.
+type Destination struct {
+	// Registry is the Artifact-Registry-shaped registry's host:port; Project the project (first path element).
+	Registry, Project string
+	// Upstream is the host:port of the registry standing in for Docker Hub, which the dockerhub remote repository
+	// pulls through from ("" = no Docker Hub images).
+	Upstream string
+	// AccessToken is an OAuth2 access token of a writer on the runsock repository (as `gcloud auth
+	// print-access-token` gives one), sent as Artifact Registry documents: username oauth2accesstoken.
+	AccessToken string
+}
+
+// Targets lists where PushAll puts the images: the project's runsock repository holds every image, and the Docker
+// Hub stand-in holds library/alpine and library/busybox, so that docker.io/library/alpine:latest resolves through
+// the dockerhub remote repository.
+func Targets(d Destination) []Target {
 	var ts []Target
 	for _, n := range Names {
-		ts = append(ts, Target{Ref: fmt.Sprintf("%s/%s/runsock/%s:latest", registryHost, project, n), Image: n})
+		ts = append(ts, Target{Ref: fmt.Sprintf("%s/%s/runsock/%s:latest", d.Registry, d.Project, n), Image: n})
 	}
-	for _, n := range []string{"alpine", "busybox"} {
-		ts = append(ts, Target{Ref: fmt.Sprintf("%s/%s/dockerhub/library/%s:latest", registryHost, project, n), Image: n})
+	if d.Upstream != "" {
+		for _, n := range []string{"alpine", "busybox"} {
+			ts = append(ts, Target{Ref: fmt.Sprintf("%s/library/%s:latest", d.Upstream, n), Image: n, Upstream: true})
+		}
 	}
 	return ts
 }
 
-// PushAll builds the images and pushes them to every Target over plain HTTP (the simulated registry has no TLS).
-func PushAll(ctx context.Context, registryHost, project string) error {
-	for _, t := range Targets(registryHost, project) {
+// PushAll builds the images and pushes them to every Target over plain HTTP (the simulated registries have no
+// TLS): with the access token to the Artifact Registry, anonymously to the Docker Hub stand-in.
+func PushAll(ctx context.Context, d Destination) error {
+	auth := remote.WithAuth(&authn.Basic{Username: "oauth2accesstoken", Password: d.AccessToken})
+	for _, t := range Targets(d) {
 		img, err := Image(t.Image)
 		if err != nil {
 			return err
@@ -42,7 +61,11 @@ func PushAll(ctx context.Context, registryHost, project string) error {
 		if err != nil {
 			return fmt.Errorf("push %s: %w", t.Ref, err)
 		}
-		if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+		opts := []remote.Option{remote.WithContext(ctx)}
+		if !t.Upstream {
+			opts = append(opts, auth)
+		}
+		if err := remote.Write(ref, img, opts...); err != nil {
 			return fmt.Errorf("push %s: %w", t.Ref, err)
 		}
 	}

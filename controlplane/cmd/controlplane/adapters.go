@@ -5,6 +5,7 @@ import (
 	"iter"
 	"log/slog"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/runsock/runsock/controlplane/internal/config"
@@ -12,6 +13,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/images"
 	"github.com/runsock/runsock/controlplane/internal/logs"
+	"github.com/runsock/runsock/controlplane/internal/registryauth"
 )
 
 // logSource adapts the Cloud Logging reader to containers.LogSource.
@@ -61,6 +63,13 @@ func (b imageBackend) Prune(ctx context.Context, owner string, filters map[strin
 	return b.s.Prune(ctx, owner, filters)
 }
 
-func imagesConfig(cfg config.Config, log *slog.Logger) images.Config {
-	return images.Config{DockerHubRemote: cfg.RegistryHost + "/" + cfg.Project + "/" + cfg.DockerHubRepo, Logger: log}
+func imagesConfig(cfg config.Config, reg []remote.Option, log *slog.Logger) images.Config {
+	return images.Config{DockerHubRemote: cfg.RegistryHost + "/" + cfg.Project + "/" + cfg.DockerHubRepo,
+		RemoteOptions: reg, Logger: log}
+}
+
+// registryOptions are the go-containerregistry options of every registry call: Google credentials bound to the
+// configured registry host (the metadata server on Cloud Run; locally gcpsim's, through GCE_METADATA_HOST).
+func registryOptions(cfg config.Config) []remote.Option {
+	return []remote.Option{remote.WithAuthFromKeychain(registryauth.New(cfg.RegistryHost))}
 }

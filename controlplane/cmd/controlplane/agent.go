@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"google.golang.org/grpc"
 
 	"github.com/runsock/runsock/controlplane/internal/agentimage"
@@ -42,7 +43,7 @@ func (l *lateCredentials) AgentCredentials(ctx context.Context, id string) (agen
 	return l.svc.AgentCredentials(ctx, id)
 }
 
-func newAgentParts(cfg config.Config, st *store.Store, log *slog.Logger) (*agentParts, error) {
+func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log *slog.Logger) (*agentParts, error) {
 	p := &agentParts{live: livelogs.New(st.Client(), livelogs.Options{Log: log}), creds: &lateCredentials{},
 		grpc: grpc.NewServer()}
 	hopts := agentlink.Options{Credentials: p.creds, Logs: p.live, Log: log}
@@ -72,7 +73,7 @@ func newAgentParts(cfg config.Config, st *store.Store, log *slog.Logger) (*agent
 		return nil, err
 	}
 	layerer, err := agentimage.New(agentimage.Options{Repository: cfg.RegistryHost + "/" + cfg.Project + "/" + cfg.AgentRepo,
-		AgentBinary: cfg.AgentBinary, AgentVersion: version, Insecure: cfg.RegistryInsecure})
+		AgentBinary: cfg.AgentBinary, AgentVersion: version, Insecure: cfg.RegistryInsecure, Remote: reg})
 	if err != nil {
 		return nil, err
 	}

@@ -57,10 +57,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer reader.Close()
-	imgs := images.New(st.Client(), imagesConfig(cfg, log), nil)
+	reg := registryOptions(cfg)
+	imgs := images.New(st.Client(), imagesConfig(cfg, reg, log), nil)
 
 	launcher := reconcile.NewBackstop(driver, driver, 0, cfg.ExecutionPollMax)
-	agent, err := newAgentParts(cfg, st, log)
+	agent, err := newAgentParts(cfg, st, reg, log)
 	if err != nil {
 		return err
 	}

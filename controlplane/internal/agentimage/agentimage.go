@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -81,7 +83,7 @@ func (l *Layerer) Wrap(ctx context.Context, image string) (Result, error) {
 	}
 	base, err := remote.Image(ref, l.remote(ctx)...)
 	if err != nil {
-		return Result{}, fmt.Errorf("agentimage: read %s: %w", image, err)
+		return Result{}, fmt.Errorf("agentimage: read %s: %w", image, refused(err))
 	}
 	digest, err := base.Digest()
 	if err != nil {
@@ -98,7 +100,7 @@ func (l *Layerer) Wrap(ctx context.Context, image string) (Result, error) {
 	if d, err := remote.Head(target, l.remote(ctx)...); err == nil {
 		return Result{Image: target.Context().Digest(d.Digest.String()).String(), Args: args, Reused: true}, nil
 	} else if !isNotFound(err) {
-		return Result{}, fmt.Errorf("agentimage: look up %s: %w", target, err)
+		return Result{}, fmt.Errorf("agentimage: look up %s: %w", target, refused(err))
 	}
 
 	wrapped, err := l.layer(base, cf)
@@ -106,13 +108,28 @@ func (l *Layerer) Wrap(ctx context.Context, image string) (Result, error) {
 		return Result{}, err
 	}
 	if err := remote.Write(target, wrapped, l.remote(ctx)...); err != nil {
-		return Result{}, fmt.Errorf("agentimage: push %s: %w", target, err)
+		return Result{}, fmt.Errorf("agentimage: push %s: %w", target, refused(err))
 	}
 	d, err := wrapped.Digest()
 	if err != nil {
 		return Result{}, err
 	}
 	return Result{Image: target.Context().Digest(d.String()).String(), Args: args}, nil
+}
+
+// refusal is the registry refusing the control plane (401/403): its IAM or credentials are the operator's to fix, so
+// the kind is unavailable (the user sees the registry's message, e.g. the uploadArtifacts permission it lacks).
+type refusal struct{ err error }
+
+func (r refusal) Error() string   { return r.err.Error() }
+func (r refusal) Unwrap() []error { return []error{r.err, errdefs.ErrUnavailable} }
+
+func refused(err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == 401 || te.StatusCode == 403) {
+		return refusal{err}
+	}
+	return err
 }
 
 func isNotFound(err error) bool {

@@ -154,23 +154,30 @@ func describe(img v1.Image) (*record, []v1.Descriptor, error) {
 	}, m.Layers, nil
 }
 
-// registryError turns a registry failure into Docker's message and an errdefs kind.
+// registryError turns a registry failure into a Docker-style message and an errdefs kind. The registry's own words
+// are kept: a refusal names the permission and the repository Artifact Registry checked, never a guessed cause.
 func registryError(r ref, err error) error {
 	var terr *transport.Error
 	if errors.As(err, &terr) {
 		for _, d := range terr.Errors {
 			switch d.Code {
-			case transport.NameUnknownErrorCode, transport.DeniedErrorCode, transport.UnauthorizedErrorCode:
-				return withKind(errdefs.ErrNotFound, "pull access denied for %s, repository does not exist or may require 'docker login': denied: requested access to the resource is denied", r.familiar)
-			case transport.ManifestUnknownErrorCode:
-				return withKind(errdefs.ErrNotFound, "manifest for %s not found: manifest unknown: manifest unknown", r)
+			case transport.DeniedErrorCode:
+				// Artifact Registry: 403 DENIED, "Permission … denied on resource … (or it may not exist)".
+				return withKind(errdefs.ErrPermissionDenied, "pull access denied for %s: denied: %s", r.familiar, d.Message)
+			case transport.UnauthorizedErrorCode:
+				// The registry did not accept the control plane's credentials: the operator's to fix, not the user's.
+				return withKind(errdefs.ErrUnavailable, "pull of %s: the registry refused runsock's credentials: unauthorized: %s", r.familiar, d.Message)
+			case transport.NameUnknownErrorCode, transport.ManifestUnknownErrorCode:
+				return withKind(errdefs.ErrNotFound, "manifest for %s not found: manifest unknown: %s", r, d.Message)
 			}
 		}
 		switch terr.StatusCode {
 		case http.StatusNotFound:
 			return withKind(errdefs.ErrNotFound, "manifest for %s not found: manifest unknown: manifest unknown", r)
-		case http.StatusUnauthorized, http.StatusForbidden:
-			return withKind(errdefs.ErrNotFound, "pull access denied for %s, repository does not exist or may require 'docker login': denied: requested access to the resource is denied", r.familiar)
+		case http.StatusForbidden:
+			return withKind(errdefs.ErrPermissionDenied, "pull access denied for %s: denied: %s", r.familiar, terr.Error())
+		case http.StatusUnauthorized:
+			return withKind(errdefs.ErrUnavailable, "pull of %s: the registry refused runsock's credentials: %s", r.familiar, terr.Error())
 		}
 		if terr.StatusCode >= 500 {
 			return withKind(errdefs.ErrUnavailable, "registry unavailable: %s", terr.Error())
@@ -182,6 +189,9 @@ func registryError(r ref, err error) error {
 	var nerr interface{ Timeout() bool }
 	if errors.As(err, &nerr) || isConnRefused(err) {
 		return withKind(errdefs.ErrUnavailable, "registry unavailable: %v", err)
+	}
+	if errdefs.IsUnavailable(err) { // no credentials for the registry (registryauth)
+		return withKind(errdefs.ErrUnavailable, "pulling %s: %v", r, err)
 	}
 	if errors.Is(err, remote.ErrSchema1) {
 		return withKind(errdefs.ErrInvalidArgument, "%s: unsupported schema 1 manifest", r)

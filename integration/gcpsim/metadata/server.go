@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -21,6 +22,13 @@ type Config struct {
 	// Identity names the service account of the task container at a remote address; ok false means the caller is
 	// unknown and gets 404 for service-account paths, like an instance without a service account. Nil: nobody.
 	Identity func(remote netip.Addr) (email string, ok bool)
+	// HostServiceAccount is the service account of callers on this machine (loopback, or a connection from one of
+	// the server's own addresses) that Identity does not know: the control plane, which plays a Cloud Run instance
+	// locally and finds this server through GCE_METADATA_HOST. Empty: such callers have no service account.
+	HostServiceAccount string
+	// AccessToken mints the OAuth2 access token of instance/service-accounts/default/token and of the gcloud-style
+	// GET /gcpsim/v1/accesstoken. Nil: random tokens that nothing accepts, and no gcloud-style endpoint.
+	AccessToken func(email string) (token string, expires time.Time, err error)
 	// Issuer is the iss claim and the base URL of the discovery document, e.g. http://172.31.213.1:18092.
 	Issuer string
 	// ProjectID, ProjectNumber and Region are served under project/ and instance/.
@@ -65,6 +73,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
 	s.mux.HandleFunc("GET /gcpsim/v1/certs", s.certs)
 	s.mux.HandleFunc("GET /gcpsim/v1/idtoken", s.devToken)
+	if cfg.AccessToken != nil {
+		s.mux.HandleFunc("GET /gcpsim/v1/accesstoken", s.devAccessToken)
+	}
 	return s, nil
 }
 
@@ -180,7 +191,7 @@ func (s *Server) serviceAccount(w http.ResponseWriter, r *http.Request, rest str
 		}
 		s.writeToken(w, email, audience)
 	case "token":
-		s.accessToken(w)
+		s.accessToken(w, email)
 	case "":
 		text(w, "aliases\nemail\nidentity\nscopes\ntoken\n")
 	default:
@@ -189,14 +200,44 @@ func (s *Server) serviceAccount(w http.ResponseWriter, r *http.Request, rest str
 }
 
 func (s *Server) caller(r *http.Request) (string, bool) {
-	if s.cfg.Identity == nil {
-		return "", false
-	}
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return "", false
 	}
-	return s.cfg.Identity(ap.Addr().Unmap())
+	remote := ap.Addr().Unmap()
+	if s.cfg.Identity != nil {
+		if email, ok := s.cfg.Identity(remote); ok {
+			return email, true
+		}
+	}
+	if s.cfg.HostServiceAccount != "" && fromThisHost(r, remote) {
+		return s.cfg.HostServiceAccount, true
+	}
+	return "", false
+}
+
+// fromThisHost reports whether the caller runs on this machine: it came over loopback, from the address it dialled,
+// or from any address of this machine's interfaces (a host process dialling the task network's gateway may be seen
+// with the address of the machine's main interface). Task containers have addresses in their own namespaces.
+func fromThisHost(r *http.Request, remote netip.Addr) bool {
+	if remote.IsLoopback() {
+		return true
+	}
+	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if lap, err := netip.ParseAddrPort(local.String()); err == nil && lap.Addr().Unmap() == remote {
+			return true
+		}
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == remote {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) writeToken(w http.ResponseWriter, email, audience string) {
@@ -209,16 +250,46 @@ func (s *Server) writeToken(w http.ResponseWriter, email, audience string) {
 	text(w, tok)
 }
 
-// accessToken returns an opaque access token; nothing in the local stack checks it.
-func (s *Server) accessToken(w http.ResponseWriter) {
-	b := make([]byte, 24)
-	rand.Read(b)
+// accessToken serves instance/service-accounts/default/token: {access_token, expires_in, token_type} for email.
+func (s *Server) accessToken(w http.ResponseWriter, email string) {
+	tok, exp, err := s.mintAccessToken(email)
+	if err != nil {
+		s.log.Error("metadata: mint access token", "email", email, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
-		"access_token": "ya29.gcpsim." + hex.EncodeToString(b),
-		"expires_in":   int(TokenLifetime.Seconds()) - 1,
+		"access_token": tok,
+		"expires_in":   max(int(exp.Sub(s.cfg.Now()).Seconds()), 0),
 		"token_type":   "Bearer",
 	})
+}
+
+func (s *Server) mintAccessToken(email string) (string, time.Time, error) {
+	if s.cfg.AccessToken != nil {
+		return s.cfg.AccessToken(email)
+	}
+	b := make([]byte, 24)
+	rand.Read(b)
+	return "ya29.gcpsim." + hex.EncodeToString(b), s.cfg.Now().Add(TokenLifetime), nil
+}
+
+// devAccessToken serves GET /gcpsim/v1/accesstoken?email=E: a person's access token as plain text, as
+// `gcloud auth print-access-token` prints it.
+func (s *Server) devAccessToken(w http.ResponseWriter, r *http.Request) {
+	email := r.URL.Query().Get("email")
+	if !strings.Contains(email, "@") {
+		http.Error(w, "want ?email=NAME@DOMAIN", http.StatusBadRequest)
+		return
+	}
+	tok, _, err := s.mintAccessToken(email)
+	if err != nil {
+		s.log.Error("metadata: mint access token", "email", email, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	text(w, tok+"\n")
 }
 
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {

@@ -1,22 +1,15 @@
 package registry
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-
-	ggcr "github.com/google/go-containerregistry/pkg/registry"
+	"time"
 )
 
 // Config configures a Registry.
@@ -24,207 +17,169 @@ type Config struct {
 	// Dir keeps the registry's state: blobs under Dir/blobs and a journal of manifest writes in Dir/manifests.jsonl,
 	// replayed at start, so images survive a restart. Empty: everything in memory.
 	Dir string
-	// Repositories, if set, are the only repository IDs (the REPO in PROJECT/REPO/IMAGE) served; others get
-	// NAME_UNKNOWN as a missing Artifact Registry repository would. Empty: any repository.
+	// Project and Location name repositories in refusals ("projects/P/locations/L/repositories/R"). On Google the
+	// location comes from the host (us-central1-docker.pkg.dev); locally the host is an address, so it is given.
+	Project, Location string
+	// Repositories are the repository IDs that exist (the REPO in PROJECT/REPO/IMAGE). A name in any other
+	// repository, or in another project, is refused as Artifact Registry refuses a repository the caller may not
+	// read: "(or it may not exist)".
 	Repositories []string
+	// RemoteRepositories are remote repositories (pull-through caches of Upstream): not written by clients, filled
+	// on the first pull of each manifest.
+	RemoteRepositories []string
+	// Upstream is the registry remote repositories proxy, host:port over plain HTTP (gcpsim's Docker Hub).
+	Upstream string
+	// Bindings are the repositories' IAM policies.
+	Bindings []Binding
+	// VerifyAccessToken checks an OAuth2 access token and names its principal. Required.
+	VerifyAccessToken func(token string) (email string, expires time.Time, err error)
 	// Logger may be nil (discard).
 	Logger *slog.Logger
 }
 
-// Registry is an OCI registry shaped like Artifact Registry: image names are PROJECT/REPO/IMAGE[/...].
+// Registry is an OCI registry shaped like Artifact Registry: image names are PROJECT/REPO/IMAGE[/...], every
+// request needs credentials (Docker's token flow, OAuth2 access tokens), pulls need the reader role and pushes the
+// writer role on the repository, and remote repositories pull through from an upstream registry.
 type Registry struct {
-	inner http.Handler
-	repos []string
+	cfg   Config
+	store *store
 	log   *slog.Logger
 
-	mu      sync.Mutex // serialises manifest writes and their journal entries
-	journal string
+	fetchMu sync.Mutex // one upstream fetch at a time: a second puller of the same image then finds it cached
 }
 
 // New returns a Registry, replaying the manifest journal when Config.Dir is set.
 func New(cfg Config) (*Registry, error) {
-	r := &Registry{repos: cfg.Repositories, log: cfg.Logger}
-	if r.log == nil {
-		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	var errs []error
+	if cfg.Project == "" || cfg.Location == "" {
+		errs = append(errs, errors.New("registry: Project and Location are required"))
 	}
-	opts := []ggcr.Option{ggcr.Logger(slog.NewLogLogger(r.log.Handler(), slog.LevelDebug))}
-	if cfg.Dir != "" {
-		blobs := filepath.Join(cfg.Dir, "blobs")
-		if err := os.MkdirAll(blobs, 0o755); err != nil {
-			return nil, fmt.Errorf("registry: %w", err)
+	if cfg.VerifyAccessToken == nil {
+		errs = append(errs, errors.New("registry: VerifyAccessToken is required"))
+	}
+	if len(cfg.RemoteRepositories) > 0 && cfg.Upstream == "" {
+		errs = append(errs, errors.New("registry: remote repositories need an Upstream"))
+	}
+	for _, b := range cfg.Bindings {
+		if _, ok := roles[b.Role]; !ok {
+			errs = append(errs, fmt.Errorf("registry: binding on %s: unknown role %s", b.Repository, b.Role))
 		}
-		opts = append(opts, ggcr.WithBlobHandler(ggcr.NewDiskBlobHandler(blobs)))
-		r.journal = filepath.Join(cfg.Dir, "manifests.jsonl")
 	}
-	r.inner = ggcr.New(opts...)
-	if err := r.replay(); err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
-	return r, nil
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	st, err := newStore(cfg.Dir, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{cfg: cfg, store: st, log: log}, nil
 }
 
-// ServeHTTP serves the OCI distribution API under /v2/.
+// ServeHTTP serves the token endpoint (/v2/token) and the OCI distribution API under /v2/, as Artifact Registry:
+// authenticate, authorise on the repository, then serve (pulling through for remote repositories).
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if name, ok := imageName(req.URL.Path); ok {
-		if msg := r.checkName(name); msg != "" {
-			writeError(w, http.StatusNotFound, "NAME_UNKNOWN", msg)
+	w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+	switch req.URL.Path {
+	case "/v2/token":
+		r.token(w, req)
+		return
+	case "/v2/", "/v2":
+		if _, ok := r.principal(req); !ok {
+			r.challenge(w, req, "")
 			return
 		}
-	}
-	if isManifestWrite(req) && r.journal != "" {
-		r.journaled(w, req)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, "{}")
 		return
 	}
-	r.inner.ServeHTTP(w, req)
-}
-
-// imageName extracts NAME from /v2/NAME/{manifests,blobs,tags,referrers}/...
-func imageName(path string) (string, bool) {
-	rest, ok := strings.CutPrefix(path, "/v2/")
+	name, ok := imageName(req.URL.Path)
 	if !ok {
-		return "", false
-	}
-	for _, kind := range []string{"/manifests/", "/blobs/", "/tags/", "/referrers/"} {
-		if i := strings.LastIndex(rest, kind); i > 0 {
-			return rest[:i], true
-		}
-	}
-	return "", false
-}
-
-// checkName returns why an image name is not served, or "".
-func (r *Registry) checkName(name string) string {
-	parts := strings.Split(name, "/")
-	if len(parts) < 3 {
-		return fmt.Sprintf("image name %q: want PROJECT/REPOSITORY/IMAGE, as in Artifact Registry", name)
-	}
-	if len(r.repos) > 0 && !slices.Contains(r.repos, parts[1]) {
-		return fmt.Sprintf("Repository %q not found in project %q", parts[1], parts[0])
-	}
-	return ""
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
-}
-
-func isManifestWrite(req *http.Request) bool {
-	return (req.Method == http.MethodPut || req.Method == http.MethodDelete) && strings.Contains(req.URL.Path, "/manifests/")
-}
-
-// journalEntry is one manifest write: a PUT (with its body) or a DELETE.
-type journalEntry struct {
-	Method      string `json:"method"`
-	Path        string `json:"path"`
-	ContentType string `json:"contentType,omitempty"`
-	Body        []byte `json:"body,omitempty"`
-}
-
-// journaled passes a manifest write to the registry and records it when it succeeds.
-func (r *Registry) journaled(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", "reading body: "+err.Error())
+		// _catalog and the like: Artifact Registry lists through its own API, not the Docker one.
+		writeError(w, http.StatusNotFound, "UNSUPPORTED", "The operation is unsupported.")
 		return
 	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rec := &statusRecorder{ResponseWriter: w}
-	r.inner.ServeHTTP(rec, req)
-	if rec.status >= 300 {
+	project, repo, image, ok := splitName(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, "NAME_UNKNOWN",
+			fmt.Sprintf("image name %q: want PROJECT/REPOSITORY/IMAGE, as in Artifact Registry", name))
 		return
 	}
-	e := journalEntry{Method: req.Method, Path: req.URL.Path, ContentType: req.Header.Get("Content-Type"), Body: body}
-	if err := appendJournal(r.journal, e); err != nil {
-		r.log.Error("registry: manifest journal; the write is lost at restart", "path", req.URL.Path, "err", err)
+	email, ok := r.principal(req)
+	if !ok {
+		r.challenge(w, req, name)
+		return
 	}
+	perm := permissionFor(req)
+	if !r.allowed(project, repo, email, perm) {
+		r.deny(w, project, repo, email, perm)
+		return
+	}
+	if slices.Contains(r.cfg.RemoteRepositories, repo) {
+		r.serveRemote(w, req, name, image, perm)
+		return
+	}
+	if isManifestRead(req) && !r.store.has(req.URL.Path) {
+		manifestUnknown(w, req)
+		return
+	}
+	r.store.ServeHTTP(w, req)
 }
 
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
+// splitName splits PROJECT/REPO/IMAGE[/...].
+func splitName(name string) (project, repo, image string, ok bool) {
+	parts := strings.SplitN(name, "/", 3)
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
 }
 
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
+// permissionFor is the repository permission a request needs: reads download, writes upload, deletes delete.
+func permissionFor(req *http.Request) string {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead:
+		return PermDownload
+	case http.MethodDelete:
+		return PermDelete
+	}
+	return PermUpload
 }
 
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
+func (r *Registry) exists(project, repo string) bool {
+	return project == r.cfg.Project && (slices.Contains(r.cfg.Repositories, repo) || slices.Contains(r.cfg.RemoteRepositories, repo))
 }
 
-func appendJournal(path string, e journalEntry) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+func (r *Registry) allowed(project, repo, email, perm string) bool {
+	return r.exists(project, repo) && allowed(r.cfg.Bindings, repo, email, perm)
 }
 
-// replay re-applies the journal's manifest writes in order.
-func (r *Registry) replay() error {
-	if r.journal == "" {
-		return nil
-	}
-	f, err := os.Open(r.journal)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	n := 0
-	for sc.Scan() {
-		var e journalEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			r.log.Warn("registry: skipping a damaged journal line", "err", err)
-			continue
-		}
-		req, err := http.NewRequest(e.Method, e.Path, bytes.NewReader(e.Body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", e.ContentType)
-		rec := &discardRecorder{header: http.Header{}}
-		r.inner.ServeHTTP(rec, req)
-		if rec.status >= 300 {
-			r.log.Warn("registry: journal entry not replayed", "method", e.Method, "path", e.Path, "status", rec.status)
-		}
-		n++
-	}
-	r.log.Info("registry: manifests restored", "writes", n)
-	return sc.Err()
+func (r *Registry) resource(project, repo string) string {
+	return fmt.Sprintf("projects/%s/locations/%s/repositories/%s", project, r.cfg.Location, repo)
 }
 
-// discardRecorder is the ResponseWriter of a replayed write: only the status matters.
-type discardRecorder struct {
-	header http.Header
-	status int
+// deny writes Artifact Registry's 403 DENIED (google-front-door.md §4.3). A repository that does not exist gets the
+// same answer, never a 404.
+func (r *Registry) deny(w http.ResponseWriter, project, repo, email, perm string) {
+	var msg string
+	if email == "" {
+		msg = fmt.Sprintf("Unauthenticated request. Unauthenticated requests do not have permission %q on resource %q (or it may not exist)",
+			perm, r.resource(project, repo))
+	} else {
+		msg = fmt.Sprintf("Permission %q denied on resource %q (or it may not exist)", perm, r.resource(project, repo))
+	}
+	writeError(w, http.StatusForbidden, "DENIED", msg)
 }
 
-func (d *discardRecorder) Header() http.Header { return d.header }
-func (d *discardRecorder) Write(b []byte) (int, error) {
-	if d.status == 0 {
-		d.status = http.StatusOK
-	}
-	return len(b), nil
+func isManifestRead(req *http.Request) bool {
+	return (req.Method == http.MethodGet || req.Method == http.MethodHead) && strings.Contains(req.URL.Path, "/manifests/")
 }
-func (d *discardRecorder) WriteHeader(code int) { d.status = code }
+
+// manifestUnknown is Artifact Registry's 404 for a tag or digest it cannot serve (google-front-door.md §4.3).
+func manifestUnknown(w http.ResponseWriter, req *http.Request) {
+	ref := req.URL.Path[strings.LastIndex(req.URL.Path, "/manifests/")+len("/manifests/"):]
+	writeError(w, http.StatusNotFound, "MANIFEST_UNKNOWN", fmt.Sprintf("Failed to fetch %q from request %q.", ref, req.URL.Path))
+}

@@ -121,7 +121,15 @@ func (r *Runner) pull(ctx context.Context, ref string) error {
 			return nil
 		}
 	}
-	resp, err := r.docker.ImagePull(ctx, ref, client.ImagePullOptions{})
+	var opts client.ImagePullOptions
+	if r.cfg.RegistryAuth != nil {
+		auth, err := r.cfg.RegistryAuth(ctx, ref)
+		if err != nil {
+			return fmt.Errorf("registry credentials: %w", err)
+		}
+		opts.RegistryAuth = auth
+	}
+	resp, err := r.docker.ImagePull(ctx, ref, opts)
 	if err != nil {
 		return err
 	}

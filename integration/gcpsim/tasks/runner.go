@@ -36,8 +36,11 @@ type Config struct {
 	// DefaultServiceAccount is the identity of tasks whose template names none
 	// (Cloud Run uses {projectNumber}-compute@developer.gserviceaccount.com).
 	DefaultServiceAccount string
-	Logs                  LogWriter    // receives container output and system entries; nil drops them
-	Logger                *slog.Logger // nil discards
+	// RegistryAuth returns the Engine's X-Registry-Auth for pulling image, as Cloud Run's service agent pulls with
+	// its own credentials (gcpsim: an access token for the service agent). Nil: anonymous pulls.
+	RegistryAuth func(ctx context.Context, image string) (string, error)
+	Logs         LogWriter    // receives container output and system entries; nil drops them
+	Logger       *slog.Logger // nil discards
 }
 
 // Runner runs task attempts as containers. Create it with New; Close it.
