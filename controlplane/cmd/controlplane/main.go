@@ -47,7 +47,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer st.Close()
 	driver, err := cloudrun.New(ctx, cloudrun.Config{Project: cfg.Project, Region: cfg.Region, Endpoint: cfg.RunEndpoint,
-		Insecure: cfg.EndpointsInsecure, TaskTimeout: cfg.TaskTimeout, ServiceAccount: cfg.JobServiceAccount, Logger: log})
+		Insecure: cfg.EndpointsInsecure, TaskTimeout: cfg.TaskTimeout, ServiceAccount: cfg.JobServiceAccount, Logger: log,
+		Quotas: cloudrun.Quotas{RunJobsPerMinute: cfg.RunJobsPerMinute, WritesPerMinute: cfg.RunWritesPerMinute,
+			ReadsPerMinute: cfg.RunReadsPerMinute, RetryFor: cfg.QuotaRetryFor}})
 	if err != nil {
 		return err
 	}

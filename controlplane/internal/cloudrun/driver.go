@@ -37,6 +37,8 @@ type Config struct {
 	ServiceAccount string
 	// ClientOptions are extra options for the Google clients (credentials, user agent).
 	ClientOptions []option.ClientOption
+	// Quotas are the Admin API rate quotas to stay within (zero: the defaults).
+	Quotas Quotas
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -75,6 +77,7 @@ type Driver struct {
 	timeout    time.Duration
 	sa         string
 	log        *slog.Logger
+	q          *limiter
 
 	// created remembers jobs known to exist, saving a round trip per launch. It is a cache only: a job deleted
 	// behind our back is re-created when RunJob reports NOT_FOUND.
@@ -119,7 +122,7 @@ func newDriver(cfg Config, jobs jobsAPI, execs executionsAPI, tasks tasksAPI) *D
 	return &Driver{
 		jobs: jobs, executions: execs, tasks: tasks,
 		parent:  fmt.Sprintf("projects/%s/locations/%s", cfg.Project, cfg.Region),
-		timeout: timeout, sa: cfg.ServiceAccount, log: log,
+		timeout: timeout, sa: cfg.ServiceAccount, log: log, q: newLimiter(cfg.Quotas),
 	}
 }
 
@@ -166,10 +169,14 @@ func (d *Driver) Launch(ctx context.Context, spec containers.LaunchSpec) (string
 }
 
 func (d *Driver) runJob(ctx context.Context, jobName string, spec containers.LaunchSpec) (string, error) {
-	op, err := d.jobs.RunJob(ctx, &runpb.RunJobRequest{Name: jobName, Overrides: overrides(spec, d.timeout)})
+	var op *run.RunJobOperation
+	err := d.q.do(ctx, classRun, func(ctx context.Context) (err error) {
+		op, err = d.jobs.RunJob(ctx, &runpb.RunJobRequest{Name: jobName, Overrides: overrides(spec, d.timeout)})
+		return err
+	})
 	if err != nil {
 		if isCode(err, codes.ResourceExhausted) {
-			return "", withKind(errExhausted, "%s", executionQuotaMessage)
+			return "", quotaError(err, "run job "+shortName(jobName), executionQuotaAdvice)
 		}
 		return "", translate(err, "run job "+shortName(jobName))
 	}
@@ -187,15 +194,19 @@ func (d *Driver) ensureJob(ctx context.Context, t Template) error {
 	if !validJobID(id) {
 		return fmt.Errorf("cloudrun: derived job ID %q is invalid", id)
 	}
-	op, err := d.jobs.CreateJob(ctx, &runpb.CreateJobRequest{Parent: d.parent, JobId: id, Job: t.job()})
+	var op *run.CreateJobOperation
+	err := d.q.do(ctx, classWrite, func(ctx context.Context) (err error) {
+		op, err = d.jobs.CreateJob(ctx, &runpb.CreateJobRequest{Parent: d.parent, JobId: id, Job: t.job()})
+		return err
+	})
 	switch {
 	case isCode(err, codes.AlreadyExists):
 	case isCode(err, codes.ResourceExhausted):
-		return withKind(errExhausted, "%s", jobQuotaMessage)
+		return quotaError(err, "create job "+id, jobQuotaAdvice)
 	case err != nil:
 		return translate(err, "create job "+id)
 	default:
-		if _, err := op.Wait(ctx); err != nil && !isCode(err, codes.AlreadyExists) {
+		if err := d.awaitCreate(ctx, op); err != nil && !isCode(err, codes.AlreadyExists) {
 			return translate(err, "create job "+id)
 		}
 		d.log.InfoContext(ctx, "job created", "job", id, "image", t.Image)
@@ -204,9 +215,28 @@ func (d *Driver) ensureJob(ctx context.Context, t Template) error {
 	return nil
 }
 
+// createPoll is how often a job creation still in progress is polled (Cloud Run creates jobs in seconds).
+const createPoll = time.Second
+
+// awaitCreate polls the creation's operation until it is done, each poll under the read quota.
+func (d *Driver) awaitCreate(ctx context.Context, op *run.CreateJobOperation) error {
+	for !op.Done() {
+		if err := sleepCtx(ctx, createPoll); err != nil {
+			return err
+		}
+		if err := d.q.do(ctx, classRead, func(ctx context.Context) error { _, err := op.Poll(ctx); return err }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Cancel cancels a running execution. Cancelling a finished or missing execution is not an error.
 func (d *Driver) Cancel(ctx context.Context, execution string) error {
-	_, err := d.executions.CancelExecution(ctx, &runpb.CancelExecutionRequest{Name: execution})
+	err := d.q.do(ctx, classWrite, func(ctx context.Context) error {
+		_, err := d.executions.CancelExecution(ctx, &runpb.CancelExecutionRequest{Name: execution})
+		return err
+	})
 	if err == nil || isCode(err, codes.FailedPrecondition) || isCode(err, codes.NotFound) {
 		return nil
 	}
@@ -215,7 +245,7 @@ func (d *Driver) Cancel(ctx context.Context, execution string) error {
 
 // DeleteExecution deletes the execution (cancelling it if it still runs). A missing execution is not an error.
 func (d *Driver) DeleteExecution(ctx context.Context, execution string) error {
-	_, err := d.executions.DeleteExecution(ctx, &runpb.DeleteExecutionRequest{Name: execution})
+	err := d.deleteExecution(ctx, execution)
 	if err == nil || isCode(err, codes.NotFound) {
 		return nil
 	}
@@ -226,12 +256,19 @@ func (d *Driver) DeleteExecution(ctx context.Context, execution string) error {
 		if _, werr := d.Wait(ctx, execution); werr != nil {
 			return werr
 		}
-		_, err = d.executions.DeleteExecution(ctx, &runpb.DeleteExecutionRequest{Name: execution})
+		err = d.deleteExecution(ctx, execution)
 		if err == nil || isCode(err, codes.NotFound) {
 			return nil
 		}
 	}
 	return translate(err, "delete execution "+shortName(execution))
+}
+
+func (d *Driver) deleteExecution(ctx context.Context, execution string) error {
+	return d.q.do(ctx, classWrite, func(ctx context.Context) error {
+		_, err := d.executions.DeleteExecution(ctx, &runpb.DeleteExecutionRequest{Name: execution})
+		return err
+	})
 }
 
 func isNotFound(err error) bool { return err != nil && errors.Is(err, errNotFound) }
