@@ -41,7 +41,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	st, err := store.Open(ctx, cfg.Project, cfg.FirestoreDatabase)
+	st, err := store.Open(ctx, cfg.Project, cfg.FirestoreDatabase, cfg.FirestoreEmulatorHost)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer startReconcile(cfg, st, driver, svc, log)()
 	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Agent: svc, Logger: log, FirestoreOps: st.OpCounts,
-		Info: dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
+		FirestoreDocWrites: func(prefix string, limit int) any { return st.DocumentWrites(prefix, limit) },
+		Info:               dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
 	handler, err := withIdentity(cfg, api, log)
 	if err != nil {
 		return err

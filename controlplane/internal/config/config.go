@@ -25,6 +25,9 @@ type Config struct {
 	Region  string
 	// FirestoreDatabase is the Firestore database ID (default "(default)").
 	FirestoreDatabase string
+	// FirestoreEmulatorHost is FIRESTORE_EMULATOR_HOST ("" = Firestore itself). The Firestore library reads the
+	// variable too; the store needs it to count writes per document on the emulator.
+	FirestoreEmulatorHost string
 
 	// RunEndpoint overrides the Cloud Run Admin API endpoint (gcpsim: "127.0.0.1:18090", insecure gRPC).
 	RunEndpoint string
@@ -125,7 +128,7 @@ const (
 	envAdmins            = "RUNSOCK_ADMINS"
 	envLogFormat         = "RUNSOCK_LOG_FORMAT"
 	envLogLevel          = "RUNSOCK_LOG_LEVEL"
-	// envFirestoreEmulator is read by the Firestore client itself; listed so Terraform and docs know it.
+	// envFirestoreEmulator is read by the Firestore client itself, and by the store's write counter.
 	envFirestoreEmulator = "FIRESTORE_EMULATOR_HOST"
 )
 
@@ -173,6 +176,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 		return d
 	}
+	c.FirestoreEmulatorHost = getenv(envFirestoreEmulator)
 	port := env(envPort, "8080")
 	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
