@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/googlequota"
 )
 
 // DefaultTaskTimeout is the task timeout when Config.TaskTimeout is zero.
@@ -221,7 +222,7 @@ const createPoll = time.Second
 // awaitCreate polls the creation's operation until it is done, each poll under the read quota.
 func (d *Driver) awaitCreate(ctx context.Context, op *run.CreateJobOperation) error {
 	for !op.Done() {
-		if err := sleepCtx(ctx, createPoll); err != nil {
+		if err := googlequota.Sleep(ctx, createPoll); err != nil {
 			return err
 		}
 		if err := d.q.do(ctx, classRead, func(ctx context.Context) error { _, err := op.Poll(ctx); return err }); err != nil {

@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/time/rate"
 	"google.golang.org/api/iterator"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+
+	"github.com/runsock/runsock/controlplane/internal/googlequota"
 )
 
 // Default Admin API quotas the driver keeps within, per minute in its region: the strictest values gcpsim
@@ -43,22 +41,14 @@ const (
 	classRead               // get/list/wait
 )
 
-// Quota retry backoff: 1 s doubling to 16 s, with jitter so that waiting callers do not retry in step.
-const (
-	quotaBackoffStart = time.Second
-	quotaBackoffMax   = 16 * time.Second
-)
-
 // backgroundReserve is the share of the read bucket that background polls leave to requests users wait for.
 const backgroundReserve = 0.25
 
 // limiter keeps the driver's calls within the quotas: a client-side token bucket per class (so a burst of launches
 // queues here instead of failing at Google), and retry with backoff when Cloud Run still refuses a rate quota.
 type limiter struct {
-	buckets  [3]*rate.Limiter
-	retryFor time.Duration
-	now      func() time.Time
-	sleep    func(ctx context.Context, d time.Duration) error
+	buckets [3]*rate.Limiter
+	retry   googlequota.Retrier
 }
 
 func newLimiter(q Quotas) *limiter {
@@ -78,18 +68,7 @@ func newLimiter(q Quotas) *limiter {
 			classWrite: perMinute(q.WritesPerMinute, DefaultWritesPerMinute),
 			classRead:  perMinute(q.ReadsPerMinute, DefaultReadsPerMinute),
 		},
-		retryFor: retryFor, now: time.Now, sleep: sleepCtx,
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+		retry: googlequota.Retrier{For: retryFor},
 	}
 }
 
@@ -131,36 +110,15 @@ func (l *limiter) wait(ctx context.Context, c class) error {
 	return nil
 }
 
-// do runs fn under class c's quota: it waits for a token before each attempt (see retry).
+// do runs fn under class c's quota: it waits for a token before each attempt, and retries while Cloud Run refuses
+// a rate quota (googlequota.Retrier). It returns fn's last error untranslated.
 func (l *limiter) do(ctx context.Context, c class, fn func(ctx context.Context) error) error {
-	return l.retry(ctx, func(ctx context.Context) error {
+	return l.retry.Do(ctx, func(ctx context.Context) error {
 		if err := l.wait(ctx, c); err != nil {
 			return err
 		}
 		return fn(ctx)
 	})
-}
-
-// retry runs fn, and again with backoff while Cloud Run refuses a rate quota, for at most retryFor. It returns
-// fn's last error untranslated (wrapped in a quotaExceeded when the retries ran out).
-func (l *limiter) retry(ctx context.Context, fn func(ctx context.Context) error) error {
-	start := l.now()
-	delay := quotaBackoffStart
-	for {
-		err := fn(ctx)
-		if !retryable(err) {
-			return err
-		}
-		// Jitter: 80–120 % of the delay.
-		d := time.Duration(float64(delay) * (0.8 + 0.4*rand.Float64()))
-		if l.now().Add(d).Sub(start) > l.retryFor {
-			return &quotaExceeded{err: err, retried: l.now().Sub(start)}
-		}
-		if serr := l.sleep(ctx, d); serr != nil {
-			return serr
-		}
-		delay = min(delay*2, quotaBackoffMax)
-	}
 }
 
 // list iterates under the read quota: a token before each page is fetched, and the whole listing again (fn
@@ -172,79 +130,14 @@ func (l *limiter) list(ctx context.Context, fn func(ctx context.Context, page fu
 		}
 		return l.wait(ctx, classRead)
 	}
-	return l.retry(ctx, func(ctx context.Context) error { return fn(ctx, page) })
+	return l.retry.Do(ctx, func(ctx context.Context) error { return fn(ctx, page) })
 }
 
 // pager is what the Google iterators share.
 type pager interface{ PageInfo() *iterator.PageInfo }
 
-// retryable reports whether err is a refusal that waiting may cure: a rate quota, or RESOURCE_EXHAUSTED that does
-// not say which quota. Allocation quotas (jobs, running executions) are not retried: they free up only when
-// something ends.
-func retryable(err error) bool {
-	if status.Code(err) != codes.ResourceExhausted {
-		return false
-	}
-	info := errorInfo(err)
-	return info == nil || info.GetReason() == reasonRate
-}
-
-const (
-	reasonRate     = "RATE_LIMIT_EXCEEDED"
-	reasonResource = "RESOURCE_QUOTA_EXCEEDED"
-)
-
-func errorInfo(err error) *errdetails.ErrorInfo {
-	st, ok := status.FromError(err)
-	if !ok {
-		return nil
-	}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			return info
-		}
-	}
-	return nil
-}
-
-// quotaExceeded is a rate-quota refusal that outlasted the retries.
-type quotaExceeded struct {
-	err     error
-	retried time.Duration
-}
-
-func (q *quotaExceeded) Error() string { return q.err.Error() }
-func (q *quotaExceeded) Unwrap() error { return q.err }
-
-// quotaError is the user's error for a RESOURCE_EXHAUSTED from Cloud Run: it names the quota Cloud Run named
-// (ErrorInfo's quota_limit and quota_metric, with Google's own message), says how long runsock retried, and adds
-// advice where the call site has some. Without ErrorInfo it says only what Cloud Run said.
+// quotaError is the user's error for a RESOURCE_EXHAUSTED from Cloud Run: it names the quota Cloud Run named, says
+// how long runsock retried, and adds advice where the call site has some (allocation quotas only).
 func quotaError(err error, what, advice string) error {
-	var retried time.Duration
-	var qe *quotaExceeded
-	if errors.As(err, &qe) {
-		retried = qe.retried.Round(time.Second)
-	}
-	msg := status.Convert(err).Message()
-	info := errorInfo(err)
-	var b []byte
-	b = fmt.Appendf(b, "%s: Cloud Run quota exceeded", what)
-	if md := info.GetMetadata(); md["quota_limit"] != "" {
-		b = fmt.Appendf(b, ": %s (metric %s", md["quota_limit"], md["quota_metric"])
-		if v := md["quota_limit_value"]; v != "" {
-			b = fmt.Appendf(b, ", limit %s", v)
-		}
-		if loc := md["quota_location"]; loc != "" {
-			b = fmt.Appendf(b, " in %s", loc)
-		}
-		b = append(b, ')')
-	}
-	if retried > 0 {
-		b = fmt.Appendf(b, "; still exceeded after retrying for %s", retried)
-	}
-	if advice != "" && info.GetReason() == reasonResource {
-		b = fmt.Appendf(b, "; %s", advice)
-	}
-	b = fmt.Appendf(b, ". Cloud Run said: %s", msg)
-	return withKind(errdefs.ErrResourceExhausted, "%s", b)
+	return withKind(errdefs.ErrResourceExhausted, "%s", googlequota.Describe(err, what, "Cloud Run", advice))
 }

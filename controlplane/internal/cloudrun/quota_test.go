@@ -65,7 +65,7 @@ func simDriver(t *testing.T, sim simrun.Config, q Quotas) (*Driver, *simClock) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	d.q.now, d.q.sleep = clock.Now, clock.Sleep
+	d.q.retry.Now, d.q.retry.Sleep = clock.Now, clock.Sleep
 	return d, clock
 }
 
