@@ -54,7 +54,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer driver.Close()
-	reader, err := logs.New(ctx, logs.Config{Project: cfg.Project, Endpoint: cfg.LoggingEndpoint, Insecure: cfg.EndpointsInsecure, Logger: log})
+	reader, err := logs.New(ctx, logs.Config{Project: cfg.Project, Endpoint: cfg.LoggingEndpoint, Insecure: cfg.EndpointsInsecure, Logger: log,
+		QuotaRetryFor: cfg.QuotaRetryFor})
 	if err != nil {
 		return err
 	}

@@ -109,9 +109,11 @@ func collect[T any, I interface {
 	pager
 	Next() (T, error)
 }](xs []T, it I, page func(pager) error) ([]T, error) {
-	for {
-		if err := page(it); err != nil {
-			return xs, err
+	for first := true; ; first = false {
+		if p := it.PageInfo(); first || (p.Remaining() == 0 && p.Token != "") { // a page is due
+			if err := page(it); err != nil {
+				return xs, err
+			}
 		}
 		x, err := it.Next()
 		if errors.Is(err, iterator.Done) {

@@ -121,15 +121,10 @@ func (l *limiter) do(ctx context.Context, c class, fn func(ctx context.Context) 
 	})
 }
 
-// list iterates under the read quota: a token before each page is fetched, and the whole listing again (fn
+// list iterates under the read quota: a token before each page is fetched (fn calls page when one is due), and the whole listing again (fn
 // restarts it) while Cloud Run refuses the read quota.
 func (l *limiter) list(ctx context.Context, fn func(ctx context.Context, page func(it pager) error) error) error {
-	page := func(it pager) error {
-		if it.PageInfo().Remaining() > 0 {
-			return nil // the next item is already fetched
-		}
-		return l.wait(ctx, classRead)
-	}
+	page := func(pager) error { return l.wait(ctx, classRead) }
 	return l.retry.Do(ctx, func(ctx context.Context) error { return fn(ctx, page) })
 }
 
