@@ -12,6 +12,7 @@ import (
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/googleapis/gax-go/v2"
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -82,7 +83,8 @@ type Driver struct {
 
 	// created remembers jobs known to exist, saving a round trip per launch. It is a cache only: a job deleted
 	// behind our back is re-created when RunJob reports NOT_FOUND.
-	created sync.Map // job ID → struct{}
+	created  sync.Map           // job ID → struct{}
+	creating singleflight.Group // job ID → the creation in flight
 }
 
 var _ containers.Launcher = (*Driver)(nil)
@@ -189,8 +191,15 @@ func (d *Driver) runJob(ctx context.Context, jobName string, spec containers.Lau
 	return exec.GetName(), nil
 }
 
-// ensureJob creates t's job unless it exists. Concurrent callers may race: ALREADY_EXISTS counts as success.
+// ensureJob creates t's job unless it exists. Concurrent launches of one template share one creation (a burst of
+// `docker run` would otherwise spend the write quota on CreateJob calls bound to fail with ALREADY_EXISTS); other
+// control planes may still race, and ALREADY_EXISTS counts as success. The creation outlives a caller that gives up.
 func (d *Driver) ensureJob(ctx context.Context, t Template) error {
+	_, err, _ := d.creating.Do(t.JobID(), func() (any, error) { return nil, d.createJob(context.WithoutCancel(ctx), t) })
+	return err
+}
+
+func (d *Driver) createJob(ctx context.Context, t Template) error {
 	id := t.JobID()
 	if !validJobID(id) {
 		return fmt.Errorf("cloudrun: derived job ID %q is invalid", id)

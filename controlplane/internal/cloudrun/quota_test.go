@@ -181,3 +181,23 @@ func TestBackgroundReadsLeaveAReserve(t *testing.T) {
 		t.Errorf("foreground read: %v", err)
 	}
 }
+
+func TestConcurrentLaunchesShareOneJobCreation(t *testing.T) {
+	// 3 writes a minute: twenty CreateJob calls would run out; one shared creation does not.
+	d, clock := simDriver(t, simrun.Config{WritesPerMinute: 3}, Quotas{})
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, errs[i] = d.Launch(context.Background(), spec()) }()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("launch %d: %v", i, err)
+		}
+	}
+	if len(clock.sleeps) != 0 {
+		t.Errorf("retried %v: the launches spent the write quota", clock.sleeps)
+	}
+}
