@@ -90,13 +90,19 @@ func Retryable(err error) bool {
 	return info == nil || info.GetReason() == ReasonRate
 }
 
+// grpcStatus is the status of the gRPC error err wraps, with Google's own message (status.FromError would put the
+// whole wrapped text in the message).
+func grpcStatus(err error) *status.Status {
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		return se.GRPCStatus()
+	}
+	return status.Convert(err)
+}
+
 // Info returns the ErrorInfo Google attached to err, or nil.
 func Info(err error) *errdetails.ErrorInfo {
-	st, ok := status.FromError(err)
-	if !ok {
-		return nil
-	}
-	for _, d := range st.Details() {
+	for _, d := range grpcStatus(err).Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok {
 			return info
 		}
@@ -131,5 +137,5 @@ func Describe(err error, what, product, advice string) string {
 	if advice != "" && info.GetReason() == ReasonResource {
 		b = fmt.Appendf(b, "; %s", advice)
 	}
-	return string(fmt.Appendf(b, ". %s said: %s", product, status.Convert(err).Message()))
+	return string(fmt.Appendf(b, ". %s said: %s", product, grpcStatus(err).Message()))
 }
