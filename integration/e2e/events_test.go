@@ -264,6 +264,7 @@ func TestReconcilerCleansWhatNoContainerReferences(t *testing.T) {
 
 	restartControlPlane(t, 0) // the reconciler runs at start
 	waitFor(t, 60*time.Second, "the foreign execution and job to be deleted", func() bool {
+		time.Sleep(800 * time.Millisecond) // about one check a second: the test's reads share the project's read quota
 		_, eerr := execs.GetExecution(ctx, &runpb.GetExecutionRequest{Name: execName})
 		_, jerr := jobs.GetJob(ctx, &runpb.GetJobRequest{Name: jobName})
 		return status.Code(eerr) == codes.NotFound && status.Code(jerr) == codes.NotFound

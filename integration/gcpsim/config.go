@@ -39,6 +39,14 @@ type config struct {
 	RegistryIAM                        []string
 	DockerHubAddr                      string
 	HostServiceAccount                 string
+	Quotas                         quotas
+}
+
+// quotas are the simulated quotas' limits (0 = unlimited for the rates).
+type quotas struct {
+	MaxRunning                                     int // running executions per project and region
+	RunJobsPerMinute, WritesPerMinute, ReadsPerMin int // Cloud Run Admin API, per project and region
+	LogListsPerMinute, LogTailSessions             int // Cloud Logging, per project
 }
 
 type sinkFlags struct{ v *[]string }
@@ -83,6 +91,23 @@ func loadConfig(args []string) (config, error) {
 	fs.Var(sinkFlags{&c.RegistryIAM}, "registry-iam", "repository IAM binding REPO:ROLE=MEMBER[,MEMBER] (repeatable), e.g. runsock:reader=serviceAccount:E")
 	fs.StringVar(&c.DockerHubAddr, "dockerhub-addr", env("GCPSIM_DOCKERHUB_ADDR", "127.0.0.1:18097"), "listen address of the Docker Hub stand-in (anonymous registry)")
 	fs.StringVar(&c.HostServiceAccount, "host-service-account", env("GCPSIM_HOST_SERVICE_ACCOUNT", ""), "metadata server's service account for callers on this machine (the control plane)")
+	quotaFlags := []struct {
+		name, def, usage string
+		v                *int
+		zeroOK           bool
+	}{
+		{"max-running-executions", "1000", "running executions allowed per project and region", &c.Quotas.MaxRunning, false},
+		{"run-job-requests-per-minute", "60", "Cloud Run RunJob requests per minute per project and region (0: unlimited)", &c.Quotas.RunJobsPerMinute, true},
+		{"write-requests-per-minute", "60", "Cloud Run write requests per minute per project and region (0: unlimited)", &c.Quotas.WritesPerMinute, true},
+		{"read-requests-per-minute", "300", "Cloud Run read requests per minute per project and region (0: unlimited)", &c.Quotas.ReadsPerMin, true},
+		{"log-list-requests-per-minute", "60", "Cloud Logging entries.list requests per minute per project (0: unlimited)", &c.Quotas.LogListsPerMinute, true},
+		{"log-tail-sessions", "10", "Cloud Logging live-tail sessions open at once per project (0: unlimited)", &c.Quotas.LogTailSessions, true},
+	}
+	quotaValues := make([]string, len(quotaFlags))
+	for i, q := range quotaFlags {
+		envName := "GCPSIM_" + strings.ToUpper(strings.ReplaceAll(q.name, "-", "_"))
+		fs.StringVar(&quotaValues[i], q.name, env(envName, q.def), q.usage)
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -109,6 +134,14 @@ func loadConfig(args []string) (config, error) {
 		if _, err := registry.ParseBinding(b); err != nil {
 			errs = append(errs, fmt.Errorf("--registry-iam: %w", err))
 		}
+	}
+	for i, q := range quotaFlags {
+		n, err := strconv.Atoi(quotaValues[i])
+		if err != nil || n < 0 || (n == 0 && !q.zeroOK) {
+			errs = append(errs, fmt.Errorf("--%s: must be a positive number, got %q", q.name, quotaValues[i]))
+			continue
+		}
+		*q.v = n
 	}
 	if c.Project == "" || c.ProjectNumber == "" || c.Region == "" {
 		errs = append(errs, errors.New("--project, --project-number and --region must not be empty"))

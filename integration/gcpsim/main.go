@@ -63,7 +63,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		defer p.Close()
 		pub = p
 	}
-	logs := logging.New(logging.Config{IngestionDelay: cfg.LogIngestionDelay, Publisher: pub, Logger: log.With("part", "logging")})
+	logs := logging.New(logging.Config{IngestionDelay: cfg.LogIngestionDelay, Publisher: pub, Logger: log.With("part", "logging"),
+		ProjectNumbers: map[string]string{cfg.Project: cfg.ProjectNumber},
+		ListsPerMinute: unlimitedIfZero(cfg.Quotas.LogListsPerMinute), TailSessions: unlimitedIfZero(cfg.Quotas.LogTailSessions)})
 	defer logs.Close()
 
 	tokens, err := accesstoken.New(statePath(cfg.StateDir, "access-token-key"), nil)
@@ -82,7 +84,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	defer runner.Close()
 	runSvc, err := cloudrun.New(cloudrun.Config{
 		Project: cfg.Project, ProjectNumber: cfg.ProjectNumber, StatePath: statePath(cfg.StateDir, "cloudrun.json"),
-		MaxJobs: cfg.MaxJobs, Logger: log.With("part", "cloudrun"),
+		MaxJobs: cfg.MaxJobs, MaxRunning: cfg.Quotas.MaxRunning, Logger: log.With("part", "cloudrun"),
+		RunJobsPerMinute: unlimitedIfZero(cfg.Quotas.RunJobsPerMinute), WritesPerMinute: unlimitedIfZero(cfg.Quotas.WritesPerMinute),
+		ReadsPerMinute: unlimitedIfZero(cfg.Quotas.ReadsPerMin),
 	}, runner)
 	if err != nil {
 		return err
@@ -146,6 +150,14 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	shutdown(g, append([]*http.Server{regSrv, mdSrv, hubSrv}, feSrvs...)...)
 	return err
+}
+
+// unlimitedIfZero turns a flag's 0 (unlimited) into the packages' negative (unlimited; their 0 is the default).
+func unlimitedIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func newPublisher(ctx context.Context, cfg config, log *slog.Logger) (*sinks.Publisher, error) {

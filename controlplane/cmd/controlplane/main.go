@@ -41,18 +41,21 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	st, err := store.Open(ctx, cfg.Project, cfg.FirestoreDatabase)
+	st, err := store.Open(ctx, cfg.Project, cfg.FirestoreDatabase, cfg.FirestoreEmulatorHost)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	driver, err := cloudrun.New(ctx, cloudrun.Config{Project: cfg.Project, Region: cfg.Region, Endpoint: cfg.RunEndpoint,
-		Insecure: cfg.EndpointsInsecure, TaskTimeout: cfg.TaskTimeout, ServiceAccount: cfg.JobServiceAccount, Logger: log})
+		Insecure: cfg.EndpointsInsecure, TaskTimeout: cfg.TaskTimeout, ServiceAccount: cfg.JobServiceAccount, Logger: log,
+		Quotas: cloudrun.Quotas{RunJobsPerMinute: cfg.RunJobsPerMinute, WritesPerMinute: cfg.RunWritesPerMinute,
+			ReadsPerMinute: cfg.RunReadsPerMinute, RetryFor: cfg.QuotaRetryFor}})
 	if err != nil {
 		return err
 	}
 	defer driver.Close()
-	reader, err := logs.New(ctx, logs.Config{Project: cfg.Project, Endpoint: cfg.LoggingEndpoint, Insecure: cfg.EndpointsInsecure, Logger: log})
+	reader, err := logs.New(ctx, logs.Config{Project: cfg.Project, Endpoint: cfg.LoggingEndpoint, Insecure: cfg.EndpointsInsecure, Logger: log,
+		QuotaRetryFor: cfg.QuotaRetryFor})
 	if err != nil {
 		return err
 	}
@@ -75,7 +78,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer startReconcile(cfg, st, driver, svc, log)()
 	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Agent: svc, Logger: log, FirestoreOps: st.OpCounts,
-		Info: dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
+		FirestoreDocWrites: func(prefix string, limit int) any { return st.DocumentWrites(prefix, limit) },
+		Info:               dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
 	handler, err := withIdentity(cfg, api, log)
 	if err != nil {
 		return err

@@ -123,9 +123,13 @@ func (h *Hub) persist(ctx context.Context, id string, base uint64, st linkproto.
 		batch, size = batch[:0], 0
 		return st.Send(&linkproto.Frame{Type: linkproto.FrameAck, Seq: last - base})
 	}
+	// The timer starts with a batch's first chunk and is not restarted by later ones: under sustained output a
+	// per-frame restart would hold the batch back until 64 KiB had gathered.
+	var timer <-chan time.Time
 	for {
-		var timer <-chan time.Time
-		if len(batch) > 0 {
+		if len(batch) == 0 {
+			timer = nil
+		} else if timer == nil {
 			timer = time.After(h.opts.BatchDelay)
 		}
 		select {

@@ -5,6 +5,15 @@
 //
 // It talks to Google through cloud.google.com/go/run/apiv2 only (the same code drives gcpsim locally; only the
 // endpoint differs). It must not import the HTTP layer (dockerapi) nor the store. gRPC codes from the Admin API are
-// translated here into github.com/containerd/errdefs kinds. It starts no goroutines of its own: Wait blocks in the
+// translated here into github.com/containerd/errdefs kinds.
+//
+// Quotas (quota.go): every Admin API call is charged to its rate quota (RunJob, write or read; per minute in the
+// region, Config.Quotas) in a client-side token bucket, so a burst of launches waits here rather than failing at
+// Google; a call Cloud Run still refuses for a rate quota (another client of the project spent it) is retried with
+// jittered backoff (1 s doubling to 16 s) for up to Quotas.RetryFor. When the retries run out, or for an
+// allocation quota (jobs, running executions; not retried), the error names the quota from Google's ErrorInfo
+// (quota_limit, quota_metric, value, location) with Google's message, as errdefs.ErrResourceExhausted. Polls marked
+// with Background (the backstop's, the reconciler's) never queue for a read token: they are deferred while less
+// than a quarter of the read bucket is left. It starts no goroutines of its own: Wait blocks in the
 // caller's goroutine and DeleteIdleJobs is called periodically by main.
 package cloudrun

@@ -12,12 +12,14 @@ import (
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/googleapis/gax-go/v2"
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/googlequota"
 )
 
 // DefaultTaskTimeout is the task timeout when Config.TaskTimeout is zero.
@@ -37,6 +39,8 @@ type Config struct {
 	ServiceAccount string
 	// ClientOptions are extra options for the Google clients (credentials, user agent).
 	ClientOptions []option.ClientOption
+	// Quotas are the Admin API rate quotas to stay within (zero: the defaults).
+	Quotas Quotas
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -75,10 +79,12 @@ type Driver struct {
 	timeout    time.Duration
 	sa         string
 	log        *slog.Logger
+	q          *limiter
 
 	// created remembers jobs known to exist, saving a round trip per launch. It is a cache only: a job deleted
 	// behind our back is re-created when RunJob reports NOT_FOUND.
-	created sync.Map // job ID → struct{}
+	created  sync.Map           // job ID → struct{}
+	creating singleflight.Group // job ID → the creation in flight
 }
 
 var _ containers.Launcher = (*Driver)(nil)
@@ -119,7 +125,7 @@ func newDriver(cfg Config, jobs jobsAPI, execs executionsAPI, tasks tasksAPI) *D
 	return &Driver{
 		jobs: jobs, executions: execs, tasks: tasks,
 		parent:  fmt.Sprintf("projects/%s/locations/%s", cfg.Project, cfg.Region),
-		timeout: timeout, sa: cfg.ServiceAccount, log: log,
+		timeout: timeout, sa: cfg.ServiceAccount, log: log, q: newLimiter(cfg.Quotas),
 	}
 }
 
@@ -166,10 +172,14 @@ func (d *Driver) Launch(ctx context.Context, spec containers.LaunchSpec) (string
 }
 
 func (d *Driver) runJob(ctx context.Context, jobName string, spec containers.LaunchSpec) (string, error) {
-	op, err := d.jobs.RunJob(ctx, &runpb.RunJobRequest{Name: jobName, Overrides: overrides(spec, d.timeout)})
+	var op *run.RunJobOperation
+	err := d.q.do(ctx, classRun, func(ctx context.Context) (err error) {
+		op, err = d.jobs.RunJob(ctx, &runpb.RunJobRequest{Name: jobName, Overrides: overrides(spec, d.timeout)})
+		return err
+	})
 	if err != nil {
 		if isCode(err, codes.ResourceExhausted) {
-			return "", withKind(errExhausted, "%s", executionQuotaMessage)
+			return "", quotaError(err, "run job "+shortName(jobName), executionQuotaAdvice)
 		}
 		return "", translate(err, "run job "+shortName(jobName))
 	}
@@ -181,21 +191,32 @@ func (d *Driver) runJob(ctx context.Context, jobName string, spec containers.Lau
 	return exec.GetName(), nil
 }
 
-// ensureJob creates t's job unless it exists. Concurrent callers may race: ALREADY_EXISTS counts as success.
+// ensureJob creates t's job unless it exists. Concurrent launches of one template share one creation (a burst of
+// `docker run` would otherwise spend the write quota on CreateJob calls bound to fail with ALREADY_EXISTS); other
+// control planes may still race, and ALREADY_EXISTS counts as success. The creation outlives a caller that gives up.
 func (d *Driver) ensureJob(ctx context.Context, t Template) error {
+	_, err, _ := d.creating.Do(t.JobID(), func() (any, error) { return nil, d.createJob(context.WithoutCancel(ctx), t) })
+	return err
+}
+
+func (d *Driver) createJob(ctx context.Context, t Template) error {
 	id := t.JobID()
 	if !validJobID(id) {
 		return fmt.Errorf("cloudrun: derived job ID %q is invalid", id)
 	}
-	op, err := d.jobs.CreateJob(ctx, &runpb.CreateJobRequest{Parent: d.parent, JobId: id, Job: t.job()})
+	var op *run.CreateJobOperation
+	err := d.q.do(ctx, classWrite, func(ctx context.Context) (err error) {
+		op, err = d.jobs.CreateJob(ctx, &runpb.CreateJobRequest{Parent: d.parent, JobId: id, Job: t.job()})
+		return err
+	})
 	switch {
 	case isCode(err, codes.AlreadyExists):
 	case isCode(err, codes.ResourceExhausted):
-		return withKind(errExhausted, "%s", jobQuotaMessage)
+		return quotaError(err, "create job "+id, jobQuotaAdvice)
 	case err != nil:
 		return translate(err, "create job "+id)
 	default:
-		if _, err := op.Wait(ctx); err != nil && !isCode(err, codes.AlreadyExists) {
+		if err := d.awaitCreate(ctx, op); err != nil && !isCode(err, codes.AlreadyExists) {
 			return translate(err, "create job "+id)
 		}
 		d.log.InfoContext(ctx, "job created", "job", id, "image", t.Image)
@@ -204,9 +225,28 @@ func (d *Driver) ensureJob(ctx context.Context, t Template) error {
 	return nil
 }
 
+// createPoll is how often a job creation still in progress is polled (Cloud Run creates jobs in seconds).
+const createPoll = time.Second
+
+// awaitCreate polls the creation's operation until it is done, each poll under the read quota.
+func (d *Driver) awaitCreate(ctx context.Context, op *run.CreateJobOperation) error {
+	for !op.Done() {
+		if err := googlequota.Sleep(ctx, createPoll); err != nil {
+			return err
+		}
+		if err := d.q.do(ctx, classRead, func(ctx context.Context) error { _, err := op.Poll(ctx); return err }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Cancel cancels a running execution. Cancelling a finished or missing execution is not an error.
 func (d *Driver) Cancel(ctx context.Context, execution string) error {
-	_, err := d.executions.CancelExecution(ctx, &runpb.CancelExecutionRequest{Name: execution})
+	err := d.q.do(ctx, classWrite, func(ctx context.Context) error {
+		_, err := d.executions.CancelExecution(ctx, &runpb.CancelExecutionRequest{Name: execution})
+		return err
+	})
 	if err == nil || isCode(err, codes.FailedPrecondition) || isCode(err, codes.NotFound) {
 		return nil
 	}
@@ -215,7 +255,7 @@ func (d *Driver) Cancel(ctx context.Context, execution string) error {
 
 // DeleteExecution deletes the execution (cancelling it if it still runs). A missing execution is not an error.
 func (d *Driver) DeleteExecution(ctx context.Context, execution string) error {
-	_, err := d.executions.DeleteExecution(ctx, &runpb.DeleteExecutionRequest{Name: execution})
+	err := d.deleteExecution(ctx, execution)
 	if err == nil || isCode(err, codes.NotFound) {
 		return nil
 	}
@@ -226,12 +266,19 @@ func (d *Driver) DeleteExecution(ctx context.Context, execution string) error {
 		if _, werr := d.Wait(ctx, execution); werr != nil {
 			return werr
 		}
-		_, err = d.executions.DeleteExecution(ctx, &runpb.DeleteExecutionRequest{Name: execution})
+		err = d.deleteExecution(ctx, execution)
 		if err == nil || isCode(err, codes.NotFound) {
 			return nil
 		}
 	}
 	return translate(err, "delete execution "+shortName(execution))
+}
+
+func (d *Driver) deleteExecution(ctx context.Context, execution string) error {
+	return d.q.do(ctx, classWrite, func(ctx context.Context) error {
+		_, err := d.executions.DeleteExecution(ctx, &runpb.DeleteExecutionRequest{Name: execution})
+		return err
+	})
 }
 
 func isNotFound(err error) bool { return err != nil && errors.Is(err, errNotFound) }

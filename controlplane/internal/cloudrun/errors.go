@@ -15,13 +15,11 @@ func withKind(kind error, format string, args ...any) error {
 	return errkind.New(kind, format, args...)
 }
 
-// jobQuotaMessage is what a user sees when the project has no room for another job.
-const jobQuotaMessage = "Cloud Run job quota reached (1000 jobs per project and region): remove unused containers " +
-	"(docker container prune) so idle jobs can be deleted, or ask for a higher quota"
-
-// executionQuotaMessage is what a user sees when too many executions run at once.
-const executionQuotaMessage = "Cloud Run execution quota reached (1000 running executions per project and region): " +
-	"stop some containers or ask for a higher quota"
+// Advice added to an allocation-quota error (never a rate quota's) at the call that can hit it.
+const (
+	jobQuotaAdvice       = "remove unused containers (docker container prune) so idle jobs can be deleted, or ask for a higher quota"
+	executionQuotaAdvice = "stop some containers, or ask for a higher quota"
+)
 
 // translate maps an Admin API error onto an errdefs kind, keeping Google's message where it helps the user.
 // what names the operation for context ("run job rs-…").
@@ -51,7 +49,7 @@ func translate(err error, what string) error {
 	case codes.Unauthenticated:
 		return withKind(errdefs.ErrUnauthenticated, "%s: %s", what, msg)
 	case codes.ResourceExhausted:
-		return withKind(errdefs.ErrResourceExhausted, "%s: %s", what, msg)
+		return quotaError(err, what, "")
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return withKind(errdefs.ErrUnavailable, "%s: Cloud Run is unavailable: %s", what, msg)
 	case codes.Canceled:
@@ -68,7 +66,6 @@ func isCode(err error, c codes.Code) bool {
 }
 
 var (
-	errNotFound  = errdefs.ErrNotFound
-	errInvalid   = errdefs.ErrInvalidArgument
-	errExhausted = errdefs.ErrResourceExhausted
+	errNotFound = errdefs.ErrNotFound
+	errInvalid  = errdefs.ErrInvalidArgument
 )

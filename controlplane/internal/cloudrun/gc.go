@@ -17,15 +17,11 @@ import (
 func (d *Driver) DeleteIdleJobs(ctx context.Context, grace time.Duration, now time.Time) (int, error) {
 	var deleted int
 	var errs []error
-	it := d.jobs.ListJobs(ctx, &runpb.ListJobsRequest{Parent: d.parent})
-	for {
-		job, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return deleted, translate(err, "list jobs")
-		}
+	jobs, err := d.listJobs(ctx)
+	if err != nil {
+		return 0, translate(err, "list jobs")
+	}
+	for _, job := range jobs {
 		if job.GetLabels()[LabelManagedBy] != ManagedByValue || !idleSince(job, now, grace) {
 			continue
 		}
@@ -37,7 +33,7 @@ func (d *Driver) DeleteIdleJobs(ctx context.Context, grace time.Duration, now ti
 		if busy {
 			continue
 		}
-		if _, err := d.jobs.DeleteJob(ctx, &runpb.DeleteJobRequest{Name: job.GetName(), Etag: job.GetEtag()}); err != nil {
+		if err := d.deleteJob(ctx, job.GetName(), job.GetEtag()); err != nil {
 			if !isCode(err, codes.NotFound) {
 				errs = append(errs, translate(err, "delete job "+shortName(job.GetName())))
 			}
@@ -72,17 +68,67 @@ func idleSince(job *runpb.Job, now time.Time, grace time.Duration) bool {
 
 // hasActiveExecution reports whether any execution of job is unfinished or finished within grace.
 func (d *Driver) hasActiveExecution(ctx context.Context, job string, now time.Time, grace time.Duration) (bool, error) {
-	it := d.executions.ListExecutions(ctx, &runpb.ListExecutionsRequest{Parent: job})
-	for {
-		exec, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return false, nil
-		}
-		if err != nil {
-			return false, translate(err, "list executions of "+shortName(job))
-		}
+	execs, err := d.listExecutions(ctx, job)
+	if err != nil {
+		return false, translate(err, "list executions of "+shortName(job))
+	}
+	for _, exec := range execs {
 		if !terminal(exec) || now.Sub(exec.GetCompletionTime().AsTime()) <= grace {
 			return true, nil
 		}
 	}
+	return false, nil
+}
+
+// listJobs lists the region's jobs under the read quota (a token per page; a listing refused midway starts over).
+func (d *Driver) listJobs(ctx context.Context) ([]*runpb.Job, error) {
+	var jobs []*runpb.Job
+	err := d.q.list(ctx, func(ctx context.Context, page func(pager) error) error {
+		jobs = jobs[:0]
+		var err error
+		jobs, err = collect(jobs, d.jobs.ListJobs(ctx, &runpb.ListJobsRequest{Parent: d.parent, PageSize: 1000}), page)
+		return err
+	})
+	return jobs, err
+}
+
+// listExecutions lists a job's executions under the read quota, as listJobs does.
+func (d *Driver) listExecutions(ctx context.Context, job string) ([]*runpb.Execution, error) {
+	var execs []*runpb.Execution
+	err := d.q.list(ctx, func(ctx context.Context, page func(pager) error) error {
+		execs = execs[:0]
+		var err error
+		execs, err = collect(execs, d.executions.ListExecutions(ctx, &runpb.ListExecutionsRequest{Parent: job, PageSize: 1000}), page)
+		return err
+	})
+	return execs, err
+}
+
+// collect appends every item of it to xs, calling page before each item (it takes a token when a page is due).
+func collect[T any, I interface {
+	pager
+	Next() (T, error)
+}](xs []T, it I, page func(pager) error) ([]T, error) {
+	for first := true; ; first = false {
+		if p := it.PageInfo(); first || (p.Remaining() == 0 && p.Token != "") { // a page is due
+			if err := page(it); err != nil {
+				return xs, err
+			}
+		}
+		x, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return xs, nil
+		}
+		if err != nil {
+			return xs, err
+		}
+		xs = append(xs, x)
+	}
+}
+
+func (d *Driver) deleteJob(ctx context.Context, name, etag string) error {
+	return d.q.do(ctx, classWrite, func(ctx context.Context) error {
+		_, err := d.jobs.DeleteJob(ctx, &runpb.DeleteJobRequest{Name: name, Etag: etag})
+		return err
+	})
 }

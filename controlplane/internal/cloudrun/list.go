@@ -2,12 +2,10 @@ package cloudrun
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/run/apiv2/runpb"
-	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 )
 
@@ -45,16 +43,12 @@ func (j JobInfo) Running() bool {
 // ListManaged lists the jobs labelled managed-by=runsock and their executions: one ListJobs and one
 // ListExecutions per such job.
 func (d *Driver) ListManaged(ctx context.Context) ([]JobInfo, error) {
+	jobs, err := d.listJobs(ctx)
+	if err != nil {
+		return nil, translate(err, "list jobs")
+	}
 	var out []JobInfo
-	it := d.jobs.ListJobs(ctx, &runpb.ListJobsRequest{Parent: d.parent})
-	for {
-		job, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return out, translate(err, "list jobs")
-		}
+	for _, job := range jobs {
 		if job.GetLabels()[LabelManagedBy] != ManagedByValue {
 			continue
 		}
@@ -64,6 +58,7 @@ func (d *Driver) ListManaged(ctx context.Context) ([]JobInfo, error) {
 		}
 		out = append(out, info)
 	}
+	return out, nil
 }
 
 func (d *Driver) jobInfo(ctx context.Context, job *runpb.Job) (JobInfo, error) {
@@ -71,15 +66,11 @@ func (d *Driver) jobInfo(ctx context.Context, job *runpb.Job) (JobInfo, error) {
 	info := JobInfo{Name: job.GetName(), Etag: job.GetEtag(),
 		Ours: len(tmpl) >= 20 && shortName(job.GetName()) == "rs-"+tmpl[:20]}
 	info.LastActivity = latest(job.GetCreateTime().AsTime(), job.GetUpdateTime().AsTime())
-	it := d.executions.ListExecutions(ctx, &runpb.ListExecutionsRequest{Parent: job.GetName()})
-	for {
-		exec, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return info, nil
-		}
-		if err != nil {
-			return info, translate(err, "list executions of "+shortName(job.GetName()))
-		}
+	execs, err := d.listExecutions(ctx, job.GetName())
+	if err != nil {
+		return info, translate(err, "list executions of "+shortName(job.GetName()))
+	}
+	for _, exec := range execs {
 		e := ExecutionInfo{Name: exec.GetName(), Running: !terminal(exec), CreateTime: exec.GetCreateTime().AsTime()}
 		if exec.GetCompletionTime() != nil {
 			e.CompletionTime = exec.GetCompletionTime().AsTime()
@@ -87,6 +78,7 @@ func (d *Driver) jobInfo(ctx context.Context, job *runpb.Job) (JobInfo, error) {
 		info.LastActivity = latest(info.LastActivity, e.CreateTime, e.CompletionTime)
 		info.Executions = append(info.Executions, e)
 	}
+	return info, nil
 }
 
 func latest(ts ...time.Time) time.Time {
@@ -103,7 +95,7 @@ func latest(ts ...time.Time) time.Time {
 // an error; a job with a running execution is refused by Cloud Run (errdefs.ErrConflict or ErrInvalidArgument).
 func (d *Driver) DeleteJob(ctx context.Context, name, etag string) error {
 	d.created.Delete(shortName(name))
-	_, err := d.jobs.DeleteJob(ctx, &runpb.DeleteJobRequest{Name: name, Etag: etag})
+	err := d.deleteJob(ctx, name, etag)
 	if err == nil || isCode(err, codes.NotFound) {
 		return nil
 	}

@@ -36,7 +36,7 @@ const (
 func (d *Driver) Wait(ctx context.Context, execution string) (containers.Outcome, error) {
 	delay := pollStart
 	for {
-		exec, err := d.executions.GetExecution(ctx, &runpb.GetExecutionRequest{Name: execution})
+		exec, err := d.getExecution(ctx, execution)
 		if err != nil {
 			if ctx.Err() != nil {
 				return containers.Outcome{}, ctx.Err()
@@ -69,7 +69,10 @@ type Status struct {
 
 // Inspect reads the execution once without waiting.
 func (d *Driver) Inspect(ctx context.Context, execution string) (Status, error) {
-	exec, err := d.executions.GetExecution(ctx, &runpb.GetExecutionRequest{Name: execution})
+	exec, err := d.getExecution(ctx, execution)
+	if IsDeferred(err) {
+		return Status{}, err
+	}
 	if err != nil {
 		return Status{}, translate(err, "get execution "+shortName(execution))
 	}
@@ -83,12 +86,28 @@ func (d *Driver) Inspect(ctx context.Context, execution string) (Status, error) 
 	return Status{Outcome: outcome(exec, task)}, nil
 }
 
-func (d *Driver) firstTask(ctx context.Context, execution string) (*runpb.Task, error) {
-	it := d.tasks.ListTasks(ctx, &runpb.ListTasksRequest{Parent: execution, PageSize: 1})
-	task, err := it.Next()
-	if errors.Is(err, iterator.Done) {
-		return nil, nil // the execution ended before a task was created (e.g. cancelled at once)
-	}
+func (d *Driver) getExecution(ctx context.Context, execution string) (exec *runpb.Execution, err error) {
+	err = d.q.do(ctx, classRead, func(ctx context.Context) error {
+		exec, err = d.executions.GetExecution(ctx, &runpb.GetExecutionRequest{Name: execution})
+		return err
+	})
+	return exec, err
+}
+
+// firstTask reads the execution's task. It is not a background read even for a background Inspect: the execution
+// has ended, and its outcome is worth the token.
+func (d *Driver) firstTask(ctx context.Context, execution string) (task *runpb.Task, err error) {
+	err = d.q.list(foreground(ctx), func(_ context.Context, page func(pager) error) error {
+		it := d.tasks.ListTasks(ctx, &runpb.ListTasksRequest{Parent: execution, PageSize: 1})
+		if err := page(it); err != nil {
+			return err
+		}
+		task, err = it.Next()
+		if errors.Is(err, iterator.Done) {
+			task, err = nil, nil // the execution ended before a task was created (e.g. cancelled at once)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, translate(err, "list tasks of "+shortName(execution))
 	}

@@ -25,6 +25,9 @@ type Config struct {
 	Region  string
 	// FirestoreDatabase is the Firestore database ID (default "(default)").
 	FirestoreDatabase string
+	// FirestoreEmulatorHost is FIRESTORE_EMULATOR_HOST ("" = Firestore itself). The Firestore library reads the
+	// variable too; the store needs it to count writes per document on the emulator.
+	FirestoreEmulatorHost string
 
 	// RunEndpoint overrides the Cloud Run Admin API endpoint (gcpsim: "127.0.0.1:18090", insecure gRPC).
 	RunEndpoint string
@@ -48,6 +51,12 @@ type Config struct {
 	JobIdleGrace time.Duration
 	// ReconcileInterval is the time between reconciler passes (default 5m; one also runs at start).
 	ReconcileInterval time.Duration
+	// RunJobsPerMinute, RunWritesPerMinute and RunReadsPerMinute are the Cloud Run Admin API rate quotas of the
+	// project's region that the control plane keeps within (defaults 60, 60, 300: gcpsim's strict reading; raise
+	// them with the project's quotas). Flags only. QuotaRetryFor bounds the retries of a call Cloud Run still
+	// refuses for a rate quota (default 1m).
+	RunJobsPerMinute, RunWritesPerMinute, RunReadsPerMinute int
+	QuotaRetryFor                                           time.Duration
 	// ExecutionPollMax caps the interval of the backstop poll of running executions once their first seconds are
 	// over (default 30s); execution facts from the execution-events function are the fast path.
 	ExecutionPollMax time.Duration
@@ -125,7 +134,7 @@ const (
 	envAllowAllInvokers  = "RUNSOCK_ALLOW_ALL_INVOKERS"
 	envLogFormat         = "RUNSOCK_LOG_FORMAT"
 	envLogLevel          = "RUNSOCK_LOG_LEVEL"
-	// envFirestoreEmulator is read by the Firestore client itself; listed so Terraform and docs know it.
+	// envFirestoreEmulator is read by the Firestore client itself, and by the store's write counter.
 	envFirestoreEmulator = "FIRESTORE_EMULATOR_HOST"
 )
 
@@ -173,6 +182,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 		return d
 	}
+	c.FirestoreEmulatorHost = getenv(envFirestoreEmulator)
 	port := env(envPort, "8080")
 	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -197,6 +207,10 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&c.JobIdleGrace, "job-idle-grace", envDur(envJobIdleGrace, time.Hour), "idle job grace period ("+envJobIdleGrace+")")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", envDur(envReconcileInterval, 5*time.Minute), "reconciler interval ("+envReconcileInterval+")")
 	fs.DurationVar(&c.ExecutionPollMax, "execution-poll-max", envDur(envExecutionPollMax, 30*time.Second), "backstop poll cap for running executions ("+envExecutionPollMax+")")
+	fs.IntVar(&c.RunJobsPerMinute, "run-jobs-per-minute", 60, "Cloud Run RunJob requests per minute to stay within")
+	fs.IntVar(&c.RunWritesPerMinute, "run-writes-per-minute", 60, "Cloud Run Admin API write requests per minute to stay within")
+	fs.IntVar(&c.RunReadsPerMinute, "run-reads-per-minute", 300, "Cloud Run Admin API read requests per minute to stay within")
+	fs.DurationVar(&c.QuotaRetryFor, "quota-retry-for", time.Minute, "how long a call refused for a rate quota is retried")
 	fs.StringVar(&c.AgentURL, "agent-url", env(envAgentURL, ""), "URL agents dial ("+envAgentURL+", default public URL)")
 	fs.StringVar(&c.AgentCAFile, "agent-ca-file", "", "PEM CA handed to agents for the control plane's certificate")
 	fs.StringVar(&c.AgentServiceAccount, "agent-service-account", "", "service account agents' identity tokens must name (default -job-service-account)")
@@ -251,6 +265,9 @@ func (c *Config) validate() []error {
 	}
 	if c.ReconcileInterval < time.Second {
 		p = append(p, fmt.Errorf("reconcile interval %s: must be at least 1s", c.ReconcileInterval))
+	}
+	if c.RunJobsPerMinute <= 0 || c.RunWritesPerMinute <= 0 || c.RunReadsPerMinute <= 0 || c.QuotaRetryFor < 0 {
+		p = append(p, errors.New("-run-jobs-per-minute, -run-writes-per-minute and -run-reads-per-minute must be positive, -quota-retry-for not negative"))
 	}
 	if c.ExecutionPollMax < time.Second {
 		p = append(p, fmt.Errorf("execution poll max %s: must be at least 1s", c.ExecutionPollMax))

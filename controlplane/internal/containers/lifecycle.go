@@ -39,7 +39,14 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 	agent := s.prepareAgent(ctx, c, &spec)
 	exec, err := s.launcher.Launch(ctx, spec)
 	if err != nil {
-		return fmt.Errorf("start container %s: %w", c.Name, err)
+		err = fmt.Errorf("start container %s: %w", c.Name, err)
+		if c.HostConfig.AutoRemove && !restart {
+			// As Docker does: an --rm container that fails to start is removed (`docker run --rm` waits for that).
+			if rerr := s.remove(context.WithoutCancel(ctx), c); rerr != nil && !errdefs.IsNotFound(rerr) {
+				s.log.Error("auto-remove after a failed start", "container", c.ID, "err", rerr)
+			}
+		}
+		return err
 	}
 	var already bool
 	c2, err := s.store.UpdateContainer(ctx, c.ID, func(c *Container) error {

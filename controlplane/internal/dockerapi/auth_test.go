@@ -84,7 +84,7 @@ func TestEveryRouteRefusesWhoIsNotTheOwner(t *testing.T) {
 	is := newIssuer(t)
 	b := make([]byte, 6)
 	rand.Read(b)
-	st, err := store.Open(ctx, "runsock-auth-"+hex.EncodeToString(b), "")
+	st, err := store.Open(ctx, "runsock-auth-"+hex.EncodeToString(b), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

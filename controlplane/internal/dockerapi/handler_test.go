@@ -104,7 +104,7 @@ func setup(t *testing.T) *env {
 	}
 	b := make([]byte, 6)
 	rand.Read(b)
-	st, err := store.Open(context.Background(), "runsock-test-"+hex.EncodeToString(b), "")
+	st, err := store.Open(context.Background(), "runsock-test-"+hex.EncodeToString(b), "", os.Getenv("FIRESTORE_EMULATOR_HOST"))
 	if err != nil {
 		t.Fatal(err)
 	}

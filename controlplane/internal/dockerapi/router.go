@@ -67,18 +67,22 @@ type Options struct {
 	// FirestoreOps, when set, reports the container state store's Firestore document reads, writes and queries since
 	// start to admins (GET /runsock/v1/debug/firestore), so benchmarks can count what a docker command costs.
 	FirestoreOps func() map[string]int64
+	// FirestoreDocWrites, when set, reports writes per document to admins (GET /runsock/v1/debug/firestore/documents
+	// ?prefix=P&limit=N): the documents under prefix, busiest first, as JSON-encodable values.
+	FirestoreDocWrites func(prefix string, limit int) any
 }
 
 // Handler serves the Docker Engine API. Requests must carry an identity.Principal in their context (the identity
 // middleware wraps Handler).
 type Handler struct {
-	c     ContainerBackend
-	img   ImageBackend
-	agent AgentBackend
-	info  Info
-	ops   func() map[string]int64
-	log   *slog.Logger
-	mux   *http.ServeMux
+	c         ContainerBackend
+	img       ImageBackend
+	agent     AgentBackend
+	info      Info
+	ops       func() map[string]int64
+	docWrites func(prefix string, limit int) any
+	log       *slog.Logger
+	mux       *http.ServeMux
 	// patterns are the registered routes, in registration order (Routes).
 	patterns []string
 
@@ -94,7 +98,7 @@ func New(o Options) *Handler {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h := &Handler{ops: o.FirestoreOps, c: o.Containers, img: o.Images, agent: o.Agent, info: o.Info, log: log, mux: http.NewServeMux(),
+	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, info: o.Info, log: log, mux: http.NewServeMux(),
 		streams: map[io.Closer]struct{}{}, nets: newNetRegistry()}
 	h.routes()
 	return h
@@ -162,6 +166,7 @@ func (h *Handler) routes() {
 	h.handle("POST /exec/{id}/resize", h.execResize)
 
 	h.handle("GET /runsock/v1/debug/firestore", h.firestoreOps)
+	h.handle("GET /runsock/v1/debug/firestore/documents", h.firestoreDocWrites)
 
 	h.imageRoutes()
 	h.netVolRoutes()
@@ -177,6 +182,26 @@ func (h *Handler) firestoreOps(w http.ResponseWriter, r *http.Request, p identit
 		return &errkind.Error{Msg: "this control plane does not count Firestore operations", Kind: errdefs.ErrNotImplemented}
 	}
 	return writeJSON(w, http.StatusOK, h.ops())
+}
+
+// firestoreDocWrites answers admins with the writes per document (Google's guidance: about one sustained write per
+// second per document), so tests can hold the control plane to it.
+func (h *Handler) firestoreDocWrites(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if !p.Admin {
+		return &errkind.Error{Msg: "only runsock admins may read the control plane's counters", Kind: errdefs.ErrPermissionDenied}
+	}
+	if h.docWrites == nil {
+		return &errkind.Error{Msg: "this control plane does not count writes per document", Kind: errdefs.ErrNotImplemented}
+	}
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return invalid("limit %q: not a number", v)
+		}
+		limit = n
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"documents": h.docWrites(r.URL.Query().Get("prefix"), limit)})
 }
 
 // Routes returns every route pattern ("METHOD /path/{id}") the handler serves, for tests that must cover them all.

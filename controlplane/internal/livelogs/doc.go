@@ -4,13 +4,17 @@
 //
 // Layout (root collection configurable, default "livelogs"):
 //
-//	livelogs/{containerID}                      state: lastSeq, run, base, complete, exitCode, exitedAt
+//	livelogs/{containerID}                      state: run, base, complete, exitCode, exitedAt, lastSeq (as of the
+//	                                            run's begin and completion; meanwhile the newest batch has it)
 //	livelogs/{containerID}/batches/{firstSeq}   first, last, chunks [{s: seq, o: stream, t: time, d: bytes}]
 //
 // Sequences are per container and keep growing across restarts: a new run (a new RUNSOCK_RUN) continues after the
 // previous run's last sequence (its base). Append is idempotent by sequence: chunks at or below the durable sequence
 // are skipped, so a redialing agent that resends unacknowledged chunks never duplicates output. Readers also skip
 // any sequence they have already delivered.
+//
+// Writes per document stay within Google's guidance of about one sustained write per second: each batch document is
+// written once, and the state document twice per run (BeginRun, Complete), never per batch.
 //
 // Followers are woken in-process by Append and Complete (the control plane runs as one instance) and read the
 // chunks straight from the notification when contiguous, falling back to Firestore on a gap and polling it every

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -106,12 +107,45 @@ func (s *Store) State(ctx context.Context, id string) (State, error) {
 		return State{}, fmt.Errorf("livelogs %s: decode state: %w", id, err)
 	}
 	st := State{LastSeq: uint64(d.LastSeq), Run: d.Run, Base: uint64(d.Base), Complete: d.Complete, ExitCode: d.ExitCode, ExitedAt: d.ExitedAt}
+	if !st.Complete {
+		// The state document's lastSeq is written when a run begins and completes, not with every batch: while a
+		// run goes on, the newest batch has it.
+		last, err := s.lastBatch(ctx, nil, id)
+		if err != nil {
+			return State{}, err
+		}
+		st.LastSeq = max(st.LastSeq, last)
+	}
 	s.mu.Lock()
 	if st.LastSeq > s.last[id] {
 		s.last[id] = st.LastSeq
 	}
 	s.mu.Unlock()
 	return st, nil
+}
+
+// lastBatch returns the last sequence of the container's newest batch (0 without batches), in tx when not nil.
+func (s *Store) lastBatch(ctx context.Context, tx *firestore.Transaction, id string) (uint64, error) {
+	q := s.batches(id).OrderBy("last", firestore.Desc).Limit(1)
+	var it *firestore.DocumentIterator
+	if tx != nil {
+		it = tx.Documents(q)
+	} else {
+		it = q.Documents(ctx)
+	}
+	defer it.Stop()
+	snap, err := it.Next()
+	if err == iterator.Done {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("livelogs %s: read last batch: %w", id, err)
+	}
+	var d batchDoc
+	if err := snap.DataTo(&d); err != nil {
+		return 0, fmt.Errorf("livelogs %s: decode %s: %w", id, snap.Ref.ID, err)
+	}
+	return uint64(d.Last), nil
 }
 
 // BeginRun records that run is the container's current run and returns its base sequence: the agent's sequence n
@@ -134,8 +168,13 @@ func (s *Store) BeginRun(ctx context.Context, id, run string) (uint64, error) {
 				return nil
 			}
 		}
-		base = uint64(d.LastSeq)
-		return tx.Set(s.stateRef(id), map[string]any{"run": run, "base": int64(base), "lastSeq": d.LastSeq, "complete": false},
+		// A run that ended without completing (its agent killed) left lastSeq behind its batches.
+		last, err := s.lastBatch(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		base = max(uint64(d.LastSeq), last)
+		return tx.Set(s.stateRef(id), map[string]any{"run": run, "base": int64(base), "lastSeq": int64(base), "complete": false},
 			firestore.MergeAll)
 	})
 	if err != nil {
@@ -152,21 +191,18 @@ func (s *Store) durable(ctx context.Context, id string) (uint64, error) {
 	if ok {
 		return last, nil
 	}
-	st, err := s.State(ctx, id)
+	st, err := s.State(ctx, id) // the newest batch included
 	if err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	if _, ok := s.last[id]; !ok {
-		s.last[id] = st.LastSeq
-	}
-	s.mu.Unlock()
 	return st.LastSeq, nil
 }
 
-// Append makes chunks (ascending sequences) durable in one atomic write and returns the highest durable sequence.
-// Chunks at or below the durable sequence are skipped. Append must not be called concurrently for one container
-// (the container's one output stream is its only writer).
+// Append makes chunks (ascending sequences) durable in one write of one new batch document, and returns the highest
+// durable sequence. Chunks at or below the durable sequence are skipped. Append must not be called concurrently for
+// one container (the container's one output stream is its only writer). It does not touch the state document:
+// Google's guidance is about one sustained write per second per document, and a container printing steadily makes
+// many batches a second; every batch document is written once.
 func (s *Store) Append(ctx context.Context, id string, chunks []Chunk) (uint64, error) {
 	last, err := s.durable(ctx, id)
 	if err != nil {
@@ -186,12 +222,8 @@ func (s *Store) Append(ctx context.Context, id string, chunks []Chunk) (uint64, 
 	for _, c := range fresh {
 		doc.Chunks = append(doc.Chunks, chunkDoc{Seq: int64(c.Seq), Stream: int(c.Stream), Time: c.Time, Data: c.Data})
 	}
-	// A WriteBatch (deprecated in favour of transactions) commits in one round trip, where a transaction takes two;
-	// this write is on the latency path of every line a container prints, and it needs no reads.
-	wb := s.fs.Batch()
-	wb.Set(s.batches(id).Doc(fmt.Sprintf("%020d", doc.First)), doc)
-	wb.Set(s.stateRef(id), map[string]any{"lastSeq": doc.Last}, firestore.MergeAll)
-	if _, err := wb.Commit(ctx); err != nil {
+	// One document, one round trip: this write is on the latency path of every line a container prints.
+	if _, err := s.batches(id).Doc(fmt.Sprintf("%020d", doc.First)).Set(ctx, doc); err != nil {
 		return 0, fmt.Errorf("livelogs %s: append %d chunks: %w", id, len(fresh), err)
 	}
 	s.mu.Lock()
@@ -203,9 +235,15 @@ func (s *Store) Append(ctx context.Context, id string, chunks []Chunk) (uint64, 
 	return last, nil
 }
 
-// Complete records that the current run exited: followers end once they have every chunk.
+// Complete records that the current run exited, with its last durable sequence: followers end once they have every
+// chunk.
 func (s *Store) Complete(ctx context.Context, id string, code int, at time.Time) error {
-	_, err := s.stateRef(id).Set(ctx, map[string]any{"complete": true, "exitCode": code, "exitedAt": at}, firestore.MergeAll)
+	last, err := s.durable(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = s.stateRef(id).Set(ctx, map[string]any{"complete": true, "exitCode": code, "exitedAt": at, "lastSeq": int64(last)},
+		firestore.MergeAll)
 	if err != nil {
 		return fmt.Errorf("livelogs %s: complete: %w", id, err)
 	}

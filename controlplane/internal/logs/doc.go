@@ -3,7 +3,13 @@
 // by since/until, the last N lines, and complete after the container exits (it waits, within a bound, for Cloud
 // Run's closing system entry "Container called exit(N)." that follows the last output line).
 //
-// It talks to Google only through cloud.google.com/go/logging/apiv2 and imports no other runsock package, so it is
-// usable on its own; main adapts it to containers.LogSource. A Read in follow mode runs one goroutine that owns the
-// TailLogEntries stream (redialled when cut); it ends when the iteration ends.
+// Quotas: entries.list is 60 requests per minute per project and live tailing 10 sessions per project, so the
+// reader never tails and never polls per reader. Every listing page takes a token of one bucket (Config.
+// ListsPerMinute) and is retried with backoff while Cloud Logging refuses the quota (package googlequota, whose
+// error then names the quota); followers of an execution (follow, and waiting for an ended execution's last
+// lines) share one poll of it, a feed, every second or as the bucket allows.
+//
+// It talks to Google only through cloud.google.com/go/logging/apiv2 and imports no runsock package but
+// googlequota, so it is usable on its own; main adapts it to containers.LogSource. Goroutines: one per execution
+// being followed (its feed), owned by the Reader, ended when its last reader leaves or at Close.
 package logs

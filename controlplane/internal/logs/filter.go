@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"cloud.google.com/go/logging/apiv2/loggingpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Log IDs Cloud Run writes job output under; URL-encoded in logName.
@@ -106,13 +104,4 @@ func streamOf(project string, e *loggingpb.LogEntry) int {
 		return Stderr
 	}
 	return 0
-}
-
-// isPermanent reports whether a tail error will not go away by redialling.
-func isPermanent(err error) bool {
-	switch status.Code(err) {
-	case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated, codes.NotFound, codes.Unimplemented:
-		return true
-	}
-	return false
 }

@@ -8,19 +8,22 @@ import (
 	"iter"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	logging "cloud.google.com/go/logging/apiv2"
 	"cloud.google.com/go/logging/apiv2/loggingpb"
 	"github.com/containerd/errdefs"
 	"github.com/googleapis/gax-go/v2"
-	"google.golang.org/api/iterator"
+	"golang.org/x/time/rate"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/runsock/runsock/controlplane/internal/googlequota"
 )
 
 // DefaultCompletionWait bounds how long a read of an ended execution waits for Cloud Logging to deliver its last
@@ -37,6 +40,10 @@ type Config struct {
 	Insecure bool
 	// CompletionWait: see DefaultCompletionWait (zero = default).
 	CompletionWait time.Duration
+	// ListsPerMinute is the entries.list quota to keep within (zero = DefaultListsPerMinute).
+	ListsPerMinute int
+	// QuotaRetryFor bounds the retries of a listing Cloud Logging refuses for its quota (zero = one minute).
+	QuotaRetryFor time.Duration
 	// ClientOptions are extra options for the Google client.
 	ClientOptions []option.ClientOption
 	// Logger receives operational logs; nil discards them.
@@ -71,7 +78,6 @@ type LogLine struct {
 // loggingAPI is the subset of *logging.Client the reader calls.
 type loggingAPI interface {
 	ListLogEntries(ctx context.Context, req *loggingpb.ListLogEntriesRequest, opts ...gax.CallOption) *logging.LogEntryIterator
-	TailLogEntries(ctx context.Context, opts ...gax.CallOption) (loggingpb.LoggingServiceV2_TailLogEntriesClient, error)
 	Close() error
 }
 
@@ -81,6 +87,14 @@ type Reader struct {
 	project string
 	wait    time.Duration
 	log     *slog.Logger
+	lists   *rate.Limiter
+	retry   googlequota.Retrier
+
+	ctx     context.Context // ends at Close; parent of the feeds
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	feedsMu sync.Mutex
+	feeds   map[string]*feed // short execution ID → its shared poll
 }
 
 // New dials Cloud Logging.
@@ -108,11 +122,21 @@ func New(ctx context.Context, cfg Config) (*Reader, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Reader{api: c, project: cfg.Project, wait: wait, log: log}, nil
+	retryFor := cfg.QuotaRetryFor
+	if retryFor <= 0 {
+		retryFor = time.Minute
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Reader{api: c, project: cfg.Project, wait: wait, log: log, lists: newListLimiter(cfg.ListsPerMinute),
+		retry: googlequota.Retrier{For: retryFor}, ctx: ctx, cancel: cancel, feeds: map[string]*feed{}}, nil
 }
 
-// Close closes the client.
-func (r *Reader) Close() error { return r.api.Close() }
+// Close stops the feeds and closes the client.
+func (r *Reader) Close() error {
+	r.cancel()
+	r.wg.Wait()
+	return r.api.Close()
+}
 
 // Read yields the output q selects, oldest first. A non-nil error ends the sequence.
 func (r *Reader) Read(ctx context.Context, q Query) iter.Seq2[LogLine, error] {
@@ -149,54 +173,44 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
-// awaitExit polls until the last execution's exit entry is visible or the completion wait passes.
+// awaitExit waits until the last execution's exit entry is visible or the completion wait passes: one listing of
+// its system entries, then the execution's shared feed.
 func (r *Reader) awaitExit(ctx context.Context, q Query) error {
-	deadline := time.Now().Add(r.wait)
-	delay := 100 * time.Millisecond
 	exec := q.Executions[len(q.Executions)-1]
+	sub, unsubscribe := r.subscribe(exec) // before the listing, so nothing falls in between
+	defer unsubscribe()
+	entries, err := r.list(ctx, &loggingpb.ListLogEntriesRequest{
+		ResourceNames: []string{"projects/" + r.project}, Filter: systemFilter(r.project, q),
+		OrderBy: "timestamp desc", PageSize: 20,
+	}, 20)
+	if err != nil {
+		return translate(err)
+	}
+	deadline := time.NewTimer(r.wait)
+	defer deadline.Stop()
 	for {
-		it := r.api.ListLogEntries(ctx, &loggingpb.ListLogEntriesRequest{
-			ResourceNames: []string{"projects/" + r.project}, Filter: systemFilter(r.project, q),
-			OrderBy: "timestamp desc", PageSize: 20,
-		})
-		for {
-			e, err := it.Next()
-			if errors.Is(err, iterator.Done) {
-				break
-			}
-			if err != nil {
-				return translate(err)
-			}
+		for _, e := range entries {
 			if isExit(r.project, e, exec) {
 				return nil
 			}
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
 			r.log.WarnContext(ctx, "log completion wait expired", "execution", exec)
 			return nil
+		case <-sub.signal:
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if entries, err = sub.take(); err != nil {
 			return err
 		}
-		delay = min(delay*2, time.Second)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
 // history lists the lines already stored (the last q.Tail of them if q.Tail >= 0) and yields those not seen. It
 // returns whether the exit entry of the last execution was among the entries and false from yield as errStop.
 func (r *Reader) history(ctx context.Context, q Query, seen *dedupe, yield func(LogLine, error) bool) (bool, error) {
-	var entries []*loggingpb.LogEntry
 	req := &loggingpb.ListLogEntriesRequest{
 		ResourceNames: []string{"projects/" + r.project},
 		Filter:        outputFilter(r.project, q, q.Follow),
@@ -210,19 +224,13 @@ func (r *Reader) history(ctx context.Context, q Query, seen *dedupe, yield func(
 		req.Filter = outputFilter(r.project, q, false)
 		req.OrderBy, req.PageSize = "timestamp desc", int32(min(q.Tail, 1000))
 	}
-	it := r.api.ListLogEntries(ctx, req)
-	for {
-		e, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return false, translate(err)
-		}
-		entries = append(entries, e)
-		if q.Tail >= 0 && len(entries) >= q.Tail {
-			break
-		}
+	limit := 0
+	if q.Tail >= 0 {
+		limit = q.Tail
+	}
+	entries, err := r.list(ctx, req, limit)
+	if err != nil {
+		return false, translate(err)
 	}
 	if q.Tail >= 0 {
 		slices.Reverse(entries)
@@ -269,12 +277,14 @@ func payload(e *loggingpb.LogEntry) []byte {
 	return []byte(s)
 }
 
-// translate maps a Cloud Logging error onto an errdefs kind.
+// translate maps a Cloud Logging error onto an errdefs kind; a quota refusal names the quota.
 func translate(err error) error {
 	switch status.Code(err) {
 	case codes.InvalidArgument:
 		return fmt.Errorf("reading logs: %s: %w", status.Convert(err).Message(), errdefs.ErrInvalidArgument)
-	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+	case codes.ResourceExhausted:
+		return fmt.Errorf("%s: %w", googlequota.Describe(err, "reading logs", "Cloud Logging", ""), errdefs.ErrResourceExhausted)
+	case codes.Unavailable, codes.DeadlineExceeded:
 		return fmt.Errorf("reading logs: Cloud Logging is unavailable: %s: %w", status.Convert(err).Message(), errdefs.ErrUnavailable)
 	case codes.PermissionDenied:
 		return fmt.Errorf("reading logs: %s: %w", status.Convert(err).Message(), errdefs.ErrPermissionDenied)

@@ -28,10 +28,10 @@ type sim struct {
 	addr string
 }
 
-func newSim(t *testing.T, delay time.Duration) *sim {
+func newSim(t *testing.T, delay time.Duration, opts ...grpc.ServerOption) *sim {
 	t.Helper()
 	svc := simlogging.New(simlogging.Config{IngestionDelay: delay})
-	g := grpc.NewServer()
+	g := grpc.NewServer(opts...)
 	svc.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

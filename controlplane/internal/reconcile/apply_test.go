@@ -25,7 +25,7 @@ func (idleLauncher) Wait(ctx context.Context, _ string) (containers.Outcome, err
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
 	firestoreClient(t) // skips without the emulator
-	st, err := store.Open(context.Background(), testProject, "")
+	st, err := store.Open(context.Background(), testProject, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

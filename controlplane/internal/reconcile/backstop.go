@@ -21,7 +21,8 @@ const (
 	backstopFast  = time.Second
 )
 
-// Backstop is a containers.Launcher whose Wait polls Cloud Run lazily: the facts listener is the fast path.
+// Backstop is a containers.Launcher whose Wait polls Cloud Run lazily: the facts listener is the fast path. Its
+// polls are background reads (cloudrun.Background): they keep within the Admin API's read quota.
 type Backstop struct {
 	containers.Launcher
 	inspect Inspector
@@ -50,7 +51,12 @@ func (b *Backstop) Wait(ctx context.Context, execution string) (containers.Outco
 	defer b.unregister(execution, poke)
 	start, delay := time.Now(), backstopStart
 	for {
-		st, err := b.inspect.Inspect(ctx, execution)
+		// A background read: when the read quota runs low the poll is skipped (deferred), never queued ahead of
+		// users' requests; with many containers running, each one's poll thus stretches to fit the quota.
+		st, err := b.inspect.Inspect(cloudrun.Background(ctx), execution)
+		if cloudrun.IsDeferred(err) {
+			st, err = cloudrun.Status{Running: true}, nil
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return containers.Outcome{}, ctx.Err()

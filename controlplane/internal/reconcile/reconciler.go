@@ -141,18 +141,33 @@ func (r *Reconciler) Once(ctx context.Context) (Report, error) {
 		}
 	}
 	var errs []error
-	errs = append(errs, r.markEnded(ctx, list, &rep)...)
+	errs = append(errs, r.markEnded(ctx, list, listedRunning(jobs), &rep)...)
 	errs = append(errs, r.cancelLeaked(ctx, jobs, referenced, current, &rep)...)
 	errs = append(errs, r.cleanCloud(ctx, jobs, referenced, &rep)...)
 	errs = append(errs, r.releaseNames(ctx, &rep)...)
 	return rep, errors.Join(errs...)
 }
 
-// markEnded ends every container Firestore says runs whose execution Cloud Run says has ended or is gone.
-func (r *Reconciler) markEnded(ctx context.Context, list []*containers.Container, rep *Report) []error {
+// listedRunning is the set of executions the listing showed running.
+func listedRunning(jobs []cloudrun.JobInfo) map[string]bool {
+	running := map[string]bool{}
+	for _, j := range jobs {
+		for _, e := range j.Executions {
+			if e.Running {
+				running[e.Name] = true
+			}
+		}
+	}
+	return running
+}
+
+// markEnded ends every container Firestore says runs whose execution Cloud Run says has ended or is gone. An
+// execution the listing has just shown running is not read again: with many containers running, one read per
+// container per pass would spend the read quota.
+func (r *Reconciler) markEnded(ctx context.Context, list []*containers.Container, running map[string]bool, rep *Report) []error {
 	var errs []error
 	for _, c := range list {
-		if !c.Running() || c.State.Execution == "" {
+		if !c.Running() || c.State.Execution == "" || running[c.State.Execution] {
 			continue
 		}
 		st, err := r.cloud.Inspect(ctx, c.State.Execution)

@@ -16,6 +16,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -30,21 +31,39 @@ const (
 type Store struct {
 	fs                     *firestore.Client
 	reads, writes, queries atomic.Int64
+	docs                   *docWrites
 }
 
 var _ containers.Store = (*Store)(nil)
 
-// Open connects to project's database ("" = "(default)"). With FIRESTORE_EMULATOR_HOST set the client talks to the
-// emulator (the Firestore library reads it).
-func Open(ctx context.Context, project, database string, opts ...option.ClientOption) (*Store, error) {
+// Open connects to project's database ("" = "(default)"). emulatorHost is FIRESTORE_EMULATOR_HOST as the config read
+// it: the Firestore library talks to the emulator when that variable is set, and Open then dials it itself so the
+// per-document write counter sees every commit ("" with the variable set: the emulator, not counted per document).
+func Open(ctx context.Context, project, database, emulatorHost string, opts ...option.ClientOption) (*Store, error) {
 	if database == "" {
 		database = firestore.DefaultDatabaseID
+	}
+	docs := newDocWrites(nil)
+	if emulatorHost != "" {
+		conn, err := dialEmulator(emulatorHost, docs)
+		if err != nil {
+			return nil, fmt.Errorf("firestore emulator %s: %w", emulatorHost, err)
+		}
+		opts = append(opts, option.WithGRPCConn(conn))
+	} else {
+		opts = append(opts, option.WithGRPCDialOption(grpc.WithChainUnaryInterceptor(docs.interceptor)))
 	}
 	c, err := firestore.NewClientWithDatabase(ctx, project, database, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("firestore %s/%s: %w", project, database, err)
 	}
-	return &Store{fs: c}, nil
+	return &Store{fs: c, docs: docs}, nil
+}
+
+// DocumentWrites reports the writes per document of every part using the Store's client, busiest first: those
+// whose path starts with prefix, at most limit (0 = all).
+func (s *Store) DocumentWrites(prefix string, limit int) []DocWrites {
+	return s.docs.top(prefix, limit)
 }
 
 // Close releases the client.

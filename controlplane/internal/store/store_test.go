@@ -24,7 +24,7 @@ func openTest(t *testing.T) *Store {
 	}
 	b := make([]byte, 6)
 	rand.Read(b)
-	s, err := Open(context.Background(), "runsock-test-"+hex.EncodeToString(b), "")
+	s, err := Open(context.Background(), "runsock-test-"+hex.EncodeToString(b), "", os.Getenv("FIRESTORE_EMULATOR_HOST"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,11 @@
 // and error codes. Choices where Google's behaviour is unconfirmed are listed
 // in integration/gcpsim/README.md.
 //
+// Quotas (quotas.go, package quota): per-minute rate quotas per project and region for RunJob, writes and reads,
+// and the allocation quotas of jobs and running executions, each refused with Google's RESOURCE_EXHAUSTED shape.
+// Defaults and their sources (RunJob 60/min: the stricter of two third-party reports; writes 60/min and reads
+// 300/min: unconfirmed at Google, gcpsim's strict choice) are in README.md "Quotas"; all are Config fields.
+//
 // It must not import a Docker client; it knows tasks only through the
 // TaskRunner interface and the tasks.Spec/Result types.
 //

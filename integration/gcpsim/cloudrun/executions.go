@@ -20,6 +20,9 @@ import (
 // execution; it is done when the execution ends, with the final execution as
 // its response (also when the execution failed).
 func (s *Service) RunJob(ctx context.Context, req *runpb.RunJobRequest) (*longrunningpb.Operation, error) {
+	if err := s.charge(s.rates.run, req.GetName()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -32,8 +35,8 @@ func (s *Service) RunJob(ctx context.Context, req *runpb.RunJobRequest) (*longru
 	if err := checkEtag(req.GetEtag(), j.Etag, "job", j.Name); err != nil {
 		return nil, err
 	}
-	if n := s.countRunning(loc); n >= s.cfg.MaxRunning {
-		return nil, status.Errorf(codes.ResourceExhausted, "Resource exhausted: %d executions are already running in project %s, region %s (limit %d).", n, loc.project, loc.region, s.cfg.MaxRunning)
+	if s.countRunning(loc) >= s.cfg.MaxRunning {
+		return nil, runningLimit(s.cfg.MaxRunning).Error(s.consumer(loc.region))
 	}
 	tt := proto.Clone(j.Template.Template).(*runpb.TaskTemplate)
 	count, err := applyOverrides(j.Template, tt, req.GetOverrides())
@@ -135,6 +138,9 @@ func (s *Service) execution(name string) (*runpb.Execution, location, error) {
 
 // GetExecution returns an execution.
 func (s *Service) GetExecution(ctx context.Context, req *runpb.GetExecutionRequest) (*runpb.Execution, error) {
+	if err := s.charge(s.rates.read, req.GetName()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, _, err := s.execution(req.GetName())
@@ -146,6 +152,9 @@ func (s *Service) GetExecution(ctx context.Context, req *runpb.GetExecutionReque
 
 // ListExecutions lists a job's executions (or all jobs' with "-"), newest first.
 func (s *Service) ListExecutions(ctx context.Context, req *runpb.ListExecutionsRequest) (*runpb.ListExecutionsResponse, error) {
+	if err := s.charge(s.rates.read, req.GetParent()); err != nil {
+		return nil, err
+	}
 	loc, ids, err := s.parseName(req.GetParent(), "jobs")
 	if err != nil {
 		return nil, err
@@ -176,6 +185,9 @@ func (s *Service) ListExecutions(ctx context.Context, req *runpb.ListExecutionsR
 // CancelExecution cancels a running execution. Its tasks get SIGTERM, then
 // SIGKILL after the grace period; the operation is done when all have ended.
 func (s *Service) CancelExecution(ctx context.Context, req *runpb.CancelExecutionRequest) (*longrunningpb.Operation, error) {
+	if err := s.charge(s.rates.write, req.GetName()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, loc, err := s.execution(req.GetName())
@@ -203,6 +215,9 @@ func (s *Service) CancelExecution(ctx context.Context, req *runpb.CancelExecutio
 
 // DeleteExecution deletes an execution and its tasks, stopping it if it runs.
 func (s *Service) DeleteExecution(ctx context.Context, req *runpb.DeleteExecutionRequest) (*longrunningpb.Operation, error) {
+	if err := s.charge(s.rates.write, req.GetName()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, loc, err := s.execution(req.GetName())
@@ -241,6 +256,9 @@ func (s *Service) removeExecution(name string, now time.Time) {
 
 // GetTask returns a task.
 func (s *Service) GetTask(ctx context.Context, req *runpb.GetTaskRequest) (*runpb.Task, error) {
+	if err := s.charge(s.rates.read, req.GetName()); err != nil {
+		return nil, err
+	}
 	loc, ids, err := s.parseName(req.GetName(), "jobs", "executions", "tasks")
 	if err != nil {
 		return nil, err
@@ -257,6 +275,9 @@ func (s *Service) GetTask(ctx context.Context, req *runpb.GetTaskRequest) (*runp
 // ListTasks lists an execution's tasks by index ("-" for job or execution
 // lists across them).
 func (s *Service) ListTasks(ctx context.Context, req *runpb.ListTasksRequest) (*runpb.ListTasksResponse, error) {
+	if err := s.charge(s.rates.read, req.GetParent()); err != nil {
+		return nil, err
+	}
 	loc, ids, err := s.parseName(req.GetParent(), "jobs", "executions")
 	if err != nil {
 		return nil, err

@@ -18,6 +18,14 @@ import (
 
 // CreateJob creates a job; the operation is done at once.
 func (s *Service) CreateJob(ctx context.Context, req *runpb.CreateJobRequest) (*longrunningpb.Operation, error) {
+	if err := s.charge(s.rates.write, req.GetParent()); err != nil {
+		return nil, err
+	}
+	return s.createJob(req)
+}
+
+// createJob is CreateJob once the request is charged (UpdateJob with allow_missing comes here too).
+func (s *Service) createJob(req *runpb.CreateJobRequest) (*longrunningpb.Operation, error) {
 	loc, err := s.parseLocation(strings.Split(req.GetParent(), "/"))
 	if err != nil {
 		return nil, err
@@ -42,8 +50,8 @@ func (s *Service) CreateJob(ctx context.Context, req *runpb.CreateJobRequest) (*
 	if _, ok := s.st.jobs[j.Name]; ok {
 		return nil, status.Errorf(codes.AlreadyExists, "Job %s already exists.", j.Name)
 	}
-	if n := s.countJobs(loc); n >= s.cfg.MaxJobs {
-		return nil, status.Errorf(codes.ResourceExhausted, "Quota exceeded: project %s already has %d jobs in region %s (limit %d).", loc.project, n, loc.region, s.cfg.MaxJobs)
+	if s.countJobs(loc) >= s.cfg.MaxJobs {
+		return nil, jobsLimit(s.cfg.MaxJobs).Error(s.consumer(loc.region))
 	}
 	now := time.Now()
 	j.Uid, j.Generation = uuid4(), 1
@@ -81,6 +89,9 @@ func (s *Service) settle(j *runpb.Job, now time.Time) {
 
 // GetJob returns a job.
 func (s *Service) GetJob(ctx context.Context, req *runpb.GetJobRequest) (*runpb.Job, error) {
+	if err := s.charge(s.rates.read, req.GetName()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, _, err := s.job(req.GetName())
@@ -104,6 +115,9 @@ func (s *Service) job(name string) (*runpb.Job, location, error) {
 
 // ListJobs lists a location's jobs, newest first.
 func (s *Service) ListJobs(ctx context.Context, req *runpb.ListJobsRequest) (*runpb.ListJobsResponse, error) {
+	if err := s.charge(s.rates.read, req.GetParent()); err != nil {
+		return nil, err
+	}
 	loc, err := s.parseLocation(strings.Split(req.GetParent(), "/"))
 	if err != nil {
 		return nil, err
@@ -168,6 +182,9 @@ func paginate[T any](xs []T, size int32, token string) ([]T, string, error) {
 
 // UpdateJob replaces a job's desired state (or creates it with allow_missing).
 func (s *Service) UpdateJob(ctx context.Context, req *runpb.UpdateJobRequest) (*longrunningpb.Operation, error) {
+	if err := s.charge(s.rates.write, req.GetJob().GetName()); err != nil {
+		return nil, err
+	}
 	if req.GetJob() == nil {
 		return nil, invalid("job is required")
 	}
@@ -182,7 +199,7 @@ func (s *Service) UpdateJob(ctx context.Context, req *runpb.UpdateJobRequest) (*
 		if !req.GetAllowMissing() {
 			return nil, notFound("JOB", ids[0], loc)
 		}
-		return s.CreateJob(ctx, &runpb.CreateJobRequest{Parent: loc.String(), JobId: ids[0], Job: req.Job, ValidateOnly: req.ValidateOnly})
+		return s.createJob(&runpb.CreateJobRequest{Parent: loc.String(), JobId: ids[0], Job: req.Job, ValidateOnly: req.ValidateOnly})
 	}
 	j := proto.Clone(req.GetJob()).(*runpb.Job)
 	j.Name = jobName(loc, ids[0])
@@ -223,6 +240,9 @@ func checkEtag(given, current, kind, id string) error {
 // DeleteJob deletes a job with its executions and tasks; running executions
 // are stopped.
 func (s *Service) DeleteJob(ctx context.Context, req *runpb.DeleteJobRequest) (*longrunningpb.Operation, error) {
+	if err := s.charge(s.rates.write, req.GetName()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, loc, err := s.job(req.GetName())
@@ -250,15 +270,24 @@ func (s *Service) DeleteJob(ctx context.Context, req *runpb.DeleteJobRequest) (*
 
 // GetIamPolicy returns an empty policy: gcpsim enforces no IAM.
 func (s *Service) GetIamPolicy(ctx context.Context, req *iampb.GetIamPolicyRequest) (*iampb.Policy, error) {
+	if err := s.charge(s.rates.read, req.GetResource()); err != nil {
+		return nil, err
+	}
 	return &iampb.Policy{Version: 1, Etag: []byte("gcpsim")}, nil
 }
 
 // SetIamPolicy accepts any policy and returns it; it has no effect.
 func (s *Service) SetIamPolicy(ctx context.Context, req *iampb.SetIamPolicyRequest) (*iampb.Policy, error) {
+	if err := s.charge(s.rates.write, req.GetResource()); err != nil {
+		return nil, err
+	}
 	return req.GetPolicy(), nil
 }
 
 // TestIamPermissions grants every permission asked for.
 func (s *Service) TestIamPermissions(ctx context.Context, req *iampb.TestIamPermissionsRequest) (*iampb.TestIamPermissionsResponse, error) {
+	if err := s.charge(s.rates.read, req.GetResource()); err != nil {
+		return nil, err
+	}
 	return &iampb.TestIamPermissionsResponse{Permissions: req.GetPermissions()}, nil
 }

@@ -60,6 +60,9 @@ func (s *Service) operation(name string) (*longrunningpb.Operation, error) {
 
 // GetOperation returns an operation, with fresh metadata while it runs.
 func (s *Service) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
+	if err := s.charge(s.rates.read, req.GetName()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.operation(req.GetName())
@@ -68,6 +71,9 @@ func (s *Service) GetOperation(ctx context.Context, req *longrunningpb.GetOperat
 // WaitOperation waits until the operation is done or the timeout (default
 // one minute) passes, and returns its latest state.
 func (s *Service) WaitOperation(ctx context.Context, req *longrunningpb.WaitOperationRequest) (*longrunningpb.Operation, error) {
+	if err := s.charge(s.rates.read, req.GetName()); err != nil {
+		return nil, err
+	}
 	d := time.Minute
 	if req.GetTimeout() != nil {
 		d = req.GetTimeout().AsDuration()
@@ -94,6 +100,9 @@ func (s *Service) WaitOperation(ctx context.Context, req *longrunningpb.WaitOper
 
 // ListOperations lists the operations under a location name.
 func (s *Service) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
+	if err := s.charge(s.rates.read, req.GetName()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var names []string
@@ -117,6 +126,9 @@ func (s *Service) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 
 // DeleteOperation forgets an operation.
 func (s *Service) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
+	if err := s.charge(s.rates.write, req.GetName()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.st.ops[req.GetName()]; !ok {

@@ -27,7 +27,13 @@ type Config struct {
 	StatePath     string // JSON file the state is saved to and loaded from; "" keeps it in memory
 	MaxJobs       int    // jobs per project and region; default 1000
 	MaxRunning    int    // running executions per project and region; default 1000
-	Logger        *slog.Logger
+	// Per-minute rate quotas per project and region: RunJob; writes (create/update/delete job, cancel/delete
+	// execution, delete operation); reads (get/list/wait of jobs, executions, tasks, operations; IAM reads).
+	// 0 = the default (DefaultRunJobsPerMinute…), negative = unlimited.
+	RunJobsPerMinute, WritesPerMinute, ReadsPerMinute int
+	// Now is the quotas' clock (nil = time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Service implements the Jobs, Executions, Tasks and Operations servers.
@@ -40,6 +46,7 @@ type Service struct {
 	cfg    Config
 	runner TaskRunner
 	log    *slog.Logger
+	rates  rates
 
 	mu      sync.Mutex
 	st      *state
@@ -82,7 +89,7 @@ func New(cfg Config, runner TaskRunner) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg: cfg, runner: runner, log: cfg.Logger, st: st,
+		cfg: cfg, runner: runner, log: cfg.Logger, st: st, rates: newRates(cfg),
 		running:   map[string]context.CancelCauseFunc{},
 		changed:   make(chan struct{}),
 		saverDone: make(chan struct{}),

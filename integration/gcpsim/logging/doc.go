@@ -13,6 +13,10 @@
 // Goroutines: New starts one goroutine that makes pending entries visible when their delay has passed and hands them
 // to the tails and the publisher; Close stops it. Each TailLogEntries call runs one extra goroutine for its lifetime.
 //
+// Quotas (quotas.go): entries.list 60 requests per minute per project and 10 open tail sessions per project, as
+// Google documents them, refused with RESOURCE_EXHAUSTED in Google's quota-error shape (package quota); both are
+// Config fields.
+//
 // Nothing is persisted: a gcpsim restart starts with an empty log. This package must not import the other gcpsim
-// packages (sinks imports it, for filters).
+// packages (sinks imports it, for filters) except the leaf package quota.
 package logging

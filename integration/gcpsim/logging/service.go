@@ -99,6 +99,9 @@ func (s *Service) ListLogEntries(_ context.Context, req *loggingpb.ListLogEntrie
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
+	if err := s.chargeList(projects); err != nil {
+		return nil, err
+	}
 	filter, err := ParseFilter(req.GetFilter())
 	if err != nil {
 		return nil, invalid("%v", err)

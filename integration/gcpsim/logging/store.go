@@ -3,6 +3,7 @@ package logging
 import (
 	"cmp"
 	"fmt"
+	"github.com/runsock/runsock/integration/gcpsim/quota"
 	"io"
 	"log/slog"
 	"slices"
@@ -38,6 +39,15 @@ type Config struct {
 	Publisher Publisher
 	// Logger may be nil (discard).
 	Logger *slog.Logger
+	// ProjectNumbers maps project IDs to numbers, for the consumer named in quota errors.
+	ProjectNumbers map[string]string
+	// ListsPerMinute is the entries.list quota per project (0 = DefaultListsPerMinute, negative = unlimited).
+	ListsPerMinute int
+	// TailSessions is how many TailLogEntries sessions a project may have open (0 = DefaultTailSessions, negative =
+	// unlimited).
+	TailSessions int
+	// Now is the quotas' clock (nil = time.Now).
+	Now func() time.Time
 }
 
 // Service is the Cloud Logging v2 service. Create it with New, register it with Register, stop it with Close.
@@ -48,6 +58,10 @@ type Service struct {
 	max   int
 	pub   Publisher
 	log   *slog.Logger
+
+	numbers  map[string]string
+	lists    *quota.Rate
+	maxTails int
 
 	mu      sync.Mutex
 	seq     uint64
@@ -69,14 +83,17 @@ type pendingEntry struct {
 // New returns a running Service; call Close to stop its goroutine.
 func New(cfg Config) *Service {
 	s := &Service{
-		delay:   cfg.IngestionDelay,
-		max:     cfg.MaxEntries,
-		pub:     cfg.Publisher,
-		log:     cfg.Logger,
-		tails:   map[*tail]struct{}{},
-		wake:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		delay:    cfg.IngestionDelay,
+		max:      cfg.MaxEntries,
+		pub:      cfg.Publisher,
+		log:      cfg.Logger,
+		tails:    map[*tail]struct{}{},
+		numbers:  cfg.ProjectNumbers,
+		lists:    quota.NewRate(listLimit(quota.OrDefault(cfg.ListsPerMinute, DefaultListsPerMinute)), cfg.Now),
+		maxTails: quota.OrDefault(cfg.TailSessions, DefaultTailSessions),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	switch {
 	case s.delay == 0:

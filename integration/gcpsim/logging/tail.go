@@ -84,8 +84,11 @@ func (s *Service) TailLogEntries(stream loggingpb.LoggingServiceV2_TailLogEntrie
 	}
 	t := &tail{projects: projects, filter: filter, signal: make(chan struct{}, 1)}
 	s.mu.Lock()
-	s.tails[t] = struct{}{}
+	err = s.openTail(t)
 	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	defer func() {
 		s.mu.Lock()
 		delete(s.tails, t)

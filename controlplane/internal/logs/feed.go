@@ -1,0 +1,179 @@
+package logs
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/logging/apiv2/loggingpb"
+	"golang.org/x/time/rate"
+	"google.golang.org/api/iterator"
+
+	"github.com/runsock/runsock/controlplane/internal/googlequota"
+)
+
+// Cloud Logging's quotas: entries.list is 60 requests per minute per project, live tailing 10 sessions per
+// project. The reader never tails: every follower of an execution shares one poll of it (a feed), and every
+// entries.list — history pages and polls alike — takes a token of one bucket.
+const (
+	// DefaultListsPerMinute is the entries.list quota the reader keeps within.
+	DefaultListsPerMinute = 60
+	// feedPoll is how often an execution's feed lists new entries; with many feeds the bucket spaces them out.
+	feedPoll = time.Second
+	// feedLookback re-reads entries received this long before the newest one seen, since entries become visible
+	// to entries.list a few seconds after they are received, not in order; duplicates are dropped by insertId.
+	feedLookback = 10 * time.Second
+)
+
+// feed is the one poll of an execution's entries (output and system), shared by every reader following it. It
+// runs while it has subscribers.
+type feed struct {
+	exec string // short execution ID
+	subs map[*feedSub]struct{}
+	stop context.CancelFunc
+}
+
+// feedSub is one reader's queue of a feed's new entries.
+type feedSub struct {
+	signal chan struct{}
+
+	mu  sync.Mutex
+	buf []*loggingpb.LogEntry
+	err error
+}
+
+func (s *feedSub) take() ([]*loggingpb.LogEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	buf := s.buf
+	s.buf = nil
+	return buf, s.err
+}
+
+func (s *feedSub) offer(entries []*loggingpb.LogEntry, err error) {
+	s.mu.Lock()
+	s.buf = append(s.buf, entries...)
+	if err != nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+}
+
+// subscribe joins (or starts) the feed of execution and returns the subscription and its cancel. Entries received
+// from about now on are delivered; earlier ones are the caller's history to read.
+func (r *Reader) subscribe(execution string) (*feedSub, func()) {
+	exec := shortName(execution)
+	sub := &feedSub{signal: make(chan struct{}, 1)}
+	r.feedsMu.Lock()
+	defer r.feedsMu.Unlock()
+	f := r.feeds[exec]
+	if f == nil {
+		ctx, stop := context.WithCancel(r.ctx)
+		f = &feed{exec: exec, subs: map[*feedSub]struct{}{}, stop: stop}
+		r.feeds[exec] = f
+		r.wg.Add(1)
+		go r.runFeed(ctx, f, time.Now().Add(-feedLookback))
+	}
+	f.subs[sub] = struct{}{}
+	return sub, func() {
+		r.feedsMu.Lock()
+		defer r.feedsMu.Unlock()
+		delete(f.subs, sub)
+		if len(f.subs) == 0 && r.feeds[exec] == f {
+			delete(r.feeds, exec)
+			f.stop()
+		}
+	}
+}
+
+// runFeed polls the execution's entries received since from, and hands new ones to the subscribers.
+func (r *Reader) runFeed(ctx context.Context, f *feed, from time.Time) {
+	defer r.wg.Done()
+	seen := newDedupe(1 << 16)
+	newest := from.Add(feedLookback)
+	for {
+		req := &loggingpb.ListLogEntriesRequest{
+			ResourceNames: []string{"projects/" + r.project},
+			Filter:        baseFilter([]string{f.exec}) + " AND receiveTimestamp>=" + quote(rfc3339(newest.Add(-feedLookback))),
+			OrderBy:       "timestamp asc", PageSize: 1000,
+		}
+		var fresh []*loggingpb.LogEntry
+		entries, err := r.list(ctx, req, 0)
+		for _, e := range entries {
+			if seen.first(e.GetInsertId()) {
+				fresh = append(fresh, e)
+			}
+			if rt := e.GetReceiveTimestamp().AsTime(); rt.After(newest) {
+				newest = rt
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			err = translate(err)
+		}
+		r.feedsMu.Lock()
+		for s := range f.subs {
+			s.offer(fresh, err)
+		}
+		r.feedsMu.Unlock()
+		if err != nil {
+			r.log.WarnContext(ctx, "log poll failed", "execution", f.exec, "error", err)
+		}
+		if googlequota.Sleep(ctx, feedPoll) != nil {
+			return
+		}
+	}
+}
+
+// list runs entries.list for req within the quota — a token for every page, and retries while Cloud Logging
+// refuses the quota — and returns the entries, at most limit of them (0: all, up to maxCollect).
+func (r *Reader) list(ctx context.Context, req *loggingpb.ListLogEntriesRequest, limit int) ([]*loggingpb.LogEntry, error) {
+	if limit <= 0 {
+		limit = maxCollect
+	}
+	var collected []*loggingpb.LogEntry
+	err := r.retry.Do(ctx, func(ctx context.Context) error {
+		collected = collected[:0]
+		it := r.api.ListLogEntries(ctx, req)
+		for first := true; len(collected) < limit; first = false {
+			if pageDue(it.PageInfo(), first) {
+				if err := r.lists.Wait(ctx); err != nil {
+					return err
+				}
+			}
+			e, err := it.Next()
+			if errors.Is(err, iterator.Done) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			collected = append(collected, e)
+		}
+		return nil
+	})
+	return collected, err
+}
+
+// maxCollect bounds one listing held in memory; readers page through longer histories by timestamp.
+const maxCollect = 1 << 20
+
+func newListLimiter(perMinute int) *rate.Limiter {
+	if perMinute <= 0 {
+		perMinute = DefaultListsPerMinute
+	}
+	return rate.NewLimiter(rate.Limit(float64(perMinute)/60), perMinute)
+}
+
+// pageDue reports whether the iterator's next Next fetches a page: the first call, or the current page is used up
+// and another follows.
+func pageDue(p *iterator.PageInfo, first bool) bool {
+	return first || (p.Remaining() == 0 && p.Token != "")
+}
