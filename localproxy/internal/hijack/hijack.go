@@ -112,17 +112,25 @@ func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, 
 	in := resume.NewStdinLog(&stdin{r: brw.Reader}, attachPath.MatchString(r.URL.Path))
 	defer in.Close()
 	send := func(ctx context.Context, token, pos string) (*http.Response, error) {
-		body := io.MultiReader(bytes.NewReader(prefix), in.Reader(0))
-		req, err := http.NewRequestWithContext(ctx, r.Method, h.target(r.URL.Path, r.URL.RawQuery), io.NopCloser(body))
+		// The transport closes the body when the stream ends (and waits for its writer): the stdin reader must
+		// hear it, or it would wait for the client's next keystroke.
+		var at int64
+		first := prefix
+		if token != "" { // a resumed attach: no JSON prefix, stdin from the first byte not acknowledged
+			at, first = in.Acked(), nil
+		}
+		rd := in.Reader(at)
+		body := struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(first), rd), rd}
+		req, err := http.NewRequestWithContext(ctx, r.Method, h.target(r.URL.Path, r.URL.RawQuery), body)
 		if err != nil {
 			return nil, err
 		}
 		resume.CopyHeaders(req.Header, r.Header)
-		req.Header.Set(StdinOffsetHeader, strconv.Itoa(len(prefix)))
-		if token != "" { // a resumed attach: no JSON prefix, stdin from the first byte not acknowledged
-			at := in.Acked()
-			req.Body = in.Reader(at)
-			req.Header.Set(StdinOffsetHeader, "0")
+		req.Header.Set(StdinOffsetHeader, strconv.Itoa(len(first)))
+		if token != "" {
 			req.Header.Set(proxyproto.StdinAtHeader, strconv.FormatInt(at, 10))
 		}
 		resume.SetResume(req.Header, token, pos)
