@@ -66,6 +66,7 @@ func (h *Handler) attachAgent(w http.ResponseWriter, r *http.Request, c *contain
 	case !boolValue(r, "stdin"):
 		d.drainInput()
 	case sess != nil:
+		sess.held(d.cancel)
 		aio.Stdin = newStdinReader(d.in, sess, stdinAt, func(n int64) {
 			mw.frame(proxyproto.KindStdinAck, strconv.FormatInt(n, 10), nil)
 		})

@@ -156,10 +156,12 @@ type stdinSession struct {
 	mu     sync.Mutex
 	handed int64 // stdin bytes handed on to the container
 	ended  time.Time
+	stop   context.CancelFunc // ends the stream holding busy
 }
 
-// open returns the session id (a new one when id is "") and takes it for one stream, waiting until the cut stream
-// before it has let go. Call release when the stream ends.
+// open returns the session id (a new one when id is "") and takes it for one stream: a stream still holding it (the
+// cut one, if the control plane has not noticed the cut yet) is stopped, and open waits until it has let go. The
+// holder calls held with what stops it, and release when it ends.
 func (s *stdinSessions) open(ctx context.Context, id string) (string, *stdinSession, error) {
 	s.mu.Lock()
 	if s.m == nil {
@@ -185,6 +187,11 @@ func (s *stdinSessions) open(ctx context.Context, id string) (string, *stdinSess
 		s.m[id] = sess
 	}
 	s.mu.Unlock()
+	sess.mu.Lock()
+	if sess.stop != nil {
+		sess.stop()
+	}
+	sess.mu.Unlock()
 	select {
 	case sess.busy <- struct{}{}:
 		return id, sess, nil
@@ -193,9 +200,16 @@ func (s *stdinSessions) open(ctx context.Context, id string) (string, *stdinSess
 	}
 }
 
+// held records how to stop the stream that now holds the session.
+func (sess *stdinSession) held(stop context.CancelFunc) {
+	sess.mu.Lock()
+	sess.stop = stop
+	sess.mu.Unlock()
+}
+
 func (sess *stdinSession) release() {
 	sess.mu.Lock()
-	sess.ended = time.Now()
+	sess.ended, sess.stop = time.Now(), nil
 	sess.mu.Unlock()
 	<-sess.busy
 }

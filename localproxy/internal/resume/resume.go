@@ -44,6 +44,7 @@ func Run(ctx context.Context, w io.Writer, flush func() error, resp *http.Respon
 	backoff := 100 * time.Millisecond
 	var gaveUp time.Time
 	for {
+		began := time.Now()
 		progressed, clientErr, readErr := st.copy(w, flush, resp.Body, opts.OnAck)
 		resp.Body.Close()
 		switch {
@@ -54,8 +55,23 @@ func Run(ctx context.Context, w io.Writer, flush func() error, resp *http.Respon
 		case st.token == "":
 			return fmt.Errorf("%w: %v", ErrCut, readErrOrEOF(readErr))
 		}
-		if progressed {
+		switch {
+		case progressed:
 			backoff, gaveUp = 100*time.Millisecond, time.Time{}
+		case time.Since(began) < time.Second:
+			// Ended at once with nothing delivered: not a timeout but a control plane failing; pace the retries.
+			if gaveUp.IsZero() {
+				gaveUp = time.Now().Add(opts.Retry)
+			}
+			if time.Now().After(gaveUp) {
+				return fmt.Errorf("%w: %v", ErrCut, readErrOrEOF(readErr))
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
 		}
 		opts.Log.Info("stream cut, resuming", "path", opts.Path, "pos", st.pos, "err", readErr)
 		for {
