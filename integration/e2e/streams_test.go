@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -41,8 +42,13 @@ type streamCmd struct {
 
 func startDocker(ctx context.Context, t *testing.T, host, name string, args ...string) *streamCmd {
 	t.Helper()
+	return startDockerIn(ctx, t, host, name, nil, args...)
+}
+
+func startDockerIn(ctx context.Context, t *testing.T, host, name string, stdin io.Reader, args ...string) *streamCmd {
+	t.Helper()
 	s := &streamCmd{name: name, cmd: dockerCmd(ctx, t, host, args...), done: make(chan struct{})}
-	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.err
+	s.cmd.Stdout, s.cmd.Stderr, s.cmd.Stdin = &s.out, &s.err, stdin
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -59,22 +65,25 @@ func startDocker(ctx context.Context, t *testing.T, host, name string, args ...s
 }
 
 // numbered checks that out is lines lineFROM..lineN, each once, in order, and returns FROM.
-func numbered(out string, n int) (int, error) {
+func numbered(out string, n int) (int, error) { return numberedAs(out, n, "line%d") }
+
+// numberedAs is numbered with another line format.
+func numberedAs(out string, n int, format string) (int, error) {
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if out == "" || len(lines) == 0 {
 		return 0, fmt.Errorf("no output")
 	}
 	var from int
-	if _, err := fmt.Sscanf(lines[0], "line%d", &from); err != nil {
+	if _, err := fmt.Sscanf(lines[0], format, &from); err != nil {
 		return 0, fmt.Errorf("first line %q", lines[0])
 	}
 	for i, l := range lines {
-		if want := fmt.Sprintf("line%d", from+i); l != want {
+		if want := fmt.Sprintf(format, from+i); l != want {
 			return from, fmt.Errorf("line %d is %q, want %q (lost or repeated output)", i+1, l, want)
 		}
 	}
 	if last := from + len(lines) - 1; last != n {
-		return from, fmt.Errorf("last line is line%d, want line%d", last, n)
+		return from, fmt.Errorf("last line is "+format+", want "+format, last, n)
 	}
 	return from, nil
 }
@@ -82,7 +91,8 @@ func numbered(out string, n int) (int, error) {
 // Cloud Run cuts every request at its timeout, streams included, and the cut looks like a clean end. A container
 // printing a numbered line every 100 ms for 60 s outlives several cuts (the front end's timeout is ~20 s here):
 // `docker run` (attached), `docker logs -f`, `docker wait` and `docker attach` on it each see every line exactly
-// once, in order, and the exit code. An `exec -t` longer than the cap ends with a message saying why.
+// once, in order, and the exit code. Stdin crosses the cuts too: a `docker run -i` fed a numbered line every 100 ms
+// for 40 s echoes each once. An `exec -t` longer than the cap ends with a message saying why.
 func TestStreamsOutliveTheRequestTimeout(t *testing.T) {
 	host, cut := cutStack(t)
 	const n = 600
@@ -104,6 +114,16 @@ func TestStreamsOutliveTheRequestTimeout(t *testing.T) {
 		startDocker(ctx, t, host, "wait", "wait", name),
 		startDocker(ctx, t, host, "exec -t", "exec", "-t", name, "sh", "-c", "echo exec-started; sleep 100"),
 	}
+	const inLines = 400
+	pr, pw := io.Pipe()
+	go func() {
+		defer pw.Close()
+		for i := 1; i <= inLines && ctx.Err() == nil; i++ {
+			fmt.Fprintf(pw, "in%d\n", i)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	cmds = append(cmds, startDockerIn(ctx, t, host, "run -i", pr, "run", "-i", "--rm", "alpine", "sh", "-c", `while read l; do echo "got $l"; done`))
 	var wg sync.WaitGroup
 	for _, c := range cmds {
 		wg.Add(1)
@@ -130,6 +150,10 @@ func TestStreamsOutliveTheRequestTimeout(t *testing.T) {
 			case "wait":
 				if strings.TrimSpace(c.out.String()) != "7" || c.code != 0 {
 					t.Fatalf("exit %d, printed %q\nstderr: %s", c.code, c.out.String(), c.err.String())
+				}
+			case "run -i":
+				if from, err := numberedAs(c.out.String(), inLines, "got in%d"); err != nil || from != 1 || c.code != 0 {
+					t.Fatalf("exit %d, from line %d: %v\nstderr: %s", c.code, from, err, c.err.String())
 				}
 			case "exec -t":
 				out := c.out.String() + c.err.String()
