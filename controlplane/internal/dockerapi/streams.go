@@ -134,8 +134,10 @@ func (h *Handler) containerLogs(w http.ResponseWriter, r *http.Request, p identi
 	framed := resumable(w, r)
 	var c *containers.Container
 	var mw *muxWriter
-	opts.Started = func(start containers.LogPosition) {
-		mw.frame(proxyproto.KindToken, "", []byte(logsToken(c.ID, opts.Since, opts.Until, start)))
+	opts.Started = func(start containers.LogPosition) { // called while lines are copied, when mw exists
+		if mw != nil {
+			mw.frame(proxyproto.KindToken, "", []byte(logsToken(c.ID, opts.Since, opts.Until, start)))
+		}
 	}
 	c, lines, err := h.c.Logs(r.Context(), p, r.PathValue("id"), opts)
 	if err != nil {
