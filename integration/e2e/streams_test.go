@@ -14,19 +14,19 @@ import (
 )
 
 // cutStack returns the docker host whose path to the control plane goes through gcpsim's front end with a short
-// request timeout, and that timeout; the test is skipped without one. GCPSIM_REQUEST_TIMEOUT is the front end's
-// request timeout (scripts/dev writes it to .dev/env); RUNSOCK_CUT_DOCKER_HOST, when set, is a localproxy socket
-// through a front end that cuts at it (the stack's own DOCKER_HOST otherwise).
+// request timeout, and that timeout; the test is skipped without one. Either the stack's own front end cuts
+// quickly (GCPSIM_REQUEST_TIMEOUT, with DOCKER_HOST), or scripts/dev provides a second localproxy socket whose
+// front end does (RUNSOCK_CUT_DOCKER_HOST, cutting at RUNSOCK_CUT_REQUEST_TIMEOUT), leaving the rest of the suite
+// at the usual timeout.
 func cutStack(t *testing.T) (string, time.Duration) {
 	t.Helper()
-	raw := os.Getenv("GCPSIM_REQUEST_TIMEOUT")
+	host, raw := os.Getenv("RUNSOCK_CUT_DOCKER_HOST"), os.Getenv("RUNSOCK_CUT_REQUEST_TIMEOUT")
+	if host == "" {
+		host, raw = stack.dockerHost, os.Getenv("GCPSIM_REQUEST_TIMEOUT")
+	}
 	cut, err := time.ParseDuration(raw)
 	if raw == "" || err != nil || cut <= 0 || cut > 30*time.Second {
-		t.Skipf("needs the front end's request timeout at most 30s (GCPSIM_REQUEST_TIMEOUT=%q)", raw)
-	}
-	host := os.Getenv("RUNSOCK_CUT_DOCKER_HOST")
-	if host == "" {
-		host = stack.dockerHost
+		t.Skipf("needs a front end whose request timeout is at most 30s (RUNSOCK_CUT_DOCKER_HOST and RUNSOCK_CUT_REQUEST_TIMEOUT, or GCPSIM_REQUEST_TIMEOUT; got %q)", raw)
 	}
 	return host, cut
 }
