@@ -99,6 +99,25 @@ type AttachOptions struct {
 	Stream bool // then follow live output until the container exits
 	// NextRun: attaching before (re)start — do not end on the previous run's exit (docker run, docker start -a).
 	NextRun bool
+	// Resume continues an attach that the request timeout cut, from a cursor its Started reported (advanced by
+	// what was delivered since); Logs and NextRun are then ignored.
+	Resume *AttachCursor
+	// Started, when set, is called with the cursor of this attach's output before any of it is written (Stream
+	// only).
+	Started func(AttachCursor)
+}
+
+// AttachCursor is where an attach's output stands: the next sequence of the container's live output to deliver,
+// and the run whose end does not end the attach (the previous run, when attached before a start).
+type AttachCursor struct {
+	Next    uint64
+	SkipRun string
+}
+
+// SeqWriter is an output writer that records where each write leaves the container's output (the sequence to
+// resume from after it), so that a cut stream can resume there. Attach uses it when Stdout or Stderr has it.
+type SeqWriter interface {
+	WriteSeq(p []byte, next uint64) error
 }
 
 // Attach connects to the main process: output from the live logs (so nothing printed before the link exists is
@@ -111,9 +130,15 @@ func (h *Hub) Attach(ctx context.Context, containerID string, opts AttachOptions
 	if err != nil {
 		return err
 	}
-	after := st.LastSeq
+	after, skipRun := st.LastSeq, ""
 	if opts.Logs {
 		after = 0
+	}
+	if opts.NextRun && st.Complete {
+		skipRun = st.Run
+	}
+	if opts.Resume != nil {
+		after, skipRun = opts.Resume.Next-min(opts.Resume.Next, 1), opts.Resume.SkipRun
 	}
 	if s.Stdin != nil || s.Resize != nil {
 		go h.attachInput(ctx, containerID, s)
@@ -123,6 +148,9 @@ func (h *Hub) Attach(ctx context.Context, containerID string, opts AttachOptions
 		w := stdout
 		if c.Stream == linkproto.StreamStderr {
 			w = stderr
+		}
+		if sw, ok := w.(SeqWriter); ok {
+			return sw.WriteSeq(c.Data, c.Seq+1)
 		}
 		_, err := w.Write(c.Data)
 		return err
@@ -142,7 +170,10 @@ func (h *Hub) Attach(ctx context.Context, containerID string, opts AttachOptions
 		}
 		return nil
 	}
-	return h.opts.Logs.Follow(ctx, containerID, livelogs.FollowOptions{After: after, NextRun: opts.NextRun}, write)
+	if opts.Started != nil {
+		opts.Started(AttachCursor{Next: after + 1, SkipRun: skipRun})
+	}
+	return h.opts.Logs.Follow(ctx, containerID, livelogs.FollowOptions{After: after, SkipRun: skipRun}, write)
 }
 
 // attachInput waits for the agent (however long ctx allows) and forwards input to the main process.

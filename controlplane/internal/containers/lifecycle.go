@@ -318,30 +318,67 @@ type WaitResult struct {
 	Error    string
 }
 
+// WaitCursor names a wait so that it can be re-issued after Cloud Run's request timeout cut it: the container and
+// the moment the wait began. A resumed wait answers with the exit (or removal) that happened since then, so a
+// `next-exit` re-issued after that exit still returns it rather than waiting for another.
+type WaitCursor struct {
+	ID    string
+	Since time.Time
+}
+
 // Wait checks ref now (errors come back before anything is streamed) and returns a channel that delivers one
-// result when condition is met ("not-running" (default), "next-exit", "removed"), or closes if ctx ends first.
-func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, condition container.WaitCondition) (<-chan WaitResult, error) {
+// result when condition is met ("not-running" (default), "next-exit", "removed"), or closes if ctx ends first,
+// and the cursor that resumes this wait. With resume (nil = a new wait) it continues the wait that cursor named.
+func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, condition container.WaitCondition, resume *WaitCursor) (<-chan WaitResult, WaitCursor, error) {
 	switch condition {
 	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
 	default:
-		return nil, errorf(errdefs.ErrInvalidArgument, "invalid condition: %q", condition)
+		return nil, WaitCursor{}, errorf(errdefs.ErrInvalidArgument, "invalid condition: %q", condition)
 	}
+	since := s.now()
 	sub, unsubscribe := s.bus.subscribe()
+	if resume != nil {
+		ref, since = resume.ID, resume.Since
+	}
 	c, err := s.Resolve(ctx, p, ref)
+	out := make(chan WaitResult, 1)
+	var last WaitResult
+	died := false
+	if resume != nil {
+		// What happened while no wait was open: the events since the wait began (subscribed first, so nothing
+		// falls between the history and the live events).
+		if err != nil && !errdefs.IsNotFound(err) {
+			unsubscribe()
+			return nil, WaitCursor{}, err
+		}
+		res, exited, done, herr := s.waitHistory(ctx, p, *resume, condition)
+		if herr != nil {
+			unsubscribe()
+			return nil, WaitCursor{}, herr
+		}
+		if done {
+			unsubscribe()
+			out <- res
+			return out, *resume, nil
+		}
+		last, died = res, exited
+	}
 	if err != nil {
 		unsubscribe()
-		return nil, err
+		return nil, WaitCursor{}, err
 	}
-	out := make(chan WaitResult, 1)
+	if !died {
+		last = WaitResult{ExitCode: c.State.ExitCode}
+	}
+	cursor := WaitCursor{ID: c.ID, Since: since}
 	if (condition == "" || condition == container.WaitConditionNotRunning) && !c.Running() {
 		unsubscribe()
-		out <- WaitResult{ExitCode: c.State.ExitCode}
-		return out, nil
+		out <- last
+		return out, cursor, nil
 	}
 	go func() {
 		defer unsubscribe()
 		defer close(out)
-		last := WaitResult{ExitCode: c.State.ExitCode}
 		for {
 			select {
 			case <-ctx.Done():
@@ -366,7 +403,31 @@ func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, co
 			}
 		}
 	}()
-	return out, nil
+	return out, cursor, nil
+}
+
+// waitHistory replays the events of cur's container since the wait began: the result when the condition was met
+// (done), or the last exit seen (died) for a wait on removal still to come.
+func (s *Service) waitHistory(ctx context.Context, p identity.Principal, cur WaitCursor, condition container.WaitCondition) (res WaitResult, died, done bool, err error) {
+	events, err := s.store.ListEvents(ctx, ownerScope(p), cur.Since, s.now())
+	if err != nil {
+		return WaitResult{}, false, false, err
+	}
+	for _, e := range events {
+		if e.ActorID != cur.ID || e.Type != "container" {
+			continue
+		}
+		switch e.Action {
+		case "die":
+			res, died = WaitResult{ExitCode: atoi(e.Attributes["exitCode"])}, true
+			if condition != container.WaitConditionRemoved {
+				return res, true, true, nil
+			}
+		case "destroy":
+			return res, died, true, nil
+		}
+	}
+	return res, died, false, nil
 }
 
 // Prune removes p's stopped containers matching filters (until, label) and returns their IDs.

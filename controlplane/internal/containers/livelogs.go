@@ -74,25 +74,42 @@ func (l LiveLogs) live(ctx context.Context, t LogTarget, opts LogOptions, st liv
 		if !wanted(c) {
 			return true
 		}
-		return yield(LogLine{Stream: int(c.Stream), Time: c.Time, Data: c.Data}, nil)
+		return yield(LogLine{Stream: int(c.Stream), Time: c.Time, Data: c.Data, Seq: c.Seq}, nil)
 	}
 	after := st.LastSeq
-	if opts.Tail != 0 {
+	var chunks []livelogs.Chunk
+	var err error
+	switch {
+	case opts.From != nil:
+		after = opts.From.Seq - min(opts.From.Seq, 1)
+		chunks, err = l.Live.Read(ctx, t.ContainerID, livelogs.ReadOptions{After: after})
+		if err == nil && len(chunks) > 0 && chunks[0].Seq == opts.From.Seq {
+			chunks[0].Data = chunks[0].Data[min(opts.From.Offset, len(chunks[0].Data)):]
+			chunks[0].Offset = opts.From.Offset
+		}
+	case opts.Tail != 0:
 		ro := livelogs.ReadOptions{}
 		if opts.Tail > 0 {
 			ro.Tail = opts.Tail
 		}
-		chunks, err := l.Live.Read(ctx, t.ContainerID, ro)
-		if err != nil {
-			yield(LogLine{}, err)
+		chunks, err = l.Live.Read(ctx, t.ContainerID, ro)
+	}
+	if err != nil {
+		yield(LogLine{}, err)
+		return
+	}
+	if opts.Started != nil {
+		start := LogPosition{Seq: after + 1}
+		if len(chunks) > 0 {
+			start = LogPosition{Seq: chunks[0].Seq, Offset: chunks[0].Offset}
+		}
+		opts.Started(start)
+	}
+	for _, c := range chunks {
+		if !emit(c) {
 			return
 		}
-		for _, c := range chunks {
-			if !emit(c) {
-				return
-			}
-			after = max(after, c.Seq)
-		}
+		after = max(after, c.Seq)
 	}
 	if !opts.Follow {
 		return
@@ -114,7 +131,7 @@ func (l LiveLogs) live(ctx context.Context, t LogTarget, opts LogOptions, st liv
 		}()
 	}
 	var stopped bool
-	err := l.Live.Follow(fctx, t.ContainerID, livelogs.FollowOptions{After: after}, func(c livelogs.Chunk) error {
+	err = l.Live.Follow(fctx, t.ContainerID, livelogs.FollowOptions{After: after}, func(c livelogs.Chunk) error {
 		if !opts.Until.IsZero() && !c.Time.Before(opts.Until) {
 			return nil
 		}

@@ -130,6 +130,18 @@ type LogOptions struct {
 	Stdout, Stderr bool
 	// Done is closed when the container's current execution has ended (nil when not following).
 	Done <-chan struct{}
+	// From resumes a read cut by the request timeout at a position Started reported or a line's Seq names (Tail
+	// is then ignored; Since and Until still apply). Nil: start as Tail says.
+	From *LogPosition
+	// Started, when set, is called once with the position the output starts from, before the first line. Sources
+	// that cannot resume (Cloud Logging) never call it.
+	Started func(LogPosition)
+}
+
+// LogPosition is a place in a container's live output: the chunk sequence Seq, Offset bytes into its data.
+type LogPosition struct {
+	Seq    uint64
+	Offset int
 }
 
 // LogLine is one chunk of output, normally one line with its trailing newline.
@@ -138,4 +150,7 @@ type LogLine struct {
 	Stream int
 	Time   time.Time
 	Data   []byte
+	// Seq is the line's sequence in the live output (0 from Cloud Logging): the output after it resumes at
+	// LogPosition{Seq: Seq + 1}.
+	Seq uint64
 }

@@ -30,7 +30,14 @@ func (s *Service) AgentContainer(ctx context.Context, p identity.Principal, ref 
 type AttachOptions struct {
 	Logs, Stream   bool
 	Stdout, Stderr bool
+	// Resume continues an attach cut by the request timeout; Started reports the cursor of a new one (see
+	// agentlink.AttachOptions).
+	Resume  *AttachCursor
+	Started func(AttachCursor)
 }
+
+// AttachCursor is where an attach's output stands (agentlink.AttachCursor).
+type AttachCursor = agentlink.AttachCursor
 
 // AttachIO are the attach's client streams; Stdin nil = no input. Resize (may be nil) delivers terminal sizes.
 type AttachIO struct {
@@ -74,7 +81,8 @@ func (s *Service) AttachAgent(ctx context.Context, c *Container, opts AttachOpti
 	if opts.Stderr {
 		streams.Stderr = aio.Stderr
 	}
-	err := s.agent.Link.Attach(ctx, c.ID, agentlink.AttachOptions{Logs: opts.Logs, Stream: opts.Stream, NextRun: !c.Running()}, streams)
+	err := s.agent.Link.Attach(ctx, c.ID, agentlink.AttachOptions{Logs: opts.Logs, Stream: opts.Stream, NextRun: !c.Running(),
+		Resume: opts.Resume, Started: opts.Started}, streams)
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -15,30 +15,75 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
+	"github.com/runsock/runsock/proxyproto"
 )
 
 // This file serves the container routes that go through the runsock agent: attach with input, top, stats, resize,
 // archive (docker cp) and published-port tunnels.
 
 // attachAgent is containerAttach for a container with the agent: output from its live logs, stdin to its main
-// process, over a hijacked or full-duplex stream.
+// process, over a hijacked or full-duplex stream. Framed (localproxy over HTTP/2), it can be resumed after the
+// request timeout cut it: the token names the output cursor and the stdin session (see resume.go).
 func (h *Handler) attachAgent(w http.ResponseWriter, r *http.Request, c *containers.Container) error {
+	tok, err := resumeToken(r, "attach")
+	if err != nil {
+		return err
+	}
+	opts := containers.AttachOptions{Logs: boolValue(r, "logs"), Stream: boolValue(r, "stream"),
+		Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr")}
+	var stdinAt int64
+	if tok != nil {
+		if tok.Get("id") != c.ID {
+			return notFoundContainer(r.PathValue("id"))
+		}
+		next, err := tokenUint(r, tok, "seq", true)
+		if err != nil {
+			return err
+		}
+		opts.Resume = &containers.AttachCursor{Next: next, SkipRun: tok.Get("skip")}
+		if stdinAt, err = strconv.ParseInt(r.Header.Get(proxyproto.StdinAtHeader), 10, 64); err != nil && boolValue(r, "stdin") {
+			return invalid("a resumed attach needs %s", proxyproto.StdinAtHeader)
+		}
+	}
+	framed := r.ProtoMajor >= 2 && resumable(w, r)
+	var session string
+	var sess *stdinSession
+	if framed && boolValue(r, "stdin") && c.Config.OpenStdin {
+		if session, sess, err = h.stdin.open(r.Context(), tok.Get("in")); err != nil {
+			return nil // the client went away while the cut stream let go
+		}
+		defer sess.release()
+	}
 	d, err := h.openDuplex(w, r, streamType(c.Config.Tty))
 	if err != nil {
 		return nil
 	}
 	defer d.closeWrite()
-	mw := &muxWriter{w: d.out, raw: c.Config.Tty}
+	mw := &muxWriter{w: d.out, raw: c.Config.Tty, framed: framed}
+	defer mw.close()
 	aio := containers.AttachIO{Stdout: streamWriter{mw, 1}, Stderr: streamWriter{mw, 2}}
-	if boolValue(r, "stdin") {
-		aio.Stdin = d.in
-	} else {
+	switch {
+	case !boolValue(r, "stdin"):
 		d.drainInput()
+	case sess != nil:
+		sess.held(d.cancel)
+		aio.Stdin = newStdinReader(d.in, sess, stdinAt, func(n int64) {
+			mw.frame(proxyproto.KindStdinAck, strconv.FormatInt(n, 10), nil)
+		})
+	default:
+		aio.Stdin = d.in
 	}
-	opts := containers.AttachOptions{Logs: boolValue(r, "logs"), Stream: boolValue(r, "stream"),
-		Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr")}
-	if err := h.agent.AttachAgent(d.ctx, c, opts, aio); err != nil && d.ctx.Err() == nil {
+	if framed {
+		opts.Started = func(cur containers.AttachCursor) {
+			mw.frame(proxyproto.KindToken, "", []byte(attachToken(c.ID, cur, session)))
+		}
+	}
+	err = h.agent.AttachAgent(d.ctx, c, opts, aio)
+	if err != nil && d.ctx.Err() == nil {
 		h.log.Warn("attach ended with an error", "container", c.ID, "err", err)
+	}
+	if err == nil && d.ctx.Err() == nil {
+		mw.end(nil)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package dockerapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/identity"
+	"github.com/runsock/runsock/proxyproto"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -109,15 +111,33 @@ func (h *Handler) containerRestart(w http.ResponseWriter, r *http.Request, p ide
 }
 
 // containerWait checks the container, flushes the headers (the CLI waits for them before it starts the
-// container), then blocks. A client that goes away ends the wait harmlessly.
+// container), then blocks. A client that goes away ends the wait harmlessly. Framed (localproxy), the result
+// travels in the end frame, after a token that lets localproxy re-issue a wait cut by the request timeout.
 func (h *Handler) containerWait(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-	ch, err := h.c.Wait(r.Context(), p, r.PathValue("id"), container.WaitCondition(r.URL.Query().Get("condition")))
+	tok, err := resumeToken(r, "wait")
 	if err != nil {
 		return err
 	}
+	var resume *containers.WaitCursor
+	if tok != nil {
+		since, err := tokenTime(tok, "since")
+		if err != nil {
+			return err
+		}
+		resume = &containers.WaitCursor{ID: tok.Get("id"), Since: since}
+	}
+	ch, cur, err := h.c.Wait(r.Context(), p, r.PathValue("id"), container.WaitCondition(r.URL.Query().Get("condition")), resume)
+	if err != nil {
+		return err
+	}
+	framed := resumable(w, r)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	http.NewResponseController(w).Flush()
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	mw := &muxWriter{w: w, flush: rc.Flush, raw: true, framed: framed}
+	defer mw.close()
+	mw.frame(proxyproto.KindToken, "", []byte(waitToken(cur)))
 	res, ok := <-ch
 	if !ok {
 		return nil
@@ -126,7 +146,17 @@ func (h *Handler) containerWait(w http.ResponseWriter, r *http.Request, p identi
 	if res.Error != "" {
 		resp.Error = &container.WaitExitError{Message: res.Error}
 	}
-	return jsonEncode(w, resp)
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if framed {
+		mw.end(b)
+		return nil
+	}
+	_, err = w.Write(b)
+	return err
 }
 
 func (h *Handler) containerDelete(w http.ResponseWriter, r *http.Request, p identity.Principal) error {

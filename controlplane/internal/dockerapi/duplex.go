@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -118,6 +119,11 @@ func (s streamWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// WriteSeq implements agentlink.SeqWriter: the attach's output position travels with the bytes.
+func (s streamWriter) WriteSeq(p []byte, next uint64) error {
+	return s.mw.writePos(s.stream, p, strconv.FormatUint(next, 10))
 }
 
 func streamType(tty bool) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
+	"github.com/runsock/runsock/proxyproto"
 )
 
 var errNoAgent = &errkind.Error{Msg: "exec, attach input, cp, top and stats need the runsock agent, which this control plane does not run", Kind: errdefs.ErrConflict}
@@ -57,17 +58,24 @@ func (h *Handler) execStart(w http.ResponseWriter, r *http.Request, p identity.P
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
+	// Framed (localproxy), the natural end is explicit, so localproxy can tell a session the request timeout cut
+	// (an exec cannot be resumed: its process's output is not kept) and say so.
+	framed := r.ProtoMajor >= 2 && resumable(w, r)
 	d, err := h.openDuplex(w, r, streamType(tty))
 	if err != nil {
 		return nil
 	}
 	defer d.closeWrite()
-	mw := &muxWriter{w: d.out, raw: tty}
+	mw := &muxWriter{w: d.out, raw: tty, framed: framed}
+	defer mw.close()
 	err = h.agent.ExecStart(d.ctx, p, id, req, containers.ExecIO{Stdin: d.in, Stdout: streamWriter{mw, 1}, Stderr: streamWriter{mw, 2}})
 	if err != nil && d.ctx.Err() == nil {
 		h.log.Warn("exec ended with an error", "exec", id, "err", err)
 		// The status line is gone: the error can only be shown as output, as Docker does.
 		streamWriter{mw, 2}.Write([]byte(err.Error() + "\n"))
+	}
+	if d.ctx.Err() == nil {
+		mw.end(nil)
 	}
 	return nil
 }
@@ -116,7 +124,7 @@ func size(r *http.Request) (uint, uint, error) {
 // stdinOffsetHeader is localproxy's half of the hijack contract (localproxy/internal/hijack): over HTTP/2 there is no
 // Upgrade, so the request body is the client's JSON body followed directly by stdin, and this header gives the JSON's
 // length.
-const stdinOffsetHeader = "X-Runsock-Stdin-Offset"
+const stdinOffsetHeader = proxyproto.StdinOffsetHeader
 
 // maxStartBody bounds the JSON prefix of a hijacked request.
 const maxStartBody = 1 << 20

@@ -39,7 +39,8 @@ type ContainerBackend interface {
 	Restart(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error
 	Remove(ctx context.Context, p identity.Principal, ref string, force bool) error
 	Rename(ctx context.Context, p identity.Principal, ref, newName string) error
-	Wait(ctx context.Context, p identity.Principal, ref string, cond container.WaitCondition) (<-chan containers.WaitResult, error)
+	// Wait resumes the wait resume names when it is not nil (a wait cut by the request timeout).
+	Wait(ctx context.Context, p identity.Principal, ref string, cond container.WaitCondition, resume *containers.WaitCursor) (<-chan containers.WaitResult, containers.WaitCursor, error)
 	Prune(ctx context.Context, p identity.Principal, filters map[string][]string) ([]string, error)
 	Logs(ctx context.Context, p identity.Principal, ref string, opts containers.LogOptions) (*containers.Container, iter.Seq2[containers.LogLine, error], error)
 	Attach(ctx context.Context, p identity.Principal, ref string, stdout, stderr bool) (*containers.Container, func(context.Context) iter.Seq2[containers.LogLine, error], error)
@@ -90,6 +91,8 @@ type Handler struct {
 
 	mu      sync.Mutex
 	streams map[io.Closer]struct{} // hijacked connections, closed by CloseStreams
+
+	stdin stdinSessions // resumable attaches' stdin
 }
 
 // New builds the route table.

@@ -17,38 +17,87 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/identity"
+	"github.com/runsock/runsock/proxyproto"
 )
 
 var errNotImplemented = errdefs.ErrNotImplemented
 
 func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
 
-// muxWriter frames output with stdcopy's 8-byte header (stream, 0, 0, 0, big-endian length) unless raw.
+// muxWriter frames output with stdcopy's 8-byte header (stream, 0, 0, 0, big-endian length) unless raw, and, for a
+// resumable stream (framed), wraps every write in a proxyproto frame. After close it writes nothing: goroutines
+// that outlive the handler (stdin acknowledgements) must not touch the ResponseWriter.
 type muxWriter struct {
-	mu    sync.Mutex
-	w     io.Writer
-	flush func() error
-	raw   bool
+	mu     sync.Mutex
+	w      io.Writer
+	flush  func() error
+	raw    bool
+	framed bool
+	closed bool
+	buf    []byte
 }
 
-func (m *muxWriter) write(stream int, p []byte) error {
+func (m *muxWriter) write(stream int, p []byte) error { return m.writePos(stream, p, "") }
+
+// writePos writes p on stream; pos is where the stream stands after it (framed streams only; "" = not resumable).
+func (m *muxWriter) writePos(stream int, p []byte, pos string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	b := m.buf[:0]
 	if !m.raw {
 		var hdr [8]byte
 		hdr[0] = byte(stream)
 		binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
-		if _, err := m.w.Write(hdr[:]); err != nil {
+		b = append(b, hdr[:]...)
+	}
+	b = append(b, p...)
+	m.buf = b[:0]
+	if m.framed {
+		var err error
+		if b, err = proxyproto.Append(nil, proxyproto.Frame{Kind: proxyproto.KindData, Pos: pos, Data: b}); err != nil {
 			return err
 		}
 	}
-	if _, err := m.w.Write(p); err != nil {
+	return m.writeLocked(b)
+}
+
+// frame writes a control frame of a framed stream (nothing otherwise).
+func (m *muxWriter) frame(kind byte, pos string, data []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.framed {
+		return nil
+	}
+	b, err := proxyproto.Append(nil, proxyproto.Frame{Kind: kind, Pos: pos, Data: data})
+	if err != nil {
+		return err
+	}
+	return m.writeLocked(b)
+}
+
+func (m *muxWriter) writeLocked(b []byte) error {
+	if m.closed {
+		return io.ErrClosedPipe
+	}
+	if _, err := m.w.Write(b); err != nil {
 		return err
 	}
 	if m.flush != nil {
 		return m.flush()
 	}
 	return nil
+}
+
+// end marks the natural end of a framed stream, then closes m.
+func (m *muxWriter) end(final []byte) {
+	m.frame(proxyproto.KindEnd, "", final)
+	m.close()
+}
+
+func (m *muxWriter) close() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
 }
 
 func (h *Handler) containerLogs(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
@@ -73,40 +122,66 @@ func (h *Handler) containerLogs(w http.ResponseWriter, r *http.Request, p identi
 		}
 		opts.Tail = n
 	}
+	tok, err := resumeToken(r, "logs")
+	if err != nil {
+		return err
+	}
+	if tok != nil {
+		if err := applyLogsToken(r, tok, &opts); err != nil {
+			return err
+		}
+	}
+	framed := resumable(w, r)
+	var c *containers.Container
+	var mw *muxWriter
+	opts.Started = func(start containers.LogPosition) { // called while lines are copied, when mw exists
+		if mw != nil {
+			mw.frame(proxyproto.KindToken, "", []byte(logsToken(c.ID, opts.Since, opts.Until, start)))
+		}
+	}
 	c, lines, err := h.c.Logs(r.Context(), p, r.PathValue("id"), opts)
 	if err != nil {
 		return err
 	}
-	rc := http.NewResponseController(w)
-	ctype := "application/vnd.docker.multiplexed-stream"
-	if c.Config.Tty {
-		ctype = "application/vnd.docker.raw-stream"
+	if tok != nil && tok.Get("id") != c.ID {
+		return notFoundContainer(r.PathValue("id"))
 	}
-	w.Header().Set("Content-Type", ctype)
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", streamType(c.Config.Tty))
 	w.WriteHeader(http.StatusOK)
 	rc.Flush()
-	mw := &muxWriter{w: w, flush: rc.Flush, raw: c.Config.Tty}
-	h.copyLines(r.Context(), mw, lines, boolValue(r, "timestamps"))
+	mw = &muxWriter{w: w, flush: rc.Flush, raw: c.Config.Tty, framed: framed}
+	defer mw.close()
+	if h.copyLines(r.Context(), mw, lines, boolValue(r, "timestamps")) {
+		mw.end(nil)
+	}
 	return nil
 }
 
-// copyLines writes lines until the sequence ends; an error after the headers can only end the stream.
-func (h *Handler) copyLines(ctx context.Context, mw *muxWriter, lines iter.Seq2[containers.LogLine, error], timestamps bool) {
+// copyLines writes lines until the sequence ends, and reports whether it did (rather than failing or the client
+// going away); an error after the headers can only end the stream. Lines from the live output carry their
+// position, so that a framed stream can be resumed after each.
+func (h *Handler) copyLines(ctx context.Context, mw *muxWriter, lines iter.Seq2[containers.LogLine, error], timestamps bool) bool {
 	for l, err := range lines {
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Warn("log stream ended", "err", err)
 			}
-			return
+			return false
 		}
 		data := l.Data
 		if timestamps {
 			data = append([]byte(l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")+" "), data...)
 		}
-		if mw.write(l.Stream, data) != nil {
-			return
+		pos := ""
+		if l.Seq > 0 {
+			pos = strconv.FormatUint(l.Seq+1, 10)
+		}
+		if mw.writePos(l.Stream, data, pos) != nil {
+			return false
 		}
 	}
+	return ctx.Err() == nil
 }
 
 // containerAttach streams the container's output. Over HTTP/1.1 it hijacks the connection as Docker does (101

@@ -60,6 +60,9 @@ type FollowOptions struct {
 	// NextRun: if the container's current run is already complete when Follow starts, wait for a new run and follow
 	// it to its end (attach before start, docker start -a). Otherwise Follow ends at the current run's completion.
 	NextRun bool
+	// SkipRun, when set, is a run whose completion does not end Follow: it waits for a later run and follows it to
+	// its end. It is NextRun made explicit, for a follow that resumes one begun earlier.
+	SkipRun string
 }
 
 // Follow calls fn with every chunk after opts.After, in order, as it becomes durable, until the run completes and
@@ -72,6 +75,9 @@ func (s *Store) Follow(ctx context.Context, id string, opts FollowOptions, fn fu
 		return err
 	}
 	skipRun, skip := st.Run, opts.NextRun && st.Complete
+	if opts.SkipRun != "" {
+		skipRun, skip = opts.SkipRun, true
+	}
 	next := opts.After + 1
 	deliver := func(chunks []Chunk) error {
 		for _, c := range chunks {

@@ -121,6 +121,7 @@ func tailLines(chunks []Chunk, n int) []Chunk {
 			if seen == n {
 				out := append([]Chunk{}, chunks[i:]...)
 				out[0].Data = d[j+1:]
+				out[0].Offset += j + 1
 				if len(out[0].Data) == 0 {
 					out = out[1:]
 				}

@@ -19,6 +19,9 @@ type Chunk struct {
 	Seq    uint64
 	Time   time.Time
 	Data   []byte
+	// Offset is where Data begins in the stored chunk: non-zero only for a chunk that a read cut (the first line of
+	// a tail), so that a reader can name exactly where its output began.
+	Offset int
 }
 
 // State is a container's live-log state.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/runsock/runsock/localproxy/internal/hijack"
+	"github.com/runsock/runsock/localproxy/internal/resume"
 	"github.com/runsock/runsock/localproxy/internal/upstream"
 )
 
@@ -38,6 +39,7 @@ type Proxy struct {
 	up    Upstream
 	rp    *httputil.ReverseProxy
 	hj    *hijack.Handler
+	rs    *resume.Handler
 	ports PortPublisher
 	log   *slog.Logger
 }
@@ -56,7 +58,9 @@ func New(up Upstream, ports PortPublisher, log *slog.Logger) *Proxy {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Proxy{up: up, ports: ports, log: log}
-	p.hj = hijack.NewHandler(up, func(path, q string) string { return up.Target(path, q).String() }, log)
+	target := func(path, q string) string { return up.Target(path, q).String() }
+	p.hj = hijack.NewHandler(up, target, log)
+	p.rs = resume.NewHandler(up, target, p.upstreamError, log)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL = up.Target(pr.In.URL.Path, pr.In.URL.RawQuery)
@@ -83,6 +87,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if hj {
 		p.hj.Serve(w, r, body)
+		return
+	}
+	if resume.Match(r) {
+		p.rs.Serve(w, r)
 		return
 	}
 	if body != nil {

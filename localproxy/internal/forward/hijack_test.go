@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runsock/runsock/proxyproto"
 )
 
 // echoStdin is the control plane's hijack side as the contract says: 200, headers flushed, then stdin echoed to
@@ -24,7 +26,7 @@ func echoStdin(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(200)
 	w.(http.Flusher).Flush()
 	var n int
-	fmt.Sscan(r.Header.Get("X-Runsock-Stdin-Offset"), &n)
+	fmt.Sscan(r.Header.Get(proxyproto.StdinOffsetHeader), &n)
 	cfg := make([]byte, n)
 	io.ReadFull(r.Body, cfg)
 	fmt.Fprintf(w, "cfg=%s proto=%s token=%s\n", cfg, r.Proto, r.Header.Get("X-Serverless-Authorization"))

@@ -7,14 +7,17 @@
 //     exec-start JSON; empty for attach) immediately followed by the client's stdin bytes as they arrive. Header
 //     X-Runsock-Stdin-Offset gives the length of that JSON prefix, so the server can split without guessing.
 //     The body ends (END_STREAM) when the client half-closes its connection (CloseWrite): that is stdin's EOF.
+//     (Headers and framing: package proxyproto, which the control plane imports too.)
 //   - The control plane answers 200 with Content-Type application/vnd.docker.raw-stream or
 //     application/vnd.docker.multiplexed-stream, flushes the headers at once, and streams output in the response
 //     body. Any other status before streaming is an error passed to the client as a normal HTTP response.
 //
 // To the local client, localproxy answers exactly as a Docker Engine: `HTTP/1.1 101 UPGRADED` (or `200 OK` when the
 // client asked for no upgrade) with the upstream Content-Type, then raw bytes. When upstream output ends, the local
-// connection's write side is closed, then the connection.
+// connection's write side is closed, then the connection. The request asks for a framed body: an attach that Cloud
+// Run's request timeout cuts is re-issued and resumed (package resume), stdin sent again from the last byte the
+// control plane acknowledged; a cut exec, which cannot be resumed, ends with a message saying so.
 //
-// Goroutines: per stream, the HTTP/2 transport's body writer (reading the client's stdin); the handler goroutine
-// copies output. Tracker ends every stream on Close.
+// Goroutines: per stream, a pump reading the client's stdin (resume.StdinLog) and the HTTP/2 transport's body
+// writer sending it; the handler goroutine copies output. Tracker ends every stream on Close.
 package hijack

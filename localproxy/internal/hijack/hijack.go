@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,10 +17,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runsock/runsock/localproxy/internal/resume"
+	"github.com/runsock/runsock/proxyproto"
 )
 
 // StdinOffsetHeader tells the control plane how many leading body bytes are the original request body.
-const StdinOffsetHeader = "X-Runsock-Stdin-Offset"
+const StdinOffsetHeader = proxyproto.StdinOffsetHeader
 
 // maxStartBody caps the exec-start JSON read before hijacking.
 const maxStartBody = 1 << 20
@@ -103,22 +107,43 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, prefix []byte) {
 func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, prefix []byte) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	body := io.MultiReader(bytes.NewReader(prefix), &stdin{r: brw.Reader})
-	req, err := http.NewRequestWithContext(ctx, r.Method, h.target(r.URL.Path, r.URL.RawQuery), io.NopCloser(body))
-	if err != nil {
-		writeRaw(brw, conn, http.StatusInternalServerError, err.Error())
-		return
+	// An attach can be resumed after the request timeout cuts it, stdin included: its stdin is kept until the
+	// control plane acknowledges it, to be sent again from there.
+	in := resume.NewStdinLog(&stdin{r: brw.Reader}, attachPath.MatchString(r.URL.Path))
+	defer in.Close()
+	send := func(ctx context.Context, token, pos string) (*http.Response, error) {
+		// The transport closes the body when the stream ends (and waits for its writer): the stdin reader must
+		// hear it, or it would wait for the client's next keystroke.
+		var at int64
+		first := prefix
+		if token != "" { // a resumed attach: no JSON prefix, stdin from the first byte not acknowledged
+			at, first = in.Acked(), nil
+		}
+		rd := in.Reader(at)
+		body := struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(first), rd), rd}
+		req, err := http.NewRequestWithContext(ctx, r.Method, h.target(r.URL.Path, r.URL.RawQuery), body)
+		if err != nil {
+			return nil, err
+		}
+		resume.CopyHeaders(req.Header, r.Header)
+		req.Header.Set(StdinOffsetHeader, strconv.Itoa(len(first)))
+		if token != "" {
+			req.Header.Set(proxyproto.StdinAtHeader, strconv.FormatInt(at, 10))
+		}
+		resume.SetResume(req.Header, token, pos)
+		req.ContentLength = -1
+		return h.up.RoundTrip(req)
 	}
-	copyHeaders(req.Header, r.Header)
-	req.Header.Set(StdinOffsetHeader, strconv.Itoa(len(prefix)))
-	req.ContentLength = -1
-	resp, err := h.up.RoundTrip(req)
+	resp, err := send(ctx, "", "")
 	if err != nil {
 		h.log.Warn("hijack: upstream", "path", r.URL.Path, "err", err)
 		writeRaw(brw, conn, http.StatusBadGateway, "localproxy: control plane: "+err.Error())
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusSwitchingProtocols {
 		passError(brw, conn, resp)
 		return
@@ -135,10 +160,33 @@ func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, 
 	if err := brw.Flush(); err != nil {
 		return
 	}
-	if _, err := io.Copy(conn, resp.Body); err != nil && !errors.Is(err, net.ErrClosed) {
-		h.log.Debug("hijack: output ended", "path", r.URL.Path, "err", err)
+	if resp.Header.Get(proxyproto.Framed) != "1" { // a control plane that does not frame: Docker's bytes as they come
+		in.Keep(false)
+		if _, err := io.Copy(conn, resp.Body); err != nil && !errors.Is(err, net.ErrClosed) {
+			h.log.Debug("hijack: output ended", "path", r.URL.Path, "err", err)
+		}
+		CloseWrite(conn)
+		return
+	}
+	err = resume.Run(ctx, conn, nil, resp, send, resume.Options{OnAck: in.Ack, Path: r.URL.Path, Log: h.log})
+	if errors.Is(err, resume.ErrCut) {
+		h.log.Warn("hijack: stream cut", "path", r.URL.Path, "err", err)
+		conn.Write(cutMessage(ct))
 	}
 	CloseWrite(conn)
+}
+
+// cutMessage tells the user, in the stream's own format, that the session was cut (an exec cannot be resumed).
+func cutMessage(ctype string) []byte {
+	msg := "\r\nrunsock: this session reached Cloud Run's request timeout (at most 60 minutes) and was ended; " +
+		"exec sessions cannot outlive it, start a new one\r\n"
+	if ctype != "application/vnd.docker.multiplexed-stream" {
+		return []byte(msg)
+	}
+	b := make([]byte, 8, 8+len(msg))
+	b[0] = 2 // stderr
+	binary.BigEndian.PutUint32(b[4:], uint32(len(msg)))
+	return append(b, msg...)
 }
 
 // stdin reads the client's stdin from the hijacked connection (including bytes its bufio.Reader already holds).
@@ -157,17 +205,6 @@ func (s *stdin) Read(p []byte) (int, error) {
 func CloseWrite(conn net.Conn) {
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
-	}
-}
-
-func copyHeaders(dst, src http.Header) {
-	for k, vs := range src {
-		switch http.CanonicalHeaderKey(k) {
-		case "Connection", "Upgrade", "Content-Length", "Transfer-Encoding", "Keep-Alive", "Proxy-Connection",
-			"Te", "Trailer", "Host", "X-Serverless-Authorization":
-			continue
-		}
-		dst[k] = append([]string(nil), vs...)
 	}
 }
 
