@@ -39,7 +39,7 @@ type config struct {
 	RegistryIAM                        []string
 	DockerHubAddr                      string
 	HostServiceAccount                 string
-	Quotas                         quotas
+	Quotas                             quotas
 }
 
 // quotas are the simulated quotas' limits (0 = unlimited for the rates).
