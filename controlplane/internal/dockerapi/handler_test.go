@@ -320,6 +320,38 @@ func TestInspectMergesImageConfig(t *testing.T) {
 	}
 }
 
+func TestInspectShowsResourcesAsAskedAndLabelsWhatIsGranted(t *testing.T) {
+	e := setup(t)
+	for _, tc := range []struct {
+		name, hostConfig string
+		memory, nano     int64
+		cpu, mem         string
+	}{
+		{"small", `{"Memory":67108864}`, 64 << 20, 0, "1", "512Mi"},
+		{"unset", `{}`, 0, 0, "1", "512Mi"},
+		{"three cpus", `{"NanoCpus":3000000000,"Memory":1073741824}`, 1 << 30, 3e9, "4", "2048Mi"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "res-" + strings.ReplaceAll(tc.name, " ", "-")
+			resp, body := e.do(t, "POST", "/containers/create?name="+name, `{"Image":"alpine","HostConfig":`+tc.hostConfig+`}`)
+			if resp.StatusCode != 201 {
+				t.Fatalf("create: %d %s", resp.StatusCode, body)
+			}
+			_, body = e.do(t, "GET", "/containers/"+name+"/json", "")
+			var ins container.InspectResponse
+			if err := json.Unmarshal([]byte(body), &ins); err != nil {
+				t.Fatal(err)
+			}
+			if ins.HostConfig.Memory != tc.memory || ins.HostConfig.NanoCPUs != tc.nano {
+				t.Errorf("HostConfig Memory %d NanoCpus %d, want as asked: %d %d", ins.HostConfig.Memory, ins.HostConfig.NanoCPUs, tc.memory, tc.nano)
+			}
+			if l := ins.Config.Labels; l[containers.LabelGrantedCPU] != tc.cpu || l[containers.LabelGrantedMemory] != tc.mem {
+				t.Errorf("labels %v, want granted cpu %s memory %s", l, tc.cpu, tc.mem)
+			}
+		})
+	}
+}
+
 func TestRunLifecycle(t *testing.T) {
 	e := setup(t)
 	resp, body := e.do(t, "POST", "/containers/create?name=rr", `{"Image":"alpine","HostConfig":{"AutoRemove":true}}`)
