@@ -67,7 +67,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	defer logs.Close()
 
 	runner, err := tasks.New(ctx, tasks.Config{
-		DockerHost: cfg.DockerHost, Network: cfg.Network, Subnet: cfg.Subnet, MetadataPort: cfg.MetadataPort,
+		DockerHost: cfg.DockerHost, Network: cfg.Network, Subnet: cfg.Subnet, MetadataIP: cfg.MetadataIP,
 		StartLatency: cfg.StartLatency, DefaultServiceAccount: cfg.ProjectNumber + "-compute@developer.gserviceaccount.com",
 		Logs: logs, Logger: log.With("part", "tasks"),
 	})
@@ -112,12 +112,19 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("metadata listener: %w", err)
 	}
-	errc := make(chan error, 3)
+	taskMdL, removeMetadataIP, err := listenMetadataIP(cfg.MetadataIP, log)
+	if err != nil {
+		return err
+	}
+	defer removeMetadataIP()
+	taskMdSrv := &http.Server{Handler: md, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 4)
 	go func() { errc <- g.Serve(grpcL) }()
 	go func() { errc <- regSrv.Serve(regL) }()
 	go func() { errc <- mdSrv.Serve(mdL) }()
+	go func() { errc <- taskMdSrv.Serve(taskMdL) }()
 	log.Info("gcpsim ready", "grpc", grpcL.Addr().String(), "registry", regL.Addr().String(), "metadata", mdL.Addr().String(),
-		"network", cfg.Network, "project", cfg.Project, "region", cfg.Region)
+		"tasks' metadata", taskMdL.Addr().String(), "network", cfg.Network, "project", cfg.Project, "region", cfg.Region)
 
 	select {
 	case <-ctx.Done():
@@ -125,7 +132,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	case err = <-errc:
 		log.Error("listener failed", "err", err)
 	}
-	shutdown(g, regSrv, mdSrv)
+	shutdown(g, regSrv, mdSrv, taskMdSrv)
 	return err
 }
 

@@ -137,7 +137,6 @@ func (r *Runner) create(ctx context.Context, s Spec, ip netip.Addr) (string, err
 		"CLOUD_RUN_TASK_INDEX="+strconv.Itoa(s.TaskIndex),
 		"CLOUD_RUN_TASK_ATTEMPT="+strconv.Itoa(s.TaskAttempt),
 		"CLOUD_RUN_TASK_COUNT="+strconv.Itoa(s.TaskCount),
-		"GCE_METADATA_HOST="+r.MetadataHost(),
 	)
 	cfg := &container.Config{
 		Image:      s.Image,
@@ -159,6 +158,9 @@ func (r *Runner) create(ctx context.Context, s Spec, ip netip.Addr) (string, err
 	}
 	host := &container.HostConfig{
 		NetworkMode: container.NetworkMode(r.cfg.Network),
+		// Cloud Run's tasks resolve metadata.google.internal (and reach 169.254.169.254) with nothing in their
+		// environment: Google's clients find the metadata server by these defaults alone.
+		ExtraHosts: []string{MetadataHostname + ":" + r.cfg.MetadataIP.String()},
 		Resources: container.Resources{
 			NanoCPUs:   s.NanoCPUs,
 			Memory:     s.MemoryBytes,

@@ -25,12 +25,21 @@ const (
 	labelTaskAttempt = "dev.runsock.gcpsim.task-attempt"
 )
 
+// The metadata server's address and name on Google Cloud (reference/cloud-run-behaviour.md §8).
+const (
+	DefaultMetadataIP = "169.254.169.254"
+	MetadataHostname  = "metadata.google.internal"
+)
+
 // Config configures a Runner. Zero values take the documented defaults.
 type Config struct {
-	DockerHost   string        // default unix:///var/run/docker.sock
-	Network      string        // Docker network name; default runsock-gcpsim
-	Subnet       netip.Prefix  // default 172.31.213.0/24; the gateway is the first address
-	MetadataPort int           // port of the metadata server on the gateway; default 18092
+	DockerHost string       // default unix:///var/run/docker.sock
+	Network    string       // Docker network name; default runsock-gcpsim
+	Subnet     netip.Prefix // default 172.31.213.0/24; the gateway is the first address
+	// MetadataIP is the metadata server's address as tasks reach it: metadata.google.internal resolves to it in every
+	// task (an /etc/hosts entry) and it is dialled on port 80, as on Cloud Run. The caller makes it reachable (gcpsim
+	// listens on it). Default 169.254.169.254.
+	MetadataIP   netip.Addr
 	StartLatency time.Duration // added before each task attempt starts; default 0
 	StopGrace    time.Duration // SIGTERM → SIGKILL grace on timeout and cancel; default 10s
 	// DefaultServiceAccount is the identity of tasks whose template names none
@@ -98,8 +107,8 @@ func withDefaults(cfg Config) Config {
 	if !cfg.Subnet.IsValid() {
 		cfg.Subnet = netip.MustParsePrefix("172.31.213.0/24")
 	}
-	if cfg.MetadataPort == 0 {
-		cfg.MetadataPort = 18092
+	if !cfg.MetadataIP.IsValid() {
+		cfg.MetadataIP = netip.MustParseAddr(DefaultMetadataIP)
 	}
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = 10 * time.Second
@@ -112,11 +121,6 @@ func withDefaults(cfg Config) Config {
 
 // Gateway is the network's gateway address: the host as tasks see it.
 func (r *Runner) Gateway() netip.Addr { return r.gateway }
-
-// MetadataHost is the GCE_METADATA_HOST value given to tasks.
-func (r *Runner) MetadataHost() string {
-	return netip.AddrPortFrom(r.gateway, uint16(r.cfg.MetadataPort)).String()
-}
 
 // IdentityOf returns the service account of the task container that has the
 // address ip, for the metadata server. The address is registered before the
