@@ -19,8 +19,9 @@ import (
 	ltype "google.golang.org/genproto/googleapis/logging/type"
 )
 
-// ErrShutdown, given as the cause when the context of Run is cancelled, makes
-// Run kill the container at once instead of stopping it gracefully.
+// ErrShutdown, given as the cause when the context of Run or Adopt is
+// cancelled, makes them return at once with Outcome Detached, leaving the
+// container running for the next gcpsim to adopt.
 var ErrShutdown = errors.New("gcpsim is shutting down")
 
 // Spec is one task attempt.
@@ -50,6 +51,9 @@ const (
 	TimedOut                   // stopped because it reached the task timeout
 	Cancelled                  // stopped because the context was cancelled
 	StartFailed                // never ran: pull, create or start failed
+	// Detached: gcpsim is shutting down (ErrShutdown) and left the container running, as an outage of Cloud Run's
+	// API leaves tasks running; a later gcpsim adopts it (Runner.Adopt). Nothing about the attempt is known yet.
+	Detached
 )
 
 // Attempt messages Cloud Run puts in last_attempt_result.status.message.
@@ -102,8 +106,11 @@ func (r *Runner) Run(ctx context.Context, s Spec, started func(time.Time)) Resul
 	if err != nil {
 		return r.startFailed(ctx, err.Error())
 	}
-	defer r.remove(id)
-	return r.runContainer(ctx, s, id, started)
+	res := r.runContainer(ctx, s, id, started)
+	if res.Outcome != Detached {
+		r.remove(id)
+	}
+	return res
 }
 
 func (r *Runner) startFailed(ctx context.Context, msg string) Result {
@@ -203,12 +210,22 @@ func (r *Runner) runContainer(ctx context.Context, s Spec, id string, started fu
 	if started != nil {
 		started(res.Started)
 	}
+	return r.follow(ctx, s, id, em, wait, res, s.Timeout, "")
+}
+
+// follow follows a started container's logs (from since, a Docker logs "since" value; "" for all) and waits for its
+// end, enforcing the timeout (what is left of the task timeout; ≤ 0 none) and the cancellation.
+func (r *Runner) follow(ctx context.Context, s Spec, id string, em *entryMaker, wait client.ContainerWaitResult, res Result,
+	timeoutLeft time.Duration, since string) Result {
+	bg := context.WithoutCancel(ctx)
+	logsCtx, stopLogs := context.WithCancel(bg)
+	defer stopLogs()
 	ended := make(chan struct{})
-	logsDone := r.followLogs(bg, id, em, ended)
+	logsDone := r.followLogs(logsCtx, id, em, ended, since)
 
 	var timeout <-chan time.Time
-	if s.Timeout > 0 {
-		t := time.NewTimer(s.Timeout)
+	if timeoutLeft > 0 {
+		t := time.NewTimer(timeoutLeft)
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -216,18 +233,20 @@ func (r *Runner) runContainer(ctx context.Context, s Spec, id string, started fu
 	select {
 	case <-wait.Result:
 	case <-wait.Error:
+	case <-ctx.Done():
+		if errors.Is(context.Cause(ctx), ErrShutdown) {
+			stopLogs()
+			close(ended)
+			<-logsDone
+			return Result{Outcome: Detached, Started: res.Started}
+		}
+		res.Outcome = Cancelled
+		em.system(ltype.LogSeverity_WARNING, "Stopping task %s-task%d because its execution was cancelled.", s.Execution, s.TaskIndex)
+		stoppedBy = r.stop(bg, id, wait, r.cfg.StopGrace)
 	case <-timeout:
 		res.Outcome = TimedOut
 		em.system(ltype.LogSeverity_ERROR, "Terminating task because it has reached the maximum timeout of %d seconds.", int(s.Timeout.Seconds()))
 		stoppedBy = r.stop(bg, id, wait, r.cfg.StopGrace)
-	case <-ctx.Done():
-		res.Outcome = Cancelled
-		grace := r.cfg.StopGrace
-		if errors.Is(context.Cause(ctx), ErrShutdown) {
-			grace = 0
-		}
-		em.system(ltype.LogSeverity_WARNING, "Stopping task %s-task%d because its execution was cancelled.", s.Execution, s.TaskIndex)
-		stoppedBy = r.stop(bg, id, wait, grace)
 	}
 	res.Ended = time.Now()
 	close(ended)
@@ -273,16 +292,20 @@ func waitEnd(wait client.ContainerWaitResult, d time.Duration) bool {
 	}
 }
 
-func (r *Runner) followLogs(ctx context.Context, id string, em *entryMaker, ended <-chan struct{}) <-chan struct{} {
+func (r *Runner) followLogs(ctx context.Context, id string, em *entryMaker, ended <-chan struct{}, since string) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		seen := &frameTracker{}
 		out := &lineWriter{logID: LogStdout, m: em, seen: seen}
 		errw := &lineWriter{logID: LogStderr, m: em, seen: seen}
-		r.copyLogs(ctx, id, client.ContainerLogsOptions{Follow: true}, out, errw)
+		r.copyLogs(ctx, id, client.ContainerLogsOptions{Follow: true, Since: since}, out, errw)
 		<-ended
-		r.copyLogs(ctx, id, client.ContainerLogsOptions{Since: seen.startReplay()}, out, errw)
+		replay := seen.startReplay()
+		if replay == "" {
+			replay = since
+		}
+		r.copyLogs(ctx, id, client.ContainerLogsOptions{Since: replay}, out, errw)
 		out.Flush()
 		errw.Flush()
 	}()

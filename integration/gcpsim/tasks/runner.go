@@ -58,13 +58,17 @@ type Runner struct {
 
 	pullMu sync.Mutex // one pull at a time: the registry is local, pulls are short
 
-	mu       sync.Mutex
-	byIP     map[netip.Addr]string // task IP → service account
-	reserved map[netip.Addr]bool
+	mu        sync.Mutex
+	byIP      map[netip.Addr]string // task IP → service account
+	reserved  map[netip.Addr]bool
+	leftovers map[attemptKey]leftover // containers an earlier Runner started, until claimed or removed
+	claimed   map[attemptKey]leftover // claimed, until adopted
 }
 
 // New connects to the Docker Engine, creates (or reuses) the task network and
-// removes containers that an earlier Runner on the same network left behind.
+// finds the containers that an earlier Runner on the same network left
+// behind: each is kept (its address reserved) for Claim and Adopt, until
+// RemoveUnclaimed.
 func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg = withDefaults(cfg)
 	if !cfg.Subnet.Addr().Is4() {
@@ -75,12 +79,14 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("tasks: docker client for %s: %w", cfg.DockerHost, err)
 	}
 	r := &Runner{
-		cfg:      cfg,
-		docker:   docker,
-		log:      cfg.Logger,
-		gateway:  cfg.Subnet.Masked().Addr().Next(),
-		byIP:     map[netip.Addr]string{},
-		reserved: map[netip.Addr]bool{},
+		cfg:       cfg,
+		docker:    docker,
+		log:       cfg.Logger,
+		gateway:   cfg.Subnet.Masked().Addr().Next(),
+		byIP:      map[netip.Addr]string{},
+		reserved:  map[netip.Addr]bool{},
+		leftovers: map[attemptKey]leftover{},
+		claimed:   map[attemptKey]leftover{},
 	}
 	if _, err := docker.Ping(ctx, client.PingOptions{}); err != nil {
 		docker.Close()
@@ -90,7 +96,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		docker.Close()
 		return nil, err
 	}
-	if err := r.removeLeftovers(ctx); err != nil {
+	if err := r.findLeftovers(ctx); err != nil {
 		docker.Close()
 		return nil, err
 	}
@@ -118,6 +124,10 @@ func withDefaults(cfg Config) Config {
 	}
 	return cfg
 }
+
+// Config is the Runner's configuration with defaults filled in (a second
+// Runner on the same network, as after a gcpsim restart, starts from it).
+func (r *Runner) Config() Config { return r.cfg }
 
 // Gateway is the network's gateway address: the host as tasks see it.
 func (r *Runner) Gateway() netip.Addr { return r.gateway }
@@ -166,23 +176,6 @@ func (r *Runner) ensureNetwork(ctx context.Context) error {
 	})
 	if err != nil && !cerrdefs.IsConflict(err) {
 		return fmt.Errorf("tasks: create network %s (%s): %w", r.cfg.Network, r.cfg.Subnet, err)
-	}
-	return nil
-}
-
-// removeLeftovers removes containers an earlier Runner on this network left:
-// their tasks are reported failed by the state that outlived them.
-func (r *Runner) removeLeftovers(ctx context.Context) error {
-	f := make(client.Filters).Add("label", LabelNetwork+"="+r.cfg.Network)
-	res, err := r.docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-	if err != nil {
-		return fmt.Errorf("tasks: list leftover containers: %w", err)
-	}
-	for _, c := range res.Items {
-		r.log.Info("removing leftover task container", "container", c.ID, "labels", c.Labels)
-		if _, err := r.docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("tasks: remove leftover container %s: %w", c.ID, err)
-		}
 	}
 	return nil
 }
