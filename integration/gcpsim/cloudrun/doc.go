@@ -10,6 +10,10 @@
 // and error codes. Choices where Google's behaviour is unconfirmed are listed
 // in integration/gcpsim/README.md.
 //
+// A Service started on a saved state continues the executions it left
+// running: with a TaskRunner that is also an Adopter, their task containers
+// are adopted, so a gcpsim restart is an outage of the API, not a loss.
+//
 // It must not import a Docker client; it knows tasks only through the
 // TaskRunner interface and the tasks.Spec/Result types.
 //
