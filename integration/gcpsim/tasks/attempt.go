@@ -82,7 +82,9 @@ func (r Result) Succeeded() bool {
 // Run runs one attempt and returns when its container has ended, its logs
 // have been handed to the LogWriter and the container has been removed.
 // started is called (may be nil) once the container runs. Cancelling ctx
-// cancels the attempt: SIGTERM, then SIGKILL after the stop grace.
+// cancels the attempt: SIGTERM, then SIGKILL after the stop grace; unless the
+// cause is ErrShutdown: then Run returns at once (Outcome Detached) and the
+// container runs on, for the next gcpsim to Adopt.
 func (r *Runner) Run(ctx context.Context, s Spec, started func(time.Time)) Result {
 	if s.ServiceAccount == "" {
 		s.ServiceAccount = r.cfg.DefaultServiceAccount

@@ -17,6 +17,10 @@
 // [Config.DockerHost]; it never reads DOCKER_HOST. It must not import the
 // cloudrun package or any Google client beyond the loggingpb types.
 //
+// When gcpsim stops, running containers are left running (Outcome Detached);
+// the next Runner on the same network finds them, and Claim and Adopt continue
+// their attempts (adopt.go).
+//
 // Goroutines: each Run call owns one goroutine that follows the container's
 // logs and ends when the container stops; Run does not return before it ends.
 package tasks
