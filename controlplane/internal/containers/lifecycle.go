@@ -39,6 +39,13 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 	agent := s.prepareAgent(ctx, c, &spec)
 	exec, err := s.launcher.Launch(ctx, spec)
 	if err != nil {
+		if c.HostConfig.AutoRemove && !restart {
+			// As Docker does: a container to be removed when it ends is removed when it cannot start (`docker run
+			// --rm` waits for that removal after a failed start).
+			if rerr := s.remove(context.WithoutCancel(ctx), c); rerr != nil && !errdefs.IsNotFound(rerr) {
+				s.log.Error("auto-remove after a failed start", "container", c.ID, "err", rerr)
+			}
+		}
 		return fmt.Errorf("start container %s: %w", c.Name, err)
 	}
 	var already bool

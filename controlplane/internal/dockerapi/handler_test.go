@@ -31,11 +31,15 @@ type fakeLauncher struct {
 	n     int
 	done  map[string]chan containers.Outcome
 	specs []containers.LaunchSpec
+	fail  error // Launch's error when set
 }
 
 func (f *fakeLauncher) Launch(ctx context.Context, spec containers.LaunchSpec) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.fail != nil {
+		return "", f.fail
+	}
 	f.n++
 	e := fmt.Sprintf("projects/p/locations/r/jobs/j/executions/e%d", f.n)
 	f.done[e] = make(chan containers.Outcome, 1)
@@ -385,6 +389,35 @@ func TestRunLifecycle(t *testing.T) {
 	}
 	ops := e.store.Ops()
 	t.Logf("Firestore ops for create+wait+start+exit+auto-remove: %+v", ops)
+}
+
+// `docker run --rm` waits for the removal after a failed start: as Docker does, the container is removed.
+func TestFailedStartRemovesAnAutoRemoveContainer(t *testing.T) {
+	e := setup(t)
+	if resp, body := e.do(t, "POST", "/containers/create?name=rm-fail", `{"Image":"alpine","HostConfig":{"AutoRemove":true}}`); resp.StatusCode != 201 {
+		t.Fatal(body)
+	}
+	waitDone := make(chan string, 1)
+	go func() {
+		_, body := e.do(t, "POST", "/containers/rm-fail/wait?condition=removed", "")
+		waitDone <- body
+	}()
+	time.Sleep(200 * time.Millisecond)
+	e.l.mu.Lock()
+	e.l.fail = fmt.Errorf("run job j: Cloud Run Admin API down: %w", errdefs.ErrUnavailable)
+	e.l.mu.Unlock()
+	defer func() { e.l.mu.Lock(); e.l.fail = nil; e.l.mu.Unlock() }()
+	if resp, body := e.do(t, "POST", "/containers/rm-fail/start", ""); resp.StatusCode != 503 || !strings.Contains(body, "Admin API") {
+		t.Fatalf("start: %d %s", resp.StatusCode, body)
+	}
+	select {
+	case <-waitDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait(removed) did not end after the failed start")
+	}
+	if resp, _ := e.do(t, "GET", "/containers/rm-fail/json", ""); resp.StatusCode != 404 {
+		t.Fatalf("the container outlived its failed start: %d", resp.StatusCode)
+	}
 }
 
 func TestStopRenameLogsPrune(t *testing.T) {
