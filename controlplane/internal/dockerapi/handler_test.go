@@ -363,12 +363,7 @@ func TestRunLifecycle(t *testing.T) {
 		t.Fatal(body)
 	}
 	// wait(next-exit) answers its headers before the container even starts, as the CLI needs.
-	waitDone := make(chan string, 1)
-	go func() {
-		_, body := e.do(t, "POST", "/containers/rr/wait?condition=removed", "")
-		waitDone <- body
-	}()
-	time.Sleep(200 * time.Millisecond)
+	waitDone := e.waitInBackground(t, "rr", "removed")
 	if resp, body := e.do(t, "POST", "/containers/rr/start", ""); resp.StatusCode != 204 {
 		t.Fatalf("start: %s", body)
 	}
@@ -391,18 +386,25 @@ func TestRunLifecycle(t *testing.T) {
 	t.Logf("Firestore ops for create+wait+start+exit+auto-remove: %+v", ops)
 }
 
+// waitInBackground starts POST /containers/{name}/wait?condition=… and gives it time to register; the channel
+// receives the body.
+func (e *env) waitInBackground(t *testing.T, name, condition string) <-chan string {
+	done := make(chan string, 1)
+	go func() {
+		_, body := e.do(t, "POST", "/containers/"+name+"/wait?condition="+condition, "")
+		done <- body
+	}()
+	time.Sleep(200 * time.Millisecond)
+	return done
+}
+
 // `docker run --rm` waits for the removal after a failed start: as Docker does, the container is removed.
 func TestFailedStartRemovesAnAutoRemoveContainer(t *testing.T) {
 	e := setup(t)
 	if resp, body := e.do(t, "POST", "/containers/create?name=rm-fail", `{"Image":"alpine","HostConfig":{"AutoRemove":true}}`); resp.StatusCode != 201 {
 		t.Fatal(body)
 	}
-	waitDone := make(chan string, 1)
-	go func() {
-		_, body := e.do(t, "POST", "/containers/rm-fail/wait?condition=removed", "")
-		waitDone <- body
-	}()
-	time.Sleep(200 * time.Millisecond)
+	waitDone := e.waitInBackground(t, "rm-fail", "removed")
 	e.l.mu.Lock()
 	e.l.fail = fmt.Errorf("run job j: Cloud Run Admin API down: %w", errdefs.ErrUnavailable)
 	e.l.mu.Unlock()
