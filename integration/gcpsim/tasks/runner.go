@@ -145,8 +145,13 @@ func (r *Runner) IdentityOf(ip netip.Addr) (email string, ok bool) {
 // Close releases the Docker client. Callers stop their Run calls first.
 func (r *Runner) Close() error { return r.docker.Close() }
 
-// RemoveNetwork removes the task network (tests use it in cleanup).
+// RemoveNetwork removes the task network and the containers still on it (a
+// stopped Service leaves its tasks running); tests use it in cleanup.
 func (r *Runner) RemoveNetwork(ctx context.Context) error {
+	if err := r.findLeftovers(ctx); err != nil {
+		return err
+	}
+	r.RemoveUnclaimed(ctx)
 	_, err := r.docker.NetworkRemove(ctx, r.cfg.Network, client.NetworkRemoveOptions{})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("tasks: remove network %s: %w", r.cfg.Network, err)
