@@ -197,3 +197,17 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Docker users pass memory below Cloud Run's minimum for jobs (512 MiB): it runs, inspect shows what was asked and
+// the runsock.granted.* labels what the job got.
+func TestSmallMemoryIsRaisedToTheJobsMinimum(t *testing.T) {
+	if r := docker(t, "run", "--rm", "-m", "64m", "alpine", "true"); r.code != 0 {
+		t.Fatalf("run -m 64m: %s", r)
+	}
+	name := uniqueName("small-mem")
+	removeOnCleanup(t, name)
+	mustDocker(t, "create", "--name", name, "-m", "64m", "alpine", "true")
+	if got := inspectField(t, name, `{{.HostConfig.Memory}} {{index .Config.Labels "runsock.granted.memory"}} {{index .Config.Labels "runsock.granted.cpu"}}`); got != "67108864 512Mi 1" {
+		t.Errorf("inspect = %q, want HostConfig.Memory as asked and the granted labels: \"67108864 512Mi 1\"", got)
+	}
+}

@@ -15,19 +15,30 @@ import (
 // scripts/dev, which starts whatever part of the stack is not running.
 func restartControlPlane(t *testing.T, down time.Duration) {
 	t.Helper()
-	pidFile := filepath.Join(stack.root, ".dev", "pids", "controlplane.pid")
-	b, err := os.ReadFile(pidFile)
+	killPart(t, "controlplane")
+	time.Sleep(down)
+	devUp(t)
+}
+
+// killPart kills a part of the stack that scripts/dev started (its process group, SIGKILL) and waits until it is gone.
+func killPart(t *testing.T, name string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(stack.root, ".dev", "pids", name+".pid"))
 	if err != nil {
-		t.Fatalf("control plane pid: %v", err)
+		t.Fatalf("%s pid: %v", name, err)
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill control plane: %v", err)
+		t.Fatalf("kill %s: %v", name, err)
 	}
 	for syscall.Kill(pid, 0) == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(down)
+}
+
+// devUp runs scripts/dev up, which starts whatever part of the stack is not running.
+func devUp(t *testing.T) {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(stack.root, "scripts", "dev"), "up")
 	cmd.Dir = stack.root
 	if out, err := cmd.CombinedOutput(); err != nil {

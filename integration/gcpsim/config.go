@@ -19,6 +19,7 @@ type config struct {
 	Project, ProjectNumber, Region string
 	GRPCAddr, RegistryAddr         string
 	MetadataPort                   int
+	MetadataIP                     netip.Addr
 	DockerHost, Network            string
 	Subnet                         netip.Prefix
 	StateDir                       string // "" keeps everything in memory
@@ -63,7 +64,7 @@ func env(name, def string) string {
 
 func loadConfig(args []string) (config, error) {
 	var c config
-	var subnet, delay, latency, port, maxJobs string
+	var subnet, delay, latency, port, maxJobs, mdIP string
 	fs := flag.NewFlagSet("gcpsim", flag.ContinueOnError)
 	fs.StringVar(&c.Project, "project", env("GCPSIM_PROJECT", "runsock-dev"), "project ID")
 	fs.StringVar(&c.ProjectNumber, "project-number", env("GCPSIM_PROJECT_NUMBER", "123456789012"), "project number")
@@ -71,6 +72,7 @@ func loadConfig(args []string) (config, error) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", env("GCPSIM_GRPC_ADDR", "127.0.0.1:18090"), "gRPC listen address (Cloud Run, Operations, Logging)")
 	fs.StringVar(&c.RegistryAddr, "registry-addr", env("GCPSIM_REGISTRY_ADDR", "127.0.0.1:18091"), "registry listen address")
 	fs.StringVar(&port, "metadata-port", env("GCPSIM_METADATA_PORT", "18092"), "metadata server port, on the task network's gateway")
+	fs.StringVar(&mdIP, "metadata-ip", env("GCPSIM_METADATA_IP", "169.254.169.254"), "the metadata server's address as tasks reach it (port 80, metadata.google.internal)")
 	fs.StringVar(&c.DockerHost, "docker-host", env("GCPSIM_DOCKER_HOST", "unix:///var/run/docker.sock"), "Docker Engine that runs tasks (DOCKER_HOST is never read)")
 	fs.StringVar(&c.Network, "network", env("GCPSIM_NETWORK", "runsock-gcpsim"), "Docker network for tasks")
 	fs.StringVar(&subnet, "subnet", env("GCPSIM_SUBNET", "172.31.213.0/24"), "subnet of the task network; the gateway is .1")
@@ -117,6 +119,9 @@ func loadConfig(args []string) (config, error) {
 	var err error
 	if c.Subnet, err = netip.ParsePrefix(subnet); err != nil {
 		errs = append(errs, fmt.Errorf("--subnet: %w", err))
+	}
+	if c.MetadataIP, err = netip.ParseAddr(mdIP); err != nil || !c.MetadataIP.Is4() {
+		errs = append(errs, fmt.Errorf("--metadata-ip: want an IPv4 address, got %q", mdIP))
 	}
 	if c.LogIngestionDelay, err = time.ParseDuration(delay); err != nil {
 		errs = append(errs, fmt.Errorf("--log-ingestion-delay: %w", err))

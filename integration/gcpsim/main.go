@@ -74,7 +74,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	runner, err := tasks.New(ctx, tasks.Config{
 		RegistryAuth: pullAuth(cfg, tokens),
-		DockerHost:   cfg.DockerHost, Network: cfg.Network, Subnet: cfg.Subnet, MetadataPort: cfg.MetadataPort,
+		DockerHost:   cfg.DockerHost, Network: cfg.Network, Subnet: cfg.Subnet, MetadataIP: cfg.MetadataIP,
 		StartLatency: cfg.StartLatency, DefaultServiceAccount: cfg.ProjectNumber + "-compute@developer.gserviceaccount.com",
 		Logs: logs, Logger: log.With("part", "tasks"),
 	})
@@ -126,20 +126,27 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("docker hub listener: %w", err)
 	}
+	taskMdL, removeMetadataIP, err := listenMetadataIP(cfg.MetadataIP, log)
+	if err != nil {
+		return err
+	}
+	defer removeMetadataIP()
+	taskMdSrv := &http.Server{Handler: md, ReadHeaderTimeout: 10 * time.Second}
 	feSrvs, feLs, err := startFrontends(cfg, md, log)
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 4+len(feSrvs))
+	errc := make(chan error, 5+len(feSrvs))
 	go func() { errc <- g.Serve(grpcL) }()
 	go func() { errc <- regSrv.Serve(regL) }()
 	go func() { errc <- mdSrv.Serve(mdL) }()
+	go func() { errc <- taskMdSrv.Serve(taskMdL) }()
 	go func() { errc <- hubSrv.Serve(hubL) }()
 	for i, s := range feSrvs {
 		go func() { errc <- s.Serve(feLs[i]) }()
 	}
 	log.Info("gcpsim ready", "grpc", grpcL.Addr().String(), "registry", regL.Addr().String(), "metadata", mdL.Addr().String(),
-		"dockerhub", hubL.Addr().String(),
+		"tasks' metadata", taskMdL.Addr().String(), "dockerhub", hubL.Addr().String(),
 		"network", cfg.Network, "project", cfg.Project, "region", cfg.Region, "frontends", len(cfg.Frontends))
 
 	select {
@@ -148,7 +155,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	case err = <-errc:
 		log.Error("listener failed", "err", err)
 	}
-	shutdown(g, append([]*http.Server{regSrv, mdSrv, hubSrv}, feSrvs...)...)
+	shutdown(g, append([]*http.Server{regSrv, mdSrv, taskMdSrv, hubSrv}, feSrvs...)...)
 	return err
 }
 

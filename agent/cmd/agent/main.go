@@ -102,11 +102,12 @@ func newClient(log *slog.Logger, buf *output.Buffer, srv *sessions.Server, onCon
 		log.Warn("no " + linkproto.EnvURL + ": running without a link to the control plane")
 		return nil
 	}
+	// On Cloud Run (CLOUD_RUN_JOB in a job's task, K_SERVICE in a service) the agent proves its identity with the
+	// metadata server's token, found as Google's Go client finds it. GCE_METADATA_HOST is that client's override,
+	// which only tests running the agent outside a task set; Cloud Run never does.
 	var token func(context.Context, string) (string, error)
-	if host := os.Getenv("GCE_METADATA_HOST"); host != "" {
-		token = link.MetadataToken(host)
-	} else if os.Getenv("CLOUD_RUN_JOB") != "" || os.Getenv("K_SERVICE") != "" {
-		token = link.MetadataToken("metadata.google.internal")
+	if os.Getenv("CLOUD_RUN_JOB") != "" || os.Getenv("K_SERVICE") != "" || os.Getenv("GCE_METADATA_HOST") != "" {
+		token = link.MetadataIdentityToken()
 	}
 	c, err := link.New(link.Config{
 		URL:         url,

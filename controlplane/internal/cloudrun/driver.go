@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -130,7 +131,12 @@ func newDriver(cfg Config, jobs jobsAPI, execs executionsAPI, tasks tasksAPI) *D
 }
 
 func clientOptions(cfg Config) []option.ClientOption {
-	var opts []option.ClientOption
+	// After an outage of the Admin API the connection comes back within seconds: gRPC's default reconnect backoff
+	// grows to 2 minutes, and every start would fail that long after the API is back.
+	opts := []option.ClientOption{option.WithGRPCDialOption(grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+		MinConnectTimeout: 5 * time.Second,
+	}))}
 	if cfg.Endpoint != "" {
 		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
 	}

@@ -21,6 +21,11 @@ const (
 	executionQuotaAdvice = "stop some containers, or ask for a higher quota"
 )
 
+// adminAPIUnavailable is what a user sees while the Admin API cannot be reached (after the client library's own
+// retries): new starts fail at once rather than wait, and nothing already running is affected.
+const adminAPIUnavailable = "the Cloud Run Admin API (run.googleapis.com) is unavailable, so no container can be " +
+	"started or stopped through it now; running containers are not affected (exec, logs, cp, wait work); try again shortly"
+
 // translate maps an Admin API error onto an errdefs kind, keeping Google's message where it helps the user.
 // what names the operation for context ("run job rs-…").
 func translate(err error, what string) error {
@@ -51,7 +56,7 @@ func translate(err error, what string) error {
 	case codes.ResourceExhausted:
 		return quotaError(err, what, "")
 	case codes.Unavailable, codes.DeadlineExceeded:
-		return withKind(errdefs.ErrUnavailable, "%s: Cloud Run is unavailable: %s", what, msg)
+		return withKind(errdefs.ErrUnavailable, "%s: %s: %s", what, adminAPIUnavailable, msg)
 	case codes.Canceled:
 		return fmt.Errorf("%s: %w", what, err)
 	case codes.Unimplemented:

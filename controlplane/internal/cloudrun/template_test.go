@@ -2,6 +2,7 @@ package cloudrun
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,6 +141,10 @@ func TestTranslate(t *testing.T) {
 		if !errors.Is(err, tc.kind) {
 			t.Errorf("%v → %v, want kind %v", tc.code, err, tc.kind)
 		}
+	}
+	if err := translate(status.Error(codes.Unavailable, "connection refused"), "run job j"); !strings.Contains(err.Error(), "Cloud Run Admin API (run.googleapis.com) is unavailable") ||
+		!strings.HasPrefix(err.Error(), "run job j: ") || !strings.HasSuffix(err.Error(), ": connection refused") {
+		t.Errorf("unavailable message = %q, want the Admin API named, the operation and Google's message", err)
 	}
 	if err := translate(status.Error(codes.InvalidArgument, "memory must be at least 512Mi"), "op"); err.Error() != "memory must be at least 512Mi" {
 		t.Errorf("invalid argument message = %q, want Google's message as is", err)

@@ -60,7 +60,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	c := &Container{ID: newID(), Owner: p.Email, Name: name, Created: s.now().UTC(), Image: req.Config.Image,
 		ImageID: img.ID, ImageRef: img.Reference, Config: mergeImageConfig(req.Config, img.Config),
 		HostConfig: req.HostConfig, CPU: cpu, MemoryBytes: mem, State: State{Status: container.StateCreated}}
-	c.HostConfig.NanoCPUs, c.HostConfig.Memory = 0, 0 // what the user asked is in CPU/MemoryBytes, Cloud Run's terms
+	// HostConfig keeps what the user asked (docker inspect shows it, as Docker does); CPU and MemoryBytes are what
+	// Cloud Run grants, and labels say so.
+	c.Config.Labels = GrantedLabels(c.Config.Labels, cpu, mem)
 	c.Ports = publishedPorts(c.HostConfig, c.Config.ExposedPorts)
 	if c.HostConfig.NetworkMode == "" {
 		c.HostConfig.NetworkMode = "bridge"

@@ -16,6 +16,16 @@ const (
 	// MaxMemory and MaxCPU are the largest a container may ask for (Cloud Run's limits).
 	MaxMemory = 32 * gi
 	MaxCPU    = 8
+	// MinMemory is Cloud Run's minimum for jobs (reference/cloud-run-behaviour.md §3.5.1). Docker users ask for less
+	// (`-m 64m` is common in scripts and tests); refusing would break them, so less is raised to it.
+	MinMemory = 512 * mi
+)
+
+// Labels that show what Cloud Run grants a container, in Cloud Run's terms ("0.5", "2"; "512Mi"). HostConfig keeps
+// what the user asked, as Docker's inspect shows it; these say what the job actually gets.
+const (
+	LabelGrantedCPU    = "runsock.granted.cpu"
+	LabelGrantedMemory = "runsock.granted.memory"
 )
 
 // cpuStep is one whole-CPU value Cloud Run accepts with its memory bounds.
@@ -25,18 +35,23 @@ type cpuStep struct {
 }
 
 var wholeCPUs = []cpuStep{
-	{1000, 128 * mi, 4 * gi},
-	{2000, 128 * mi, 8 * gi},
+	{1000, MinMemory, 4 * gi},
+	{2000, MinMemory, 8 * gi},
 	{4000, 2 * gi, 16 * gi},
 	{6000, 4 * gi, 24 * gi},
 	{8000, 4 * gi, 32 * gi},
 }
 
 // Resources maps Docker's NanoCPUs and Memory (0 = unset) onto a pair Cloud Run accepts: CPU is rounded up to the
-// next allowed value (0.08–<1 in hundredths, or 1, 2, 4, 6, 8), memory up to the CPU's minimum (a limit may grow);
-// when only memory is given, the smallest CPU that allows it is chosen. Pairs that cannot exist are an
-// errdefs.ErrInvalidArgument with a message saying what is possible.
+// next allowed value (0.08–<1 in hundredths, or 1, 2, 4, 6, 8), memory up to whole MiB and to the CPU's minimum (at
+// least MinMemory; a limit may grow); when only memory is given, the smallest CPU that allows it is chosen. Pairs
+// that cannot exist are an errdefs.ErrInvalidArgument with a message saying what is possible.
 func Resources(nanoCPUs, memory int64) (cpu string, mem int64, err error) {
+	cpu, mem, err = resources(nanoCPUs, memory)
+	return cpu, (mem + mi - 1) / mi * mi, err
+}
+
+func resources(nanoCPUs, memory int64) (cpu string, mem int64, err error) {
 	if nanoCPUs < 0 || memory < 0 {
 		return "", 0, fmt.Errorf("%w: negative CPU or memory", errdefs.ErrInvalidArgument)
 	}
@@ -77,7 +92,7 @@ func fractional(milli, memory int64) (string, int64, error) {
 	if memory == 0 {
 		memory = DefaultMemory
 	}
-	memory = max(memory, 128*mi)
+	memory = max(memory, MinMemory)
 	switch {
 	case memory > gi:
 		return "", 0, fmt.Errorf("%w: Cloud Run needs 1 CPU or more for more than 1GiB of memory (asked %s CPUs, %s)",
@@ -96,6 +111,18 @@ func cpuForMemory(memory int64) (string, int64, error) {
 		}
 	}
 	return "", 0, fmt.Errorf("%w: memory %s is more than Cloud Run allows", errdefs.ErrInvalidArgument, human(memory))
+}
+
+// GrantedLabels returns labels with LabelGrantedCPU and LabelGrantedMemory set to what Resources granted (a copy:
+// labels may be shared with the request or the image).
+func GrantedLabels(labels map[string]string, cpu string, mem int64) map[string]string {
+	out := make(map[string]string, len(labels)+2)
+	for k, v := range labels {
+		out[k] = v
+	}
+	out[LabelGrantedCPU] = cpu
+	out[LabelGrantedMemory] = strconv.FormatInt(mem/mi, 10) + "Mi"
+	return out
 }
 
 func milliString(m int64) string {

@@ -31,11 +31,15 @@ type fakeLauncher struct {
 	n     int
 	done  map[string]chan containers.Outcome
 	specs []containers.LaunchSpec
+	fail  error // Launch's error when set
 }
 
 func (f *fakeLauncher) Launch(ctx context.Context, spec containers.LaunchSpec) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.fail != nil {
+		return "", f.fail
+	}
 	f.n++
 	e := fmt.Sprintf("projects/p/locations/r/jobs/j/executions/e%d", f.n)
 	f.done[e] = make(chan containers.Outcome, 1)
@@ -320,6 +324,38 @@ func TestInspectMergesImageConfig(t *testing.T) {
 	}
 }
 
+func TestInspectShowsResourcesAsAskedAndLabelsWhatIsGranted(t *testing.T) {
+	e := setup(t)
+	for _, tc := range []struct {
+		name, hostConfig string
+		memory, nano     int64
+		cpu, mem         string
+	}{
+		{"small", `{"Memory":67108864}`, 64 << 20, 0, "1", "512Mi"},
+		{"unset", `{}`, 0, 0, "1", "512Mi"},
+		{"three cpus", `{"NanoCpus":3000000000,"Memory":1073741824}`, 1 << 30, 3e9, "4", "2048Mi"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "res-" + strings.ReplaceAll(tc.name, " ", "-")
+			resp, body := e.do(t, "POST", "/containers/create?name="+name, `{"Image":"alpine","HostConfig":`+tc.hostConfig+`}`)
+			if resp.StatusCode != 201 {
+				t.Fatalf("create: %d %s", resp.StatusCode, body)
+			}
+			_, body = e.do(t, "GET", "/containers/"+name+"/json", "")
+			var ins container.InspectResponse
+			if err := json.Unmarshal([]byte(body), &ins); err != nil {
+				t.Fatal(err)
+			}
+			if ins.HostConfig.Memory != tc.memory || ins.HostConfig.NanoCPUs != tc.nano {
+				t.Errorf("HostConfig Memory %d NanoCpus %d, want as asked: %d %d", ins.HostConfig.Memory, ins.HostConfig.NanoCPUs, tc.memory, tc.nano)
+			}
+			if l := ins.Config.Labels; l[containers.LabelGrantedCPU] != tc.cpu || l[containers.LabelGrantedMemory] != tc.mem {
+				t.Errorf("labels %v, want granted cpu %s memory %s", l, tc.cpu, tc.mem)
+			}
+		})
+	}
+}
+
 func TestRunLifecycle(t *testing.T) {
 	e := setup(t)
 	resp, body := e.do(t, "POST", "/containers/create?name=rr", `{"Image":"alpine","HostConfig":{"AutoRemove":true}}`)
@@ -327,12 +363,7 @@ func TestRunLifecycle(t *testing.T) {
 		t.Fatal(body)
 	}
 	// wait(next-exit) answers its headers before the container even starts, as the CLI needs.
-	waitDone := make(chan string, 1)
-	go func() {
-		_, body := e.do(t, "POST", "/containers/rr/wait?condition=removed", "")
-		waitDone <- body
-	}()
-	time.Sleep(200 * time.Millisecond)
+	waitDone := e.waitInBackground(t, "rr", "removed")
 	if resp, body := e.do(t, "POST", "/containers/rr/start", ""); resp.StatusCode != 204 {
 		t.Fatalf("start: %s", body)
 	}
@@ -353,6 +384,42 @@ func TestRunLifecycle(t *testing.T) {
 	}
 	ops := e.store.Ops()
 	t.Logf("Firestore ops for create+wait+start+exit+auto-remove: %+v", ops)
+}
+
+// waitInBackground starts POST /containers/{name}/wait?condition=… and gives it time to register; the channel
+// receives the body.
+func (e *env) waitInBackground(t *testing.T, name, condition string) <-chan string {
+	done := make(chan string, 1)
+	go func() {
+		_, body := e.do(t, "POST", "/containers/"+name+"/wait?condition="+condition, "")
+		done <- body
+	}()
+	time.Sleep(200 * time.Millisecond)
+	return done
+}
+
+// `docker run --rm` waits for the removal after a failed start: as Docker does, the container is removed.
+func TestFailedStartRemovesAnAutoRemoveContainer(t *testing.T) {
+	e := setup(t)
+	if resp, body := e.do(t, "POST", "/containers/create?name=rm-fail", `{"Image":"alpine","HostConfig":{"AutoRemove":true}}`); resp.StatusCode != 201 {
+		t.Fatal(body)
+	}
+	waitDone := e.waitInBackground(t, "rm-fail", "removed")
+	e.l.mu.Lock()
+	e.l.fail = fmt.Errorf("run job j: Cloud Run Admin API down: %w", errdefs.ErrUnavailable)
+	e.l.mu.Unlock()
+	defer func() { e.l.mu.Lock(); e.l.fail = nil; e.l.mu.Unlock() }()
+	if resp, body := e.do(t, "POST", "/containers/rm-fail/start", ""); resp.StatusCode != 503 || !strings.Contains(body, "Admin API") {
+		t.Fatalf("start: %d %s", resp.StatusCode, body)
+	}
+	select {
+	case <-waitDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait(removed) did not end after the failed start")
+	}
+	if resp, _ := e.do(t, "GET", "/containers/rm-fail/json", ""); resp.StatusCode != 404 {
+		t.Fatalf("the container outlived its failed start: %d", resp.StatusCode)
+	}
 }
 
 func TestStopRenameLogsPrune(t *testing.T) {

@@ -20,9 +20,7 @@ func ts(t time.Time) string {
 
 func inspect(c *containers.Container) container.InspectResponse {
 	cfg := c.Config
-	hc := c.HostConfig
-	hc.NanoCPUs = cpuNano(c.CPU)
-	hc.Memory = c.MemoryBytes
+	hc := c.HostConfig // as asked; what Cloud Run grants is in the labels containers.LabelGranted*
 	path, args := "", []string(nil)
 	if cmd := append(append([]string(nil), cfg.Entrypoint...), cfg.Cmd...); len(cmd) > 0 {
 		path, args = cmd[0], cmd[1:]
@@ -98,21 +96,4 @@ func statusText(c *containers.Container) string {
 		return "Exited (" + itoa(c.State.ExitCode) + ") " + units.HumanDuration(time.Since(c.State.FinishedAt)) + " ago"
 	}
 	return "Created"
-}
-
-func cpuNano(cpu string) int64 {
-	var whole, frac, div int64 = 0, 0, 1
-	seenDot := false
-	for _, r := range cpu {
-		switch {
-		case r == '.':
-			seenDot = true
-		case r >= '0' && r <= '9' && !seenDot:
-			whole = whole*10 + int64(r-'0')
-		case r >= '0' && r <= '9':
-			frac = frac*10 + int64(r-'0')
-			div *= 10
-		}
-	}
-	return whole*1e9 + frac*1e9/div
 }

@@ -37,6 +37,13 @@ type clients struct {
 // serve starts a Service on 127.0.0.1:0 and returns the official clients.
 func serve(t *testing.T, cfg cloudrun.Config, runner cloudrun.TaskRunner) clients {
 	t.Helper()
+	c, _ := serveStoppable(t, cfg, runner)
+	return c
+}
+
+// serveStoppable is serve, with a stop that ends the gRPC server and the Service as gcpsim's shutdown does.
+func serveStoppable(t *testing.T, cfg cloudrun.Config, runner cloudrun.TaskRunner) (clients, func()) {
+	t.Helper()
 	cfg.Project, cfg.ProjectNumber = project, "123456"
 	// The rate quotas have their own tests (quota_test.go); elsewhere they would only slow the tests down.
 	for _, r := range []*int{&cfg.RunJobsPerMinute, &cfg.WritesPerMinute, &cfg.ReadsPerMinute} {
@@ -55,7 +62,8 @@ func serve(t *testing.T, cfg cloudrun.Config, runner cloudrun.TaskRunner) client
 	g := grpc.NewServer()
 	svc.Register(g)
 	go g.Serve(l)
-	t.Cleanup(func() { g.Stop(); svc.Close() })
+	stop := func() { g.Stop(); svc.Close() }
+	t.Cleanup(stop)
 	opts := []option.ClientOption{
 		option.WithEndpoint(l.Addr().String()), option.WithoutAuthentication(),
 		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
@@ -72,7 +80,7 @@ func serve(t *testing.T, cfg cloudrun.Config, runner cloudrun.TaskRunner) client
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.jobs.Close(); c.execs.Close(); c.tasks.Close() })
-	return c
+	return c, stop
 }
 
 func uniqueID(prefix string) string { return fmt.Sprintf("%s-%d", prefix, rand.IntN(1_000_000)) }

@@ -14,6 +14,9 @@
 // and the allocation quotas of jobs and running executions, each refused with Google's RESOURCE_EXHAUSTED shape.
 // Defaults and their sources (RunJob 60/min: the stricter of two third-party reports; writes 60/min and reads
 // 300/min: unconfirmed at Google, gcpsim's strict choice) are in README.md "Quotas"; all are Config fields.
+// A Service started on a saved state continues the executions it left
+// running: with a TaskRunner that is also an Adopter, their task containers
+// are adopted, so a gcpsim restart is an outage of the API, not a loss.
 //
 // It must not import a Docker client; it knows tasks only through the
 // TaskRunner interface and the tasks.Spec/Result types.

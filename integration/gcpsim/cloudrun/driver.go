@@ -82,12 +82,22 @@ func (s *Service) drive(ctx context.Context, name string) {
 }
 
 func (s *Service) runTask(ctx context.Context, exec string, index int) {
-	for attempt := 0; ; attempt++ {
-		spec, maxRetries, ok := s.taskSpec(exec, index, attempt)
+	first, adopt, ok := s.resumePoint(exec, index)
+	if !ok {
+		return
+	}
+	for attempt := first; ; attempt++ {
+		spec, maxRetries, ok := s.taskSpec(exec, index, attempt, adopt)
 		if !ok {
 			return
 		}
-		res := s.runner.Run(ctx, spec, func(t time.Time) { s.taskStarted(exec, index, t) })
+		var res tasks.Result
+		if adopt {
+			res = s.runner.(Adopter).Adopt(ctx, spec, s.st.savedAt)
+			adopt = false
+		} else {
+			res = s.runner.Run(ctx, spec, func(t time.Time) { s.taskStarted(exec, index, t) })
+		}
 		if gone(ctx) {
 			return
 		}
@@ -107,8 +117,8 @@ func (s *Service) task(exec string, index int) (*runpb.Execution, *runpb.Task) {
 	return e, s.st.tasks[exec+"/tasks/"+taskID(execShort(e), index)]
 }
 
-// taskSpec builds the attempt's spec and marks the task scheduled.
-func (s *Service) taskSpec(exec string, index, attempt int) (tasks.Spec, int, bool) {
+// taskSpec builds the attempt's spec and, unless it is adopted, marks the task scheduled.
+func (s *Service) taskSpec(exec string, index, attempt int, adopted bool) (tasks.Spec, int, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, t := s.task(exec, index)
@@ -122,9 +132,11 @@ func (s *Service) taskSpec(exec string, index, attempt int) (tasks.Spec, int, bo
 	for _, v := range c.Env {
 		env = append(env, v.Name+"="+v.GetValue())
 	}
-	now := time.Now()
-	t.ScheduledTime = timestamppb.New(now)
-	s.taskUpdated(t, now)
+	if !adopted {
+		now := time.Now()
+		t.ScheduledTime = timestamppb.New(now)
+		s.taskUpdated(t, now)
+	}
 	return tasks.Spec{
 		Project: loc.project, Region: loc.region, Job: e.Job, Execution: execShort(e),
 		TaskIndex: index, TaskAttempt: attempt, TaskCount: int(e.TaskCount),
@@ -287,25 +299,38 @@ func (s *Service) taskUpdated(t *runpb.Task, now time.Time) {
 	t.Etag = etag(t.Uid, now.UnixNano())
 }
 
-// failOrphans ends the executions a previous gcpsim left running: their
-// containers are gone, so unfinished tasks fail (s.mu held).
+// failOrphans ends the executions a previous gcpsim left running, for a
+// runner that cannot adopt their containers: unfinished tasks fail (s.mu held).
 func (s *Service) failOrphans(now time.Time) {
-	const msg = "The task was lost because gcpsim restarted."
 	for _, e := range s.st.execs {
 		if terminal(e) {
 			continue
 		}
 		for i := range int(e.TaskCount) {
-			t := s.st.tasks[e.Name+"/tasks/"+taskID(execShort(e), i)]
-			if t == nil {
-				continue
+			if t := s.st.tasks[e.Name+"/tasks/"+taskID(execShort(e), i)]; t != nil && !taskEnded(t) {
+				s.loseTask(e, t, now)
 			}
-			if c := getCond(t.Conditions, condCompleted); c.State == runpb.Condition_CONDITION_SUCCEEDED || c.State == runpb.Condition_CONDITION_FAILED {
-				continue
-			}
-			t.LastAttemptResult = &runpb.TaskAttemptResult{Status: &spb.Status{Code: int32(code.Code_UNAVAILABLE), Message: msg}}
-			s.endTask(e, t, tasks.StartFailed, msg, now)
 		}
 		s.finalize(e, now)
 	}
+}
+
+// loseTask fails a task whose attempt's container a previous gcpsim left and nobody has any more (s.mu held).
+func (s *Service) loseTask(e *runpb.Execution, t *runpb.Task, now time.Time) {
+	const msg = "The task was lost because gcpsim restarted."
+	if attemptStarted(t) && e.RunningCount > 0 {
+		e.RunningCount--
+	}
+	t.LastAttemptResult = &runpb.TaskAttemptResult{Status: &spb.Status{Code: int32(code.Code_UNAVAILABLE), Message: msg}}
+	s.endTask(e, t, tasks.StartFailed, msg, now)
+}
+
+func taskEnded(t *runpb.Task) bool {
+	st := getCond(t.Conditions, condCompleted).GetState()
+	return st == runpb.Condition_CONDITION_SUCCEEDED || st == runpb.Condition_CONDITION_FAILED
+}
+
+// attemptStarted reports whether the task's current attempt had started: a start at or after its scheduling.
+func attemptStarted(t *runpb.Task) bool {
+	return t.StartTime != nil && t.ScheduledTime != nil && !t.StartTime.AsTime().Before(t.ScheduledTime.AsTime())
 }

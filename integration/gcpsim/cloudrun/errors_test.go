@@ -60,6 +60,7 @@ func TestInvalidJobs(t *testing.T) {
 		{"cpu 3", "", limits("3", "2Gi"), codes.InvalidArgument},
 		{"cpu 0.05", "", limits("50m", "128Mi"), codes.InvalidArgument},
 		{"1 cpu with 5Gi", "", limits("1", "5Gi"), codes.InvalidArgument},
+		{"1 cpu with 256Mi, below the jobs minimum", "", limits("1", "256Mi"), codes.InvalidArgument},
 		{"4 cpu with 1Gi", "", limits("4", "1Gi"), codes.InvalidArgument},
 		{"0.25 cpu with 1Gi", "", limits("250m", "1Gi"), codes.InvalidArgument},
 		{"0.5 cpu with 2Gi", "", limits("0.5", "2Gi"), codes.InvalidArgument},

@@ -20,6 +20,18 @@ type TaskRunner interface {
 	Run(ctx context.Context, spec tasks.Spec, started func(time.Time)) tasks.Result
 }
 
+// Adopter is a TaskRunner that can continue the attempts an earlier gcpsim started (package tasks implements it):
+// with one, a restart of gcpsim is an outage of the API, not the loss of the tasks.
+type Adopter interface {
+	TaskRunner
+	// Claim reports whether the attempt's container is still there, and keeps it for Adopt.
+	Claim(execution string, index, attempt int, serviceAccount string) bool
+	// RemoveUnclaimed removes the containers of attempts nobody claimed.
+	RemoveUnclaimed(ctx context.Context)
+	// Adopt follows a claimed attempt to its end; since is when the earlier gcpsim stopped reading its output.
+	Adopt(ctx context.Context, spec tasks.Spec, since time.Time) tasks.Result
+}
+
 // Config configures a Service. Zero values take the documented defaults.
 type Config struct {
 	Project       string // project ID; required
@@ -51,6 +63,7 @@ type Service struct {
 	mu      sync.Mutex
 	st      *state
 	running map[string]context.CancelCauseFunc // execution name → cancel
+	adopt   map[string]bool                    // task name → its current attempt is to be adopted, not started
 	changed chan struct{}                      // signals that st changed (LRO waiters, saver)
 	closed  bool
 
@@ -72,8 +85,10 @@ var (
 	errDeleted   = errors.New("execution deleted")
 )
 
-// New loads the saved state (executions that were running are failed: their
-// containers are gone) and returns a Service ready to Register.
+// New loads the saved state and returns a Service ready to Register. The
+// executions that were running continue: with an Adopter, the attempts whose
+// containers are still there are adopted and tasks not yet started start;
+// otherwise (or when a started attempt's container is gone) they fail.
 func New(cfg Config, runner TaskRunner) (*Service, error) {
 	if cfg.MaxJobs == 0 {
 		cfg.MaxJobs = 1000
@@ -91,12 +106,17 @@ func New(cfg Config, runner TaskRunner) (*Service, error) {
 	s := &Service{
 		cfg: cfg, runner: runner, log: cfg.Logger, st: st, rates: newRates(cfg),
 		running:   map[string]context.CancelCauseFunc{},
+		adopt:     map[string]bool{},
 		changed:   make(chan struct{}),
 		saverDone: make(chan struct{}),
 		stopSaver: make(chan struct{}),
 	}
 	s.mu.Lock()
-	s.failOrphans(time.Now())
+	if a, ok := runner.(Adopter); ok {
+		s.resume(a, time.Now())
+	} else {
+		s.failOrphans(time.Now())
+	}
 	s.mu.Unlock()
 	go s.saver()
 	return s, nil
@@ -110,9 +130,9 @@ func (s *Service) Register(g *grpc.Server) {
 	longrunningpb.RegisterOperationsServer(g, s)
 }
 
-// Close stops running tasks at once (their executions stay running in the
-// saved state, and become failed on the next start), waits for every
-// goroutine and saves the state.
+// Close stops driving executions, leaving their task containers running (their
+// executions stay running in the saved state, and the next start adopts
+// them), waits for every goroutine and saves the state.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	if s.closed {

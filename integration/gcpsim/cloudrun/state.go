@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/run/apiv2/runpb"
@@ -20,6 +21,8 @@ type state struct {
 	tasks map[string]*runpb.Task
 	ops   map[string]*operation
 	dirty bool
+	// savedAt is when the state loaded was saved: about when the gcpsim that saved it stopped reading its tasks' logs.
+	savedAt time.Time
 }
 
 // operation is a long-running operation. One that waits for an execution to
@@ -38,6 +41,7 @@ func newState() *state {
 
 type savedState struct {
 	Version    int               `json:"version"`
+	Saved      time.Time         `json:"saved"`
 	Jobs       []json.RawMessage `json:"jobs"`
 	Executions []json.RawMessage `json:"executions"`
 	Tasks      []json.RawMessage `json:"tasks"`
@@ -52,6 +56,7 @@ type savedOperation struct {
 func (st *state) marshal() ([]byte, error) {
 	var out savedState
 	out.Version = 1
+	out.Saved = time.Now()
 	enc := func(m proto.Message) json.RawMessage {
 		b, _ := protojson.Marshal(m)
 		return b
@@ -93,6 +98,7 @@ func loadState(path string) (*state, error) {
 		}
 		return nil
 	}
+	st.savedAt = in.Saved
 	for _, raw := range in.Jobs {
 		j := &runpb.Job{}
 		if err := dec(raw, j); err != nil {

@@ -292,10 +292,11 @@ func parseMemory(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// checkCPUMemory applies the CPU ↔ memory table of Cloud Run (see DESIGN.md).
+// checkCPUMemory applies the CPU ↔ memory table of Cloud Run for jobs: at least 512 MiB at any CPU
+// (reference/cloud-run-behaviour.md §3.5.1, §3.5.2; services allow 128 MiB, jobs do not).
 func checkCPUMemory(cpu float64, mem int64) error {
 	const mi, gi = int64(1 << 20), int64(1 << 30)
-	lo, hi := 128*mi, 4*gi
+	lo, hi := 512*mi, 4*gi
 	switch {
 	case cpu < 0.5:
 		hi = 512 * mi

@@ -19,8 +19,9 @@ import (
 	ltype "google.golang.org/genproto/googleapis/logging/type"
 )
 
-// ErrShutdown, given as the cause when the context of Run is cancelled, makes
-// Run kill the container at once instead of stopping it gracefully.
+// ErrShutdown, given as the cause when the context of Run or Adopt is
+// cancelled, makes them return at once with Outcome Detached, leaving the
+// container running for the next gcpsim to adopt.
 var ErrShutdown = errors.New("gcpsim is shutting down")
 
 // Spec is one task attempt.
@@ -50,6 +51,9 @@ const (
 	TimedOut                   // stopped because it reached the task timeout
 	Cancelled                  // stopped because the context was cancelled
 	StartFailed                // never ran: pull, create or start failed
+	// Detached: gcpsim is shutting down (ErrShutdown) and left the container running, as an outage of Cloud Run's
+	// API leaves tasks running; a later gcpsim adopts it (Runner.Adopt). Nothing about the attempt is known yet.
+	Detached
 )
 
 // Attempt messages Cloud Run puts in last_attempt_result.status.message.
@@ -78,7 +82,9 @@ func (r Result) Succeeded() bool {
 // Run runs one attempt and returns when its container has ended, its logs
 // have been handed to the LogWriter and the container has been removed.
 // started is called (may be nil) once the container runs. Cancelling ctx
-// cancels the attempt: SIGTERM, then SIGKILL after the stop grace.
+// cancels the attempt: SIGTERM, then SIGKILL after the stop grace; unless the
+// cause is ErrShutdown: then Run returns at once (Outcome Detached) and the
+// container runs on, for the next gcpsim to Adopt.
 func (r *Runner) Run(ctx context.Context, s Spec, started func(time.Time)) Result {
 	if s.ServiceAccount == "" {
 		s.ServiceAccount = r.cfg.DefaultServiceAccount
@@ -102,8 +108,11 @@ func (r *Runner) Run(ctx context.Context, s Spec, started func(time.Time)) Resul
 	if err != nil {
 		return r.startFailed(ctx, err.Error())
 	}
-	defer r.remove(id)
-	return r.runContainer(ctx, s, id, started)
+	res := r.runContainer(ctx, s, id, started)
+	if res.Outcome != Detached {
+		r.remove(id)
+	}
+	return res
 }
 
 func (r *Runner) startFailed(ctx context.Context, msg string) Result {
@@ -145,7 +154,6 @@ func (r *Runner) create(ctx context.Context, s Spec, ip netip.Addr) (string, err
 		"CLOUD_RUN_TASK_INDEX="+strconv.Itoa(s.TaskIndex),
 		"CLOUD_RUN_TASK_ATTEMPT="+strconv.Itoa(s.TaskAttempt),
 		"CLOUD_RUN_TASK_COUNT="+strconv.Itoa(s.TaskCount),
-		"GCE_METADATA_HOST="+r.MetadataHost(),
 	)
 	cfg := &container.Config{
 		Image:      s.Image,
@@ -167,6 +175,9 @@ func (r *Runner) create(ctx context.Context, s Spec, ip netip.Addr) (string, err
 	}
 	host := &container.HostConfig{
 		NetworkMode: container.NetworkMode(r.cfg.Network),
+		// Cloud Run's tasks resolve metadata.google.internal (and reach 169.254.169.254) with nothing in their
+		// environment: Google's clients find the metadata server by these defaults alone.
+		ExtraHosts: []string{MetadataHostname + ":" + r.cfg.MetadataIP.String()},
 		Resources: container.Resources{
 			NanoCPUs:   s.NanoCPUs,
 			Memory:     s.MemoryBytes,
@@ -209,12 +220,22 @@ func (r *Runner) runContainer(ctx context.Context, s Spec, id string, started fu
 	if started != nil {
 		started(res.Started)
 	}
+	return r.follow(ctx, s, id, em, wait, res, s.Timeout, "")
+}
+
+// follow follows a started container's logs (from since, a Docker logs "since" value; "" for all) and waits for its
+// end, enforcing the timeout (what is left of the task timeout; ≤ 0 none) and the cancellation.
+func (r *Runner) follow(ctx context.Context, s Spec, id string, em *entryMaker, wait client.ContainerWaitResult, res Result,
+	timeoutLeft time.Duration, since string) Result {
+	bg := context.WithoutCancel(ctx)
+	logsCtx, stopLogs := context.WithCancel(bg)
+	defer stopLogs()
 	ended := make(chan struct{})
-	logsDone := r.followLogs(bg, id, em, ended)
+	logsDone := r.followLogs(logsCtx, id, em, ended, since)
 
 	var timeout <-chan time.Time
-	if s.Timeout > 0 {
-		t := time.NewTimer(s.Timeout)
+	if timeoutLeft > 0 {
+		t := time.NewTimer(timeoutLeft)
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -222,18 +243,20 @@ func (r *Runner) runContainer(ctx context.Context, s Spec, id string, started fu
 	select {
 	case <-wait.Result:
 	case <-wait.Error:
+	case <-ctx.Done():
+		if errors.Is(context.Cause(ctx), ErrShutdown) {
+			stopLogs()
+			close(ended)
+			<-logsDone
+			return Result{Outcome: Detached, Started: res.Started}
+		}
+		res.Outcome = Cancelled
+		em.system(ltype.LogSeverity_WARNING, "Stopping task %s-task%d because its execution was cancelled.", s.Execution, s.TaskIndex)
+		stoppedBy = r.stop(bg, id, wait, r.cfg.StopGrace)
 	case <-timeout:
 		res.Outcome = TimedOut
 		em.system(ltype.LogSeverity_ERROR, "Terminating task because it has reached the maximum timeout of %d seconds.", int(s.Timeout.Seconds()))
 		stoppedBy = r.stop(bg, id, wait, r.cfg.StopGrace)
-	case <-ctx.Done():
-		res.Outcome = Cancelled
-		grace := r.cfg.StopGrace
-		if errors.Is(context.Cause(ctx), ErrShutdown) {
-			grace = 0
-		}
-		em.system(ltype.LogSeverity_WARNING, "Stopping task %s-task%d because its execution was cancelled.", s.Execution, s.TaskIndex)
-		stoppedBy = r.stop(bg, id, wait, grace)
 	}
 	res.Ended = time.Now()
 	close(ended)
@@ -279,16 +302,20 @@ func waitEnd(wait client.ContainerWaitResult, d time.Duration) bool {
 	}
 }
 
-func (r *Runner) followLogs(ctx context.Context, id string, em *entryMaker, ended <-chan struct{}) <-chan struct{} {
+func (r *Runner) followLogs(ctx context.Context, id string, em *entryMaker, ended <-chan struct{}, since string) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		seen := &frameTracker{}
 		out := &lineWriter{logID: LogStdout, m: em, seen: seen}
 		errw := &lineWriter{logID: LogStderr, m: em, seen: seen}
-		r.copyLogs(ctx, id, client.ContainerLogsOptions{Follow: true}, out, errw)
+		r.copyLogs(ctx, id, client.ContainerLogsOptions{Follow: true, Since: since}, out, errw)
 		<-ended
-		r.copyLogs(ctx, id, client.ContainerLogsOptions{Since: seen.startReplay()}, out, errw)
+		replay := seen.startReplay()
+		if replay == "" {
+			replay = since
+		}
+		r.copyLogs(ctx, id, client.ContainerLogsOptions{Since: replay}, out, errw)
 		out.Flush()
 		errw.Flush()
 	}()

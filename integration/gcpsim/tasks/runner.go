@@ -25,12 +25,21 @@ const (
 	labelTaskAttempt = "dev.runsock.gcpsim.task-attempt"
 )
 
+// The metadata server's address and name on Google Cloud (reference/cloud-run-behaviour.md §8).
+const (
+	DefaultMetadataIP = "169.254.169.254"
+	MetadataHostname  = "metadata.google.internal"
+)
+
 // Config configures a Runner. Zero values take the documented defaults.
 type Config struct {
-	DockerHost   string        // default unix:///var/run/docker.sock
-	Network      string        // Docker network name; default runsock-gcpsim
-	Subnet       netip.Prefix  // default 172.31.213.0/24; the gateway is the first address
-	MetadataPort int           // port of the metadata server on the gateway; default 18092
+	DockerHost string       // default unix:///var/run/docker.sock
+	Network    string       // Docker network name; default runsock-gcpsim
+	Subnet     netip.Prefix // default 172.31.213.0/24; the gateway is the first address
+	// MetadataIP is the metadata server's address as tasks reach it: metadata.google.internal resolves to it in every
+	// task (an /etc/hosts entry) and it is dialled on port 80, as on Cloud Run. The caller makes it reachable (gcpsim
+	// listens on it). Default 169.254.169.254.
+	MetadataIP   netip.Addr
 	StartLatency time.Duration // added before each task attempt starts; default 0
 	StopGrace    time.Duration // SIGTERM → SIGKILL grace on timeout and cancel; default 10s
 	// DefaultServiceAccount is the identity of tasks whose template names none
@@ -52,13 +61,17 @@ type Runner struct {
 
 	pullMu sync.Mutex // one pull at a time: the registry is local, pulls are short
 
-	mu       sync.Mutex
-	byIP     map[netip.Addr]string // task IP → service account
-	reserved map[netip.Addr]bool
+	mu        sync.Mutex
+	byIP      map[netip.Addr]string // task IP → service account
+	reserved  map[netip.Addr]bool
+	leftovers map[attemptKey]leftover // containers an earlier Runner started, until claimed or removed
+	claimed   map[attemptKey]leftover // claimed, until adopted
 }
 
 // New connects to the Docker Engine, creates (or reuses) the task network and
-// removes containers that an earlier Runner on the same network left behind.
+// finds the containers that an earlier Runner on the same network left
+// behind: each is kept (its address reserved) for Claim and Adopt, until
+// RemoveUnclaimed.
 func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg = withDefaults(cfg)
 	if !cfg.Subnet.Addr().Is4() {
@@ -69,12 +82,14 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("tasks: docker client for %s: %w", cfg.DockerHost, err)
 	}
 	r := &Runner{
-		cfg:      cfg,
-		docker:   docker,
-		log:      cfg.Logger,
-		gateway:  cfg.Subnet.Masked().Addr().Next(),
-		byIP:     map[netip.Addr]string{},
-		reserved: map[netip.Addr]bool{},
+		cfg:       cfg,
+		docker:    docker,
+		log:       cfg.Logger,
+		gateway:   cfg.Subnet.Masked().Addr().Next(),
+		byIP:      map[netip.Addr]string{},
+		reserved:  map[netip.Addr]bool{},
+		leftovers: map[attemptKey]leftover{},
+		claimed:   map[attemptKey]leftover{},
 	}
 	if _, err := docker.Ping(ctx, client.PingOptions{}); err != nil {
 		docker.Close()
@@ -84,7 +99,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		docker.Close()
 		return nil, err
 	}
-	if err := r.removeLeftovers(ctx); err != nil {
+	if err := r.findLeftovers(ctx); err != nil {
 		docker.Close()
 		return nil, err
 	}
@@ -101,8 +116,8 @@ func withDefaults(cfg Config) Config {
 	if !cfg.Subnet.IsValid() {
 		cfg.Subnet = netip.MustParsePrefix("172.31.213.0/24")
 	}
-	if cfg.MetadataPort == 0 {
-		cfg.MetadataPort = 18092
+	if !cfg.MetadataIP.IsValid() {
+		cfg.MetadataIP = netip.MustParseAddr(DefaultMetadataIP)
 	}
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = 10 * time.Second
@@ -113,13 +128,12 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
+// Config is the Runner's configuration with defaults filled in (a second
+// Runner on the same network, as after a gcpsim restart, starts from it).
+func (r *Runner) Config() Config { return r.cfg }
+
 // Gateway is the network's gateway address: the host as tasks see it.
 func (r *Runner) Gateway() netip.Addr { return r.gateway }
-
-// MetadataHost is the GCE_METADATA_HOST value given to tasks.
-func (r *Runner) MetadataHost() string {
-	return netip.AddrPortFrom(r.gateway, uint16(r.cfg.MetadataPort)).String()
-}
 
 // IdentityOf returns the service account of the task container that has the
 // address ip, for the metadata server. The address is registered before the
@@ -134,8 +148,13 @@ func (r *Runner) IdentityOf(ip netip.Addr) (email string, ok bool) {
 // Close releases the Docker client. Callers stop their Run calls first.
 func (r *Runner) Close() error { return r.docker.Close() }
 
-// RemoveNetwork removes the task network (tests use it in cleanup).
+// RemoveNetwork removes the task network and the containers still on it (a
+// stopped Service leaves its tasks running); tests use it in cleanup.
 func (r *Runner) RemoveNetwork(ctx context.Context) error {
+	if err := r.findLeftovers(ctx); err != nil {
+		return err
+	}
+	r.RemoveUnclaimed(ctx)
 	_, err := r.docker.NetworkRemove(ctx, r.cfg.Network, client.NetworkRemoveOptions{})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("tasks: remove network %s: %w", r.cfg.Network, err)
@@ -165,23 +184,6 @@ func (r *Runner) ensureNetwork(ctx context.Context) error {
 	})
 	if err != nil && !cerrdefs.IsConflict(err) {
 		return fmt.Errorf("tasks: create network %s (%s): %w", r.cfg.Network, r.cfg.Subnet, err)
-	}
-	return nil
-}
-
-// removeLeftovers removes containers an earlier Runner on this network left:
-// their tasks are reported failed by the state that outlived them.
-func (r *Runner) removeLeftovers(ctx context.Context) error {
-	f := make(client.Filters).Add("label", LabelNetwork+"="+r.cfg.Network)
-	res, err := r.docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-	if err != nil {
-		return fmt.Errorf("tasks: list leftover containers: %w", err)
-	}
-	for _, c := range res.Items {
-		r.log.Info("removing leftover task container", "container", c.ID, "labels", c.Labels)
-		if _, err := r.docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("tasks: remove leftover container %s: %w", c.ID, err)
-		}
 	}
 	return nil
 }

@@ -136,7 +136,7 @@ func TestEntryShape(t *testing.T) {
 		ok    bool
 	}
 	spec := tasks.Spec{Project: "p", Region: "r1", Job: "shape", Execution: exec, TaskCount: 1, Image: image,
-		ContainerName: "worker", Args: []string{"sh", "-c", `echo $GCE_METADATA_HOST; echo '{"severity":"error","message":"m"}'; sleep 0.5`}}
+		ContainerName: "worker", Args: []string{"sh", "-c", `echo first; echo '{"severity":"error","message":"m"}'; sleep 0.5`}}
 	res := r.Run(context.Background(), spec, func(time.Time) {
 		// The address is bound before the start: find it through the gateway's neighbours.
 		for i := 2; i < 10; i++ {
@@ -158,8 +158,8 @@ func TestEntryShape(t *testing.T) {
 		t.Fatalf("entries = %v", entries)
 	}
 	first := entries[1]
-	if got, want := first.GetTextPayload(), r.MetadataHost(); got != want {
-		t.Errorf("GCE_METADATA_HOST = %q, want %q", got, want)
+	if got := first.GetTextPayload(); got != "first" {
+		t.Errorf("first line = %q", got)
 	}
 	res2 := first.GetResource()
 	if res2.GetType() != "cloud_run_job" || res2.GetLabels()["job_name"] != "shape" || res2.GetLabels()["location"] != "r1" || res2.GetLabels()["project_id"] != "p" {
@@ -177,5 +177,32 @@ func TestEntryShape(t *testing.T) {
 		if e.GetTimestamp() == nil {
 			t.Errorf("entry without timestamp: %v", e)
 		}
+	}
+}
+
+// A task finds the metadata server as on Cloud Run: metadata.google.internal is 169.254.169.254, and nothing in its
+// environment points elsewhere (Cloud Run sets no GCE_METADATA_HOST). That gcpsim answers there is the e2e suite's test.
+func TestTaskFindsTheMetadataServerByItsGoogleName(t *testing.T) {
+	image := taskstest.BusyboxImage(t)
+	rec := &taskstest.Recorder{}
+	r := taskstest.NewRunner(t, tasks.Config{Logs: rec})
+	exec := fmt.Sprintf("md-%05d", rand.IntN(100000))
+	spec := tasks.Spec{Project: "p", Region: "r1", Job: "md", Execution: exec, TaskCount: 1, Image: image,
+		Args: []string{"sh", "-c", "env; cat /etc/hosts"}}
+	if res := r.Run(context.Background(), spec, nil); !res.Succeeded() {
+		t.Fatalf("Run = %+v", res)
+	}
+	stdout, _, _ := split(rec.Entries(exec))
+	hosts := false
+	for _, l := range stdout {
+		if strings.Contains(l, "METADATA") {
+			t.Errorf("task environment has %q: Cloud Run sets no such variable", l)
+		}
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "169.254.169.254" && f[1] == "metadata.google.internal" {
+			hosts = true
+		}
+	}
+	if !hosts {
+		t.Errorf("no /etc/hosts entry 169.254.169.254 metadata.google.internal in %q", stdout)
 	}
 }

@@ -1,0 +1,85 @@
+package pid1
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestForwardSkipsMaintenanceSignals(t *testing.T) {
+	// A child that reports every signal it gets (an untrapped SIGTSTP would stop it, and it would report nothing more).
+	cmd := exec.Command("sh", "-c", `trap 'echo TSTP' TSTP; trap 'echo CONT' CONT; trap 'echo USR1' USR1; trap 'echo USR2' USR2
+trap 'echo TERM; exit 0' TERM; echo ready; while true; do sleep 0.02; done`)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	next := func() string {
+		select {
+		case l := <-lines:
+			return l
+		case <-time.After(10 * time.Second):
+			t.Fatal("child said nothing for 10 s")
+			return ""
+		}
+	}
+	if l := next(); l != "ready" {
+		t.Fatalf("child said %q first", l)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	go func() { defer close(done); forward(ctx, cmd.Process.Pid, ch) }()
+	defer func() { cancel(); <-done }()
+	// The shell runs pending traps in signal-number order, one loop turn (20 ms) at a time: send each signal with a
+	// forwarded marker and give the shell time to report both before the next.
+	var got []string
+	for _, sig := range []syscall.Signal{syscall.SIGTSTP, syscall.SIGCONT, syscall.SIGUSR2, syscall.SIGTERM} {
+		ch <- sig
+		if sig == syscall.SIGTERM {
+			break
+		}
+		ch <- syscall.SIGUSR1
+		got = append(got, next())
+		time.Sleep(200 * time.Millisecond)
+		for len(lines) > 0 {
+			got = append(got, next())
+		}
+	}
+	for l := range lines {
+		got = append(got, l)
+	}
+	want := []string{"USR1", "USR1", "USR1", "USR2", "TERM"}
+	if !slices.Equal(got, want) {
+		t.Errorf("the child got %q, want %q (no TSTP, no CONT)", got, want)
+	}
+}
+
+func TestForwarded(t *testing.T) {
+	for sig, want := range map[syscall.Signal]bool{
+		syscall.SIGTERM: true, syscall.SIGINT: true, syscall.SIGHUP: true, syscall.SIGUSR1: true, syscall.SIGWINCH: true,
+		syscall.SIGTSTP: false, syscall.SIGCONT: false, syscall.SIGCHLD: false, syscall.SIGURG: false, syscall.SIGPIPE: false,
+	} {
+		if got := forwarded(sig); got != want {
+			t.Errorf("forwarded(%v) = %v, want %v", sig, got, want)
+		}
+	}
+}
