@@ -105,6 +105,9 @@ type AttachOptions struct {
 	// Started, when set, is called with the cursor of this attach's output before any of it is written (Stream
 	// only).
 	Started func(AttachCursor)
+	// Resumable: the client will resume this attach if its stream is cut, so ending it without an end of stdin
+	// does not end the process's stdin (docker run -i closes it only at the client's end of input).
+	Resumable bool
 }
 
 // AttachCursor is where an attach's output stands: the next sequence of the container's live output to deliver,
@@ -141,7 +144,7 @@ func (h *Hub) Attach(ctx context.Context, containerID string, opts AttachOptions
 		after, skipRun = opts.Resume.Next-min(opts.Resume.Next, 1), opts.Resume.SkipRun
 	}
 	if s.Stdin != nil || s.Resize != nil {
-		go h.attachInput(ctx, containerID, s)
+		go h.attachInput(ctx, containerID, s, opts.Resumable)
 	}
 	stdout, stderr := writerOr(s.Stdout), writerOr(s.Stderr)
 	write := func(c livelogs.Chunk) error {
@@ -177,7 +180,7 @@ func (h *Hub) Attach(ctx context.Context, containerID string, opts AttachOptions
 }
 
 // attachInput waits for the agent (however long ctx allows) and forwards input to the main process.
-func (h *Hub) attachInput(ctx context.Context, containerID string, s Streams) {
+func (h *Hub) attachInput(ctx context.Context, containerID string, s Streams, resumable bool) {
 	if _, err := h.conn(ctx, containerID); err != nil {
 		return
 	}
@@ -186,7 +189,11 @@ func (h *Hub) attachInput(ctx context.Context, containerID string, s Streams) {
 		h.log.Warn("attach input", "container", containerID, "error", err)
 		return
 	}
-	defer sess.close()
+	if resumable {
+		defer sess.abort() // after copyIn's Close frame, if stdin ended, the abort changes nothing
+	} else {
+		defer sess.close()
+	}
 	go sess.drain() // the agent's credits for stdin; ends when the session does
 	h.feed(ctx, sess, s)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -199,7 +200,8 @@ type pendingSession struct {
 // sessionStream is an agent's session stream, with flow control, handed to the caller; done ends the gRPC handler.
 type sessionStream struct {
 	*linkproto.Flow
-	done chan struct{}
+	done    chan struct{}
+	aborted atomic.Bool // end with an error, not end-of-stream (see session.abort)
 }
 
 // Session matches an agent's new session stream to the pending session and holds it open until the caller is done.
@@ -234,6 +236,9 @@ func (s *server) Session(st linkproto.FrameStream) error {
 	}
 	select {
 	case <-ss.done:
+		if ss.aborted.Load() {
+			return status.Error(codes.Aborted, "the client's stream was cut; it resumes on another session")
+		}
 	case <-st.Context().Done():
 	}
 	return nil

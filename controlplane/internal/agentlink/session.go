@@ -70,6 +70,13 @@ func (s *session) result(v any) (int64, error) {
 // close ends the stream (the agent sees end-of-stream).
 func (s *session) close() { s.once.Do(func() { close(s.ss.done) }) }
 
+// abort ends the stream with an error: the agent sees the control plane gone rather than the end of the session's
+// input, so an attach cut by the request timeout does not close a StdinOnce process's stdin before it resumes.
+func (s *session) abort() {
+	s.ss.aborted.Store(true)
+	s.close()
+}
+
 // copyIn sends r as Data frames on stream, then a Close frame; each frame carries what one Read returned.
 func (s *session) copyIn(r io.Reader, stream uint8) error {
 	return s.copyFrames(r, stream, linkproto.MaxChunk, func(r io.Reader, buf []byte) (int, error) { return r.Read(buf) })

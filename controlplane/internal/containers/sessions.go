@@ -34,6 +34,8 @@ type AttachOptions struct {
 	// agentlink.AttachOptions).
 	Resume  *AttachCursor
 	Started func(AttachCursor)
+	// Resumable: a cut leaves the process's stdin open for the resumed attach (agentlink.AttachOptions).
+	Resumable bool
 }
 
 // AttachCursor is where an attach's output stands (agentlink.AttachCursor).
@@ -82,7 +84,7 @@ func (s *Service) AttachAgent(ctx context.Context, c *Container, opts AttachOpti
 		streams.Stderr = aio.Stderr
 	}
 	err := s.agent.Link.Attach(ctx, c.ID, agentlink.AttachOptions{Logs: opts.Logs, Stream: opts.Stream, NextRun: !c.Running(),
-		Resume: opts.Resume, Started: opts.Started}, streams)
+		Resume: opts.Resume, Started: opts.Started, Resumable: opts.Resumable}, streams)
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -74,6 +74,7 @@ func (h *Handler) attachAgent(w http.ResponseWriter, r *http.Request, c *contain
 		aio.Stdin = d.in
 	}
 	if framed {
+		opts.Resumable = sess != nil
 		opts.Started = func(cur containers.AttachCursor) {
 			mw.frame(proxyproto.KindToken, "", []byte(attachToken(c.ID, cur, session)))
 		}
