@@ -31,7 +31,11 @@ type config struct {
 	MaxJobs                        int
 	// Frontends are Google's front ends before simulated Cloud Run services (see frontends.go for the syntax);
 	// FrontendCert and FrontendKey are their TLS certificate. PushRelays attach push tokens for the emulator.
-	Frontends, PushRelays     []string
+	Frontends, PushRelays []string
+	// FrontendsOnly, an issuer URL, makes this process serve only the front ends and push relays, verifying and
+	// minting tokens with the signing key in the state dir of the gcpsim whose issuer it is. On Google the front end
+	// is not the Cloud Run Admin API: stopping the main gcpsim (an Admin API outage) must leave the services reachable.
+	FrontendsOnly             string
 	FrontendCert, FrontendKey string
 	// Artifact Registry: repositories, remote repositories (pulling through from the Docker Hub stand-in at
 	// DockerHubAddr), IAM bindings (registry.ParseBinding), and the metadata server's service account for callers
@@ -84,6 +88,7 @@ func loadConfig(args []string) (config, error) {
 	fs.StringVar(&c.PubSubEmulator, "pubsub-emulator", env("PUBSUB_EMULATOR_HOST", ""), "Pub/Sub emulator host:port for sinks")
 	fs.StringVar(&maxJobs, "max-jobs", env("GCPSIM_MAX_JOBS", "1000"), "jobs allowed per project and region")
 	fs.Var(sinkFlags{&c.Frontends}, "frontend", "front end of a Cloud Run service: name=N;listen=ADDR;url=URL;backend=h2c://HOST:PORT;invoker=user:E,serviceAccount:E;... (repeatable)")
+	fs.StringVar(&c.FrontendsOnly, "frontends-only", "", "serve only the front ends and push relays, for the gcpsim whose issuer is this URL (its --state-dir)")
 	fs.Var(sinkFlags{&c.PushRelays}, "push-relay", "Pub/Sub push relay: listen=ADDR;target=URL;sa=EMAIL[;audience=A][;ca=PEM] (repeatable)")
 	fs.StringVar(&c.FrontendCert, "frontend-tls-cert", env("GCPSIM_FRONTEND_TLS_CERT", ""), "TLS certificate (PEM) of the front ends")
 	fs.StringVar(&c.FrontendKey, "frontend-tls-key", env("GCPSIM_FRONTEND_TLS_KEY", ""), "TLS key (PEM) of the front ends")

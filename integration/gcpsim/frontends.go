@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -162,4 +163,43 @@ func startFrontends(cfg config, md *metadata.Server, log *slog.Logger) ([]*http.
 		servers, listeners = append(servers, &http.Server{Handler: rl, ReadHeaderTimeout: 10 * time.Second}), append(listeners, l)
 	}
 	return servers, listeners, nil
+}
+
+// runFrontends serves only the front ends and push relays (--frontends-only), with the signing key of the gcpsim
+// whose state dir and issuer it is given, until ctx ends.
+func runFrontends(ctx context.Context, cfg config, log *slog.Logger) error {
+	if cfg.StateDir == "" {
+		return errors.New("--frontends-only needs the --state-dir of the gcpsim that issues the tokens")
+	}
+	keyFile := statePath(cfg.StateDir, "metadata-key.pem")
+	if _, err := os.Stat(keyFile); err != nil {
+		return fmt.Errorf("--frontends-only: the issuer's signing key: %w (start the main gcpsim first)", err)
+	}
+	md, err := metadata.New(metadata.Config{Issuer: cfg.FrontendsOnly, KeyFile: keyFile,
+		ProjectID: cfg.Project, ProjectNumber: cfg.ProjectNumber, Region: cfg.Region, Logger: log.With("part", "metadata")})
+	if err != nil {
+		return err
+	}
+	servers, listeners, err := startFrontends(cfg, md, log)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { errc <- s.Serve(listeners[i]) }()
+	}
+	log.Info("gcpsim front ends ready", "frontends", len(cfg.Frontends), "push_relays", len(cfg.PushRelays))
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		log.Error("listener failed", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		if serr := s.Shutdown(sctx); serr != nil {
+			s.Close()
+		}
+	}
+	return err
 }

@@ -40,7 +40,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	runFn := run
+	if cfg.FrontendsOnly != "" {
+		runFn = runFrontends
+	}
+	if err := runFn(ctx, cfg, log); err != nil {
 		log.Error("gcpsim failed", "err", err)
 		os.Exit(1)
 	}
