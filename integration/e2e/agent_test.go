@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,9 +65,12 @@ func TestExecInteractiveThroughAPseudoTerminal(t *testing.T) {
 	if err := pty.Setsize(term, &pty.Winsize{Rows: 33, Cols: 101}); err != nil {
 		t.Fatal(err)
 	}
-	// The resize travels asynchronously; ask until the shell sees it.
+	// The resize travels asynchronously; ask until the shell sees it. The docker CLI installs its SIGWINCH handler
+	// only after its first resize call returns, so a window change that lands before is lost, as it is with Docker:
+	// repeat the notification as a terminal emulator would on the next change.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
+		cmd.Process.Signal(syscall.SIGWINCH)
 		io.WriteString(term, "stty size\r")
 		if screen.waitForWithin("33 101", 2*time.Second) {
 			break
