@@ -5,7 +5,7 @@
 // executions, tasks and operations in memory, saved to a JSON file, and runs
 // executions through a TaskRunner (package tasks runs them on Docker).
 //
-// Behaviour follows the Cloud Run fact sheet (shared/reference/
+// Behaviour follows the Cloud Run fact sheet (docs/reference/
 // cloud-run-behaviour.md): names and IDs, conditions, counters, validation
 // and error codes. Choices where Google's behaviour is unconfirmed are listed
 // in integration/gcpsim/README.md.

@@ -2,7 +2,7 @@
 // meets before the container sees anything. gcpsim serves one Frontend per service on the service's own TLS listener
 // (its URL) and proxies admitted requests to the service's container.
 //
-// Reproduced, with the rows of shared/reference/google-front-door.md:
+// Reproduced, with the rows of docs/reference/google-front-door.md:
 //   - token in Authorization: Bearer or X-Serverless-Authorization; when both are present only
 //     X-Serverless-Authorization is checked, so a bad one beside a good Authorization is refused (1.1.2, 1.1.3);
 //   - an ID token signed by gcpsim's issuer (the metadata package's key, shared in-process), with that issuer, not

@@ -1,6 +1,6 @@
 // Package quota is gcpsim's quota enforcement, shared by the simulated APIs: a Limit names one quota as Google
 // names it and builds the error Google returns when it is exceeded — gRPC RESOURCE_EXHAUSTED with the message
-// template of shared/reference/google-front-door.md §5.2.2 and the details of §5.2.3 (google.rpc.ErrorInfo with
+// template of docs/reference/google-front-door.md §5.2.2 and the details of §5.2.3 (google.rpc.ErrorInfo with
 // quota_metric, quota_limit, quota_limit_value, quota_location, service and consumer; then google.rpc.Help) — and
 // Rate is a per-minute rate quota as a token bucket per location.
 //
