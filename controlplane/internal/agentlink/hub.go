@@ -14,8 +14,8 @@ import (
 	"github.com/containerd/errdefs"
 	"google.golang.org/grpc"
 
-	"github.com/runsock/runsock/agent/linkproto"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // AgentCredentials is what the control plane stored for a container at start.

@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/runsock/runsock/agent/linkproto"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // server is the Hub seen as the gRPC service implementation; kept apart so the Hub's exported API stays small.

@@ -13,9 +13,9 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/runsock/runsock/agent/linkproto"
 	"github.com/runsock/runsock/controlplane/internal/agentimage"
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // AgentLink is the part of the agent link server (*agentlink.Hub) the Service calls.
