@@ -121,32 +121,28 @@ func size(r *http.Request) (uint, uint, error) {
 	return uint(*hgt), uint(*wid), nil
 }
 
-// stdinOffsetHeader is localproxy's half of the hijack contract (localproxy/internal/hijack): over HTTP/2 there is no
-// Upgrade, so the request body is the client's JSON body followed directly by stdin, and this header gives the JSON's
-// length.
-const stdinOffsetHeader = proxyproto.StdinOffsetHeader
-
 // maxStartBody bounds the JSON prefix of a hijacked request.
 const maxStartBody = 1 << 20
 
-// decodeStartBody decodes the JSON body of a request that may carry stdin after it. With stdinOffsetHeader it reads
-// exactly that many bytes, leaving the rest of the body as stdin; without it the body is only JSON (HTTP/1.1, where
-// stdin follows on the hijacked connection).
+// decodeStartBody decodes the JSON body of a request that may carry stdin after it. With proxyproto.StdinOffsetHeader
+// (localproxy over HTTP/2, where there is no Upgrade: the body is the client's JSON followed directly by stdin) it
+// reads exactly that many bytes, leaving the rest of the body as stdin; without it the body is only JSON (HTTP/1.1,
+// where stdin follows on the hijacked connection).
 func decodeStartBody(r *http.Request, v any) error {
-	raw := r.Header.Get(stdinOffsetHeader)
+	raw := r.Header.Get(proxyproto.StdinOffsetHeader)
 	if raw == "" {
 		return decodeBody(r, v)
 	}
 	n, err := strconv.Atoi(raw)
 	if err != nil || n < 0 || n > maxStartBody {
-		return invalid("invalid %s: %q", stdinOffsetHeader, raw)
+		return invalid("invalid %s: %q", proxyproto.StdinOffsetHeader, raw)
 	}
 	if n == 0 {
 		return nil
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r.Body, buf); err != nil {
-		return invalid("request body shorter than %s: %v", stdinOffsetHeader, err)
+		return invalid("request body shorter than %s: %v", proxyproto.StdinOffsetHeader, err)
 	}
 	if err := json.Unmarshal(buf, v); err != nil {
 		return invalid("invalid JSON: %v", err)
