@@ -46,6 +46,11 @@ func (b *bus) publish(e Event) {
 	}
 }
 
+// Emit records and publishes an event of c's that its sessions cause (exec_create), with Docker's attributes.
+func (s *Service) Emit(ctx context.Context, c *Container, action string, extra map[string]string) {
+	s.emit(ctx, c, action, extra)
+}
+
 // emit records an event and publishes it. A failure to record is logged, not returned: the state change it
 // describes has already been committed.
 func (s *Service) emit(ctx context.Context, c *Container, action string, extra map[string]string) {

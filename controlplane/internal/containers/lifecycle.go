@@ -121,7 +121,7 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 	if err := s.markStopRequested(ctx, c.ID); err != nil {
 		return err
 	}
-	if err := s.agent.Link.Signal(ctx, c.ID, sig); err != nil {
+	if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
 		s.log.Warn("stop signal", "container", c.ID, "err", err)
 		return s.cancelAndWait(ctx, c, action)
 	}
@@ -134,16 +134,6 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 		return err
 	}
 	return s.cancelAndWait(ctx, c, action)
-}
-
-// agentReachable reports whether c's agent is linked (waiting briefly for a redial in progress).
-func (s *Service) agentReachable(ctx context.Context, c *Container) bool {
-	if s.withAgent(c) != nil {
-		return false
-	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	return s.agent.Link.WaitConnected(wctx, c.ID) == nil
 }
 
 func (s *Service) markStopRequested(ctx context.Context, id string) error {
@@ -177,7 +167,7 @@ func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal st
 	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
 		return s.cancelAndWait(ctx, c, "")
 	}
-	return s.agent.Link.Signal(ctx, c.ID, sig)
+	return s.agent.Signal(ctx, c.ID, sig)
 }
 
 func (s *Service) cancelAndWait(ctx context.Context, c *Container, action string) error {

@@ -267,10 +267,18 @@ func atoi(s string) int {
 	return n
 }
 
+// ImageUsage tells the images service which containers use an image, from the container records alone: it exists
+// before the Service (which needs the images service to resolve images at create).
+type ImageUsage struct {
+	Store interface {
+		ListContainers(ctx context.Context, owner string) ([]*Container, error)
+	}
+}
+
 // ImageUsedBy returns the ID of one of owner's containers created from imageID ("" if none), so the images
 // service can refuse to delete an image in use.
-func (s *Service) ImageUsedBy(ctx context.Context, owner, imageID string) (string, error) {
-	list, err := s.store.ListContainers(ctx, owner)
+func (u ImageUsage) ImageUsedBy(ctx context.Context, owner, imageID string) (string, error) {
+	list, err := u.Store.ListContainers(ctx, owner)
 	if err != nil {
 		return "", err
 	}

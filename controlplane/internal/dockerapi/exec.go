@@ -10,7 +10,7 @@ import (
 	"github.com/moby/moby/api/types/common"
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/agentsessions"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/proxyproto"
@@ -52,7 +52,7 @@ func (h *Handler) execStart(w http.ResponseWriter, r *http.Request, p identity.P
 		return err
 	}
 	if req.Detach {
-		if err := h.agent.ExecStart(r.Context(), p, id, req, containers.ExecIO{}); err != nil {
+		if err := h.agent.ExecStart(r.Context(), p, id, req, agentsessions.ExecIO{}); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusOK)
@@ -68,7 +68,7 @@ func (h *Handler) execStart(w http.ResponseWriter, r *http.Request, p identity.P
 	defer d.closeWrite()
 	mw := &muxWriter{w: d.out, raw: tty, framed: framed}
 	defer mw.close()
-	err = h.agent.ExecStart(d.ctx, p, id, req, containers.ExecIO{Stdin: d.in, Stdout: streamWriter{mw, 1}, Stderr: streamWriter{mw, 2}})
+	err = h.agent.ExecStart(d.ctx, p, id, req, agentsessions.ExecIO{Stdin: d.in, Stdout: streamWriter{mw, 1}, Stderr: streamWriter{mw, 2}})
 	if err != nil && d.ctx.Err() == nil {
 		h.log.Warn("exec ended with an error", "exec", id, "err", err)
 		// The status line is gone: the error can only be shown as output, as Docker does.
