@@ -23,7 +23,6 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/images"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
 	"github.com/runsock/runsock/controlplane/internal/logs"
-	"github.com/runsock/runsock/controlplane/internal/reconcile"
 	"github.com/runsock/runsock/controlplane/internal/store"
 )
 
@@ -51,7 +50,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	driver, err := cloudrun.New(ctx, cloudrun.Config{Project: cfg.Project, Region: cfg.Region, Endpoint: cfg.RunEndpoint,
 		Insecure: cfg.EndpointsInsecure, TaskTimeout: cfg.TaskTimeout, ServiceAccount: cfg.JobServiceAccount, Logger: log,
 		Quotas: cloudrun.Quotas{RunJobsPerMinute: cfg.RunJobsPerMinute, WritesPerMinute: cfg.RunWritesPerMinute,
-			ReadsPerMinute: cfg.RunReadsPerMinute, RetryFor: cfg.QuotaRetryFor}})
+			ReadsPerMinute: cfg.RunReadsPerMinute, RetryFor: cfg.QuotaRetryFor}, PollSlowMax: cfg.ExecutionPollMax})
 	if err != nil {
 		return err
 	}
@@ -65,13 +64,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	reg := registryOptions(cfg)
 	imgs := images.New(st.Client(), imagesConfig(cfg, reg, log), containers.ImageUsage{Store: st})
 
-	launcher := reconcile.NewBackstop(driver, driver, 0, cfg.ExecutionPollMax)
 	agent, err := newAgentParts(cfg, st, reg, log)
 	if err != nil {
 		return err
 	}
 	defer agent.Close()
-	svc := containers.New(containers.Options{Store: st, Launcher: launcher, Images: imgs, Agent: agent.containersAgent(),
+	svc := containers.New(containers.Options{Store: st, Launcher: driver, Images: imgs, Agent: agent.containersAgent(),
 		Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log})
 	defer svc.Close()
 	sessions := agentsessions.NewSessions(svc, agent.hub, agent.exits, log)

@@ -302,10 +302,24 @@ func (s *Service) Rename(ctx context.Context, p identity.Principal, ref, newName
 	return nil
 }
 
-// WaitResult is how a wait ended.
+// WaitResult is how a wait ended: Docker's WaitResponse. Error is the container's State.Error for that exit (a task
+// timeout, a failure to start, a cancel by someone else), as Docker fills Error.Message from the state's error.
 type WaitResult struct {
 	ExitCode int
 	Error    string
+}
+
+// waitResult is the result of a wait that ended with out.
+func waitResult(out Outcome) WaitResult { return WaitResult{ExitCode: out.ExitCode, Error: out.Error} }
+
+// dieResult is the result of a wait ended by die event e. A die event recorded before events carried their outcome
+// has only Docker's exitCode attribute.
+func dieResult(e Event) WaitResult {
+	if e.Exit != nil {
+		return waitResult(*e.Exit)
+	}
+	code, _ := strconv.Atoi(e.Attributes["exitCode"])
+	return WaitResult{ExitCode: code}
 }
 
 // WaitCursor names a wait so that it can be re-issued after Cloud Run's request timeout cut it: the container and
@@ -358,7 +372,7 @@ func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, co
 		return nil, WaitCursor{}, err
 	}
 	if !died {
-		last = WaitResult{ExitCode: c.State.ExitCode}
+		last = WaitResult{ExitCode: c.State.ExitCode, Error: c.State.Error}
 	}
 	cursor := WaitCursor{ID: c.ID, Since: since}
 	if (condition == "" || condition == container.WaitConditionNotRunning) && !c.Running() {
@@ -380,7 +394,7 @@ func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, co
 					continue
 				}
 				if e.Action == "die" {
-					last = WaitResult{ExitCode: atoi(e.Attributes["exitCode"])}
+					last = dieResult(e)
 					if condition != container.WaitConditionRemoved {
 						out <- last
 						return
@@ -409,7 +423,7 @@ func (s *Service) waitHistory(ctx context.Context, p identity.Principal, cur Wai
 		}
 		switch e.Action {
 		case "die":
-			res, died = WaitResult{ExitCode: atoi(e.Attributes["exitCode"])}, true
+			res, died = dieResult(e), true
 			if condition != container.WaitConditionRemoved {
 				return res, true, true, nil
 			}

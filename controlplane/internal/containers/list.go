@@ -262,11 +262,6 @@ func parseTimestamp(v string, now time.Time) (time.Time, error) {
 // ParseTimestamp is Docker's since/until parser, exported for the HTTP layer.
 func ParseTimestamp(v string, now time.Time) (time.Time, error) { return parseTimestamp(v, now) }
 
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
-}
-
 // ImageUsage tells the images service which containers use an image, from the container records alone: it exists
 // before the Service (which needs the images service to resolve images at create).
 type ImageUsage struct {

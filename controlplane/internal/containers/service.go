@@ -175,7 +175,7 @@ func (s *Service) afterExit(ctx context.Context, c *Container, execution string,
 	if out.OOMKilled {
 		s.emit(ctx, c, "oom", nil)
 	}
-	s.emit(ctx, c, "die", map[string]string{"exitCode": itoa(out.ExitCode), "execution": execution})
+	s.emitDie(ctx, c, execution, out)
 	if c.HostConfig.AutoRemove {
 		if err := s.remove(ctx, c); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 			s.log.Error("auto-remove", "container", c.ID, "err", err)
