@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/runsock/runsock/executiondoc"
 )
 
 // These tests end containers in ways the agent cannot report (task timeout, out of memory, an outside SIGKILL, an
@@ -175,7 +177,7 @@ func executionOf(t *testing.T, id string) string {
 		t.Fatal(err)
 	}
 	defer fs.Close()
-	snaps, err := fs.Collection("executions").Where("containerId", "==", id).Documents(ctx).GetAll()
+	snaps, err := fs.Collection(executiondoc.Collection).Where(executiondoc.FieldContainerID, "==", id).Documents(ctx).GetAll()
 	if err != nil || len(snaps) != 1 {
 		t.Fatalf("executions of %s: %d, %v", id, len(snaps), err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/runsock/runsock/agent/internal/output"
 	"github.com/runsock/runsock/agent/internal/pid1"
 	"github.com/runsock/runsock/agent/internal/sessions"
-	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // Version is the agent's version, set with -ldflags "-X main.Version=…"; part of the agentimage cache key.

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // Error is an archive failure with a kind the control plane maps onto a status.

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // RefreshMargin is how long before its expiry a cached identity token is replaced, so a stream never opens with a

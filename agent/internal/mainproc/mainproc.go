@@ -18,7 +18,7 @@ import (
 
 	"github.com/runsock/runsock/agent/internal/output"
 	"github.com/runsock/runsock/agent/internal/pid1"
-	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // DrainGrace is how long output is still read after the process exits.

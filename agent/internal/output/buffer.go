@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // Chunk is one piece of output.

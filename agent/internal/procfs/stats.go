@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/linkproto"
 )
 
 const cgroupRoot = "/sys/fs/cgroup"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // clkTck is USER_HZ, 100 on every Linux ABI Go supports.

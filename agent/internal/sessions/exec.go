@@ -15,7 +15,7 @@ import (
 
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/pid1"
-	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // execDrainGrace bounds how long output is read after the exec'd process exits.

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // tunnel carries one published-port connection: it dials 127.0.0.1:port inside the container, answers Started

@@ -16,6 +16,7 @@ import (
 
 	"github.com/runsock/runsock/controlplane/internal/agentimage"
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
+	"github.com/runsock/runsock/controlplane/internal/agentsessions"
 	"github.com/runsock/runsock/controlplane/internal/config"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/identity"
@@ -23,42 +24,25 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/store"
 )
 
-// agentParts are the agent link (Hub on its own gRPC server), the live logs, and what the containers Service needs
-// to start containers with the agent.
+// agentParts are the agent link (Hub on its own gRPC server, checking agents against creds, handing their exits
+// to exits), the live logs, and the lifecycle's side of the agent (nil when containers run without it).
 type agentParts struct {
 	hub   *agentlink.Hub
 	grpc  *grpc.Server
 	live  *livelogs.Store
-	opts  containers.AgentOptions
-	creds *lateCredentials
-}
-
-// lateCredentials lets the Hub ask the containers Service, which is built after the Hub.
-type lateCredentials struct{ svc *containers.Service }
-
-func (l *lateCredentials) AgentCredentials(ctx context.Context, id string) (agentlink.AgentCredentials, error) {
-	if l.svc == nil {
-		return agentlink.AgentCredentials{}, fmt.Errorf("not ready")
-	}
-	return l.svc.AgentCredentials(ctx, id)
+	exits chan agentlink.ExitReport
+	agent *agentsessions.Agent
 }
 
 func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log *slog.Logger) (*agentParts, error) {
-	p := &agentParts{live: livelogs.New(st.Client(), livelogs.Options{Log: log}), creds: &lateCredentials{},
+	creds := agentsessions.NewCredentials(st)
+	p := &agentParts{live: livelogs.New(st.Client(), livelogs.Options{Log: log}), exits: make(chan agentlink.ExitReport),
 		grpc: grpc.NewServer()}
-	hopts := agentlink.Options{Credentials: p.creds, Logs: p.live, Log: log}
+	hopts := agentlink.Options{Credentials: creds, Logs: p.live, Exits: p.exits, Log: log}
 	if cfg.AgentServiceAccount != "" {
-		// Behind Cloud Run's front end (cloudrun mode) the agent's token arrives without its signature, so only its
-		// payload is read, as for every other caller.
-		issuer, mode := cfg.OIDCIssuer, identity.ModeOIDC
-		if identity.Mode(cfg.IdentityMode) == identity.ModeCloudRun {
-			mode = identity.ModeCloudRun
-		} else if issuer == "" {
-			issuer = identity.GoogleIssuer
-		}
-		v, err := identity.NewVerifier(identity.Config{Mode: mode, Issuer: issuer, Audiences: []string{cfg.AgentURL}, Logger: log})
+		v, err := agentTokens(cfg, log)
 		if err != nil {
-			return nil, fmt.Errorf("agent identity: %w", err)
+			return nil, err
 		}
 		hopts.Tokens = v
 	}
@@ -68,6 +52,56 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 		log.Warn("containers run without the runsock agent (no -agent-binary or agent URL)")
 		return p, nil
 	}
+	wrap, err := agentWrapper(cfg, reg)
+	if err != nil {
+		return nil, err
+	}
+	aopts := agentsessions.AgentOptions{Wrap: wrap, Link: p.hub, Credentials: creds, Logs: p.live, URL: cfg.AgentURL,
+		ServiceAccount: cfg.AgentServiceAccount, Logger: log}
+	if cfg.AgentCAFile != "" {
+		pem, err := os.ReadFile(cfg.AgentCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent CA: %w", err)
+		}
+		aopts.CAPEM = string(pem)
+	}
+	p.agent = agentsessions.NewAgent(aopts)
+	return p, nil
+}
+
+// containersAgent is the lifecycle's agent: nil (an interface holding no value) when containers run without it.
+func (p *agentParts) containersAgent() containers.Agent {
+	if p.agent == nil {
+		return nil
+	}
+	return p.agent
+}
+
+// Close ends the Agent's pending work.
+func (p *agentParts) Close() {
+	if p.agent != nil {
+		p.agent.Close()
+	}
+}
+
+// agentTokens verifies the identity tokens of agents. Behind Cloud Run's front end (cloudrun mode) the agent's token
+// arrives without its signature, so only its payload is read, as for every other caller.
+func agentTokens(cfg config.Config, log *slog.Logger) (*identity.Verifier, error) {
+	issuer, mode := cfg.OIDCIssuer, identity.ModeOIDC
+	if identity.Mode(cfg.IdentityMode) == identity.ModeCloudRun {
+		mode = identity.ModeCloudRun
+	} else if issuer == "" {
+		issuer = identity.GoogleIssuer
+	}
+	v, err := identity.NewVerifier(identity.Config{Mode: mode, Issuer: issuer, Audiences: []string{cfg.AgentURL}, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("agent identity: %w", err)
+	}
+	return v, nil
+}
+
+// agentWrapper layers the agent binary onto user images (agentimage), versioned by the binary's content.
+func agentWrapper(cfg config.Config, reg []remote.Option) (func(ctx context.Context, image string) (string, error), error) {
 	version, err := fileVersion(cfg.AgentBinary)
 	if err != nil {
 		return nil, err
@@ -77,21 +111,10 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 	if err != nil {
 		return nil, err
 	}
-	p.opts = containers.AgentOptions{
-		Wrap: func(ctx context.Context, image string) (string, error) {
-			r, err := layerer.Wrap(ctx, image)
-			return r.Image, err
-		},
-		Link: p.hub, Logs: p.live, URL: cfg.AgentURL, ServiceAccount: cfg.AgentServiceAccount,
-	}
-	if cfg.AgentCAFile != "" {
-		pem, err := os.ReadFile(cfg.AgentCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("agent CA: %w", err)
-		}
-		p.opts.CAPEM = string(pem)
-	}
-	return p, nil
+	return func(ctx context.Context, image string) (string, error) {
+		r, err := layerer.Wrap(ctx, image)
+		return r.Image, err
+	}, nil
 }
 
 // fileVersion is the agent's version for the wrapped-image cache: its content hash, so a new build gives new images.
@@ -106,12 +129,6 @@ func fileVersion(path string) (string, error) {
 		return "", fmt.Errorf("agent binary: %w", err)
 	}
 	return "sha256-" + hex.EncodeToString(h.Sum(nil))[:16], nil
-}
-
-// bind connects the Hub to the containers Service: credentials and first-hand exits.
-func (p *agentParts) bind(svc *containers.Service) {
-	p.creds.svc = svc
-	p.hub.OnExit(svc.AgentExited)
 }
 
 // withAgentLink sends agents' gRPC requests (HTTP/2, application/grpc) to the Hub's server, before the identity

@@ -14,14 +14,15 @@ import (
 	"time"
 
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
+	"github.com/runsock/runsock/controlplane/internal/agentsessions"
 	"github.com/runsock/runsock/controlplane/internal/cloudrun"
 	"github.com/runsock/runsock/controlplane/internal/config"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/controlplane/internal/images"
+	"github.com/runsock/runsock/controlplane/internal/livelogs"
 	"github.com/runsock/runsock/controlplane/internal/logs"
-	"github.com/runsock/runsock/controlplane/internal/reconcile"
 	"github.com/runsock/runsock/controlplane/internal/store"
 )
 
@@ -49,7 +50,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	driver, err := cloudrun.New(ctx, cloudrun.Config{Project: cfg.Project, Region: cfg.Region, Endpoint: cfg.RunEndpoint,
 		Insecure: cfg.EndpointsInsecure, TaskTimeout: cfg.TaskTimeout, ServiceAccount: cfg.JobServiceAccount, Logger: log,
 		Quotas: cloudrun.Quotas{RunJobsPerMinute: cfg.RunJobsPerMinute, WritesPerMinute: cfg.RunWritesPerMinute,
-			ReadsPerMinute: cfg.RunReadsPerMinute, RetryFor: cfg.QuotaRetryFor}})
+			ReadsPerMinute: cfg.RunReadsPerMinute, RetryFor: cfg.QuotaRetryFor}, PollSlowMax: cfg.ExecutionPollMax})
 	if err != nil {
 		return err
 	}
@@ -61,23 +62,23 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer reader.Close()
 	reg := registryOptions(cfg)
-	imgs := images.New(st.Client(), imagesConfig(cfg, reg, log), nil)
+	imgs := images.New(st.Client(), imagesConfig(cfg, reg, log), containers.ImageUsage{Store: st})
 
-	launcher := reconcile.NewBackstop(driver, driver, 0, cfg.ExecutionPollMax)
 	agent, err := newAgentParts(cfg, st, reg, log)
 	if err != nil {
 		return err
 	}
-	svc := containers.New(containers.Options{Store: st, Launcher: launcher, Images: imgs, Agent: agent.opts,
-		Logs: containers.LiveLogs{Live: agent.live, Fallback: logSource{reader}}, Logger: log})
+	defer agent.Close()
+	svc := containers.New(containers.Options{Store: st, Launcher: driver, Images: imgs, Agent: agent.containersAgent(),
+		Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log})
 	defer svc.Close()
-	agent.bind(svc)
-	imgs.SetUsageChecker(svc)
+	sessions := agentsessions.NewSessions(svc, agent.hub, agent.exits, log)
+	defer sessions.Close()
 	if err := svc.Resume(ctx); err != nil {
 		return fmt.Errorf("resume watchers: %w", err)
 	}
 	defer startReconcile(cfg, st, driver, svc, log)()
-	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Agent: svc, Logger: log, FirestoreOps: st.OpCounts,
+	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
 		FirestoreDocWrites: func(prefix string, limit int) any { return st.DocumentWrites(prefix, limit) },
 		Info:               dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
 	handler, err := withIdentity(cfg, api, log)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/runsock/runsock/agent/linkproto"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // Size is a terminal size.

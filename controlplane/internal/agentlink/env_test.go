@@ -107,8 +107,21 @@ func newEnv(t *testing.T, tls bool, tokens TokenVerifier) *env {
 
 // start (re)starts the control plane side: a fresh Hub on a fresh server, on addr when given.
 func (e *env) start(tls bool, addr string) {
-	e.hub = New(Options{Credentials: e.creds, Tokens: e.tokens, Logs: e.logs})
-	e.hub.OnExit(func(id string, code int, _ time.Time) { e.exits <- exitReport{id, code} })
+	reports := make(chan ExitReport)
+	e.hub = New(Options{Credentials: e.creds, Tokens: e.tokens, Logs: e.logs, Exits: reports})
+	stop := make(chan struct{})
+	e.t.Cleanup(func() { close(stop) })
+	go func() {
+		for {
+			select {
+			case r := <-reports:
+				e.exits <- exitReport{r.ContainerID, r.Code}
+				r.Recorded()
+			case <-stop:
+				return
+			}
+		}
+	}()
 	gs := grpc.NewServer()
 	e.hub.Register(gs)
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -14,8 +14,8 @@ import (
 	"github.com/containerd/errdefs"
 	"google.golang.org/grpc"
 
-	"github.com/runsock/runsock/agent/linkproto"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // AgentCredentials is what the control plane stored for a container at start.
@@ -24,7 +24,7 @@ type AgentCredentials struct {
 	ServiceAccount string // the job's service account email; checked against the identity token when verifying
 }
 
-// CredentialStore looks up a container's agent credentials (the containers store implements it). An unknown
+// CredentialStore looks up a container's agent credentials (agentsessions.Credentials implements it). An unknown
 // container returns an error (any error refuses the agent).
 type CredentialStore interface {
 	AgentCredentials(ctx context.Context, containerID string) (AgentCredentials, error)
@@ -41,14 +41,25 @@ type Options struct {
 	Tokens      TokenVerifier   // nil: identity tokens are not required
 	Logs        *livelogs.Store // required
 	Log         *slog.Logger    // nil: discard
+	// Exits receives every exit an agent reports, after the output before it is durable (nil: exits are not
+	// reported). The Hub acknowledges an exit to its agent only once the receiver calls ExitReport.Recorded.
+	Exits chan<- ExitReport
 	// ConnectWait is how long a session waits for an agent that is not (yet, or not again) connected. 0 = 5 s.
 	ConnectWait time.Duration
 	// BatchDelay is how long output waits for more chunks before it is written (at most 64 KiB per write). 0 = 15 ms.
 	BatchDelay time.Duration
 }
 
-// ExitFunc is told of every exit an agent reports, after the output before it is durable.
-type ExitFunc func(containerID string, code int, at time.Time)
+// ExitReport is an exit an agent reported first-hand: its exact code and time.
+type ExitReport struct {
+	ContainerID string
+	Code        int
+	At          time.Time
+	recorded    chan struct{}
+}
+
+// Recorded tells the Hub the exit is recorded, so it may acknowledge it to the agent. Call it once.
+func (r ExitReport) Recorded() { close(r.recorded) }
 
 // Hub is the agent link server. Create with New, serve with Register.
 type Hub struct {
@@ -62,7 +73,6 @@ type Hub struct {
 	why     map[string]string        // why an agent is not connected (last link loss)
 	waiters map[string]chan struct{} // closed when the container's agent connects
 	pending map[uint64]*pendingSession
-	onExit  []ExitFunc
 	closed  bool
 }
 
@@ -98,13 +108,6 @@ func New(opts Options) *Hub {
 
 // Register adds the link service to s (the control plane routes application/grpc requests on its listener to s).
 func (h *Hub) Register(s *grpc.Server) { s.RegisterService(&linkproto.ServiceDesc, (*server)(h)) }
-
-// OnExit adds a callback for agent-reported exits. Call before serving.
-func (h *Hub) OnExit(fn ExitFunc) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.onExit = append(h.onExit, fn)
-}
 
 // IssueSecret makes a new per-container secret: pass secret to the agent (RUNSOCK_AGENT_SECRET), store only hash.
 func IssueSecret() (secret string, hash []byte, err error) {

@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/runsock/runsock/agent/linkproto"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // server is the Hub seen as the gRPC service implementation; kept apart so the Hub's exported API stays small.
@@ -178,17 +178,33 @@ func (h *Hub) exited(ctx context.Context, id string, base uint64, st linkproto.F
 	if err := h.opts.Logs.Complete(ctx, id, int(f.Code), at); err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
-	h.mu.Lock()
-	fns := append([]ExitFunc(nil), h.onExit...)
-	h.mu.Unlock()
-	for _, fn := range fns {
-		fn(id, int(f.Code), at)
+	if err := h.reportExit(ctx, id, int(f.Code), at); err != nil {
+		return status.Error(codes.Unavailable, err.Error())
 	}
 	state, err := h.opts.Logs.State(ctx, id)
 	if err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	return st.Send(&linkproto.Frame{Type: linkproto.FrameAck, Seq: state.LastSeq - base, Code: 1})
+}
+
+// reportExit hands the exit to Options.Exits and waits until it is recorded.
+func (h *Hub) reportExit(ctx context.Context, id string, code int, at time.Time) error {
+	if h.opts.Exits == nil {
+		return nil
+	}
+	r := ExitReport{ContainerID: id, Code: code, At: at, recorded: make(chan struct{})}
+	select {
+	case h.opts.Exits <- r:
+	case <-ctx.Done():
+		return fmt.Errorf("report the exit of %s: %w", id, ctx.Err())
+	}
+	select {
+	case <-r.recorded:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("record the exit of %s: %w", id, ctx.Err())
+	}
 }
 
 // pendingSession is a session the Hub asked an agent to open.

@@ -5,7 +5,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // session is the caller's side of one session stream. Any goroutine may send (Data frames wait for the agent's

@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/runsock/runsock/agent/linkproto"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // Tunnel carries conn's bytes to 127.0.0.1:port inside the container and back (a published port's connection).

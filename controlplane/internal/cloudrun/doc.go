@@ -1,5 +1,6 @@
 // Package cloudrun is the control plane's driver for Cloud Run Jobs (Admin API v2): it turns a container launch into
-// one execution of a reused Job per launch template, waits for executions to end and maps what Cloud Run reports
+// one execution of a reused Job per launch template, waits for executions to end (the one polling loop, poll.go:
+// quick for the first seconds and after a cancel, then backing off) and maps what Cloud Run reports
 // (Task.last_attempt_result, conditions) onto a Docker-style Outcome, cancels and deletes executions, and deletes
 // runsock's idle jobs.
 //
@@ -13,7 +14,7 @@
 // jittered backoff (1 s doubling to 16 s) for up to Quotas.RetryFor. When the retries run out, or for an
 // allocation quota (jobs, running executions; not retried), the error names the quota from Google's ErrorInfo
 // (quota_limit, quota_metric, value, location) with Google's message, as errdefs.ErrResourceExhausted. Polls marked
-// with Background (the backstop's, the reconciler's) never queue for a read token: they are deferred while less
+// with Background (Wait's, the reconciler's) never queue for a read token: they are deferred while less
 // than a quarter of the read bucket is left. It starts no goroutines of its own: Wait blocks in the
 // caller's goroutine and DeleteIdleJobs is called periodically by main.
 package cloudrun

@@ -42,6 +42,9 @@ type Config struct {
 	ClientOptions []option.ClientOption
 	// Quotas are the Admin API rate quotas to stay within (zero: the defaults).
 	Quotas Quotas
+	// PollFastFor is how long Wait polls quickly after it starts or a cancel (0 = 5 s); PollSlowMax caps its slow
+	// interval after that (0 = 30 s). See poll.go.
+	PollFastFor, PollSlowMax time.Duration
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -81,6 +84,7 @@ type Driver struct {
 	sa         string
 	log        *slog.Logger
 	q          *limiter
+	poll       *poller
 
 	// created remembers jobs known to exist, saving a round trip per launch. It is a cache only: a job deleted
 	// behind our back is re-created when RunJob reports NOT_FOUND.
@@ -123,11 +127,13 @@ func newDriver(cfg Config, jobs jobsAPI, execs executionsAPI, tasks tasksAPI) *D
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Driver{
+	d := &Driver{
 		jobs: jobs, executions: execs, tasks: tasks,
 		parent:  fmt.Sprintf("projects/%s/locations/%s", cfg.Project, cfg.Region),
 		timeout: timeout, sa: cfg.ServiceAccount, log: log, q: newLimiter(cfg.Quotas),
 	}
+	d.poll = newPoller(d.Inspect, cfg.PollFastFor, cfg.PollSlowMax)
+	return d
 }
 
 func clientOptions(cfg Config) []option.ClientOption {
@@ -247,12 +253,14 @@ func (d *Driver) awaitCreate(ctx context.Context, op *run.CreateJobOperation) er
 	return nil
 }
 
-// Cancel cancels a running execution. Cancelling a finished or missing execution is not an error.
+// Cancel cancels a running execution and makes its waits poll quickly again, so stop/kill return promptly.
+// Cancelling a finished or missing execution is not an error.
 func (d *Driver) Cancel(ctx context.Context, execution string) error {
 	err := d.q.do(ctx, classWrite, func(ctx context.Context) error {
 		_, err := d.executions.CancelExecution(ctx, &runpb.CancelExecutionRequest{Name: execution})
 		return err
 	})
+	d.poll.poke(execution)
 	if err == nil || isCode(err, codes.FailedPrecondition) || isCode(err, codes.NotFound) {
 		return nil
 	}

@@ -74,7 +74,7 @@ func newLimiter(q Quotas) *limiter {
 
 type backgroundKey struct{}
 
-// Background marks ctx's Admin API reads as background polling (the backstop, the reconciler's checks): such a
+// Background marks ctx's Admin API reads as background polling (Wait's poll, the reconciler's checks): such a
 // read takes a token only while a quarter of the read quota is left, and otherwise fails at once with an error
 // for which IsDeferred is true, so polls never queue ahead of the requests users wait for.
 func Background(ctx context.Context) context.Context {

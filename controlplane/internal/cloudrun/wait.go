@@ -13,13 +13,6 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/containers"
 )
 
-// Poll intervals for Wait: start fast so short containers are noticed quickly, back off to bound the load of
-// long-running ones.
-const (
-	pollStart = 50 * time.Millisecond
-	pollMax   = time.Second
-)
-
 // Attempt messages Cloud Run puts in Task.last_attempt_result.status.message (and in the Completed condition).
 const (
 	msgOOM     = "The configured memory limit was reached."
@@ -31,34 +24,10 @@ const (
 	ErrorTimeout = "task timed out: the configured task timeout was reached"
 )
 
-// Wait blocks until the execution is terminal and returns how it ended. It polls GetExecution with backoff
-// (50 ms doubling to 1 s). A missing execution is an errdefs.ErrNotFound error.
+// Wait blocks until the execution is terminal and returns how it ended, polling it on the schedule of poll.go. A
+// missing execution is an errdefs.ErrNotFound error.
 func (d *Driver) Wait(ctx context.Context, execution string) (containers.Outcome, error) {
-	delay := pollStart
-	for {
-		exec, err := d.getExecution(ctx, execution)
-		if err != nil {
-			if ctx.Err() != nil {
-				return containers.Outcome{}, ctx.Err()
-			}
-			return containers.Outcome{}, translate(err, "get execution "+shortName(execution))
-		}
-		if terminal(exec) {
-			task, err := d.firstTask(ctx, execution)
-			if err != nil {
-				return containers.Outcome{}, err
-			}
-			return outcome(exec, task), nil
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return containers.Outcome{}, ctx.Err()
-		case <-t.C:
-		}
-		delay = min(delay*2, pollMax)
-	}
+	return d.poll.wait(ctx, execution)
 }
 
 // Status is a snapshot of an execution, for reconciling state after a restart.

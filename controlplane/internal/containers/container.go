@@ -84,4 +84,7 @@ type Event struct {
 	ActorID    string
 	Attributes map[string]string
 	Time       time.Time
+	// Exit is how the execution ended, on a die event (nil on others). Docker's exitCode attribute says the same
+	// for /events; waits read this.
+	Exit *Outcome
 }

@@ -217,5 +217,3 @@ func randomName() string {
 	rand.Read(b)
 	return nameLeft[int(b[0])%len(nameLeft)] + "_" + nameRight[int(b[1])%len(nameRight)] + strconv.Itoa(int(b[2]))
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

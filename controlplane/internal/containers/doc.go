@@ -1,10 +1,15 @@
 // Package containers owns the container lifecycle: create (merging the image's config as Docker does), start as a
 // Cloud Run Job execution through a Launcher, stop/kill/restart/remove, waiting for exits, name and ID-prefix
-// resolution per owner, and the lifecycle events fanned out to /events subscribers.
+// resolution per owner, and the lifecycle events fanned out to /events subscribers and waits.
 //
-// It declares the small interfaces it needs from other parts in ports.go (Launcher, ImageResolver, LogSource, Store)
-// and never imports the HTTP layer or a cloud SDK. State lives in a Store (Firestore in production); nothing that
-// matters is kept only in memory.
+// It declares the small interfaces it needs from other parts in ports.go (Launcher, ImageResolver, LogSource,
+// Agent) and container.go (Store); main.go wires their implementations (cloudrun, images, livelogs.Source,
+// agentsessions.Agent, store). The sessions a container has through its agent (exec, attach with input, cp, top,
+// stats, tunnels) are agentsessions', which calls this package; this package only gives a start the agent and
+// signals through it, behind the Agent interface.
+//
+// It never imports the HTTP layer, a cloud SDK, Firestore, gRPC or the agent link (agentlink, linkproto, livelogs).
+// State lives in a Store (Firestore in production); nothing that matters is kept only in memory.
 //
 // Goroutines: a Service runs one watcher per running container (Launcher.Wait → record the exit) and the event
 // fan-out; Service.Close cancels and waits for all of them and is idempotent.

@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"maps"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -46,12 +47,27 @@ func (b *bus) publish(e Event) {
 	}
 }
 
+// Emit records and publishes an event of c's that its sessions cause (exec_create), with Docker's attributes.
+func (s *Service) Emit(ctx context.Context, c *Container, action string, extra map[string]string) {
+	s.emit(ctx, c, action, extra)
+}
+
 // emit records an event and publishes it. A failure to record is logged, not returned: the state change it
 // describes has already been committed.
 func (s *Service) emit(ctx context.Context, c *Container, action string, extra map[string]string) {
-	e := Event{Owner: c.Owner, Type: "container", Action: action, ActorID: c.ID, Attributes: eventAttributes(c, extra), Time: s.now()}
+	s.publish(ctx, Event{Owner: c.Owner, Type: "container", Action: action, ActorID: c.ID, Attributes: eventAttributes(c, extra), Time: s.now()})
+}
+
+// emitDie records and publishes c's die event: Docker's exitCode attribute for /events, and the outcome itself.
+func (s *Service) emitDie(ctx context.Context, c *Container, execution string, out Outcome) {
+	extra := map[string]string{"exitCode": strconv.Itoa(out.ExitCode), "execution": execution}
+	s.publish(ctx, Event{Owner: c.Owner, Type: "container", Action: "die", ActorID: c.ID, Attributes: eventAttributes(c, extra),
+		Time: s.now(), Exit: &out})
+}
+
+func (s *Service) publish(ctx context.Context, e Event) {
 	if err := s.store.AddEvent(context.WithoutCancel(ctx), e); err != nil {
-		s.log.Warn("record event", "container", c.ID, "action", action, "err", err)
+		s.log.Warn("record event", "type", e.Type, "action", e.Action, "actor", e.ActorID, "err", err)
 	}
 	s.bus.publish(e)
 }

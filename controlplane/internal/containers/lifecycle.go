@@ -121,7 +121,7 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 	if err := s.markStopRequested(ctx, c.ID); err != nil {
 		return err
 	}
-	if err := s.agent.Link.Signal(ctx, c.ID, sig); err != nil {
+	if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
 		s.log.Warn("stop signal", "container", c.ID, "err", err)
 		return s.cancelAndWait(ctx, c, action)
 	}
@@ -134,16 +134,6 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 		return err
 	}
 	return s.cancelAndWait(ctx, c, action)
-}
-
-// agentReachable reports whether c's agent is linked (waiting briefly for a redial in progress).
-func (s *Service) agentReachable(ctx context.Context, c *Container) bool {
-	if s.withAgent(c) != nil {
-		return false
-	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	return s.agent.Link.WaitConnected(wctx, c.ID) == nil
 }
 
 func (s *Service) markStopRequested(ctx context.Context, id string) error {
@@ -177,7 +167,7 @@ func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal st
 	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
 		return s.cancelAndWait(ctx, c, "")
 	}
-	return s.agent.Link.Signal(ctx, c.ID, sig)
+	return s.agent.Signal(ctx, c.ID, sig)
 }
 
 func (s *Service) cancelAndWait(ctx context.Context, c *Container, action string) error {
@@ -312,10 +302,24 @@ func (s *Service) Rename(ctx context.Context, p identity.Principal, ref, newName
 	return nil
 }
 
-// WaitResult is how a wait ended.
+// WaitResult is how a wait ended: Docker's WaitResponse. Error is the container's State.Error for that exit (a task
+// timeout, a failure to start, a cancel by someone else), as Docker fills Error.Message from the state's error.
 type WaitResult struct {
 	ExitCode int
 	Error    string
+}
+
+// waitResult is the result of a wait that ended with out.
+func waitResult(out Outcome) WaitResult { return WaitResult{ExitCode: out.ExitCode, Error: out.Error} }
+
+// dieResult is the result of a wait ended by die event e. A die event recorded before events carried their outcome
+// has only Docker's exitCode attribute.
+func dieResult(e Event) WaitResult {
+	if e.Exit != nil {
+		return waitResult(*e.Exit)
+	}
+	code, _ := strconv.Atoi(e.Attributes["exitCode"])
+	return WaitResult{ExitCode: code}
 }
 
 // WaitCursor names a wait so that it can be re-issued after Cloud Run's request timeout cut it: the container and
@@ -368,7 +372,7 @@ func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, co
 		return nil, WaitCursor{}, err
 	}
 	if !died {
-		last = WaitResult{ExitCode: c.State.ExitCode}
+		last = WaitResult{ExitCode: c.State.ExitCode, Error: c.State.Error}
 	}
 	cursor := WaitCursor{ID: c.ID, Since: since}
 	if (condition == "" || condition == container.WaitConditionNotRunning) && !c.Running() {
@@ -390,7 +394,7 @@ func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, co
 					continue
 				}
 				if e.Action == "die" {
-					last = WaitResult{ExitCode: atoi(e.Attributes["exitCode"])}
+					last = dieResult(e)
 					if condition != container.WaitConditionRemoved {
 						out <- last
 						return
@@ -419,7 +423,7 @@ func (s *Service) waitHistory(ctx context.Context, p identity.Principal, cur Wai
 		}
 		switch e.Action {
 		case "die":
-			res, died = WaitResult{ExitCode: atoi(e.Attributes["exitCode"])}, true
+			res, died = dieResult(e), true
 			if condition != container.WaitConditionRemoved {
 				return res, true, true, nil
 			}

@@ -262,15 +262,18 @@ func parseTimestamp(v string, now time.Time) (time.Time, error) {
 // ParseTimestamp is Docker's since/until parser, exported for the HTTP layer.
 func ParseTimestamp(v string, now time.Time) (time.Time, error) { return parseTimestamp(v, now) }
 
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
+// ImageUsage tells the images service which containers use an image, from the container records alone: it exists
+// before the Service (which needs the images service to resolve images at create).
+type ImageUsage struct {
+	Store interface {
+		ListContainers(ctx context.Context, owner string) ([]*Container, error)
+	}
 }
 
 // ImageUsedBy returns the ID of one of owner's containers created from imageID ("" if none), so the images
 // service can refuse to delete an image in use.
-func (s *Service) ImageUsedBy(ctx context.Context, owner, imageID string) (string, error) {
-	list, err := s.store.ListContainers(ctx, owner)
+func (u ImageUsage) ImageUsedBy(ctx context.Context, owner, imageID string) (string, error) {
+	list, err := u.Store.ListContainers(ctx, owner)
 	if err != nil {
 		return "", err
 	}

@@ -77,6 +77,13 @@ func (s *Service) Attach(ctx context.Context, p identity.Principal, ref string, 
 	return c, stream, nil
 }
 
+// WhenEnds returns a channel closed when id's current execution dies or id is removed (or ctx ends), watching from
+// the moment it is called.
+func (s *Service) WhenEnds(ctx context.Context, id string) <-chan struct{} {
+	sub, unsubscribe := s.bus.subscribe()
+	return s.doneWhenDies(ctx, sub, unsubscribe, id)
+}
+
 // doneWhenDies returns a channel closed when id's current execution dies (or ctx ends); it unsubscribes then.
 func (s *Service) doneWhenDies(ctx context.Context, sub *subscription, unsubscribe func(), id string) <-chan struct{} {
 	done := make(chan struct{})

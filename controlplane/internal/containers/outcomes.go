@@ -53,44 +53,25 @@ func (s *Service) recordLaunch(ctx context.Context, c *Container, execution stri
 // event, waiters, auto-remove), when that execution is still the container's running one. When the container has
 // already ended that execution, the recorded exit stays — it came first-hand and is at least as precise — except
 // that, when enrich is true, OOMKilled may be added to an exit recorded with the same code, and an Error to an exit
-// recorded without one (never after the user's own stop). It reports whether it changed anything. execution may be the full or the short name.
+// recorded without one (never after the user's own stop). It reports whether it changed anything. execution may be
+// the full or the short name. The container is read and written in one transaction.
 func (s *Service) ApplyOutcome(ctx context.Context, id, execution string, out Outcome, enrich bool) (bool, error) {
-	c, err := s.store.GetContainer(ctx, id)
-	if err != nil {
-		return false, err
-	}
-	if c.Running() && sameExecution(c.State.Execution, execution) {
-		if c.State.StopRequested && out.Error == ErrorCancelled {
-			out.Error = "" // the user's own stop/kill: Docker reports 137 with no error
+	var ended string // the execution this outcome ended ("" = it enriched an exit already recorded)
+	applied := out
+	c, err := s.store.UpdateContainer(ctx, id, func(c *Container) error {
+		ended, applied = "", out
+		switch {
+		case c.Running() && sameExecution(c.State.Execution, execution):
+			if c.State.StopRequested && applied.Error == ErrorCancelled {
+				applied.Error = "" // the user's own stop/kill: Docker reports 137 with no error
+			}
+			ended = c.State.Execution
+			s.setExited(c, applied)
+			return nil
+		case enrich && lastEnded(c, execution) && enrichExit(c, out):
+			return nil
 		}
-		s.recordExit(ctx, id, c.State.Execution, out)
-		after, err := s.store.GetContainer(ctx, id)
-		if err != nil {
-			return false, nil // removed (auto-remove): it ended
-		}
-		return after.Version != c.Version, nil
-	}
-	if !enrich || c.Running() || len(c.Executions) == 0 || !sameExecution(c.Executions[len(c.Executions)-1], execution) {
-		return false, nil
-	}
-	var changed bool
-	c, err = s.store.UpdateContainer(ctx, id, func(c *Container) error {
-		changed = false
-		if c.Running() || len(c.Executions) == 0 || !sameExecution(c.Executions[len(c.Executions)-1], execution) {
-			return errNoChange
-		}
-		// An OOM kill is a SIGKILL: it explains only an exit recorded as one. A timeout's error explains whatever
-		// the process did when Cloud Run terminated it (143 after SIGTERM, 137 after SIGKILL).
-		if out.OOMKilled && !c.State.OOMKilled && c.State.ExitCode == out.ExitCode {
-			c.State.OOMKilled, changed = true, true
-		}
-		if out.Error != "" && c.State.Error == "" && !c.State.StopRequested {
-			c.State.Error, changed = out.Error, true
-		}
-		if !changed {
-			return errNoChange
-		}
-		return nil
+		return errNoChange
 	})
 	if err == errNoChange {
 		return false, nil
@@ -98,10 +79,33 @@ func (s *Service) ApplyOutcome(ctx context.Context, id, execution string, out Ou
 	if err != nil {
 		return false, err
 	}
+	if ended != "" {
+		s.afterExit(ctx, c, ended, applied)
+		return true, nil
+	}
 	if out.OOMKilled {
 		s.emit(ctx, c, "oom", nil)
 	}
 	return true, nil
+}
+
+// lastEnded reports whether execution is c's last one and has ended.
+func lastEnded(c *Container, execution string) bool {
+	return !c.Running() && len(c.Executions) > 0 && sameExecution(c.Executions[len(c.Executions)-1], execution)
+}
+
+// enrichExit adds to c's recorded exit what out explains and it lacks, and reports whether it added anything. An
+// OOM kill is a SIGKILL: it explains only an exit recorded as one. A timeout's error explains whatever the process
+// did when Cloud Run terminated it (143 after SIGTERM, 137 after SIGKILL).
+func enrichExit(c *Container, out Outcome) bool {
+	var changed bool
+	if out.OOMKilled && !c.State.OOMKilled && c.State.ExitCode == out.ExitCode {
+		c.State.OOMKilled, changed = true, true
+	}
+	if out.Error != "" && c.State.Error == "" && !c.State.StopRequested {
+		c.State.Error, changed = out.Error, true
+	}
+	return changed
 }
 
 // errNoChange aborts an UpdateContainer that has nothing to write.
@@ -125,8 +129,5 @@ func (s *Service) Announce(ctx context.Context, e Event) {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
-	if err := s.store.AddEvent(context.WithoutCancel(ctx), e); err != nil {
-		s.log.Warn("record event", "type", e.Type, "action", e.Action, "actor", e.ActorID, "err", err)
-	}
-	s.bus.publish(e)
+	s.publish(ctx, e)
 }

@@ -3,12 +3,14 @@ package containers
 import (
 	"context"
 	"iter"
+	"syscall"
 	"time"
 )
 
 // This file declares what the containers package needs from its neighbours. The implementations live in
 // controlplane/internal/cloudrun (Launcher), controlplane/internal/images (ImageResolver) and
-// controlplane/internal/logs / livelogs (LogSource); main.go wires them.
+// controlplane/internal/logs / livelogs (LogSource) and controlplane/internal/agentsessions (Agent); main.go wires
+// them.
 //
 // Errors: implementations classify failures with github.com/containerd/errdefs kinds, wrapped with %w:
 // errdefs.ErrNotFound (unknown image/execution), errdefs.ErrInvalidArgument (a request Cloud Run refuses, e.g. a bad
@@ -67,6 +69,21 @@ type Outcome struct {
 	FinishedAt time.Time
 	// Signal is the signal that ended the process, if known (0 otherwise).
 	Signal int
+}
+
+// Agent is the runsock agent's side of the lifecycle (*agentsessions.Agent): it gives a start the agent, signals a
+// container's main process through it, and forgets a removed container. A Service without one runs containers
+// without the agent.
+type Agent interface {
+	// Prepare turns spec into a launch with the agent when it can (the wrapped image, the agent as entrypoint, its
+	// environment) and returns what the container's record keeps; when it cannot, the record says why.
+	Prepare(ctx context.Context, c *Container, spec *LaunchSpec) AgentRecord
+	// WaitConnected returns once id's agent is linked, or an error when ctx ends first.
+	WaitConnected(ctx context.Context, id string) error
+	// Signal sends sig to id's main process.
+	Signal(ctx context.Context, id string, sig syscall.Signal) error
+	// Forget drops what is remembered about a removed container (its credentials, its link, later its live output).
+	Forget(id string)
 }
 
 // ImageResolver finds an image the owner has pulled. Resolve returns an error wrapping errdefs.ErrNotFound for an

@@ -19,8 +19,8 @@ type Options struct {
 	Launcher Launcher
 	Images   ImageResolver
 	Logs     LogSource
-	// Agent wires the runsock agent (zero: containers run without it).
-	Agent  AgentOptions
+	// Agent gives starts the runsock agent (nil: containers run without it).
+	Agent  Agent
 	Logger *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
@@ -32,9 +32,7 @@ type Service struct {
 	launcher Launcher
 	images   ImageResolver
 	logs     LogSource
-	agent    AgentOptions
-	agentMem *agentState
-	execs    *execRegistry
+	agent    Agent
 	log      *slog.Logger
 	now      func() time.Time
 	bus      *bus
@@ -60,7 +58,7 @@ func New(o Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent,
-		agentMem: newAgentState(), execs: newExecRegistry(), log: log, now: now,
+		log: log, now: now,
 		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{}}
 }
 
@@ -136,40 +134,51 @@ func (s *Service) watchExecution(id, execution string) {
 	}
 }
 
-// recordExit stores the outcome if execution is still the container's current one, emits die, and removes
-// AutoRemove containers.
+// recordExit stores the outcome if execution ("" = whichever) is still the container's current one, emits die,
+// and removes AutoRemove containers.
 func (s *Service) recordExit(ctx context.Context, id, execution string, out Outcome) {
-	var stale bool
+	var ended string
 	c, err := s.store.UpdateContainer(ctx, id, func(c *Container) error {
-		stale = c.State.Execution != execution || !c.Running()
-		if stale {
-			return nil
+		ended = ""
+		if !c.Running() || (execution != "" && c.State.Execution != execution) {
+			return errNoChange
 		}
-		c.State.Status = container.StateExited
-		c.State.ExitCode = out.ExitCode
-		c.State.OOMKilled = out.OOMKilled
-		c.State.Error = out.Error
-		c.State.FinishedAt = out.FinishedAt
-		if c.State.FinishedAt.IsZero() {
-			c.State.FinishedAt = s.now()
-		}
-		c.State.Execution = ""
+		ended = c.State.Execution
+		s.setExited(c, out)
 		return nil
 	})
-	if errdefs.IsNotFound(err) || (err == nil && stale) {
+	if errdefs.IsNotFound(err) || err == errNoChange {
 		return
 	}
 	if err != nil {
 		s.log.Error("record exit", "container", id, "execution", execution, "err", err)
 		return
 	}
+	s.afterExit(ctx, c, ended, out)
+}
+
+// setExited records out as c's exit.
+func (s *Service) setExited(c *Container, out Outcome) {
+	c.State.Status = container.StateExited
+	c.State.ExitCode = out.ExitCode
+	c.State.OOMKilled = out.OOMKilled
+	c.State.Error = out.Error
+	c.State.FinishedAt = out.FinishedAt
+	if c.State.FinishedAt.IsZero() {
+		c.State.FinishedAt = s.now()
+	}
+	c.State.Execution = ""
+}
+
+// afterExit tells of c's recorded exit from execution (oom and die events) and removes it if it is AutoRemove.
+func (s *Service) afterExit(ctx context.Context, c *Container, execution string, out Outcome) {
 	if out.OOMKilled {
 		s.emit(ctx, c, "oom", nil)
 	}
-	s.emit(ctx, c, "die", map[string]string{"exitCode": itoa(out.ExitCode), "execution": execution})
+	s.emitDie(ctx, c, execution, out)
 	if c.HostConfig.AutoRemove {
 		if err := s.remove(ctx, c); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-			s.log.Error("auto-remove", "container", id, "err", err)
+			s.log.Error("auto-remove", "container", c.ID, "err", err)
 		}
 	}
 }

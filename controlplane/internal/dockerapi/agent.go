@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 
+	"github.com/runsock/runsock/controlplane/internal/agentsessions"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
@@ -29,7 +30,7 @@ func (h *Handler) attachAgent(w http.ResponseWriter, r *http.Request, c *contain
 	if err != nil {
 		return err
 	}
-	opts := containers.AttachOptions{Logs: boolValue(r, "logs"), Stream: boolValue(r, "stream"),
+	opts := agentsessions.AttachOptions{Logs: boolValue(r, "logs"), Stream: boolValue(r, "stream"),
 		Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr")}
 	var stdinAt int64
 	if tok != nil {
@@ -40,7 +41,7 @@ func (h *Handler) attachAgent(w http.ResponseWriter, r *http.Request, c *contain
 		if err != nil {
 			return err
 		}
-		opts.Resume = &containers.AttachCursor{Next: next, SkipRun: tok.Get("skip")}
+		opts.Resume = &agentsessions.AttachCursor{Next: next, SkipRun: tok.Get("skip")}
 		if stdinAt, err = strconv.ParseInt(r.Header.Get(proxyproto.StdinAtHeader), 10, 64); err != nil && boolValue(r, "stdin") {
 			return invalid("a resumed attach needs %s", proxyproto.StdinAtHeader)
 		}
@@ -61,7 +62,7 @@ func (h *Handler) attachAgent(w http.ResponseWriter, r *http.Request, c *contain
 	defer d.closeWrite()
 	mw := &muxWriter{w: d.out, raw: c.Config.Tty, framed: framed}
 	defer mw.close()
-	aio := containers.AttachIO{Stdout: streamWriter{mw, 1}, Stderr: streamWriter{mw, 2}}
+	aio := agentsessions.AttachIO{Stdout: streamWriter{mw, 1}, Stderr: streamWriter{mw, 2}}
 	switch {
 	case !boolValue(r, "stdin"):
 		d.drainInput()
@@ -75,7 +76,7 @@ func (h *Handler) attachAgent(w http.ResponseWriter, r *http.Request, c *contain
 	}
 	if framed {
 		opts.Resumable = sess != nil
-		opts.Started = func(cur containers.AttachCursor) {
+		opts.Started = func(cur agentsessions.AttachCursor) {
 			mw.frame(proxyproto.KindToken, "", []byte(attachToken(c.ID, cur, session)))
 		}
 	}

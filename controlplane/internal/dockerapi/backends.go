@@ -8,6 +8,7 @@ import (
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 
+	"github.com/runsock/runsock/controlplane/internal/agentsessions"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
@@ -61,13 +62,13 @@ type AgentBackend interface {
 	ExecCreate(ctx context.Context, p identity.Principal, ref string, req container.ExecCreateRequest) (string, error)
 	// ExecCheck returns the exec's TTY flag, or the error to answer before hijacking.
 	ExecCheck(ctx context.Context, p identity.Principal, id string) (tty bool, err error)
-	ExecStart(ctx context.Context, p identity.Principal, id string, req container.ExecStartRequest, io containers.ExecIO) error
+	ExecStart(ctx context.Context, p identity.Principal, id string, req container.ExecStartRequest, io agentsessions.ExecIO) error
 	ExecInspect(ctx context.Context, p identity.Principal, id string) (container.ExecInspectResponse, error)
 	ExecResize(ctx context.Context, p identity.Principal, id string, height, width uint) error
 
 	// AgentContainer resolves ref and reports whether its sessions go through the agent.
 	AgentContainer(ctx context.Context, p identity.Principal, ref string) (*containers.Container, bool, error)
-	AttachAgent(ctx context.Context, c *containers.Container, opts containers.AttachOptions, io containers.AttachIO) error
+	AttachAgent(ctx context.Context, c *containers.Container, opts agentsessions.AttachOptions, io agentsessions.AttachIO) error
 	Resize(ctx context.Context, p identity.Principal, ref string, height, width uint) error
 	Top(ctx context.Context, p identity.Principal, ref, psArgs string) (container.TopResponse, error)
 	Stats(ctx context.Context, p identity.Principal, ref string, prev *container.StatsResponse) (container.StatsResponse, error)
@@ -80,4 +81,4 @@ type AgentBackend interface {
 	Tunnel(ctx context.Context, c *containers.Container, port int, conn io.ReadWriter) error
 }
 
-var _ AgentBackend = (*containers.Service)(nil)
+var _ AgentBackend = (*agentsessions.Sessions)(nil)

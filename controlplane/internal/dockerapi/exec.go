@@ -10,7 +10,7 @@ import (
 	"github.com/moby/moby/api/types/common"
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/agentsessions"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/proxyproto"
@@ -52,7 +52,7 @@ func (h *Handler) execStart(w http.ResponseWriter, r *http.Request, p identity.P
 		return err
 	}
 	if req.Detach {
-		if err := h.agent.ExecStart(r.Context(), p, id, req, containers.ExecIO{}); err != nil {
+		if err := h.agent.ExecStart(r.Context(), p, id, req, agentsessions.ExecIO{}); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusOK)
@@ -68,7 +68,7 @@ func (h *Handler) execStart(w http.ResponseWriter, r *http.Request, p identity.P
 	defer d.closeWrite()
 	mw := &muxWriter{w: d.out, raw: tty, framed: framed}
 	defer mw.close()
-	err = h.agent.ExecStart(d.ctx, p, id, req, containers.ExecIO{Stdin: d.in, Stdout: streamWriter{mw, 1}, Stderr: streamWriter{mw, 2}})
+	err = h.agent.ExecStart(d.ctx, p, id, req, agentsessions.ExecIO{Stdin: d.in, Stdout: streamWriter{mw, 1}, Stderr: streamWriter{mw, 2}})
 	if err != nil && d.ctx.Err() == nil {
 		h.log.Warn("exec ended with an error", "exec", id, "err", err)
 		// The status line is gone: the error can only be shown as output, as Docker does.
@@ -121,32 +121,28 @@ func size(r *http.Request) (uint, uint, error) {
 	return uint(*hgt), uint(*wid), nil
 }
 
-// stdinOffsetHeader is localproxy's half of the hijack contract (localproxy/internal/hijack): over HTTP/2 there is no
-// Upgrade, so the request body is the client's JSON body followed directly by stdin, and this header gives the JSON's
-// length.
-const stdinOffsetHeader = proxyproto.StdinOffsetHeader
-
 // maxStartBody bounds the JSON prefix of a hijacked request.
 const maxStartBody = 1 << 20
 
-// decodeStartBody decodes the JSON body of a request that may carry stdin after it. With stdinOffsetHeader it reads
-// exactly that many bytes, leaving the rest of the body as stdin; without it the body is only JSON (HTTP/1.1, where
-// stdin follows on the hijacked connection).
+// decodeStartBody decodes the JSON body of a request that may carry stdin after it. With proxyproto.StdinOffsetHeader
+// (localproxy over HTTP/2, where there is no Upgrade: the body is the client's JSON followed directly by stdin) it
+// reads exactly that many bytes, leaving the rest of the body as stdin; without it the body is only JSON (HTTP/1.1,
+// where stdin follows on the hijacked connection).
 func decodeStartBody(r *http.Request, v any) error {
-	raw := r.Header.Get(stdinOffsetHeader)
+	raw := r.Header.Get(proxyproto.StdinOffsetHeader)
 	if raw == "" {
 		return decodeBody(r, v)
 	}
 	n, err := strconv.Atoi(raw)
 	if err != nil || n < 0 || n > maxStartBody {
-		return invalid("invalid %s: %q", stdinOffsetHeader, raw)
+		return invalid("invalid %s: %q", proxyproto.StdinOffsetHeader, raw)
 	}
 	if n == 0 {
 		return nil
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r.Body, buf); err != nil {
-		return invalid("request body shorter than %s: %v", stdinOffsetHeader, err)
+		return invalid("request body shorter than %s: %v", proxyproto.StdinOffsetHeader, err)
 	}
 	if err := json.Unmarshal(buf, v); err != nil {
 		return invalid("invalid JSON: %v", err)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/runsock/runsock/proxyproto"
 )
 
 // Over HTTP/2 localproxy sends the exec-start JSON and then stdin in one body; the JSON is split off by its length
@@ -32,7 +34,7 @@ func TestDecodeStartBodySplitsJSONFromStdin(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := httptest.NewRequest("POST", "/exec/x/start", strings.NewReader(c.body))
 			if c.offset != "" {
-				r.Header.Set(stdinOffsetHeader, c.offset)
+				r.Header.Set(proxyproto.StdinOffsetHeader, c.offset)
 			}
 			var req container.ExecStartRequest
 			err := decodeStartBody(r, &req)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/runsock/runsock/controlplane/internal/agentsessions"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/proxyproto"
@@ -128,7 +129,7 @@ func waitToken(cur containers.WaitCursor) string {
 }
 
 // attachToken names an attach: the container, the output cursor where it began and its stdin session.
-func attachToken(id string, cur containers.AttachCursor, stdin string) string {
+func attachToken(id string, cur agentsessions.AttachCursor, stdin string) string {
 	v := url.Values{"k": {"attach"}, "id": {id}, "seq": {strconv.FormatUint(cur.Next, 10)}}
 	if cur.SkipRun != "" {
 		v.Set("skip", cur.SkipRun)

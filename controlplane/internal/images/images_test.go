@@ -22,9 +22,10 @@ import (
 )
 
 type fixture struct {
-	svc  *Service
-	host string
-	hub  string
+	svc   *Service
+	usage usage // the containers using each image, as the Service sees them
+	host  string
+	hub   string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -43,7 +44,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { fs.Close() })
 	hub := host + "/" + project + "/dockerhub"
-	return &fixture{svc: New(fs, Config{DockerHubRemote: hub}, nil), host: host, hub: hub}
+	u := usage{}
+	return &fixture{svc: New(fs, Config{DockerHubRemote: hub}, u), usage: u, host: host, hub: hub}
 }
 
 // push puts a random image with cmd in its config at repo:tag and returns it.
@@ -171,7 +173,7 @@ func TestRepullTagListDeletePrune(t *testing.T) {
 	if err != nil || len(byRef) != 1 || byRef[0].ID != newID.String() || len(byRef[0].RepoTags) != 2 {
 		t.Fatalf("reference filter = %+v, %v", byRef, err)
 	}
-	f.svc.SetUsageChecker(usage{newID.String(): strings.Repeat("c", 64)})
+	f.usage[newID.String()] = strings.Repeat("c", 64)
 	if _, err := f.svc.Delete(ctx, alice, newID.Hex[:12], DeleteOptions{}); !errors.Is(err, errdefs.ErrConflict) {
 		t.Errorf("delete by ID with two names = %v, want conflict", err)
 	}

@@ -30,7 +30,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// UsageChecker tells whether containers use an image; the containers service implements it.
+// UsageChecker tells whether containers use an image; containers.ImageUsage implements it.
 type UsageChecker interface {
 	// ImageUsedBy returns the ID of a container of owner that uses imageID, or "" if none does.
 	ImageUsedBy(ctx context.Context, owner, imageID string) (containerID string, err error)
@@ -45,8 +45,7 @@ type Service struct {
 	now   func() time.Time
 }
 
-// New returns a Service storing records in fs. usage may be nil until the containers service exists (then no
-// image counts as used).
+// New returns a Service storing records in fs. usage may be nil (then no image counts as used).
 func New(fs *firestore.Client, cfg Config, usage UsageChecker) *Service {
 	log := cfg.Logger
 	if log == nil {
@@ -54,9 +53,6 @@ func New(fs *firestore.Client, cfg Config, usage UsageChecker) *Service {
 	}
 	return &Service{fs: fs, cfg: cfg, usage: usage, log: log, now: time.Now}
 }
-
-// SetUsageChecker wires the containers service once it exists (it needs the image resolver first).
-func (s *Service) SetUsageChecker(u UsageChecker) { s.usage = u }
 
 // PullRequest mirrors dockerapi.PullRequest (same fields, so the adapter converts it directly).
 type PullRequest struct {

@@ -20,5 +20,10 @@
 // chunks straight from the notification when contiguous, falling back to Firestore on a gap and polling it every
 // few seconds in case another writer exists.
 //
-// Goroutines: none of its own; Follow runs in its caller's goroutine.
+// Source adapts the store to the containers package's LogSource (what `docker logs` and attach read), falling back to
+// Cloud Logging for a container whose agent never linked. It imports containers for those types only; containers
+// never imports livelogs.
+//
+// Goroutines: none of its own; Follow runs in its caller's goroutine, and a following Source read runs one timer
+// goroutine that ends with the read.
 package livelogs

@@ -111,6 +111,9 @@ func TestApplyOutcomeKeepsTheFirstHandExit(t *testing.T) {
 				case e := <-live:
 					if e.ActorID == id && e.Action == "die" {
 						dies++
+						if e.Exit == nil || e.Exit.ExitCode != c.want.ExitCode {
+							t.Fatalf("die event carries %+v, want exit %d", e.Exit, c.want.ExitCode)
+						}
 					}
 				case <-time.After(time.Second):
 					t.Fatalf("%d die events", dies)

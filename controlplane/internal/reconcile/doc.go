@@ -1,4 +1,4 @@
-// Package reconcile keeps runsock's state true to Cloud Run's own record of executions. It owns three things:
+// Package reconcile keeps runsock's state true to Cloud Run's own record of executions. It owns two things:
 //
 //   - Facts: a Firestore snapshot listener on the `executions` collection, where the execution-events function
 //     records each execution's systemOutcome (from Cloud Run's system logs via a log sink and Pub/Sub). Each new
@@ -10,9 +10,6 @@
 //     references, deletes jobs no container uses (at once for jobs runsock did not create, after the idle grace for
 //     its own), and releases name reservations whose container is missing. Each fix is logged and recorded as an
 //     event. It never deletes a container record.
-//   - Backstop: a containers.Launcher whose Wait polls Cloud Run quickly only for the first seconds of an execution
-//     (short containers) and after a cancel, then backs off to a slow interval: the facts listener is the fast
-//     path for long-running executions, the poll only a safety net.
 //
 // Why a Firestore listener rather than a Pub/Sub streaming pull: the function already turns the log stream into
 // an idempotent, totally ordered fact per execution in Firestore (the truth, decision 1). Listening to that fact
@@ -21,6 +18,10 @@
 // no acknowledgement bookkeeping, no redelivery to deduplicate, and no ordering to restore; a streaming pull would
 // race the function and re-implement its merge. The listener costs one document read per changed execution.
 //
-// It imports containers, cloudrun and store types, never the HTTP layer. Goroutines: Facts.Run and Reconciler.Run
-// run in the caller's goroutine until their context ends; Backstop starts none.
+// The safety net for executions the facts miss is the containers watcher's Launcher.Wait, whose poll (cloudrun) is
+// quick only for an execution's first seconds and after a cancel: the facts listener is the fast path for
+// long-running executions. The execution document it listens to is defined in executiondoc.
+//
+// It imports containers, cloudrun, store and executiondoc types, never the HTTP layer. Goroutines: Facts.Run and
+// Reconciler.Run run in the caller's goroutine until their context ends.
 package reconcile

@@ -11,16 +11,7 @@ import (
 
 	"github.com/runsock/runsock/controlplane/internal/cloudrun"
 	"github.com/runsock/runsock/controlplane/internal/containers"
-	"github.com/runsock/runsock/controlplane/internal/store"
-)
-
-// Outcome kinds the execution-events function writes (functions/internal/executionevents).
-const (
-	kindOOM       = "oom"
-	kindTimeout   = "timeout"
-	kindExit      = "exit"
-	kindCancelled = "cancelled"
-	kindSignal    = "signal"
+	"github.com/runsock/runsock/executiondoc"
 )
 
 // Ender ends a container's execution; *containers.Service implements it.
@@ -31,37 +22,19 @@ type Ender interface {
 
 var _ Ender = (*containers.Service)(nil)
 
-// SystemOutcome is the function's systemOutcome field.
-type SystemOutcome struct {
-	Job      string    `firestore:"job"`
-	Kind     string    `firestore:"kind"`
-	ExitCode int       `firestore:"exitCode"`
-	Signal   int       `firestore:"signal"`
-	Message  string    `firestore:"message"`
-	Time     time.Time `firestore:"time"`
-	InsertID string    `firestore:"insertId"`
-}
-
-// executionDoc is one executions/{short} document.
-type executionDoc struct {
-	ContainerID   string         `firestore:"containerId"`
-	Owner         string         `firestore:"owner"`
-	SystemOutcome *SystemOutcome `firestore:"systemOutcome"`
-}
-
-// ToOutcome maps a system outcome onto Docker's view, and whether it may enrich an exit already recorded.
-func (o SystemOutcome) ToOutcome() (containers.Outcome, bool) {
+// toOutcome maps a system outcome onto Docker's view, and whether it may enrich an exit already recorded.
+func toOutcome(o executiondoc.Outcome) (containers.Outcome, bool) {
 	out := containers.Outcome{ExitCode: o.ExitCode, Signal: o.Signal, FinishedAt: o.Time}
 	switch o.Kind {
-	case kindOOM:
+	case executiondoc.KindOOM:
 		out.ExitCode, out.Signal, out.OOMKilled = 137, 9, true
 		return out, true
-	case kindTimeout:
+	case executiondoc.KindTimeout:
 		out.ExitCode, out.Signal, out.Error = 137, 9, cloudrun.ErrorTimeout
 		return out, true
-	case kindCancelled:
+	case executiondoc.KindCancelled:
 		out.ExitCode, out.Signal, out.Error = 137, 9, containers.ErrorCancelled
-	case kindSignal:
+	case executiondoc.KindSignal:
 		if o.Signal > 0 {
 			out.ExitCode = 128 + o.Signal
 		}
@@ -106,13 +79,13 @@ func (f *Facts) Run(ctx context.Context) error {
 }
 
 func (f *Facts) listen(ctx context.Context) error {
-	q := f.fs.Collection(store.ColExecutions).Where("systemOutcome.time", ">=", f.since)
+	q := f.fs.Collection(executiondoc.Collection).Where(executiondoc.FieldSystemOutcome+".time", ">=", f.since)
 	it := q.Snapshots(ctx)
 	defer it.Stop()
 	for {
 		snap, err := it.Next()
 		if err != nil {
-			return fmt.Errorf("listen to %s: %w", store.ColExecutions, err)
+			return fmt.Errorf("listen to %s: %w", executiondoc.Collection, err)
 		}
 		for _, ch := range snap.Changes {
 			if ch.Kind == firestore.DocumentRemoved {
@@ -124,7 +97,7 @@ func (f *Facts) listen(ctx context.Context) error {
 }
 
 func (f *Facts) apply(ctx context.Context, snap *firestore.DocumentSnapshot) {
-	var d executionDoc
+	var d executiondoc.Document
 	if err := snap.DataTo(&d); err != nil {
 		f.log.Warn("undecodable execution fact", "execution", snap.Ref.ID, "err", err)
 		return
@@ -132,7 +105,7 @@ func (f *Facts) apply(ctx context.Context, snap *firestore.DocumentSnapshot) {
 	if d.ContainerID == "" || d.SystemOutcome == nil {
 		return // not launched by runsock (yet): the launch merges containerId and this fires again
 	}
-	out, enrich := d.SystemOutcome.ToOutcome()
+	out, enrich := toOutcome(*d.SystemOutcome)
 	changed, err := f.ender.ApplyOutcome(ctx, d.ContainerID, snap.Ref.ID, out, enrich)
 	if err != nil {
 		f.log.Debug("apply execution fact", "execution", snap.Ref.ID, "container", d.ContainerID, "err", err)

@@ -12,7 +12,7 @@ import (
 	"cloud.google.com/go/firestore"
 
 	"github.com/runsock/runsock/controlplane/internal/containers"
-	"github.com/runsock/runsock/controlplane/internal/store"
+	"github.com/runsock/runsock/executiondoc"
 )
 
 func firestoreClient(t *testing.T) *firestore.Client {
@@ -69,15 +69,15 @@ func TestFactsReachTheirContainerWithinASecond(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	exec, id := uniqueID("rs-test-"), uniqueID("c")
-	doc := fs.Collection(store.ColExecutions).Doc(exec)
+	doc := fs.Collection(executiondoc.Collection).Doc(exec)
 	// The function's fact lands before the launch record: nothing to apply until the containerId arrives.
 	at := time.Now().UTC().Truncate(time.Microsecond)
-	if _, err := doc.Set(ctx, map[string]any{"systemOutcome": map[string]any{"kind": "oom", "exitCode": 137, "signal": 9, "time": at}}, firestore.MergeAll); err != nil {
+	if _, err := doc.Set(ctx, map[string]any{executiondoc.FieldSystemOutcome: executiondoc.Outcome{Kind: executiondoc.KindOOM, ExitCode: 137, Signal: 9, Time: at}}, firestore.MergeAll); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
-	if _, err := doc.Set(ctx, map[string]any{"containerId": id, "owner": "a@x"}, firestore.MergeAll); err != nil {
+	if _, err := doc.Set(ctx, executiondoc.Launch(id, "a@x", time.Now()), firestore.MergeAll); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -101,21 +101,21 @@ func TestFactsReachTheirContainerWithinASecond(t *testing.T) {
 	}
 }
 
-func TestSystemOutcomeToOutcome(t *testing.T) {
+func TestToOutcome(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, c := range []struct {
-		in     SystemOutcome
+		in     executiondoc.Outcome
 		want   containers.Outcome
 		enrich bool
 	}{
-		{SystemOutcome{Kind: "exit", ExitCode: 3, Time: at}, containers.Outcome{ExitCode: 3, FinishedAt: at}, false},
-		{SystemOutcome{Kind: "oom", ExitCode: 137, Signal: 9, Time: at}, containers.Outcome{ExitCode: 137, Signal: 9, OOMKilled: true, FinishedAt: at}, true},
-		{SystemOutcome{Kind: "timeout", ExitCode: 137, Signal: 9, Time: at}, containers.Outcome{ExitCode: 137, Signal: 9, Error: "task timed out: the configured task timeout was reached", FinishedAt: at}, true},
-		{SystemOutcome{Kind: "signal", Signal: 15, ExitCode: 143, Time: at}, containers.Outcome{ExitCode: 143, Signal: 15, FinishedAt: at}, false},
-		{SystemOutcome{Kind: "cancelled", ExitCode: 137, Signal: 9, Time: at}, containers.Outcome{ExitCode: 137, Signal: 9, Error: containers.ErrorCancelled, FinishedAt: at}, false},
+		{executiondoc.Outcome{Kind: "exit", ExitCode: 3, Time: at}, containers.Outcome{ExitCode: 3, FinishedAt: at}, false},
+		{executiondoc.Outcome{Kind: "oom", ExitCode: 137, Signal: 9, Time: at}, containers.Outcome{ExitCode: 137, Signal: 9, OOMKilled: true, FinishedAt: at}, true},
+		{executiondoc.Outcome{Kind: "timeout", ExitCode: 137, Signal: 9, Time: at}, containers.Outcome{ExitCode: 137, Signal: 9, Error: "task timed out: the configured task timeout was reached", FinishedAt: at}, true},
+		{executiondoc.Outcome{Kind: "signal", Signal: 15, ExitCode: 143, Time: at}, containers.Outcome{ExitCode: 143, Signal: 15, FinishedAt: at}, false},
+		{executiondoc.Outcome{Kind: "cancelled", ExitCode: 137, Signal: 9, Time: at}, containers.Outcome{ExitCode: 137, Signal: 9, Error: containers.ErrorCancelled, FinishedAt: at}, false},
 	} {
-		t.Run(c.in.Kind, func(t *testing.T) {
-			got, enrich := c.in.ToOutcome()
+		t.Run(string(c.in.Kind), func(t *testing.T) {
+			got, enrich := toOutcome(c.in)
 			if got != c.want || enrich != c.enrich {
 				t.Fatalf("got %+v %v, want %+v %v", got, enrich, c.want, c.enrich)
 			}

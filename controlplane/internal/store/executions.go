@@ -4,31 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"cloud.google.com/go/firestore"
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/executiondoc"
 	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// ColExecutions holds one document per execution, named by its short name. The control plane writes containerId,
-// owner and launchedAt at launch; the execution-events function writes systemOutcome. Each merges its own fields.
-const ColExecutions = "executions"
-
 var _ containers.LaunchRecorder = (*Store)(nil)
 
-// RecordLaunch merges {containerId, owner, launchedAt} into executions/{short}: one write, never touching the
-// systemOutcome the function may already have written.
+// RecordLaunch merges the launch fields (executiondoc.Launch) into the execution's document: one write, never
+// touching the systemOutcome the execution-events function may already have written.
 func (s *Store) RecordLaunch(ctx context.Context, execution, containerID, owner string, at time.Time) error {
-	short := execution[strings.LastIndexByte(execution, '/')+1:]
+	id := executiondoc.DocID(execution)
 	s.writes.Add(1)
-	_, err := s.fs.Collection(ColExecutions).Doc(short).Set(ctx, map[string]any{
-		"containerId": containerID, "owner": owner, "launchedAt": at,
-	}, firestore.MergeAll)
-	return classify(err, "record launch of "+short)
+	_, err := s.fs.Collection(executiondoc.Collection).Doc(id).Set(ctx, executiondoc.Launch(containerID, owner, at), firestore.MergeAll)
+	return classify(err, "record launch of "+id)
 }
 
 // NameReservation is one names/ document.

@@ -325,12 +325,38 @@ type eventDoc struct {
 	Action string            `firestore:"action"`
 	Actor  string            `firestore:"actor"`
 	Attrs  map[string]string `firestore:"attrs"`
+	// Exit is a die event's outcome (absent on other events, and on die events recorded before it existed).
+	Exit *exitDoc `firestore:"exit,omitempty"`
+}
+
+// exitDoc is a containers.Outcome.
+type exitDoc struct {
+	ExitCode   int       `firestore:"exitCode"`
+	OOMKilled  bool      `firestore:"oomKilled,omitempty"`
+	Error      string    `firestore:"error,omitempty"`
+	Signal     int       `firestore:"signal,omitempty"`
+	FinishedAt time.Time `firestore:"finishedAt"`
+}
+
+func toExitDoc(o *containers.Outcome) *exitDoc {
+	if o == nil {
+		return nil
+	}
+	return &exitDoc{ExitCode: o.ExitCode, OOMKilled: o.OOMKilled, Error: o.Error, Signal: o.Signal, FinishedAt: o.FinishedAt}
+}
+
+func (d *exitDoc) outcome() *containers.Outcome {
+	if d == nil {
+		return nil
+	}
+	return &containers.Outcome{ExitCode: d.ExitCode, OOMKilled: d.OOMKilled, Error: d.Error, Signal: d.Signal, FinishedAt: d.FinishedAt}
 }
 
 // AddEvent is one write.
 func (s *Store) AddEvent(ctx context.Context, e containers.Event) error {
 	s.writes.Add(1)
-	_, _, err := s.fs.Collection(colEvents).Add(ctx, eventDoc{Owner: e.Owner, Time: e.Time, Type: e.Type, Action: e.Action, Actor: e.ActorID, Attrs: e.Attributes})
+	_, _, err := s.fs.Collection(colEvents).Add(ctx, eventDoc{Owner: e.Owner, Time: e.Time, Type: e.Type, Action: e.Action,
+		Actor: e.ActorID, Attrs: e.Attributes, Exit: toExitDoc(e.Exit)})
 	return classify(err, "record event")
 }
 
@@ -361,7 +387,8 @@ func (s *Store) ListEvents(ctx context.Context, owner string, since, until time.
 		if owner != "" && d.Owner != owner {
 			continue
 		}
-		out = append(out, containers.Event{Owner: d.Owner, Type: d.Type, Action: d.Action, ActorID: d.Actor, Attributes: d.Attrs, Time: d.Time})
+		out = append(out, containers.Event{Owner: d.Owner, Type: d.Type, Action: d.Action, ActorID: d.Actor, Attributes: d.Attrs,
+			Time: d.Time, Exit: d.Exit.outcome()})
 	}
 }
 

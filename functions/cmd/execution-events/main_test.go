@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/runsock/runsock/executiondoc"
 	"net"
 	"os"
 	"os/exec"
@@ -66,7 +67,7 @@ func TestPushSubscriptionDeliversToFirestore(t *testing.T) {
 	}
 	defer fs.Close()
 	for {
-		snap, err := fs.Collection("executions").Doc("rs-fn-zzzzz").Get(ctx)
+		snap, err := fs.Collection(executiondoc.Collection).Doc("rs-fn-zzzzz").Get(ctx)
 		if err == nil {
 			code, _ := snap.DataAt("systemOutcome.exitCode")
 			kind, _ := snap.DataAt("systemOutcome.kind")

@@ -3,6 +3,7 @@ package executionevents
 import (
 	"errors"
 	"fmt"
+	"github.com/runsock/runsock/executiondoc"
 	"testing"
 	"time"
 )
@@ -17,16 +18,16 @@ func TestParseEntry(t *testing.T) {
 	at := time.Date(2026, 11, 28, 12, 0, 0, 123456000, time.UTC)
 	cases := []struct {
 		text             string
-		kind             string
+		kind             executiondoc.Kind
 		exitCode, signal int
 		err              error
 	}{
-		{"Container called exit(3).", KindExit, 3, 0, nil},
-		{"Container called exit(0).", KindExit, 0, 0, nil},
-		{"Container terminated on signal 9.", KindSignal, 137, 9, nil},
-		{"Memory limit of 512 MiB exceeded with 530 MiB used. Consider increasing the memory limit, see https://cloud.google.com/run/docs/configuring/memory-limits", KindOOM, 137, 9, nil},
-		{"Terminating task because it has reached the maximum timeout of 2 seconds.", KindTimeout, 137, 9, nil},
-		{"Stopping task rs-abc-x1y2z-task0 because its execution was cancelled.", KindCancelled, 137, 9, nil},
+		{"Container called exit(3).", executiondoc.KindExit, 3, 0, nil},
+		{"Container called exit(0).", executiondoc.KindExit, 0, 0, nil},
+		{"Container terminated on signal 9.", executiondoc.KindSignal, 137, 9, nil},
+		{"Memory limit of 512 MiB exceeded with 530 MiB used. Consider increasing the memory limit, see https://cloud.google.com/run/docs/configuring/memory-limits", executiondoc.KindOOM, 137, 9, nil},
+		{"Terminating task because it has reached the maximum timeout of 2 seconds.", executiondoc.KindTimeout, 137, 9, nil},
+		{"Stopping task rs-abc-x1y2z-task0 because its execution was cancelled.", executiondoc.KindCancelled, 137, 9, nil},
 		{"Starting task rs-abc-x1y2z-task0, attempt 0.", "", 0, 0, ErrNotAnOutcome},
 	}
 	for _, c := range cases {

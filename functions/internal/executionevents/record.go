@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/runsock/runsock/executiondoc"
 	"log/slog"
 
 	"cloud.google.com/go/firestore"
@@ -12,9 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// Collection holds one document per execution, named by the execution's short name.
-const Collection = "executions"
 
 // Recorder writes outcomes into Firestore.
 type Recorder struct {
@@ -31,8 +29,8 @@ func NewRecorder(fs *firestore.Client, log *slog.Logger) *Recorder {
 }
 
 // Record merges o into its execution's document in one transaction and reports whether it changed anything.
-func (r *Recorder) Record(ctx context.Context, o Outcome) (bool, error) {
-	doc := r.fs.Collection(Collection).Doc(o.Execution)
+func (r *Recorder) Record(ctx context.Context, o executiondoc.Outcome) (bool, error) {
+	doc := r.fs.Collection(executiondoc.Collection).Doc(o.Execution)
 	changed := false
 	err := r.fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		changed = false
@@ -41,9 +39,7 @@ func (r *Recorder) Record(ctx context.Context, o Outcome) (bool, error) {
 			return err
 		}
 		if snap != nil && snap.Exists() {
-			var cur struct {
-				SystemOutcome *Outcome `firestore:"systemOutcome"`
-			}
+			var cur executiondoc.Document
 			if err := snap.DataTo(&cur); err != nil {
 				return fmt.Errorf("decode %s: %w", o.Execution, err)
 			}
@@ -52,7 +48,7 @@ func (r *Recorder) Record(ctx context.Context, o Outcome) (bool, error) {
 			}
 		}
 		changed = true
-		return tx.Set(doc, map[string]any{"systemOutcome": o}, firestore.MergeAll)
+		return tx.Set(doc, map[string]any{executiondoc.FieldSystemOutcome: o}, firestore.MergeAll)
 	})
 	if err != nil {
 		return false, fmt.Errorf("record outcome of %s: %w", o.Execution, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"github.com/runsock/runsock/executiondoc"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -32,15 +33,15 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func storedOutcome(t *testing.T, fs *firestore.Client, exec string) Outcome {
+func storedOutcome(t *testing.T, fs *firestore.Client, exec string) executiondoc.Outcome {
 	t.Helper()
-	snap, err := fs.Collection(Collection).Doc(exec).Get(context.Background())
+	snap, err := fs.Collection(executiondoc.Collection).Doc(exec).Get(context.Background())
 	if err != nil {
 		t.Fatalf("read %s: %v", exec, err)
 	}
 	var d struct {
-		SystemOutcome Outcome `firestore:"systemOutcome"`
-		ContainerID   string  `firestore:"containerId"`
+		SystemOutcome executiondoc.Outcome `firestore:"systemOutcome"`
+		ContainerID   string               `firestore:"containerId"`
 	}
 	if err := snap.DataTo(&d); err != nil {
 		t.Fatal(err)
@@ -60,7 +61,7 @@ func TestReplayedAndReorderedDeliveriesConverge(t *testing.T) {
 		systemEntry("rs-oom-aaaaa", "a2", "Container terminated on signal 9.", at.Add(time.Millisecond)),
 		systemEntry("rs-oom-aaaaa", "a0", "Starting task rs-oom-aaaaa-task0, attempt 0.", at.Add(-time.Second)),
 	}
-	if _, err := fs.Collection(Collection).Doc("rs-oom-aaaaa").Set(ctx, map[string]any{"containerId": "c1"}); err != nil {
+	if _, err := fs.Collection(executiondoc.Collection).Doc("rs-oom-aaaaa").Set(ctx, map[string]any{"containerId": "c1"}); err != nil {
 		t.Fatal(err)
 	}
 	for round := range 4 {
@@ -75,11 +76,11 @@ func TestReplayedAndReorderedDeliveriesConverge(t *testing.T) {
 			}
 		}
 		got := storedOutcome(t, fs, "rs-oom-aaaaa")
-		if got.Kind != KindOOM || got.ExitCode != 137 || got.InsertID != "a1" {
+		if got.Kind != executiondoc.KindOOM || got.ExitCode != 137 || got.InsertID != "a1" {
 			t.Fatalf("round %d (order %v): outcome %+v, want the OOM entry", round, order, got)
 		}
 	}
-	snap, _ := fs.Collection(Collection).Doc("rs-oom-aaaaa").Get(ctx)
+	snap, _ := fs.Collection(executiondoc.Collection).Doc("rs-oom-aaaaa").Get(ctx)
 	if id, _ := snap.DataAt("containerId"); id != "c1" {
 		t.Fatalf("containerId = %v, want the control plane's value kept", id)
 	}
@@ -91,7 +92,7 @@ func TestRecordReportsWhetherAnythingChanged(t *testing.T) {
 	exit, _ := ParseEntry(systemEntry("rs-x-bbbbb", "b1", "Container called exit(3).", time.Now()))
 	sig, _ := ParseEntry(systemEntry("rs-x-bbbbb", "b2", "Container terminated on signal 9.", time.Now().Add(time.Second)))
 	for i, step := range []struct {
-		o    Outcome
+		o    executiondoc.Outcome
 		want bool
 	}{{exit, true}, {exit, false}, {sig, false}} {
 		changed, err := rec.Record(ctx, step.o)

@@ -22,9 +22,6 @@ import (
 	"github.com/runsock/runsock/proxyproto"
 )
 
-// StdinOffsetHeader tells the control plane how many leading body bytes are the original request body.
-const StdinOffsetHeader = proxyproto.StdinOffsetHeader
-
 // maxStartBody caps the exec-start JSON read before hijacking.
 const maxStartBody = 1 << 20
 
@@ -129,7 +126,7 @@ func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, 
 			return nil, err
 		}
 		resume.CopyHeaders(req.Header, r.Header)
-		req.Header.Set(StdinOffsetHeader, strconv.Itoa(len(first)))
+		req.Header.Set(proxyproto.StdinOffsetHeader, strconv.Itoa(len(first)))
 		if token != "" {
 			req.Header.Set(proxyproto.StdinAtHeader, strconv.FormatInt(at, 10))
 		}

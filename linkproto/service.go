@@ -64,7 +64,7 @@ var ServiceDesc = grpc.ServiceDesc{
 			return srv.(Server).Session(&stream{s: s})
 		}},
 	},
-	Metadata: "runsock/agent/linkproto",
+	Metadata: "runsock/linkproto",
 }
 
 // grpcStream is the part of grpc.ServerStream and grpc.ClientStream a stream uses.

@@ -1,4 +1,4 @@
-package containers
+package agentsessions
 
 import (
 	"cmp"
@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
+	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
@@ -70,24 +71,24 @@ func (e *execRecord) expired(now time.Time) bool {
 }
 
 // ExecCreate records an exec instance in ref's running container.
-func (s *Service) ExecCreate(ctx context.Context, p identity.Principal, ref string, req container.ExecCreateRequest) (string, error) {
-	c, err := s.Resolve(ctx, p, ref)
+func (s *Sessions) ExecCreate(ctx context.Context, p identity.Principal, ref string, req container.ExecCreateRequest) (string, error) {
+	c, err := s.c.Resolve(ctx, p, ref)
 	if err != nil {
 		return "", err
 	}
 	if !c.Running() {
-		return "", errorf(errdefs.ErrConflict, "container %s is not running", c.ID)
+		return "", errkind.New(errdefs.ErrConflict, "container %s is not running", c.ID)
 	}
 	if len(req.Cmd) == 0 {
-		return "", errorf(errdefs.ErrInvalidArgument, "No exec command specified")
+		return "", errkind.New(errdefs.ErrInvalidArgument, "No exec command specified")
 	}
-	if err := s.withAgent(c); err != nil {
+	if err := s.c.CheckAgent(c); err != nil {
 		return "", err
 	}
-	e := &execRecord{id: newID(), owner: c.Owner, containerID: c.ID, req: req, containerUser: c.Config.User,
+	e := &execRecord{id: randomHex(32), owner: c.Owner, containerID: c.ID, req: req, containerUser: c.Config.User,
 		resize: make(chan agentlink.Size, 4)}
 	s.execs.add(e, time.Now())
-	s.emit(ctx, c, "exec_create: "+joinCmd(req.Cmd), map[string]string{"execID": e.id})
+	s.c.Emit(ctx, c, "exec_create: "+joinCmd(req.Cmd), map[string]string{"execID": e.id})
 	return e.id, nil
 }
 
@@ -102,18 +103,18 @@ func joinCmd(cmd []string) string {
 	return out
 }
 
-func (s *Service) execFor(p identity.Principal, id string) (*execRecord, error) {
+func (s *Sessions) execFor(p identity.Principal, id string) (*execRecord, error) {
 	s.execs.mu.Lock()
 	e, ok := s.execs.m[id]
 	s.execs.mu.Unlock()
 	if !ok || (!p.Admin && e.owner != p.Email) {
-		return nil, errorf(errdefs.ErrNotFound, "No such exec instance: %s", id)
+		return nil, errkind.New(errdefs.ErrNotFound, "No such exec instance: %s", id)
 	}
 	return e, nil
 }
 
 // ExecInspect describes an exec instance (Running, Pid, ExitCode once it has exited).
-func (s *Service) ExecInspect(ctx context.Context, p identity.Principal, id string) (container.ExecInspectResponse, error) {
+func (s *Sessions) ExecInspect(ctx context.Context, p identity.Principal, id string) (container.ExecInspectResponse, error) {
 	e, err := s.execFor(p, id)
 	if err != nil {
 		return container.ExecInspectResponse{}, err
@@ -140,7 +141,7 @@ type ExecIO struct {
 }
 
 // ExecCheck returns the exec's TTY flag, or an error (unknown, already started) before the caller hijacks.
-func (s *Service) ExecCheck(ctx context.Context, p identity.Principal, id string) (tty bool, err error) {
+func (s *Sessions) ExecCheck(ctx context.Context, p identity.Principal, id string) (tty bool, err error) {
 	e, err := s.execFor(p, id)
 	if err != nil {
 		return false, err
@@ -148,14 +149,14 @@ func (s *Service) ExecCheck(ctx context.Context, p identity.Principal, id string
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.started {
-		return false, errorf(errdefs.ErrConflict, "Error: Exec command %s is already running", id)
+		return false, errkind.New(errdefs.ErrConflict, "Error: Exec command %s is already running", id)
 	}
 	return e.req.Tty, nil
 }
 
 // ExecStart runs the exec through the agent and returns once it has exited and its output is written. A detached
 // exec runs in the background: ExecStart returns once it is started.
-func (s *Service) ExecStart(ctx context.Context, p identity.Principal, id string, req container.ExecStartRequest, io ExecIO) error {
+func (s *Sessions) ExecStart(ctx context.Context, p identity.Principal, id string, req container.ExecStartRequest, io ExecIO) error {
 	e, err := s.execFor(p, id)
 	if err != nil {
 		return err
@@ -163,7 +164,7 @@ func (s *Service) ExecStart(ctx context.Context, p identity.Principal, id string
 	e.mu.Lock()
 	if e.started {
 		e.mu.Unlock()
-		return errorf(errdefs.ErrConflict, "Error: Exec command %s is already running", id)
+		return errkind.New(errdefs.ErrConflict, "Error: Exec command %s is already running", id)
 	}
 	e.started, e.running = true, true
 	e.mu.Unlock()
@@ -191,7 +192,7 @@ func (s *Service) ExecStart(ctx context.Context, p identity.Principal, id string
 		e.mu.Unlock()
 	}
 	run := func(ctx context.Context) error {
-		code, err := s.agent.Link.Exec(ctx, e.containerID, spec, streams, started)
+		code, err := s.link.Exec(ctx, e.containerID, spec, streams, started)
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.running, e.ended = false, time.Now()
@@ -215,7 +216,7 @@ func (s *Service) ExecStart(ctx context.Context, p identity.Principal, id string
 }
 
 // ExecResize resizes the exec's terminal.
-func (s *Service) ExecResize(ctx context.Context, p identity.Principal, id string, height, width uint) error {
+func (s *Sessions) ExecResize(ctx context.Context, p identity.Principal, id string, height, width uint) error {
 	e, err := s.execFor(p, id)
 	if err != nil {
 		return err

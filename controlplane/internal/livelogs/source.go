@@ -1,31 +1,32 @@
-package containers
+package livelogs
 
 import (
 	"context"
 	"iter"
 	"time"
 
-	"github.com/runsock/runsock/controlplane/internal/livelogs"
+	"github.com/runsock/runsock/controlplane/internal/containers"
 )
 
-// LiveLogs is a LogSource that serves a container's output from the agent's live stream (livelogs, complete right
-// after the exit) and falls back to another source (Cloud Logging) for containers whose agent never connected.
-type LiveLogs struct {
-	Live     *livelogs.Store
-	Fallback LogSource
+// Source is the containers.LogSource of the control plane: it serves a container's output from the agent's live
+// stream (Live, complete right after the exit) and falls back to another source (Cloud Logging) for containers
+// whose agent never linked.
+type Source struct {
+	Live     *Store
+	Fallback containers.LogSource
 }
 
-var _ LogSource = LiveLogs{}
+var _ containers.LogSource = Source{}
 
-// Logs implements LogSource.
-func (l LiveLogs) Logs(ctx context.Context, t LogTarget, opts LogOptions) iter.Seq2[LogLine, error] {
-	return func(yield func(LogLine, error) bool) {
+// Logs implements containers.LogSource.
+func (l Source) Logs(ctx context.Context, t containers.LogTarget, opts containers.LogOptions) iter.Seq2[containers.LogLine, error] {
+	return func(yield func(containers.LogLine, error) bool) {
 		st, err := l.Live.State(ctx, t.ContainerID)
 		if err == nil && t.Running && t.AgentRun != "" && st.Run != t.AgentRun {
 			st, err = l.awaitRun(ctx, t.ContainerID, t.AgentRun)
 		}
 		if err != nil {
-			yield(LogLine{}, err)
+			yield(containers.LogLine{}, err)
 			return
 		}
 		if st.Run == "" { // the agent never linked: Cloud Logging is all there is
@@ -42,13 +43,18 @@ func (l LiveLogs) Logs(ctx context.Context, t LogTarget, opts LogOptions) iter.S
 	}
 }
 
+// EndGrace is how long a reader of a container's live output keeps following after the container died (the agent's
+// exit report and last output normally arrive before or with the die), and how long a removed container's live
+// output stays for readers finishing its last lines.
+const EndGrace = 5 * time.Second
+
 // agentLinkWait bounds how long a read of a just-started container waits for its agent's first link before it
 // settles for Cloud Logging's (delayed) copy of the output.
 const agentLinkWait = 15 * time.Second
 
 // awaitRun waits until the agent of run has linked (its output is then live), or agentLinkWait passes, and returns
 // the live-log state either way. A `docker logs -f` right after `docker run -d` lands here.
-func (l LiveLogs) awaitRun(ctx context.Context, id, run string) (livelogs.State, error) {
+func (l Source) awaitRun(ctx context.Context, id, run string) (State, error) {
 	deadline := time.Now().Add(agentLinkWait)
 	for {
 		st, err := l.Live.State(ctx, id)
@@ -63,45 +69,45 @@ func (l LiveLogs) awaitRun(ctx context.Context, id, run string) (livelogs.State,
 	}
 }
 
-func (l LiveLogs) live(ctx context.Context, t LogTarget, opts LogOptions, st livelogs.State, yield func(LogLine, error) bool) {
-	wanted := func(c livelogs.Chunk) bool {
+func (l Source) live(ctx context.Context, t containers.LogTarget, opts containers.LogOptions, st State, yield func(containers.LogLine, error) bool) {
+	wanted := func(c Chunk) bool {
 		if (c.Stream == 2 && !opts.Stderr && !t.Tty) || (c.Stream != 2 && !opts.Stdout) {
 			return false
 		}
 		return (opts.Since.IsZero() || !c.Time.Before(opts.Since)) && (opts.Until.IsZero() || c.Time.Before(opts.Until))
 	}
-	emit := func(c livelogs.Chunk) bool {
+	emit := func(c Chunk) bool {
 		if !wanted(c) {
 			return true
 		}
-		return yield(LogLine{Stream: int(c.Stream), Time: c.Time, Data: c.Data, Seq: c.Seq}, nil)
+		return yield(containers.LogLine{Stream: int(c.Stream), Time: c.Time, Data: c.Data, Seq: c.Seq}, nil)
 	}
 	after := st.LastSeq
-	var chunks []livelogs.Chunk
+	var chunks []Chunk
 	var err error
 	switch {
 	case opts.From != nil:
 		after = opts.From.Seq - min(opts.From.Seq, 1)
-		chunks, err = l.Live.Read(ctx, t.ContainerID, livelogs.ReadOptions{After: after})
+		chunks, err = l.Live.Read(ctx, t.ContainerID, ReadOptions{After: after})
 		if err == nil && len(chunks) > 0 && chunks[0].Seq == opts.From.Seq {
 			chunks[0].Data = chunks[0].Data[min(opts.From.Offset, len(chunks[0].Data)):]
 			chunks[0].Offset = opts.From.Offset
 		}
 	case opts.Tail != 0:
-		ro := livelogs.ReadOptions{}
+		ro := ReadOptions{}
 		if opts.Tail > 0 {
 			ro.Tail = opts.Tail
 		}
 		chunks, err = l.Live.Read(ctx, t.ContainerID, ro)
 	}
 	if err != nil {
-		yield(LogLine{}, err)
+		yield(containers.LogLine{}, err)
 		return
 	}
 	if opts.Started != nil {
-		start := LogPosition{Seq: after + 1}
+		start := containers.LogPosition{Seq: after + 1}
 		if len(chunks) > 0 {
-			start = LogPosition{Seq: chunks[0].Seq, Offset: chunks[0].Offset}
+			start = containers.LogPosition{Seq: chunks[0].Seq, Offset: chunks[0].Offset}
 		}
 		opts.Started(start)
 	}
@@ -124,14 +130,14 @@ func (l LiveLogs) live(ctx context.Context, t LogTarget, opts LogOptions, st liv
 				return
 			}
 			select {
-			case <-time.After(liveLogsGrace):
+			case <-time.After(EndGrace):
 				cancel()
 			case <-fctx.Done():
 			}
 		}()
 	}
 	var stopped bool
-	err = l.Live.Follow(fctx, t.ContainerID, livelogs.FollowOptions{After: after}, func(c livelogs.Chunk) error {
+	err = l.Live.Follow(fctx, t.ContainerID, FollowOptions{After: after}, func(c Chunk) error {
 		if !opts.Until.IsZero() && !c.Time.Before(opts.Until) {
 			return nil
 		}
@@ -142,6 +148,6 @@ func (l LiveLogs) live(ctx context.Context, t LogTarget, opts LogOptions, st liv
 		return nil
 	})
 	if err != nil && !stopped && fctx.Err() == nil {
-		yield(LogLine{}, err)
+		yield(containers.LogLine{}, err)
 	}
 }

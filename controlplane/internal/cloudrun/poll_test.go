@@ -1,4 +1,4 @@
-package reconcile
+package cloudrun
 
 import (
 	"context"
@@ -6,32 +6,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runsock/runsock/controlplane/internal/cloudrun"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 )
 
 // endsOnCancel is an execution that runs until cancelled.
 type endsOnCancel struct {
-	idleLauncher
 	cancelled atomic.Bool
 	inspects  atomic.Int64
 }
 
-func (e *endsOnCancel) Cancel(context.Context, string) error { e.cancelled.Store(true); return nil }
-func (e *endsOnCancel) Inspect(context.Context, string) (cloudrun.Status, error) {
+func (e *endsOnCancel) Inspect(context.Context, string) (Status, error) {
 	e.inspects.Add(1)
 	if e.cancelled.Load() {
-		return cloudrun.Status{Outcome: containers.Outcome{ExitCode: 137}}, nil
+		return Status{Outcome: containers.Outcome{ExitCode: 137}}, nil
 	}
-	return cloudrun.Status{Running: true}, nil
+	return Status{Running: true}, nil
 }
 
-func TestBackstopPollsSlowlyUntilACancel(t *testing.T) {
+func TestWaitPollsSlowlyUntilACancel(t *testing.T) {
 	exec := &endsOnCancel{}
-	b := NewBackstop(exec, exec, time.Millisecond, time.Hour)
+	p := newPoller(exec.Inspect, time.Millisecond, time.Hour)
 	got := make(chan containers.Outcome, 1)
 	go func() {
-		out, err := b.Wait(context.Background(), "e")
+		out, err := p.wait(context.Background(), "e")
 		if err != nil {
 			t.Error(err)
 		}
@@ -42,9 +39,8 @@ func TestBackstopPollsSlowlyUntilACancel(t *testing.T) {
 		t.Fatalf("%d inspections in 500 ms after the fast window, want a slow backoff", n)
 	}
 	start := time.Now()
-	if err := b.Cancel(context.Background(), "e"); err != nil {
-		t.Fatal(err)
-	}
+	exec.cancelled.Store(true)
+	p.poke("e")
 	select {
 	case out := <-got:
 		if out.ExitCode != 137 {

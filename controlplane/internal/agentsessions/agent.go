@@ -1,0 +1,202 @@
+package agentsessions
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/runsock/runsock/controlplane/internal/agentimage"
+	"github.com/runsock/runsock/controlplane/internal/agentlink"
+	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/livelogs"
+	"github.com/runsock/runsock/linkproto"
+)
+
+// Link is the part of the agent link server (*agentlink.Hub) this package calls.
+type Link interface {
+	Exec(ctx context.Context, id string, spec agentlink.ExecSpec, s agentlink.Streams, started func(pid int)) (int, error)
+	Attach(ctx context.Context, id string, opts agentlink.AttachOptions, s agentlink.Streams) error
+	Signal(ctx context.Context, id string, sig syscall.Signal) error
+	Top(ctx context.Context, id, psArgs string) (container.TopResponse, error)
+	Stats(ctx context.Context, id string, prev *container.StatsResponse) (container.StatsResponse, error)
+	ArchiveStat(ctx context.Context, id, path string) (container.PathStat, error)
+	ArchiveGet(ctx context.Context, id, path string) (container.PathStat, io.ReadCloser, error)
+	ArchivePut(ctx context.Context, id, path string, r io.Reader, opts agentlink.PutOptions) error
+	Tunnel(ctx context.Context, id string, port int, conn io.ReadWriter) error
+	WaitConnected(ctx context.Context, id string) error
+	SetNotConnectedReason(id, why string)
+	Forget(id string)
+}
+
+var _ Link = (*agentlink.Hub)(nil)
+
+// LiveLogDeleter removes a container's live output (*livelogs.Store).
+type LiveLogDeleter interface {
+	Delete(ctx context.Context, id string) error
+}
+
+// AgentOptions configure an Agent. Wrap, Link and Credentials are required.
+type AgentOptions struct {
+	// Wrap returns the agent-wrapped form of a digest reference (agentimage.Layerer.Wrap's Image). Results are cached
+	// per reference, so a base image is wrapped (and looked up in the registry) once per process.
+	Wrap        func(ctx context.Context, image string) (string, error)
+	Link        Link
+	Credentials *Credentials
+	// Logs deletes a removed container's live output (nil: it stays).
+	Logs LiveLogDeleter
+	// URL is what agents dial; CAPEM the PEM of the CA that signed its certificate ("" = system roots); Audience
+	// the identity-token audience ("" = URL).
+	URL, CAPEM, Audience string
+	// ServiceAccount is the email whose identity token agents must present ("" = tokens are not checked).
+	ServiceAccount string
+	Logger         *slog.Logger // nil: discard
+}
+
+// Agent is the agent's side of the container lifecycle (a containers.Agent): it gives starts the agent, signals
+// main processes through the link, and forgets removed containers. Create it with NewAgent; Close it at the end.
+type Agent struct {
+	o   AgentOptions
+	log *slog.Logger
+
+	wrapped *cache[string] // digest reference → wrapped digest reference
+
+	ctx       context.Context // ends at Close; parent of the live-output deletions
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+var _ containers.Agent = (*Agent)(nil)
+
+// NewAgent returns an Agent; it starts nothing until a container is removed.
+func NewAgent(o AgentOptions) *Agent {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Agent{o: o, log: log, wrapped: newCache[string](), ctx: ctx, cancel: cancel}
+}
+
+// Close ends the pending live-output deletions (each still runs once, without waiting out its grace) and waits.
+func (a *Agent) Close() error {
+	a.closeOnce.Do(func() {
+		a.cancel()
+		a.wg.Wait()
+	})
+	return nil
+}
+
+// wrap returns the cached wrapped image for ref, wrapping it on first use.
+func (a *Agent) wrap(ctx context.Context, ref string) (string, error) {
+	if w, ok := a.wrapped.get(ref); ok {
+		return w, nil
+	}
+	w, err := a.o.Wrap(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	a.wrapped.put(ref, w)
+	return w, nil
+}
+
+// Prepare turns spec into an agent launch when it can: the wrapped image, the agent as entrypoint with the user's
+// command as args, and the RUNSOCK_* environment. When the image cannot be wrapped the container still runs as it
+// is, and the reason is recorded for the sessions' errors.
+func (a *Agent) Prepare(ctx context.Context, c *containers.Container, spec *containers.LaunchSpec) containers.AgentRecord {
+	wrapped, err := a.wrap(ctx, c.ImageRef)
+	if err != nil {
+		a.log.Warn("agent image", "container", c.ID, "image", c.ImageRef, "err", err)
+		why := fmt.Sprintf("its image could not be given the agent (%v)", err)
+		a.o.Link.SetNotConnectedReason(c.ID, why)
+		return containers.AgentRecord{Unavailable: why}
+	}
+	secret, hash, err := agentlink.IssueSecret()
+	if err != nil {
+		a.o.Link.SetNotConnectedReason(c.ID, err.Error())
+		return containers.AgentRecord{Unavailable: err.Error()}
+	}
+	run := randomHex(12)
+	rec := containers.AgentRecord{SecretHash: hash, ServiceAccount: a.o.ServiceAccount, Run: run}
+	// Known before the launch, so the agent's first dial is accepted without waiting for the record's write.
+	a.o.Credentials.put(c.ID, agentlink.AgentCredentials{SecretHash: hash, ServiceAccount: rec.ServiceAccount})
+
+	args := append(append([]string{"--"}, c.Config.Entrypoint...), c.Config.Cmd...)
+	spec.Image, spec.Entrypoint, spec.Args = wrapped, []string{agentimage.AgentPath}, args
+	spec.Env = append(append([]string(nil), spec.Env...), a.env(c, secret, run)...)
+	return rec
+}
+
+// env is the agent's RUNSOCK_* environment for one start of c.
+func (a *Agent) env(c *containers.Container, secret, run string) []string {
+	env := []string{
+		linkproto.EnvURL + "=" + a.o.URL,
+		linkproto.EnvContainerID + "=" + c.ID,
+		linkproto.EnvSecret + "=" + secret,
+		linkproto.EnvRun + "=" + run,
+	}
+	for _, kv := range []struct {
+		on       bool
+		key, val string
+	}{
+		{a.o.CAPEM != "", linkproto.EnvCA, a.o.CAPEM},
+		{a.o.Audience != "", linkproto.EnvAudience, a.o.Audience},
+		{c.Config.OpenStdin, linkproto.EnvStdin, "1"},
+		{c.Config.StdinOnce, linkproto.EnvStdinOnce, "1"},
+		{c.Config.Tty, linkproto.EnvTTY, "1"},
+		{c.Config.User != "", linkproto.EnvUser, c.Config.User},
+	} {
+		if kv.on {
+			env = append(env, kv.key+"="+kv.val)
+		}
+	}
+	return env
+}
+
+// randomHex is n random bytes in hex: a start's run ID (12), an exec ID (32, Docker's length).
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// WaitConnected returns once id's agent is linked (containers.Agent).
+func (a *Agent) WaitConnected(ctx context.Context, id string) error {
+	return a.o.Link.WaitConnected(ctx, id)
+}
+
+// Signal sends sig to id's main process (containers.Agent).
+func (a *Agent) Signal(ctx context.Context, id string, sig syscall.Signal) error {
+	return a.o.Link.Signal(ctx, id, sig)
+}
+
+// Forget drops what the Agent and the link remember about a removed container; its live output goes after
+// livelogs.EndGrace (an attach or logs -f may still be reading the end of it).
+func (a *Agent) Forget(id string) {
+	a.o.Credentials.forget(id)
+	a.o.Link.Forget(id)
+	if a.o.Logs == nil {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		select {
+		case <-time.After(livelogs.EndGrace):
+		case <-a.ctx.Done():
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), 30*time.Second)
+		defer cancel()
+		if err := a.o.Logs.Delete(ctx, id); err != nil {
+			a.log.Warn("delete live logs", "container", id, "err", err)
+		}
+	}()
+}

@@ -1,0 +1,19 @@
+// Package agentsessions is the control plane's gateway to the runsock agent in each container. It owns:
+//
+//   - giving a start the agent (Agent.Prepare): the agent-wrapped image (cached per reference), the agent as
+//     entrypoint with the user's command as its arguments, a fresh per-start secret and the RUNSOCK_* environment;
+//   - the agents' credentials (Credentials, the agentlink.CredentialStore the Hub checks every agent stream
+//     against): the secret hash of each container's current start, cached over the container records;
+//   - the sessions a container has through its agent (Sessions): the exec registry (exec instances live in this
+//     process's memory, as in Docker's daemon), attach with input and resize, archive (docker cp), top, stats and
+//     published-port tunnels, each resolved for the caller through the containers Service first;
+//   - the exits agents report first-hand, handed from the Hub to the containers Service (Sessions).
+//
+// It uses the containers Service and the agent link (agentlink.Hub) through the small interfaces it declares
+// (Containers, Link); it never imports the HTTP layer, a cloud SDK or Firestore. containers never imports it: the
+// lifecycle sees it only as a containers.Agent.
+//
+// Goroutines: an Agent runs one short-lived goroutine per removed container (its live output is deleted after
+// livelogs.EndGrace); Sessions runs the exit-report loop, one goroutine per report being recorded and one per
+// detached exec. Both Close idempotently, cancelling and waiting for them.
+package agentsessions
