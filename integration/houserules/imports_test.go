@@ -25,7 +25,7 @@ type pkg struct {
 var deployables = []string{"agent", "controlplane", "localproxy", "functions"}
 
 // contracts are the top-level packages that define what two deployables say to each other.
-var contracts = []string{"proxyproto", "linkproto", "outcomes"}
+var contracts = []string{"proxyproto", "linkproto", "executiondoc"}
 
 // rule forbids packages matching from to depend, directly or not, on packages matching to.
 type rule struct {
