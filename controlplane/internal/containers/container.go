@@ -84,4 +84,6 @@ type Event struct {
 	ActorID    string
 	Attributes map[string]string
 	Time       time.Time
+	// internal marks a notice between parts of this package (removal waiters): never recorded nor streamed.
+	internal bool
 }
