@@ -11,6 +11,7 @@
 // It never imports the HTTP layer, a cloud SDK, Firestore, gRPC or the agent link (agentlink, linkproto, livelogs).
 // State lives in a Store (Firestore in production); nothing that matters is kept only in memory.
 //
-// Goroutines: a Service runs one watcher per running container (Launcher.Wait → record the exit) and the event
-// fan-out; Service.Close cancels and waits for all of them and is idempotent.
+// Goroutines: a Service runs one watcher per running container (Launcher.Wait → record the exit), the event
+// fan-out, and the retries of an auto-removal the Admin API refused as unavailable (autoremove.go); Service.Close
+// cancels and waits for all of them and is idempotent.
 package containers

@@ -10,6 +10,7 @@
 // lines) share one poll of it, a feed, every second or as the bucket allows.
 //
 // It talks to Google only through cloud.google.com/go/logging/apiv2 and imports no runsock package but
-// googlequota, so it is usable on its own; main adapts it to containers.LogSource. Goroutines: one per execution
-// being followed (its feed), owned by the Reader, ended when its last reader leaves or at Close.
+// googlequota and googleconn (its connection comes back at once after an outage), so it is usable on its own; main
+// adapts it to containers.LogSource. Goroutines: one per execution being followed (its feed), owned by the Reader,
+// ended when its last reader leaves or at Close.
 package logs

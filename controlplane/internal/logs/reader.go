@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/runsock/runsock/controlplane/internal/googleconn"
 	"github.com/runsock/runsock/controlplane/internal/googlequota"
 )
 
@@ -102,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Reader, error) {
 	if cfg.Project == "" {
 		return nil, errors.New("logs: project is required")
 	}
-	var opts []option.ClientOption
+	opts := googleconn.ClientOptions() // after an outage of Cloud Logging, the first read goes through
 	if cfg.Endpoint != "" {
 		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
 	}
