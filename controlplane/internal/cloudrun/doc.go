@@ -20,5 +20,5 @@
 // (quota_limit, quota_metric, value, location) with Google's message, as errdefs.ErrResourceExhausted. Polls marked
 // with Background (Wait's, the reconciler's) never queue for a read token: they are deferred while less
 // than a quarter of the read bucket is left. It starts no goroutines of its own: Wait blocks in the
-// caller's goroutine and DeleteIdleJobs is called periodically by main.
+// caller's goroutine; idle jobs and orphan executions are deleted by the reconciler (controlplane/internal/reconcile).
 package cloudrun
