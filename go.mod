@@ -23,7 +23,7 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require golang.org/x/net v0.62.0 // indirect
+require golang.org/x/net v0.62.0
 
 require (
 	cloud.google.com/go v0.123.0 // indirect

@@ -57,6 +57,7 @@ var ControlPlaneEnv = map[string]EnvRule{
 	"RUNSOCK_LOGGING_ENDPOINT":    {MustNotSet, "gcpsim only"},
 	"RUNSOCK_ENDPOINTS_INSECURE":  {MustNotSet, "gcpsim only"},
 	"RUNSOCK_REGISTRY_INSECURE":   {MustNotSet, "gcpsim only"},
+	"RUNSOCK_PRIVATE_REGISTRIES":  {DefaultOK, "empty: users pull only from public registries and the configured one"},
 	"RUNSOCK_DEV_INSECURE":        {MustNotSet, "lets anyone in"},
 	"RUNSOCK_DEV_USER":            {MustNotSet, "identity mode none only"},
 	"RUNSOCK_OIDC_ISSUER":         {MustNotSet, "oidc mode only"},
