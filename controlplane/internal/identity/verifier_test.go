@@ -34,7 +34,7 @@ type issuer struct {
 	hold chan struct{}
 }
 
-func newIssuer(t *testing.T) *issuer {
+func newIssuer(t testing.TB) *issuer {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -95,7 +95,7 @@ func (is *issuer) stall() (release func()) {
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // sign returns an RS256 JWT over claims, signed by key with kid.
-func sign(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) string {
+func sign(t testing.TB, key *rsa.PrivateKey, kid string, claims map[string]any) string {
 	t.Helper()
 	h, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": kid})
 	p, _ := json.Marshal(claims)
@@ -109,7 +109,7 @@ func sign(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) 
 }
 
 // withAlg returns a token with header alg, signed with HMAC-SHA256 over hmacKey (nil: no signature).
-func withAlg(t *testing.T, alg, kid string, claims map[string]any, hmacKey []byte) string {
+func withAlg(t testing.TB, alg, kid string, claims map[string]any, hmacKey []byte) string {
 	t.Helper()
 	h, _ := json.Marshal(map[string]string{"alg": alg, "typ": "JWT", "kid": kid})
 	p, _ := json.Marshal(claims)
