@@ -97,10 +97,19 @@ func nameKey(owner, name string) string {
 	return hex.EncodeToString(h[:16])
 }
 
+// maxRecord bounds a container's record: Firestore refuses a document over 1 MiB, and the record shares its
+// document with the queryable fields. A larger record is refused here as the caller's (400), not as Firestore's
+// opaque failure.
+const maxRecord = 1_000_000
+
 func toDoc(c *containers.Container) (containerDoc, error) {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return containerDoc{}, fmt.Errorf("encode container %s: %w", c.ID, err)
+	}
+	if len(b) > maxRecord {
+		return containerDoc{}, fmt.Errorf("container %s: its configuration takes %d bytes, more than the %d runsock can store: %w",
+			c.ID, len(b), maxRecord, errdefs.ErrInvalidArgument)
 	}
 	return containerDoc{Owner: c.Owner, Name: c.Name, Status: string(c.State.Status), Created: c.Created, Record: string(b)}, nil
 }

@@ -137,3 +137,18 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("range: %+v", evs)
 	}
 }
+
+// A record Firestore could not hold is the caller's error (400), refused before anything is written: the name stays
+// free.
+func TestRecordTooLargeIsRefused(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	big := &containers.Container{ID: newID(), Owner: "a@x", Name: "big", Created: time.Now(),
+		Config: container.Config{Labels: map[string]string{"x": string(make([]byte, maxRecord))}}}
+	if err := s.CreateContainer(ctx, big); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("create: %v, want invalid argument", err)
+	}
+	if err := s.CreateContainer(ctx, &containers.Container{ID: newID(), Owner: "a@x", Name: "big"}); err != nil {
+		t.Fatalf("the name was taken by the refused create: %v", err)
+	}
+}
