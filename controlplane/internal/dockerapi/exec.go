@@ -126,15 +126,19 @@ func size(r *http.Request) (uint, uint, error) {
 // length.
 const stdinOffsetHeader = proxyproto.StdinOffsetHeader
 
-// maxStartBody bounds the JSON prefix of a hijacked request.
-const maxStartBody = 1 << 20
-
 // decodeStartBody decodes the JSON body of a request that may carry stdin after it. With stdinOffsetHeader it reads
-// exactly that many bytes, leaving the rest of the body as stdin; without it the body is only JSON (HTTP/1.1, where
-// stdin follows on the hijacked connection).
+// exactly that many bytes, leaving the rest of the body as stdin; without it the body is only JSON, at most
+// maxStartBody (over HTTP/1.1 stdin follows on the hijacked connection; over HTTP/2 localproxy sends the header
+// whenever stdin follows).
 func decodeStartBody(r *http.Request, v any) error {
 	raw := r.Header.Get(stdinOffsetHeader)
 	if raw == "" {
+		if r.Body != nil {
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{newLimitReader(r.Body, maxStartBody), r.Body}
+		}
 		return decodeBody(r, v)
 	}
 	n, err := strconv.Atoi(raw)
