@@ -39,6 +39,9 @@ const (
 	// archiveBody: a tar streamed into a container, never held whole, at most what the largest container can
 	// hold (Info.MaxMemory: a Cloud Run container's files live in its memory); unbounded when that is not set.
 	archiveBody
+	// ignoredBody: a route anyone may call (ping) reads no body and buffers none; what is sent is the server's to
+	// discard (a little; more closes the connection).
+	ignoredBody
 )
 
 // bodyLimit is the most r's body may carry (0 = unbounded).
@@ -50,6 +53,8 @@ func (h *Handler) bodyLimit(kind bodyKind, r *http.Request) int64 {
 		}
 	case archiveBody:
 		return max(h.info.MaxMemory, 0)
+	case ignoredBody:
+		return 0
 	}
 	return maxJSONBody
 }

@@ -120,7 +120,9 @@ func (h *Handler) handleBody(pattern string, kind bodyKind, f handlerFunc) {
 }
 
 // handleOpen registers a route that needs no principal: only Docker's ping, which reveals nothing (see identity).
-func (h *Handler) handleOpen(pattern string, f handlerFunc) { h.register(pattern, jsonBody, false, f) }
+func (h *Handler) handleOpen(pattern string, f handlerFunc) {
+	h.register(pattern, ignoredBody, false, f)
+}
 
 // register serves pattern with f after the checks every route shares: the caller (unless open), and the sizes of
 // the query and the body (see limits.go).
