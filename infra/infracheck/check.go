@@ -109,11 +109,12 @@ var StaticNeeds = map[Principal][]Need{
 	"google_logging_project_sink.execution_events": {{"roles/pubsub.publisher", "google_pubsub_topic.execution_events"}},
 }
 
-// Code is what the code needs, gathered by GoogleAPIs and ControlPlaneEnvNames.
+// Code is what the code needs, gathered by GoogleAPIs, ControlPlaneEnvNames and FirestoreSchema.
 type Code struct {
 	ControlPlaneEnv []string               // config.EnvNames()
 	FunctionEnv     map[string]bool        // os.Getenv names in functions/
 	APIs            map[Principal][]APIUse // per identity that runs the code
+	Firestore       Firestore              // store.NeededSchema()
 }
 
 // Check holds the module against the code and returns every problem, sorted; none means consistent.
@@ -123,6 +124,7 @@ func Check(m *Module, code Code) []string {
 	p = append(p, checkFunctionEnv(m, code.FunctionEnv)...)
 	p = append(p, checkAPIs(m, code.APIs)...)
 	p = append(p, checkRoles(m, code.APIs)...)
+	p = append(p, checkFirestore(m, code.Firestore)...)
 	if rp, ok := m.RequiredProviders()["google"]; !ok || rp[0] != "hashicorp/google" || !strings.HasPrefix(rp[1], "~> 6.") {
 		p = append(p, fmt.Sprintf("required_providers: google must be hashicorp/google ~> 6.x, have %q", rp))
 	}

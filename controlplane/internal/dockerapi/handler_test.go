@@ -29,6 +29,7 @@ import (
 type fakeLauncher struct {
 	mu    sync.Mutex
 	n     int
+	calls int // Launch, Cancel and DeleteExecution: every call that would change Cloud Run
 	done  map[string]chan containers.Outcome
 	specs []containers.LaunchSpec
 	fail  error // Launch's error when set
@@ -37,6 +38,7 @@ type fakeLauncher struct {
 func (f *fakeLauncher) Launch(ctx context.Context, spec containers.LaunchSpec) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	if f.fail != nil {
 		return "", f.fail
 	}
@@ -58,10 +60,28 @@ func (f *fakeLauncher) finish(e string, o containers.Outcome) {
 }
 
 func (f *fakeLauncher) Cancel(ctx context.Context, e string) error {
+	f.count()
 	f.finish(e, containers.Outcome{ExitCode: 137, Error: "cancelled", FinishedAt: time.Now()})
 	return nil
 }
-func (f *fakeLauncher) DeleteExecution(ctx context.Context, e string) error { return nil }
+
+func (f *fakeLauncher) DeleteExecution(ctx context.Context, e string) error {
+	f.count()
+	return nil
+}
+
+func (f *fakeLauncher) count() {
+	f.mu.Lock()
+	f.calls++
+	f.mu.Unlock()
+}
+
+// changes is how many calls would have changed Cloud Run.
+func (f *fakeLauncher) changes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
 func (f *fakeLauncher) Wait(ctx context.Context, e string) (containers.Outcome, error) {
 	f.mu.Lock()
 	ch := f.done[e]
@@ -99,9 +119,13 @@ type env struct {
 	url   string
 	l     *fakeLauncher
 	store *store.Store
+	svc   *containers.Service
+	h     *dockerapi.Handler
 }
 
-func setup(t *testing.T) *env {
+// setup serves the Docker API on the emulator with fakes for Cloud Run, images and logs; opts adjust the handler's
+// options (the agent and images backends are nil unless an opt sets them).
+func setup(t *testing.T, opts ...func(*dockerapi.Options)) *env {
 	t.Helper()
 	if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
 		t.Setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:18081")
@@ -114,7 +138,11 @@ func setup(t *testing.T) *env {
 	}
 	l := &fakeLauncher{done: map[string]chan containers.Outcome{}}
 	svc := containers.New(containers.Options{Store: st, Launcher: l, Images: fakeImages{}, Logs: fakeLogs{}})
-	h := dockerapi.New(dockerapi.Options{Containers: svc, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}})
+	o := dockerapi.Options{Containers: svc, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}}
+	for _, f := range opts {
+		f(&o)
+	}
+	h := dockerapi.New(o)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Tests name the caller in a header; the real identity middleware verifies a token.
 		who := r.Header.Get("X-Test-User")
@@ -124,7 +152,7 @@ func setup(t *testing.T) *env {
 		h.ServeHTTP(w, r.WithContext(identity.WithPrincipal(r.Context(), identity.Principal{Email: who})))
 	}))
 	t.Cleanup(func() { srv.Close(); svc.Close(); st.Close() })
-	return &env{url: srv.URL, l: l, store: st}
+	return &env{url: srv.URL, l: l, store: st, svc: svc, h: h}
 }
 
 func (e *env) do(t *testing.T, method, path, body string, user ...string) (*http.Response, string) {
