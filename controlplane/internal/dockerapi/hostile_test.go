@@ -24,6 +24,7 @@ import (
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 
+	"github.com/runsock/runsock/controlplane/internal/agentsessions"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/identity"
@@ -412,7 +413,7 @@ func (a fakeAgent) ExecCheck(ctx context.Context, p identity.Principal, id strin
 	return false, nil
 }
 
-func (a fakeAgent) ExecStart(ctx context.Context, p identity.Principal, id string, req container.ExecStartRequest, _ containers.ExecIO) error {
+func (a fakeAgent) ExecStart(ctx context.Context, p identity.Principal, id string, req container.ExecStartRequest, _ agentsessions.ExecIO) error {
 	a.acts.Add(1)
 	return nil
 }
@@ -431,7 +432,7 @@ func (a fakeAgent) AgentContainer(ctx context.Context, p identity.Principal, ref
 	return c, err == nil, err
 }
 
-func (a fakeAgent) AttachAgent(ctx context.Context, c *containers.Container, opts containers.AttachOptions, _ containers.AttachIO) error {
+func (a fakeAgent) AttachAgent(ctx context.Context, c *containers.Container, opts agentsessions.AttachOptions, _ agentsessions.AttachIO) error {
 	a.acts.Add(1)
 	return nil
 }
