@@ -162,12 +162,11 @@ func (h *Hub) Attach(ctx context.Context, containerID string, opts AttachOptions
 		if !opts.Logs {
 			return nil
 		}
-		chunks, err := h.opts.Logs.Read(ctx, containerID, livelogs.ReadOptions{})
-		if err != nil {
-			return err
-		}
-		for _, c := range chunks {
-			if err := write(c); err != nil {
+		for c, err := range h.opts.Logs.Chunks(ctx, containerID, 0) {
+			if err == nil {
+				err = write(c)
+			}
+			if err != nil {
 				return err
 			}
 		}

@@ -79,27 +79,34 @@ func (s *Store) Follow(ctx context.Context, id string, opts FollowOptions, fn fu
 		skipRun, skip = opts.SkipRun, true
 	}
 	next := opts.After + 1
+	deliverOne := func(c Chunk) error {
+		if c.Seq < next {
+			return nil
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+		next = c.Seq + 1
+		return nil
+	}
 	deliver := func(chunks []Chunk) error {
 		for _, c := range chunks {
-			if c.Seq < next {
-				continue
-			}
-			if err := fn(c); err != nil {
+			if err := deliverOne(c); err != nil {
 				return err
 			}
-			next = c.Seq + 1
 		}
 		return nil
 	}
 	reread := true
 	for {
 		if reread {
-			chunks, err := s.readAfter(ctx, id, next-1)
-			if err != nil {
-				return err
-			}
-			if err := deliver(chunks); err != nil {
-				return err
+			for c, err := range s.Chunks(ctx, id, next-1) {
+				if err == nil {
+					err = deliverOne(c)
+				}
+				if err != nil {
+					return err
+				}
 			}
 			if st, err = s.State(ctx, id); err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"iter"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -18,51 +19,66 @@ type ReadOptions struct {
 	Tail  int       // only the last Tail lines (0 = all; Docker's "all")
 }
 
-// Read returns the selected chunks in sequence order.
+// Read returns the selected chunks in sequence order, all in memory: for tests and small reads. Readers of a whole
+// log use Chunks, which holds one batch at a time.
 func (s *Store) Read(ctx context.Context, id string, opts ReadOptions) ([]Chunk, error) {
 	var chunks []Chunk
-	var err error
 	if opts.Tail > 0 {
-		chunks, err = s.readTail(ctx, id, opts.Tail, opts.After)
-	} else {
-		chunks, err = s.readAfter(ctx, id, opts.After)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if opts.Since.IsZero() && opts.Until.IsZero() {
+		tail, err := s.readTail(ctx, id, opts.Tail, opts.After)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range tail {
+			if opts.selects(c) {
+				chunks = append(chunks, c)
+			}
+		}
 		return chunks, nil
 	}
-	out := chunks[:0]
-	for _, c := range chunks {
-		if (opts.Since.IsZero() || !c.Time.Before(opts.Since)) && (opts.Until.IsZero() || c.Time.Before(opts.Until)) {
-			out = append(out, c)
+	for c, err := range s.Chunks(ctx, id, opts.After) {
+		if err != nil {
+			return nil, err
+		}
+		if opts.selects(c) {
+			chunks = append(chunks, c)
 		}
 	}
-	return out, nil
+	return chunks, nil
 }
 
-// readAfter returns every chunk after seq, deduplicated.
-func (s *Store) readAfter(ctx context.Context, id string, after uint64) ([]Chunk, error) {
-	it := s.batches(id).Where("last", ">", int64(after)).OrderBy("last", firestore.Asc).Documents(ctx)
-	defer it.Stop()
-	var out []Chunk
-	next := after + 1
-	for {
-		snap, err := it.Next()
-		if err == iterator.Done {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("livelogs %s: read: %w", id, err)
-		}
-		var d batchDoc
-		if err := snap.DataTo(&d); err != nil {
-			return nil, fmt.Errorf("livelogs %s: decode %s: %w", id, snap.Ref.ID, err)
-		}
-		for _, c := range d.Chunks {
-			if uint64(c.Seq) >= next {
-				out = append(out, Chunk{Stream: uint8(c.Stream), Seq: uint64(c.Seq), Time: c.Time, Data: c.Data})
+// selects reports whether c was written within [Since, Until).
+func (o ReadOptions) selects(c Chunk) bool {
+	return (o.Since.IsZero() || !c.Time.Before(o.Since)) && (o.Until.IsZero() || c.Time.Before(o.Until))
+}
+
+// Chunks yields every chunk after seq in sequence order, deduplicated, reading one batch document at a time: memory
+// stays flat however much the container printed. An error ends the sequence.
+func (s *Store) Chunks(ctx context.Context, id string, after uint64) iter.Seq2[Chunk, error] {
+	return func(yield func(Chunk, error) bool) {
+		it := s.batches(id).Where("last", ">", int64(after)).OrderBy("last", firestore.Asc).Documents(ctx)
+		defer it.Stop()
+		next := after + 1
+		for {
+			snap, err := it.Next()
+			if err == iterator.Done {
+				return
+			}
+			if err != nil {
+				yield(Chunk{}, fmt.Errorf("livelogs %s: read: %w", id, err))
+				return
+			}
+			var d batchDoc
+			if err := snap.DataTo(&d); err != nil {
+				yield(Chunk{}, fmt.Errorf("livelogs %s: decode %s: %w", id, snap.Ref.ID, err))
+				return
+			}
+			for _, c := range d.Chunks {
+				if uint64(c.Seq) < next {
+					continue
+				}
+				if !yield(Chunk{Stream: uint8(c.Stream), Seq: uint64(c.Seq), Time: c.Time, Data: c.Data}, nil) {
+					return
+				}
 				next = uint64(c.Seq) + 1
 			}
 		}

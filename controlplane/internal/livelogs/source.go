@@ -83,40 +83,52 @@ func (l Source) live(ctx context.Context, t containers.LogTarget, opts container
 		return yield(containers.LogLine{Stream: int(c.Stream), Time: c.Time, Data: c.Data, Seq: c.Seq}, nil)
 	}
 	after := st.LastSeq
-	var chunks []Chunk
-	var err error
+	var history iter.Seq2[Chunk, error] // nil: no history, only what comes next
 	switch {
 	case opts.From != nil:
 		after = opts.From.Seq - min(opts.From.Seq, 1)
-		chunks, err = l.Live.Read(ctx, t.ContainerID, ReadOptions{After: after})
-		if err == nil && len(chunks) > 0 && chunks[0].Seq == opts.From.Seq {
-			chunks[0].Data = chunks[0].Data[min(opts.From.Offset, len(chunks[0].Data)):]
-			chunks[0].Offset = opts.From.Offset
+		history = l.Live.Chunks(ctx, t.ContainerID, after)
+	case opts.Tail > 0:
+		tail, err := l.Live.Read(ctx, t.ContainerID, ReadOptions{Tail: opts.Tail})
+		history = func(yield func(Chunk, error) bool) {
+			if err != nil {
+				yield(Chunk{}, err)
+				return
+			}
+			for _, c := range tail {
+				if !yield(c, nil) {
+					return
+				}
+			}
 		}
-	case opts.Tail != 0:
-		ro := ReadOptions{}
-		if opts.Tail > 0 {
-			ro.Tail = opts.Tail
+	case opts.Tail < 0:
+		history = l.Live.Chunks(ctx, t.ContainerID, 0)
+	}
+	started := false
+	start := func(pos containers.LogPosition) {
+		if !started && opts.Started != nil {
+			opts.Started(pos)
 		}
-		chunks, err = l.Live.Read(ctx, t.ContainerID, ro)
+		started = true
 	}
-	if err != nil {
-		yield(containers.LogLine{}, err)
-		return
-	}
-	if opts.Started != nil {
-		start := containers.LogPosition{Seq: after + 1}
-		if len(chunks) > 0 {
-			start = containers.LogPosition{Seq: chunks[0].Seq, Offset: chunks[0].Offset}
+	if history != nil {
+		for c, err := range history {
+			if err != nil {
+				yield(containers.LogLine{}, err)
+				return
+			}
+			if !started && opts.From != nil && c.Seq == opts.From.Seq {
+				c.Data = c.Data[min(opts.From.Offset, len(c.Data)):]
+				c.Offset = opts.From.Offset
+			}
+			start(containers.LogPosition{Seq: c.Seq, Offset: c.Offset})
+			if !emit(c) {
+				return
+			}
+			after = max(after, c.Seq)
 		}
-		opts.Started(start)
 	}
-	for _, c := range chunks {
-		if !emit(c) {
-			return
-		}
-		after = max(after, c.Seq)
-	}
+	start(containers.LogPosition{Seq: after + 1})
 	if !opts.Follow {
 		return
 	}
@@ -137,7 +149,7 @@ func (l Source) live(ctx context.Context, t containers.LogTarget, opts container
 		}()
 	}
 	var stopped bool
-	err = l.Live.Follow(fctx, t.ContainerID, FollowOptions{After: after}, func(c Chunk) error {
+	err := l.Live.Follow(fctx, t.ContainerID, FollowOptions{After: after}, func(c Chunk) error {
 		if !opts.Until.IsZero() && !c.Time.Before(opts.Until) {
 			return nil
 		}

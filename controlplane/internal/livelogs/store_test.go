@@ -12,7 +12,7 @@ import (
 )
 
 // newTestStore connects to the Firestore emulator with a project of its own.
-func newTestStore(t *testing.T) *Store {
+func newTestStore(t testing.TB) *Store {
 	t.Helper()
 	if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
 		t.Setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:18081")
