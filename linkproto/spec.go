@@ -19,7 +19,11 @@ const (
 	EnvStdinOnce   = "RUNSOCK_STDIN_ONCE" // "1": the first attach's stdin EOF closes the main process's stdin
 	EnvTTY         = "RUNSOCK_TTY"        // "1": the main process runs on a pseudo-terminal
 	EnvUser        = "RUNSOCK_USER"       // Docker's user[:group] the main process runs as (Cloud Run has no such setting)
-	EnvPrefix      = "RUNSOCK_"
+	// EnvStaged "1": archives were copied into the container before this start; the agent starts the main process
+	// only once the control plane has delivered them (archive-put sessions with Staged, the last one with Last),
+	// or after StagedWait.
+	EnvStaged = "RUNSOCK_STAGED"
+	EnvPrefix = "RUNSOCK_"
 )
 
 // Hello is the Meta of the first Control frame.
@@ -79,7 +83,15 @@ type ArchiveSpec struct {
 	Path                 string `json:"path"`
 	NoOverwriteDirNonDir bool   `json:"noOverwriteDirNonDir,omitempty"`
 	CopyUIDGID           bool   `json:"copyUIDGID,omitempty"`
+	// Staged marks a PUT that was staged before the start (EnvStaged); Last, the last of them: once it is applied
+	// (or has failed) the agent starts the main process.
+	Staged bool `json:"staged,omitempty"`
+	Last   bool `json:"last,omitempty"`
 }
+
+// StagedWait bounds how long an agent started with EnvStaged waits for the staged archives before it gives up and
+// fails the start (exit code 126, with the reason on stderr): a process must not run without the files it was given.
+const StagedWait = 3 * time.Minute
 
 // PathStat is Docker's container path stat (X-Docker-Container-Path-Stat), same JSON.
 type PathStat struct {

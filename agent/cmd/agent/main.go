@@ -57,15 +57,19 @@ func run() int {
 		User:      os.Getenv(linkproto.EnvUser),
 		Tee:       true,
 	}
-	main := mainproc.Start(ctx, reaper, args, opts, buf)
-	if main.PID() != 0 {
-		go pid1.Forward(ctx, main.PID())
+	srv := &sessions.Server{Reaper: reaper, Log: log, Root: os.Getpid()}
+	staged := make(chan struct{})
+	if os.Getenv(linkproto.EnvStaged) == "1" {
+		var once sync.Once
+		srv.StagedDone = func() { once.Do(func() { close(staged) }) }
+	} else {
+		close(staged)
 	}
 
 	linked := make(chan struct{})
 	var linkedOnce sync.Once
 	onConnect := func() { linkedOnce.Do(func() { close(linked) }) }
-	client := newClient(log, buf, &sessions.Server{Reaper: reaper, Main: main, Log: log, Root: os.Getpid()}, onConnect)
+	client := newClient(log, buf, srv, onConnect)
 	if client != nil {
 		go client.Run(ctx)
 		go func() {
@@ -76,6 +80,33 @@ func run() int {
 			}
 		}()
 	}
+	// Files copied into the container before its start are applied before the user's process sees the filesystem.
+	// Without a link they cannot arrive: fail at once rather than after StagedWait.
+	stagedWait := linkproto.StagedWait
+	if client == nil {
+		stagedWait = 0
+	}
+	arrived := true
+	select {
+	case <-staged:
+	default:
+		select {
+		case <-staged:
+		case <-time.After(stagedWait):
+			arrived = false
+		}
+	}
+	var main *mainproc.Main
+	if arrived {
+		main = mainproc.Start(ctx, reaper, args, opts, buf)
+	} else {
+		main = mainproc.Failed(ctx, buf, opts, 126, "runsock agent: the files copied into the container before its start did not arrive")
+	}
+	srv.SetMain(main)
+	if main.PID() != 0 {
+		go pid1.Forward(ctx, main.PID())
+	}
+
 	<-main.Done()
 	code, at := main.Exit()
 	buf.Finish(output.Exit{Code: code, At: at})

@@ -20,10 +20,47 @@ import (
 // Server serves sessions.
 type Server struct {
 	Reaper *pid1.Reaper
-	Main   *mainproc.Main
-	Log    *slog.Logger
+	// Main is the main process when it is known at construction; otherwise SetMain gives it later (a start that
+	// waits for staged archives), and sessions that need it wait for it.
+	Main *mainproc.Main
+	Log  *slog.Logger
 	// Root is the PID whose descendants top lists: the agent's own.
 	Root int
+	// StagedDone is called once the last staged archive has been applied or has failed (see
+	// linkproto.ArchiveSpec.Last); nil when no archives are staged.
+	StagedDone func()
+
+	once  sync.Once
+	ready chan struct{} // closed by SetMain
+	mu    sync.Mutex
+	main  *mainproc.Main
+}
+
+func (s *Server) init() { s.once.Do(func() { s.ready = make(chan struct{}) }) }
+
+// SetMain gives the Server the main process, once it has started.
+func (s *Server) SetMain(m *mainproc.Main) {
+	s.init()
+	s.mu.Lock()
+	s.main = m
+	s.mu.Unlock()
+	close(s.ready)
+}
+
+// mainProc returns the main process, waiting for it while it has not started yet.
+func (s *Server) mainProc(ctx context.Context) (*mainproc.Main, error) {
+	if s.Main != nil {
+		return s.Main, nil
+	}
+	s.init()
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.main, nil
 }
 
 // sender serializes sends: gRPC streams allow one sender at a time.
@@ -67,7 +104,11 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 	case linkproto.KindAttach:
 		err = s.attach(ctx, st, out)
 	case linkproto.KindSignal:
-		if err := s.Main.Signal(syscall.Signal(spec.Signal)); err != nil {
+		m, err := s.mainProc(ctx)
+		if err != nil {
+			return nil
+		}
+		if err := m.Signal(syscall.Signal(spec.Signal)); err != nil {
 			return out.fail(&linkproto.Error{Kind: linkproto.ErrKindConflict, Message: err.Error()})
 		}
 		return out.result(0, nil)
@@ -82,6 +123,12 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 			return out.fail(&linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: "archive without a path"})
 		}
 		err = s.archive(spec.Kind, *spec.Archive, st, out)
+		if spec.Archive.Last && s.StagedDone != nil {
+			if err != nil && s.Log != nil {
+				s.Log.Warn("a staged archive could not be applied", "path", spec.Archive.Path, "err", err)
+			}
+			s.StagedDone()
+		}
 	default:
 		err = &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: fmt.Sprintf("unknown session kind %q", spec.Kind)}
 	}
@@ -93,25 +140,29 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 
 // attach forwards input to the main process until the stream ends.
 func (s *Server) attach(ctx context.Context, st linkproto.FrameStream, out *sender) error {
+	m, err := s.mainProc(ctx)
+	if err != nil {
+		return nil
+	}
 	var f linkproto.Frame
 	for {
 		if err := st.Recv(&f); err != nil {
 			if errors.Is(err, io.EOF) {
-				s.Main.EndStdin()
+				m.EndStdin()
 				return nil
 			}
 			return nil // the control plane went away: nothing to report to
 		}
 		switch f.Type {
 		case linkproto.FrameData:
-			if err := s.Main.WriteStdin(f.Data); err != nil {
+			if err := m.WriteStdin(f.Data); err != nil {
 				return &linkproto.Error{Kind: linkproto.ErrKindConflict, Message: err.Error()}
 			}
 		case linkproto.FrameClose:
-			s.Main.EndStdin()
+			m.EndStdin()
 			return out.result(0, nil)
 		case linkproto.FrameResize:
-			_ = s.Main.Resize(uint16(f.Seq), uint16(f.Code))
+			_ = m.Resize(uint16(f.Seq), uint16(f.Code))
 		}
 	}
 }

@@ -351,11 +351,14 @@ func (r *archiveReader) Close() error {
 type PutOptions struct {
 	NoOverwriteDirNonDir bool
 	CopyUIDGID           bool
+	// Staged, Last: a staged archive delivered before the main process starts (linkproto.ArchiveSpec).
+	Staged, Last bool
 }
 
 // ArchivePut extracts the tar stream r (plain, gzip or bzip2) into the directory path (PUT archive), streaming.
 func (h *Hub) ArchivePut(ctx context.Context, containerID, path string, r io.Reader, opts PutOptions) error {
-	spec := &linkproto.ArchiveSpec{Path: path, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir, CopyUIDGID: opts.CopyUIDGID}
+	spec := &linkproto.ArchiveSpec{Path: path, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir, CopyUIDGID: opts.CopyUIDGID,
+		Staged: opts.Staged, Last: opts.Last}
 	sess, err := h.open(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindArchivePut, Archive: spec})
 	if err != nil {
 		return err

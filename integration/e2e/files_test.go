@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// tarEntries reads docker cp's tar output (cp c:path -) into name → contents.
+func tarEntries(t *testing.T, b string) map[string]*tar.Header {
+	t.Helper()
+	out := map[string]*tar.Header{}
+	tr := tar.NewReader(bytes.NewReader([]byte(b)))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read tar: %v", err)
+		}
+		out[h.Name] = h
+	}
+}
+
+// TestCopyIntoCreatedContainer: files copied into a container before it starts are there, with their modes and
+// owners, when its process starts, and the created container's files can be read without starting it.
+func TestCopyIntoCreatedContainer(t *testing.T) {
+	name := uniqueName("cp-created")
+	removeOnCleanup(t, name)
+	script := `for p in /tmp/in.txt /tmp/tree /tmp/tree/sub/b.txt /srv/owned.txt /tmp/later.txt; do ` +
+		`[ -e $p ] && stat -c '%a %u:%g %n' $p || echo "missing $p"; done; cat /tmp/in.txt /tmp/tree/sub/b.txt`
+	mustDocker(t, "create", "--name", name, "alpine", "sh", "-c", script)
+
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	os.WriteFile(in, []byte("hello\n"), 0o640)
+	os.Chmod(in, 0o640)
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "sub"), 0o750)
+	os.Chmod(tree, 0o750)
+	os.WriteFile(filepath.Join(tree, "sub", "b.txt"), []byte("B\n"), 0o600)
+	owned := filepath.Join(dir, "owned.txt")
+	os.WriteFile(owned, []byte("mine"), 0o644)
+	if err := os.Chown(owned, 1234, 2345); err != nil {
+		t.Fatal(err)
+	}
+	mustDocker(t, "cp", in, name+":/tmp/in.txt")
+	mustDocker(t, "cp", tree, name+":/tmp/")
+	mustDocker(t, "cp", "-a", owned, name+":/srv/") // archive mode: copyUIDGID
+
+	// Read back without starting: the image's layers plus the staged archives.
+	got := tarEntries(t, mustDocker(t, "cp", name+":/tmp/in.txt", "-"))
+	if h := got["in.txt"]; h == nil || h.Size != 6 || h.Mode&0o777 != 0o640 {
+		t.Errorf("cp of a staged file out of the created container: %v", got)
+	}
+	got = tarEntries(t, mustDocker(t, "cp", name+":/etc/os-release", "-"))
+	if h := got["os-release"]; h == nil || h.Typeflag != tar.TypeSymlink && h.Size == 0 {
+		t.Errorf("cp of an image file out of the created container: %v", got)
+	}
+	got = tarEntries(t, mustDocker(t, "cp", name+":/tmp/tree", "-"))
+	if got["tree/"] == nil || got["tree/sub/b.txt"] == nil {
+		t.Errorf("cp of a staged directory out of the created container: %v", got)
+	}
+	if r := docker(t, "cp", name+":/no/such/file", dir); r.code == 0 || !strings.Contains(r.stderr, "Could not find the file /no/such/file") {
+		t.Errorf("cp of a missing path out of a created container: %s", r)
+	}
+	if r := docker(t, "cp", in, name+":/no/such/dir/"); r.code == 0 {
+		t.Errorf("cp into a missing directory of a created container succeeded: %s", r)
+	}
+
+	r := docker(t, "start", "-a", name)
+	want := "640 0:0 /tmp/in.txt\n750 0:0 /tmp/tree\n600 0:0 /tmp/tree/sub/b.txt\n644 1234:2345 /srv/owned.txt\n" +
+		"missing /tmp/later.txt\nhello\nB\n"
+	if r.code != 0 || r.stdout != want {
+		t.Fatalf("start -a after cp: %s\nwant stdout %q", r, want)
+	}
+
+	// Into the exited container, for its next start (which, as in Docker, still has the earlier files).
+	later := filepath.Join(dir, "later.txt")
+	os.WriteFile(later, []byte("later"), 0o644)
+	mustDocker(t, "cp", later, name+":/tmp/later.txt")
+	r = docker(t, "start", "-a", name)
+	if r.code != 0 || !strings.Contains(r.stdout, "644 0:0 /tmp/later.txt\n") || !strings.Contains(r.stdout, "640 0:0 /tmp/in.txt\n") {
+		t.Fatalf("start -a after cp into the exited container: %s", r)
+	}
+}
