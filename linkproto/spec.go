@@ -23,7 +23,10 @@ const (
 	// only once the control plane has delivered them (archive-put sessions with Staged, the last one with Last),
 	// or after StagedWait.
 	EnvStaged = "RUNSOCK_STAGED"
-	EnvPrefix = "RUNSOCK_"
+	// EnvCapture is the size limit in bytes of the capture of the container's changes once its process ends
+	// (KindCapture); unset: nothing is captured (--rm, or a control plane that keeps no files).
+	EnvCapture = "RUNSOCK_CAPTURE"
+	EnvPrefix  = "RUNSOCK_"
 )
 
 // Hello is the Meta of the first Control frame.
@@ -51,6 +54,9 @@ const (
 	KindTop         = "top"
 	KindStats       = "stats"
 	KindTunnel      = "tunnel" // bytes to and from 127.0.0.1:Port inside the container (published ports)
+	// KindCapture: once the main process has ended, the container's changes against its image as a layer tar
+	// (Started with a Capture, Data, Result), or an Error of ErrKindTooLarge over EnvCapture's limit.
+	KindCapture = "capture"
 )
 
 // OpenSpec is the Meta of an Open frame: which session the agent must open a stream for.
@@ -102,6 +108,16 @@ type PathStat struct {
 	LinkTarget string    `json:"linkTarget"`
 }
 
+// Capture is the Meta of a capture's Started frame.
+type Capture struct {
+	Changes int   `json:"changes"`
+	Bytes   int64 `json:"bytes"` // of the regular files' contents
+}
+
+// CaptureWait bounds how long an agent with EnvCapture waits, after its exit was acknowledged, for the control
+// plane to take the capture.
+const CaptureWait = 2 * time.Minute
+
 // Top is a process listing.
 type Top struct {
 	Titles    []string   `json:"titles"`
@@ -137,6 +153,7 @@ const (
 	ErrKindInvalid    = "invalid"
 	ErrKindConflict   = "conflict"
 	ErrKindPermission = "permission"
+	ErrKindTooLarge   = "toolarge"
 	ErrKindInternal   = "internal"
 )
 

@@ -3,11 +3,13 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tarEntries reads docker cp's tar output (cp c:path -) into name → contents.
@@ -87,5 +89,43 @@ func TestCopyIntoCreatedContainer(t *testing.T) {
 	r = docker(t, "start", "-a", name)
 	if r.code != 0 || !strings.Contains(r.stdout, "644 0:0 /tmp/later.txt\n") || !strings.Contains(r.stdout, "640 0:0 /tmp/in.txt\n") {
 		t.Fatalf("start -a after cp into the exited container: %s", r)
+	}
+}
+
+// TestCopyOutOfExitedContainer: the files an exited container's process wrote are kept (one layer captured when it
+// ended) and docker cp reads them, byte for byte; a deleted image file is gone; a missing path is Docker's 404.
+func TestCopyOutOfExitedContainer(t *testing.T) {
+	name := uniqueName("cp-exited")
+	removeOnCleanup(t, name)
+	script := `mkdir -p /out && i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); done > /out/report.txt; ` +
+		`chmod 600 /out/report.txt; rm /etc/group; echo done`
+	start := time.Now()
+	if out := mustDocker(t, "run", "--name", name, "alpine", "sh", "-c", script); out != "done\n" {
+		t.Fatalf("run = %q", out)
+	}
+	t.Logf("docker run returned after %v", time.Since(start))
+	var want strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&want, "line %d\n", i)
+	}
+
+	dir := t.TempDir()
+	start = time.Now()
+	mustDocker(t, "cp", name+":/out/report.txt", dir)
+	t.Logf("docker cp out of the exited container took %v", time.Since(start))
+	if b, err := os.ReadFile(filepath.Join(dir, "report.txt")); err != nil || string(b) != want.String() {
+		t.Fatalf("copied report.txt: %d bytes, err %v; want %d bytes", len(b), err, want.Len())
+	}
+	got := tarEntries(t, mustDocker(t, "cp", name+":/out", "-"))
+	if h := got["out/report.txt"]; h == nil || h.Mode&0o777 != 0o600 || h.Size != int64(want.Len()) {
+		t.Errorf("cp of /out: %v", got)
+	}
+	if got := tarEntries(t, mustDocker(t, "cp", name+":/etc/passwd", "-")); got["passwd"] == nil {
+		t.Errorf("an image file of the exited container: %v", got)
+	}
+	for _, p := range []string{"/no/such/file", "/etc/group"} {
+		if r := docker(t, "cp", name+":"+p, dir); r.code == 0 || !strings.Contains(r.stderr, "Could not find the file "+p) {
+			t.Errorf("cp of %s (missing, or deleted by the process): %s", p, r)
+		}
 	}
 }

@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/runsock/runsock/agent/internal/capture"
 	"github.com/runsock/runsock/agent/internal/link"
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/output"
@@ -64,6 +66,18 @@ func run() int {
 		srv.StagedDone = func() { once.Do(func() { close(staged) }) }
 	} else {
 		close(staged)
+	}
+
+	// The snapshot the container's changes are found against, before anything (staged archives included) runs.
+	captured := make(chan struct{})
+	if limit, err := strconv.ParseInt(os.Getenv(linkproto.EnvCapture), 10, 64); err == nil {
+		if snap, err := capture.Take("/"); err != nil {
+			log.Warn("filesystem snapshot failed: the container's changes will not be kept", "err", err)
+		} else {
+			var once sync.Once
+			srv.Capture, srv.CaptureLimit = snap, limit
+			srv.CaptureDone = func() { once.Do(func() { close(captured) }) }
+		}
 	}
 
 	linked := make(chan struct{})
@@ -119,6 +133,14 @@ func run() int {
 		}
 		select {
 		case <-client.ExitAcked():
+			// The exit is recorded (docker wait has answered); now the control plane takes the changes.
+			if srv.Capture != nil {
+				select {
+				case <-captured:
+				case <-time.After(linkproto.CaptureWait):
+					log.Warn("the control plane did not take the container's changes")
+				}
+			}
 		case <-time.After(wait):
 			log.Warn("exit not acknowledged by the control plane; exiting anyway", "code", code)
 		}

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/runsock/runsock/agent/internal/archive"
+	"github.com/runsock/runsock/agent/internal/capture"
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/pid1"
 	"github.com/runsock/runsock/agent/internal/procfs"
@@ -29,6 +31,11 @@ type Server struct {
 	// StagedDone is called once the last staged archive has been applied or has failed (see
 	// linkproto.ArchiveSpec.Last); nil when no archives are staged.
 	StagedDone func()
+	// Capture is the filesystem snapshot taken before the main process started, CaptureLimit the capture's size
+	// limit, CaptureDone called when a capture session ends (nil Capture: nothing is captured).
+	Capture      *capture.Snapshot
+	CaptureLimit int64
+	CaptureDone  func()
 
 	once  sync.Once
 	ready chan struct{} // closed by SetMain
@@ -116,6 +123,8 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 		return out.result(0, procfs.Top(s.Root))
 	case linkproto.KindStats:
 		return out.result(0, procfs.Stats())
+	case linkproto.KindCapture:
+		err = s.capture(ctx, st, out)
 	case linkproto.KindTunnel:
 		err = s.tunnel(ctx, spec.Port, st, out)
 	case linkproto.KindArchiveStat, linkproto.KindArchiveGet, linkproto.KindArchivePut:
@@ -204,6 +213,62 @@ func (s *Server) archive(kind string, spec linkproto.ArchiveSpec, st linkproto.F
 		}
 		return out.result(0, nil)
 	}
+}
+
+// capture sends the container's changes once the main process has ended.
+func (s *Server) capture(ctx context.Context, st linkproto.FrameStream, out *sender) error {
+	if s.Capture == nil {
+		return &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: "this container's changes are not captured"}
+	}
+	if s.CaptureDone != nil {
+		defer s.CaptureDone()
+	}
+	m, err := s.mainProc(ctx)
+	if err != nil {
+		return nil
+	}
+	select {
+	case <-m.Done():
+	case <-ctx.Done():
+		return nil
+	}
+	changes, size, err := s.Capture.Changes()
+	if err != nil {
+		return err
+	}
+	if size > s.CaptureLimit {
+		return &linkproto.Error{Kind: linkproto.ErrKindTooLarge, Message: fmt.Sprintf(
+			"the container's changes (%d bytes) are over the capture limit (%d bytes)", size, s.CaptureLimit)}
+	}
+	meta := linkproto.EncodeMeta(linkproto.Capture{Changes: len(changes), Bytes: size})
+	if err := out.send(&linkproto.Frame{Type: linkproto.FrameStarted, Meta: meta}); err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(&dataWriter{out: out, chunk: linkproto.BulkChunk}, linkproto.BulkChunk)
+	if err := s.Capture.WriteLayer(w, changes); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := out.result(0, nil); err != nil {
+		return err
+	}
+	// The agent exits once the capture is taken: wait until the control plane has read it all (it ends the
+	// session), or the process could end before the last frames leave.
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		var f linkproto.Frame
+		for st.Recv(&f) == nil && f.Type != linkproto.FrameClose {
+		}
+	}()
+	select {
+	case <-read:
+	case <-ctx.Done():
+	case <-time.After(time.Minute):
+	}
+	return nil
 }
 
 // recvData copies Data frames into w until a Close frame.

@@ -61,9 +61,17 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 		return nil, err
 	}
 	files := &containerfs.Files{Staging: containerfs.NewStaging(st.Client()), Reader: containerfs.NewReader(cfg.RegistryInsecure, reg...)}
+	if cfg.CaptureLimit > 0 {
+		caps, err := containerfs.NewCaptures(st.Client(), cfg.RegistryHost+"/"+cfg.Project+"/"+cfg.AgentRepo+"/files",
+			cfg.RegistryInsecure, reg...)
+		if err != nil {
+			return nil, err
+		}
+		files.Captures, files.Limit = caps, cfg.CaptureLimit
+	}
 	p.files = files
 	aopts := agentsessions.AgentOptions{Wrap: wrap, Link: p.hub, Credentials: creds, Logs: p.live, Staged: files.Staging,
-		URL: cfg.AgentURL, ServiceAccount: cfg.AgentServiceAccount, Logger: log}
+		CaptureLimit: cfg.CaptureLimit, URL: cfg.AgentURL, ServiceAccount: cfg.AgentServiceAccount, Logger: log}
 	if cfg.AgentCAFile != "" {
 		pem, err := os.ReadFile(cfg.AgentCAFile)
 		if err != nil {

@@ -283,6 +283,26 @@ func (h *Hub) ArchiveGet(ctx context.Context, containerID, path string) (contain
 	return pathStat(st), &archiveReader{sess: sess}, nil
 }
 
+// Capture reads the container's changes against its image as a layer tar, once its main process has ended
+// (linkproto.KindCapture). Over the agent's limit it is errdefs.ErrResourceExhausted. Close the reader.
+func (h *Hub) Capture(ctx context.Context, containerID string) (linkproto.Capture, io.ReadCloser, error) {
+	sess, err := h.open(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindCapture})
+	if err != nil {
+		return linkproto.Capture{}, nil, err
+	}
+	var f linkproto.Frame
+	if err := sess.recv(&f); err != nil {
+		sess.close()
+		return linkproto.Capture{}, nil, err
+	}
+	var c linkproto.Capture
+	if err := linkproto.DecodeMeta(f.Meta, &c); err != nil {
+		sess.close()
+		return linkproto.Capture{}, nil, err
+	}
+	return c, &archiveReader{sess: sess}, nil
+}
+
 type archiveReader struct {
 	sess *session
 	buf  []byte

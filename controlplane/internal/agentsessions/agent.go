@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -32,6 +33,7 @@ type Link interface {
 	ArchiveStat(ctx context.Context, id, path string) (container.PathStat, error)
 	ArchiveGet(ctx context.Context, id, path string) (container.PathStat, io.ReadCloser, error)
 	ArchivePut(ctx context.Context, id, path string, r io.Reader, opts agentlink.PutOptions) error
+	Capture(ctx context.Context, id string) (linkproto.Capture, io.ReadCloser, error)
 	Tunnel(ctx context.Context, id string, port int, conn io.ReadWriter) error
 	WaitConnected(ctx context.Context, id string) error
 	SetNotConnectedReason(id, why string)
@@ -64,6 +66,9 @@ type AgentOptions struct {
 	Logs LiveLogDeleter
 	// Staged are the archives copied into containers before they start (nil: none are).
 	Staged StagedArchives
+	// CaptureLimit > 0: agents capture their container's changes when its process ends, up to this many bytes of
+	// file contents (not for --rm containers).
+	CaptureLimit int64
 	// URL is what agents dial; CAPEM the PEM of the CA that signed its certificate ("" = system roots); Audience
 	// the identity-token audience ("" = URL).
 	URL, CAPEM, Audience string
@@ -146,6 +151,9 @@ func (a *Agent) Prepare(ctx context.Context, c *containers.Container, spec *cont
 	spec.Env = append(append([]string(nil), spec.Env...), a.env(c, secret, run)...)
 	if a.deliverStaged(ctx, c.ID) {
 		spec.Env = append(spec.Env, linkproto.EnvStaged+"=1")
+	}
+	if a.o.CaptureLimit > 0 && !c.HostConfig.AutoRemove {
+		spec.Env = append(spec.Env, linkproto.EnvCapture+"="+strconv.FormatInt(a.o.CaptureLimit, 10))
 	}
 	return rec
 }

@@ -2,7 +2,9 @@ package agentsessions
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -20,6 +22,10 @@ type Files interface {
 	Stage(ctx context.Context, id string, a containerfs.Staged) error
 	List(ctx context.Context, id string) ([]containerfs.Staged, error)
 	View(image string, staged []containerfs.Staged) *containerfs.View
+	ExitedView(ctx context.Context, id, image string) (*containerfs.View, error)
+	CaptureLimit() (int64, bool)
+	StoreCapture(ctx context.Context, id string, r io.Reader, rec containerfs.Capture) (containerfs.Capture, error)
+	RecordCapture(ctx context.Context, id string, rec containerfs.Capture) error
 }
 
 var _ Files = (*containerfs.Files)(nil)
@@ -44,6 +50,10 @@ func (s *Sessions) archiveTarget(ctx context.Context, p identity.Principal, ref 
 }
 
 func (s *Sessions) view(ctx context.Context, c *containers.Container) (*containerfs.View, error) {
+	if c.State.Status == container.StateExited {
+		s.waitCapture(ctx, c.ID)
+		return s.files.ExitedView(ctx, c.ID, c.ImageRef)
+	}
 	staged, err := s.files.List(ctx, c.ID)
 	if err != nil {
 		return nil, err
@@ -79,7 +89,7 @@ func fileNotFound(err error, path, ref string) error {
 }
 
 // ArchiveGet streams path out of ref as a tar (GET archive); close the reader. A created container's files come
-// from its image and staged archives; an exited one's are not kept (yet).
+// from its image and staged archives; an exited one's also from the layer captured when its process ended.
 func (s *Sessions) ArchiveGet(ctx context.Context, p identity.Principal, ref, path string) (container.PathStat, io.ReadCloser, error) {
 	c, agent, err := s.archiveTarget(ctx, p, ref)
 	if err != nil {
@@ -88,10 +98,6 @@ func (s *Sessions) ArchiveGet(ctx context.Context, p identity.Principal, ref, pa
 	if agent {
 		st, rc, err := s.link.ArchiveGet(ctx, c.ID, path)
 		return st, rc, fileNotFound(err, path, ref)
-	}
-	if c.State.Status != container.StateCreated {
-		return container.PathStat{}, nil, errkind.New(errdefs.ErrConflict,
-			"container %s has exited: runsock does not keep an exited container's files", c.ID)
 	}
 	v, err := s.view(ctx, c)
 	if err != nil {
@@ -113,11 +119,12 @@ func (s *Sessions) ArchivePut(ctx context.Context, p identity.Principal, ref, pa
 		err = s.link.ArchivePut(ctx, c.ID, path, r, agentlink.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID})
 		return fileNotFound(err, path, ref)
 	}
-	v, err := s.view(ctx, c)
+	staged, err := s.files.List(ctx, c.ID)
 	if err != nil {
 		return err
 	}
-	dir, err := v.Dir(ctx, path)
+	// Checked against the image and what is staged: what the next start applies the archive to.
+	dir, err := s.files.View(c.ImageRef, staged).Dir(ctx, path)
 	if err != nil {
 		return fileNotFound(err, path, ref)
 	}
@@ -130,4 +137,72 @@ func (s *Sessions) ArchivePut(ctx context.Context, p identity.Principal, ref, pa
 	}
 	return s.files.Stage(ctx, c.ID, containerfs.Staged{Path: dir, Data: data,
 		PutOptions: containerfs.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID}})
+}
+
+// captureAfterExit takes id's changes from its agent once its exit is recorded, and stores them. Errors are
+// recorded for the user's later requests, not returned.
+func (s *Sessions) captureAfterExit(id string) {
+	defer s.captureDone(id)
+	ctx, cancel := context.WithTimeout(s.ctx, captureTimeout)
+	defer cancel()
+	began := time.Now()
+	info, rc, err := s.link.Capture(ctx, id)
+	rec := containerfs.Capture{At: time.Now()}
+	switch {
+	case errdefs.IsInvalidArgument(err):
+		return // this start captures nothing (--rm)
+	case errdefs.IsResourceExhausted(err):
+		rec.OverLimit, rec.Error = true, err.Error()
+	case err != nil:
+		rec.Error = fmt.Sprintf("the capture failed: %v", err)
+	default:
+		rec.Changes, rec.Bytes = info.Changes, info.Bytes
+		stored, err := s.files.StoreCapture(ctx, id, rc, rec)
+		rc.Close()
+		if err == nil {
+			stored.Took = time.Since(began)
+			s.log.Info("container changes kept", "container", id, "changes", stored.Changes, "bytes", stored.Bytes,
+				"took", stored.Took)
+			return
+		}
+		rec.Error = fmt.Sprintf("the capture failed: %v", err)
+	}
+	s.log.Warn("container changes not kept", "container", id, "why", rec.Error)
+	if err := s.files.RecordCapture(ctx, id, rec); err != nil {
+		s.log.Warn("record capture", "container", id, "err", err)
+	}
+}
+
+// captureTimeout bounds one capture: the agent's walk, the transfer and the push.
+const captureTimeout = 10 * time.Minute
+
+func (s *Sessions) captureBegins(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.captures[id]; !ok {
+		s.captures[id] = make(chan struct{})
+	}
+}
+
+func (s *Sessions) captureDone(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.captures[id]; ok {
+		close(ch)
+		delete(s.captures, id)
+	}
+}
+
+// waitCapture waits for id's capture in progress, if any: docker cp right after docker wait sees the files.
+func (s *Sessions) waitCapture(ctx context.Context, id string) {
+	s.mu.Lock()
+	ch := s.captures[id]
+	s.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
 }

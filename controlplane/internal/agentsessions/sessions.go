@@ -43,8 +43,9 @@ type Sessions struct {
 	log   *slog.Logger
 	execs *execRegistry
 
-	mu      sync.Mutex
-	resizes map[string]map[chan agentlink.Size]struct{} // container → live attach sessions' resize channels
+	mu       sync.Mutex
+	resizes  map[string]map[chan agentlink.Size]struct{} // container → live attach sessions' resize channels
+	captures map[string]chan struct{}                    // container → closed when its capture in progress ends
 
 	ctx       context.Context // ends at Close; parent of detached execs and exit recordings
 	cancel    context.CancelFunc
@@ -61,7 +62,7 @@ func NewSessions(c Containers, link Link, exits <-chan agentlink.ExitReport, fil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sessions{c: c, link: link, files: files, log: log, execs: newExecRegistry(),
-		resizes: map[string]map[chan agentlink.Size]struct{}{}, ctx: ctx, cancel: cancel}
+		resizes: map[string]map[chan agentlink.Size]struct{}{}, captures: map[string]chan struct{}{}, ctx: ctx, cancel: cancel}
 	if exits != nil {
 		s.wg.Add(1)
 		go s.recordExits(exits)
@@ -90,11 +91,26 @@ func (s *Sessions) recordExits(exits <-chan agentlink.ExitReport) {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				defer r.Recorded()
+				_, capture := s.captureLimit()
+				if capture {
+					s.captureBegins(r.ContainerID) // before the exit is visible: a cp after wait waits for it
+				}
 				s.c.AgentExited(r.ContainerID, r.Code, r.At)
+				r.Recorded()
+				if capture {
+					s.captureAfterExit(r.ContainerID)
+				}
 			}()
 		}
 	}
+}
+
+// captureLimit says whether exited containers' changes are kept, and up to what size.
+func (s *Sessions) captureLimit() (int64, bool) {
+	if s.files == nil {
+		return 0, false
+	}
+	return s.files.CaptureLimit()
 }
 
 // AgentContainer resolves ref for p and reports whether it has (or, not started yet, will have) the agent, so the

@@ -40,6 +40,9 @@ type Config struct {
 	RegistryHost string
 	// RegistryInsecure talks plain HTTP to RegistryHost (gcpsim).
 	RegistryInsecure bool
+	// CaptureLimit is the largest capture of an exited container's changes kept (bytes of file contents; 0 = none
+	// are kept). Captures are stored in AgentRepo, as images "files:<container ID>".
+	CaptureLimit int64
 	// TeamRepo, AgentRepo and DockerHubRepo are repository IDs (defaults "runsock", "runsock-agent", "dockerhub").
 	TeamRepo, AgentRepo, DockerHubRepo string
 
@@ -201,6 +204,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	fs.BoolVar(&c.RegistryInsecure, "registry-insecure", envBool(envRegistryInsecure, false), "plain HTTP to the registry ("+envRegistryInsecure+")")
 	fs.StringVar(&c.TeamRepo, "team-repo", env(envTeamRepo, "runsock"), "team repository ("+envTeamRepo+")")
 	fs.StringVar(&c.AgentRepo, "agent-repo", env(envAgentRepo, "runsock-agent"), "agent image repository ("+envAgentRepo+")")
+	fs.Int64Var(&c.CaptureLimit, "capture-limit", 256<<20, "largest capture of an exited container's changes kept, in bytes (0 = none)")
 	fs.StringVar(&c.DockerHubRepo, "dockerhub-repo", env(envDockerHubRepo, "dockerhub"), "Docker Hub remote repository ("+envDockerHubRepo+")")
 	fs.DurationVar(&c.TaskTimeout, "task-timeout", envDur(envTaskTimeout, 24*time.Hour), "task timeout ("+envTaskTimeout+")")
 	fs.StringVar(&c.JobServiceAccount, "job-service-account", env(envJobSA, ""), "jobs' service account ("+envJobSA+")")

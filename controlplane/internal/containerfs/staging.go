@@ -149,13 +149,18 @@ func (s *Staging) Delete(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	return nil
+	_, err = s.fs.Collection(rootCollection).Doc(id).Delete(ctx) // the capture's record (Captures)
+	return err
 }
 
-// Files is a Staging and a Reader together: what the sessions of containers that are not running use.
+// Files is a Staging, a Reader and the Captures together: what the sessions of containers that are not running
+// use. Captures may be nil: exited containers' files are then not kept.
 type Files struct {
 	*Staging
 	*Reader
+	Captures *Captures
+	// Limit is the largest capture kept, in bytes of file contents.
+	Limit int64
 }
 
 // View returns the filesystem of a container of image with staged on top.

@@ -46,6 +46,14 @@ type View struct {
 	r      *Reader
 	image  string
 	staged []Staged
+	caps   *Captures
+	cap    *Capture
+}
+
+// WithCapture puts the layer of a container's last run (rec, stored by caps) on top of the view.
+func (v *View) WithCapture(caps *Captures, rec *Capture) *View {
+	v.caps, v.cap = caps, rec
+	return v
 }
 
 // View returns the filesystem of a container of image (a digest reference) with staged on top.
@@ -67,6 +75,13 @@ func (v *View) flatten(ctx context.Context) (io.ReadCloser, error) {
 	var layers []v1.Layer
 	for _, s := range v.staged {
 		l, err := stagedLayer(s)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, l)
+	}
+	if v.cap != nil && v.cap.Image != "" {
+		l, err := v.caps.layer(ctx, v.cap, v.r.nopt, v.r.remote)
 		if err != nil {
 			return nil, err
 		}
