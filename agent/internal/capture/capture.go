@@ -4,7 +4,7 @@
 //
 // Only the root filesystem's own device is walked: /proc, /sys, /dev, the files Docker mounts (/etc/hostname,
 // /etc/hosts, /etc/resolv.conf), volumes and the agent's own directory are not part of the container's changes, as
-// in Docker's diff. It starts no goroutines and imports nothing of runsock.
+// in Docker's diff. It starts no goroutines and imports only the agent's archive package (its tar entries).
 package capture
 
 import (
@@ -12,11 +12,12 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"syscall"
+
+	"github.com/runsock/runsock/agent/internal/archive"
 )
 
 // skipped are paths never part of a container's changes.
@@ -156,7 +157,7 @@ func (s *Snapshot) WriteLayer(w io.Writer, changes []Change) error {
 			}
 			continue
 		}
-		if err := addEntry(tw, filepath.Join(s.root, filepath.FromSlash(name)), name); err != nil {
+		if err := archive.AddEntry(tw, filepath.Join(s.root, filepath.FromSlash(name)), name); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // gone since the walk
 			}
@@ -164,46 +165,4 @@ func (s *Snapshot) WriteLayer(w io.Writer, changes []Change) error {
 		}
 	}
 	return tw.Close()
-}
-
-func addEntry(tw *tar.Writer, hp, name string) error {
-	fi, err := os.Lstat(hp)
-	if err != nil {
-		return err
-	}
-	var link string
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		if link, err = os.Readlink(hp); err != nil {
-			return err
-		}
-	}
-	if !fi.Mode().IsRegular() && !fi.IsDir() && link == "" {
-		return nil // sockets, devices, fifos
-	}
-	h, err := tar.FileInfoHeader(fi, link)
-	if err != nil {
-		return err
-	}
-	h.Name = name
-	if fi.IsDir() {
-		h.Name += "/"
-	}
-	h.Uname, h.Gname = "", ""
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		h.Uid, h.Gid = int(st.Uid), int(st.Gid)
-	}
-	h.Format = tar.FormatPAX
-	if !fi.Mode().IsRegular() {
-		return tw.WriteHeader(h)
-	}
-	f, err := os.Open(hp)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := tw.WriteHeader(h); err != nil {
-		return err
-	}
-	_, err = io.CopyN(tw, f, h.Size)
-	return err
 }
