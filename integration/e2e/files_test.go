@@ -123,6 +123,15 @@ func TestCopyOutOfExitedContainer(t *testing.T) {
 	if got := tarEntries(t, mustDocker(t, "cp", name+":/etc/passwd", "-")); got["passwd"] == nil {
 		t.Errorf("an image file of the exited container: %v", got)
 	}
+	// docker diff as a local Docker Engine prints it for the same commands.
+	if out := mustDocker(t, "diff", name); out != "C /etc\nD /etc/group\nA /out\nA /out/report.txt\n" {
+		t.Errorf("docker diff = %q", out)
+	}
+	exported := mustDocker(t, "export", name)
+	if got := tarEntries(t, exported); got["out/report.txt"] == nil || got["etc/passwd"] == nil || got["etc/group"] != nil {
+		t.Errorf("docker export lists %d entries; out/report.txt %v, etc/passwd %v, etc/group (deleted) %v",
+			len(got), got["out/report.txt"] != nil, got["etc/passwd"] != nil, got["etc/group"] != nil)
+	}
 	for _, p := range []string{"/no/such/file", "/etc/group"} {
 		if r := docker(t, "cp", name+":"+p, dir); r.code == 0 || !strings.Contains(r.stderr, "Could not find the file "+p) {
 			t.Errorf("cp of %s (missing, or deleted by the process): %s", p, r)

@@ -206,3 +206,35 @@ func (s *Sessions) waitCapture(ctx context.Context, id string) {
 	case <-ctx.Done():
 	}
 }
+
+// exitedOrCreated resolves ref for a whole-filesystem call (diff, export): the view of a created or exited
+// container. A running one's would need a capture on demand, which the agent does not take yet.
+func (s *Sessions) exitedOrCreated(ctx context.Context, p identity.Principal, ref, what string) (*containerfs.View, error) {
+	c, agent, err := s.archiveTarget(ctx, p, ref)
+	if err != nil {
+		return nil, err
+	}
+	if agent {
+		return nil, errkind.New(errdefs.ErrNotImplemented, "%s of a running container is not supported by runsock yet; "+
+			"stop it first", what)
+	}
+	return s.view(ctx, c)
+}
+
+// Changes lists ref's filesystem changes against its image (docker diff).
+func (s *Sessions) Changes(ctx context.Context, p identity.Principal, ref string) ([]container.FilesystemChange, error) {
+	v, err := s.exitedOrCreated(ctx, p, ref, "diff")
+	if err != nil {
+		return nil, err
+	}
+	return v.Changes(ctx)
+}
+
+// Export streams ref's whole filesystem as a tar (docker export); close the reader.
+func (s *Sessions) Export(ctx context.Context, p identity.Principal, ref string) (io.ReadCloser, error) {
+	v, err := s.exitedOrCreated(ctx, p, ref, "export")
+	if err != nil {
+		return nil, err
+	}
+	return v.Export(ctx)
+}

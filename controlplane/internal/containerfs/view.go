@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -375,4 +376,54 @@ func subtree(flat io.Reader, w io.Writer, idx index, real, base string) error {
 		}
 	}
 	return tw.Close()
+}
+
+// Export streams the whole flattened filesystem as a tar (docker export). Close the reader.
+func (v *View) Export(ctx context.Context) (io.ReadCloser, error) {
+	return v.flatten(ctx)
+}
+
+// Changes lists the captured layer's changes as docker diff does, sorted by path: a whiteout is a deletion, a path
+// the image (with the staged archives) has is a modification, any other an addition. Without a capture: none.
+func (v *View) Changes(ctx context.Context) ([]container.FilesystemChange, error) {
+	if v.cap == nil || v.cap.Image == "" {
+		return []container.FilesystemChange{}, nil
+	}
+	base := *v
+	base.cap = nil
+	idx, err := base.index(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := v.caps.layer(ctx, v.cap, v.r.nopt, v.r.remote)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return nil, errkind.New(errdefs.ErrUnavailable, "read the capture %s: %v", v.cap.Image, err)
+	}
+	defer rc.Close()
+	changes := []container.FilesystemChange{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, errkind.New(errdefs.ErrUnavailable, "read the capture %s: %v", v.cap.Image, err)
+		}
+		p := path.Clean("/" + h.Name)
+		c := container.FilesystemChange{Path: p, Kind: container.ChangeAdd}
+		switch dir, file := path.Split(p); {
+		case strings.HasPrefix(file, ".wh."):
+			c = container.FilesystemChange{Path: path.Join(dir, strings.TrimPrefix(file, ".wh.")), Kind: container.ChangeDelete}
+		case idx[p] != nil:
+			c.Kind = container.ChangeModify
+		}
+		changes = append(changes, c)
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+	return changes, nil
 }

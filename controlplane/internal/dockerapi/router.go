@@ -161,6 +161,8 @@ func (h *Handler) routes() {
 	h.handle("HEAD /containers/{id}/archive", h.archiveHead)
 	h.handle("GET /containers/{id}/archive", h.archiveGet)
 	h.handle("PUT /containers/{id}/archive", h.archivePut)
+	h.handle("GET /containers/{id}/changes", h.containerChanges)
+	h.handle("GET /containers/{id}/export", h.containerExport)
 	h.handle("POST /runsock/v1/containers/{id}/tunnel", h.tunnel)
 
 	h.handle("POST /containers/{id}/exec", h.execCreate)
