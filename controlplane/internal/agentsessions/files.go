@@ -149,12 +149,15 @@ func (s *Sessions) captureAfterExit(id string) {
 	info, rc, err := s.link.Capture(ctx, id)
 	rec := containerfs.Capture{At: time.Now()}
 	switch {
-	case errdefs.IsInvalidArgument(err):
-		return // this start captures nothing (--rm)
 	case errdefs.IsResourceExhausted(err):
 		rec.OverLimit, rec.Error = true, err.Error()
 	case err != nil:
-		rec.Error = fmt.Sprintf("the capture failed: %v", err)
+		// This start captures nothing (--rm: the container may be gone already, so nothing is recorded), or the
+		// agent went away: the exited container then answers that its files were not kept.
+		if !errdefs.IsInvalidArgument(err) {
+			s.log.Warn("container changes not kept", "container", id, "err", err)
+		}
+		return
 	default:
 		rec.Changes, rec.Bytes = info.Changes, info.Bytes
 		stored, err := s.files.StoreCapture(ctx, id, rc, rec)
