@@ -154,7 +154,10 @@ func (s *Sessions) captureAfterExit(id string) {
 	case err != nil:
 		// This start captures nothing (--rm: the container may be gone already, so nothing is recorded), or the
 		// agent went away: the exited container then answers that its files were not kept.
-		if !errdefs.IsInvalidArgument(err) {
+		switch {
+		case errdefs.IsConflict(err): // the agent is gone: a --rm container's, already removed, most often
+			s.log.Info("container changes not kept", "container", id, "err", err)
+		case !errdefs.IsInvalidArgument(err):
 			s.log.Warn("container changes not kept", "container", id, "err", err)
 		}
 		return
