@@ -19,7 +19,14 @@ const (
 	EnvStdinOnce   = "RUNSOCK_STDIN_ONCE" // "1": the first attach's stdin EOF closes the main process's stdin
 	EnvTTY         = "RUNSOCK_TTY"        // "1": the main process runs on a pseudo-terminal
 	EnvUser        = "RUNSOCK_USER"       // Docker's user[:group] the main process runs as (Cloud Run has no such setting)
-	EnvPrefix      = "RUNSOCK_"
+	// EnvStaged "1": archives were copied into the container before this start; the agent starts the main process
+	// only once the control plane has delivered them (archive-put sessions with Staged, the last one with Last),
+	// or after StagedWait.
+	EnvStaged = "RUNSOCK_STAGED"
+	// EnvCapture is the size limit in bytes of the capture of the container's changes once its process ends
+	// (KindCapture); unset: nothing is captured (--rm, or a control plane that keeps no files).
+	EnvCapture = "RUNSOCK_CAPTURE"
+	EnvPrefix  = "RUNSOCK_"
 )
 
 // Hello is the Meta of the first Control frame.
@@ -47,6 +54,9 @@ const (
 	KindTop         = "top"
 	KindStats       = "stats"
 	KindTunnel      = "tunnel" // bytes to and from 127.0.0.1:Port inside the container (published ports)
+	// KindCapture: once the main process has ended, the container's changes against its image as a layer tar
+	// (Started with a Capture, Data, Result), or an Error of ErrKindTooLarge over EnvCapture's limit.
+	KindCapture = "capture"
 )
 
 // OpenSpec is the Meta of an Open frame: which session the agent must open a stream for.
@@ -79,7 +89,15 @@ type ArchiveSpec struct {
 	Path                 string `json:"path"`
 	NoOverwriteDirNonDir bool   `json:"noOverwriteDirNonDir,omitempty"`
 	CopyUIDGID           bool   `json:"copyUIDGID,omitempty"`
+	// Staged marks a PUT that was staged before the start (EnvStaged); Last, the last of them: once it is applied
+	// (or has failed) the agent starts the main process.
+	Staged bool `json:"staged,omitempty"`
+	Last   bool `json:"last,omitempty"`
 }
+
+// StagedWait bounds how long an agent started with EnvStaged waits for the staged archives before it gives up and
+// fails the start (exit code 126, with the reason on stderr): a process must not run without the files it was given.
+const StagedWait = 3 * time.Minute
 
 // PathStat is Docker's container path stat (X-Docker-Container-Path-Stat), same JSON.
 type PathStat struct {
@@ -89,6 +107,16 @@ type PathStat struct {
 	Mtime      time.Time `json:"mtime"`
 	LinkTarget string    `json:"linkTarget"`
 }
+
+// Capture is the Meta of a capture's Started frame.
+type Capture struct {
+	Changes int   `json:"changes"`
+	Bytes   int64 `json:"bytes"` // of the regular files' contents
+}
+
+// CaptureWait bounds how long an agent with EnvCapture waits, after its exit was acknowledged, for the control
+// plane to take the capture.
+const CaptureWait = 2 * time.Minute
 
 // Top is a process listing.
 type Top struct {
@@ -125,6 +153,7 @@ const (
 	ErrKindInvalid    = "invalid"
 	ErrKindConflict   = "conflict"
 	ErrKindPermission = "permission"
+	ErrKindTooLarge   = "toolarge"
 	ErrKindInternal   = "internal"
 )
 

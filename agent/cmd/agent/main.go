@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/runsock/runsock/agent/internal/capture"
 	"github.com/runsock/runsock/agent/internal/link"
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/output"
@@ -57,15 +59,31 @@ func run() int {
 		User:      os.Getenv(linkproto.EnvUser),
 		Tee:       true,
 	}
-	main := mainproc.Start(ctx, reaper, args, opts, buf)
-	if main.PID() != 0 {
-		go pid1.Forward(ctx, main.PID())
+	srv := &sessions.Server{Reaper: reaper, Log: log, Root: os.Getpid()}
+	staged := make(chan struct{})
+	if os.Getenv(linkproto.EnvStaged) == "1" {
+		var once sync.Once
+		srv.StagedDone = func() { once.Do(func() { close(staged) }) }
+	} else {
+		close(staged)
+	}
+
+	// The snapshot the container's changes are found against, before anything (staged archives included) runs.
+	captured := make(chan struct{})
+	if limit, err := strconv.ParseInt(os.Getenv(linkproto.EnvCapture), 10, 64); err == nil {
+		if snap, err := capture.Take("/"); err != nil {
+			log.Warn("filesystem snapshot failed: the container's changes will not be kept", "err", err)
+		} else {
+			var once sync.Once
+			srv.Capture, srv.CaptureLimit = snap, limit
+			srv.CaptureDone = func() { once.Do(func() { close(captured) }) }
+		}
 	}
 
 	linked := make(chan struct{})
 	var linkedOnce sync.Once
 	onConnect := func() { linkedOnce.Do(func() { close(linked) }) }
-	client := newClient(log, buf, &sessions.Server{Reaper: reaper, Main: main, Log: log, Root: os.Getpid()}, onConnect)
+	client := newClient(log, buf, srv, onConnect)
 	if client != nil {
 		go client.Run(ctx)
 		go func() {
@@ -76,6 +94,33 @@ func run() int {
 			}
 		}()
 	}
+	// Files copied into the container before its start are applied before the user's process sees the filesystem.
+	// Without a link they cannot arrive: fail at once rather than after StagedWait.
+	stagedWait := linkproto.StagedWait
+	if client == nil {
+		stagedWait = 0
+	}
+	arrived := true
+	select {
+	case <-staged:
+	default:
+		select {
+		case <-staged:
+		case <-time.After(stagedWait):
+			arrived = false
+		}
+	}
+	var main *mainproc.Main
+	if arrived {
+		main = mainproc.Start(ctx, reaper, args, opts, buf)
+	} else {
+		main = mainproc.Failed(ctx, buf, opts, 126, "runsock agent: the files copied into the container before its start did not arrive")
+	}
+	srv.SetMain(main)
+	if main.PID() != 0 {
+		go pid1.Forward(ctx, main.PID())
+	}
+
 	<-main.Done()
 	code, at := main.Exit()
 	buf.Finish(output.Exit{Code: code, At: at})
@@ -88,6 +133,14 @@ func run() int {
 		}
 		select {
 		case <-client.ExitAcked():
+			// The exit is recorded (docker wait has answered); now the control plane takes the changes.
+			if srv.Capture != nil {
+				select {
+				case <-captured:
+				case <-time.After(linkproto.CaptureWait):
+					log.Warn("the control plane did not take the container's changes")
+				}
+			}
 		case <-time.After(wait):
 			log.Warn("exit not acknowledged by the control plane; exiting anyway", "code", code)
 		}

@@ -75,7 +75,7 @@ func Get(path string, w io.Writer) error {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		return addEntry(tw, p, filepath.ToSlash(filepath.Join(base, rel)))
+		return AddEntry(tw, p, filepath.ToSlash(filepath.Join(base, rel)))
 	})
 	if err != nil {
 		return wrap(fmt.Errorf("archive %s: %w", path, err))
@@ -83,7 +83,9 @@ func Get(path string, w io.Writer) error {
 	return wrap(tw.Close())
 }
 
-func addEntry(tw *tar.Writer, path, name string) error {
+// AddEntry writes the file, directory or symlink at path to tw as name (a directory's with a trailing slash), with
+// numeric owners; sockets, devices and fifos are left out.
+func AddEntry(tw *tar.Writer, path, name string) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return err

@@ -136,6 +136,13 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 	return m
 }
 
+// Failed is a main process that could not start: msg goes to stderr (the user's output) and it has exited with code.
+func Failed(ctx context.Context, buf *output.Buffer, opts Options, code int, msg string) *Main {
+	m := &Main{opts: opts, done: make(chan struct{})}
+	m.fail(ctx, buf, code, msg)
+	return m
+}
+
 func (m *Main) fail(ctx context.Context, buf *output.Buffer, code int, msg string) {
 	fmt.Fprintln(os.Stderr, msg)
 	_ = buf.Write(ctx, linkproto.StreamStderr, []byte(msg+"\n"))

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/runsock/runsock/agent/internal/archive"
+	"github.com/runsock/runsock/agent/internal/capture"
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/pid1"
 	"github.com/runsock/runsock/agent/internal/procfs"
@@ -20,10 +22,52 @@ import (
 // Server serves sessions.
 type Server struct {
 	Reaper *pid1.Reaper
-	Main   *mainproc.Main
-	Log    *slog.Logger
+	// Main is the main process when it is known at construction; otherwise SetMain gives it later (a start that
+	// waits for staged archives), and sessions that need it wait for it.
+	Main *mainproc.Main
+	Log  *slog.Logger
 	// Root is the PID whose descendants top lists: the agent's own.
 	Root int
+	// StagedDone is called once the last staged archive has been applied or has failed (see
+	// linkproto.ArchiveSpec.Last); nil when no archives are staged.
+	StagedDone func()
+	// Capture is the filesystem snapshot taken before the main process started, CaptureLimit the capture's size
+	// limit, CaptureDone called when a capture session ends (nil Capture: nothing is captured).
+	Capture      *capture.Snapshot
+	CaptureLimit int64
+	CaptureDone  func()
+
+	once  sync.Once
+	ready chan struct{} // closed by SetMain
+	mu    sync.Mutex
+	main  *mainproc.Main
+}
+
+func (s *Server) init() { s.once.Do(func() { s.ready = make(chan struct{}) }) }
+
+// SetMain gives the Server the main process, once it has started.
+func (s *Server) SetMain(m *mainproc.Main) {
+	s.init()
+	s.mu.Lock()
+	s.main = m
+	s.mu.Unlock()
+	close(s.ready)
+}
+
+// mainProc returns the main process, waiting for it while it has not started yet.
+func (s *Server) mainProc(ctx context.Context) (*mainproc.Main, error) {
+	if s.Main != nil {
+		return s.Main, nil
+	}
+	s.init()
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.main, nil
 }
 
 // sender serializes sends: gRPC streams allow one sender at a time.
@@ -67,7 +111,11 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 	case linkproto.KindAttach:
 		err = s.attach(ctx, st, out)
 	case linkproto.KindSignal:
-		if err := s.Main.Signal(syscall.Signal(spec.Signal)); err != nil {
+		m, err := s.mainProc(ctx)
+		if err != nil {
+			return nil
+		}
+		if err := m.Signal(syscall.Signal(spec.Signal)); err != nil {
 			return out.fail(&linkproto.Error{Kind: linkproto.ErrKindConflict, Message: err.Error()})
 		}
 		return out.result(0, nil)
@@ -75,6 +123,8 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 		return out.result(0, procfs.Top(s.Root))
 	case linkproto.KindStats:
 		return out.result(0, procfs.Stats())
+	case linkproto.KindCapture:
+		err = s.capture(ctx, st, out)
 	case linkproto.KindTunnel:
 		err = s.tunnel(ctx, spec.Port, st, out)
 	case linkproto.KindArchiveStat, linkproto.KindArchiveGet, linkproto.KindArchivePut:
@@ -82,6 +132,12 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 			return out.fail(&linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: "archive without a path"})
 		}
 		err = s.archive(spec.Kind, *spec.Archive, st, out)
+		if spec.Archive.Last && s.StagedDone != nil {
+			if err != nil && s.Log != nil {
+				s.Log.Warn("a staged archive could not be applied", "path", spec.Archive.Path, "err", err)
+			}
+			s.StagedDone()
+		}
 	default:
 		err = &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: fmt.Sprintf("unknown session kind %q", spec.Kind)}
 	}
@@ -93,25 +149,29 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 
 // attach forwards input to the main process until the stream ends.
 func (s *Server) attach(ctx context.Context, st linkproto.FrameStream, out *sender) error {
+	m, err := s.mainProc(ctx)
+	if err != nil {
+		return nil
+	}
 	var f linkproto.Frame
 	for {
 		if err := st.Recv(&f); err != nil {
 			if errors.Is(err, io.EOF) {
-				s.Main.EndStdin()
+				m.EndStdin()
 				return nil
 			}
 			return nil // the control plane went away: nothing to report to
 		}
 		switch f.Type {
 		case linkproto.FrameData:
-			if err := s.Main.WriteStdin(f.Data); err != nil {
+			if err := m.WriteStdin(f.Data); err != nil {
 				return &linkproto.Error{Kind: linkproto.ErrKindConflict, Message: err.Error()}
 			}
 		case linkproto.FrameClose:
-			s.Main.EndStdin()
+			m.EndStdin()
 			return out.result(0, nil)
 		case linkproto.FrameResize:
-			_ = s.Main.Resize(uint16(f.Seq), uint16(f.Code))
+			_ = m.Resize(uint16(f.Seq), uint16(f.Code))
 		}
 	}
 }
@@ -153,6 +213,62 @@ func (s *Server) archive(kind string, spec linkproto.ArchiveSpec, st linkproto.F
 		}
 		return out.result(0, nil)
 	}
+}
+
+// capture sends the container's changes once the main process has ended.
+func (s *Server) capture(ctx context.Context, st linkproto.FrameStream, out *sender) error {
+	if s.Capture == nil {
+		return &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: "this container's changes are not captured"}
+	}
+	if s.CaptureDone != nil {
+		defer s.CaptureDone()
+	}
+	m, err := s.mainProc(ctx)
+	if err != nil {
+		return nil
+	}
+	select {
+	case <-m.Done():
+	case <-ctx.Done():
+		return nil
+	}
+	changes, size, err := s.Capture.Changes()
+	if err != nil {
+		return err
+	}
+	if size > s.CaptureLimit {
+		return &linkproto.Error{Kind: linkproto.ErrKindTooLarge, Message: fmt.Sprintf(
+			"the container's changes (%d bytes) are over the capture limit (%d bytes)", size, s.CaptureLimit)}
+	}
+	meta := linkproto.EncodeMeta(linkproto.Capture{Changes: len(changes), Bytes: size})
+	if err := out.send(&linkproto.Frame{Type: linkproto.FrameStarted, Meta: meta}); err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(&dataWriter{out: out, chunk: linkproto.BulkChunk}, linkproto.BulkChunk)
+	if err := s.Capture.WriteLayer(w, changes); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := out.result(0, nil); err != nil {
+		return err
+	}
+	// The agent exits once the capture is taken: wait until the control plane has read it all (it ends the
+	// session), or the process could end before the last frames leave.
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		var f linkproto.Frame
+		for st.Recv(&f) == nil && f.Type != linkproto.FrameClose {
+		}
+	}()
+	select {
+	case <-read:
+	case <-ctx.Done():
+	case <-time.After(time.Minute):
+	}
+	return nil
 }
 
 // recvData copies Data frames into w until a Close frame.

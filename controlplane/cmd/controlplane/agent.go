@@ -18,6 +18,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
 	"github.com/runsock/runsock/controlplane/internal/agentsessions"
 	"github.com/runsock/runsock/controlplane/internal/config"
+	"github.com/runsock/runsock/controlplane/internal/containerfs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
@@ -32,6 +33,9 @@ type agentParts struct {
 	live  *livelogs.Store
 	exits chan agentlink.ExitReport
 	agent *agentsessions.Agent
+	// files serves the archives of containers that are not running; nil (no interface value) without the agent,
+	// which is what applies staged archives.
+	files agentsessions.Files
 }
 
 func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log *slog.Logger) (*agentParts, error) {
@@ -56,8 +60,18 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 	if err != nil {
 		return nil, err
 	}
-	aopts := agentsessions.AgentOptions{Wrap: wrap, Link: p.hub, Credentials: creds, Logs: p.live, URL: cfg.AgentURL,
-		ServiceAccount: cfg.AgentServiceAccount, Logger: log}
+	files := &containerfs.Files{Staging: containerfs.NewStaging(st.Client()), Reader: containerfs.NewReader(cfg.RegistryInsecure, reg...)}
+	if cfg.CaptureLimit > 0 {
+		caps, err := containerfs.NewCaptures(st.Client(), cfg.RegistryHost+"/"+cfg.Project+"/"+cfg.AgentRepo+"/files",
+			cfg.RegistryInsecure, reg...)
+		if err != nil {
+			return nil, err
+		}
+		files.Captures, files.Limit = caps, cfg.CaptureLimit
+	}
+	p.files = files
+	aopts := agentsessions.AgentOptions{Wrap: wrap, Link: p.hub, Credentials: creds, Logs: p.live, Staged: files.Staging,
+		CaptureLimit: cfg.CaptureLimit, URL: cfg.AgentURL, ServiceAccount: cfg.AgentServiceAccount, Logger: log}
 	if cfg.AgentCAFile != "" {
 		pem, err := os.ReadFile(cfg.AgentCAFile)
 		if err != nil {

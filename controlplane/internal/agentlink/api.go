@@ -282,6 +282,26 @@ func (h *Hub) ArchiveGet(ctx context.Context, containerID, path string) (contain
 	return pathStat(st), &archiveReader{sess: sess}, nil
 }
 
+// Capture reads the container's changes against its image as a layer tar, once its main process has ended
+// (linkproto.KindCapture). Over the agent's limit it is errdefs.ErrResourceExhausted. Close the reader.
+func (h *Hub) Capture(ctx context.Context, containerID string) (linkproto.Capture, io.ReadCloser, error) {
+	sess, err := h.open(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindCapture})
+	if err != nil {
+		return linkproto.Capture{}, nil, err
+	}
+	var f linkproto.Frame
+	if err := sess.recv(&f); err != nil {
+		sess.close()
+		return linkproto.Capture{}, nil, err
+	}
+	var c linkproto.Capture
+	if err := linkproto.DecodeMeta(f.Meta, &c); err != nil {
+		sess.close()
+		return linkproto.Capture{}, nil, err
+	}
+	return c, &archiveReader{sess: sess}, nil
+}
+
 type archiveReader struct {
 	sess *session
 	buf  []byte
@@ -350,11 +370,14 @@ func (r *archiveReader) Close() error {
 type PutOptions struct {
 	NoOverwriteDirNonDir bool
 	CopyUIDGID           bool
+	// Staged, Last: a staged archive delivered before the main process starts (linkproto.ArchiveSpec).
+	Staged, Last bool
 }
 
 // ArchivePut extracts the tar stream r (plain, gzip or bzip2) into the directory path (PUT archive), streaming.
 func (h *Hub) ArchivePut(ctx context.Context, containerID, path string, r io.Reader, opts PutOptions) error {
-	spec := &linkproto.ArchiveSpec{Path: path, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir, CopyUIDGID: opts.CopyUIDGID}
+	spec := &linkproto.ArchiveSpec{Path: path, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir, CopyUIDGID: opts.CopyUIDGID,
+		Staged: opts.Staged, Last: opts.Last}
 	sess, err := h.open(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindArchivePut, Archive: spec})
 	if err != nil {
 		return err

@@ -249,6 +249,8 @@ func fromLinkError(e *linkproto.Error) error {
 		kind = errdefs.ErrConflict
 	case linkproto.ErrKindPermission:
 		kind = errdefs.ErrPermissionDenied
+	case linkproto.ErrKindTooLarge:
+		kind = errdefs.ErrResourceExhausted
 	}
 	return &agentError{msg: e.Message, kind: kind}
 }

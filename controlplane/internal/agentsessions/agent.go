@@ -1,12 +1,14 @@
 package agentsessions
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/runsock/runsock/controlplane/internal/agentimage"
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
+	"github.com/runsock/runsock/controlplane/internal/containerfs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
 	"github.com/runsock/runsock/linkproto"
@@ -30,6 +33,7 @@ type Link interface {
 	ArchiveStat(ctx context.Context, id, path string) (container.PathStat, error)
 	ArchiveGet(ctx context.Context, id, path string) (container.PathStat, io.ReadCloser, error)
 	ArchivePut(ctx context.Context, id, path string, r io.Reader, opts agentlink.PutOptions) error
+	Capture(ctx context.Context, id string) (linkproto.Capture, io.ReadCloser, error)
 	Tunnel(ctx context.Context, id string, port int, conn io.ReadWriter) error
 	WaitConnected(ctx context.Context, id string) error
 	SetNotConnectedReason(id, why string)
@@ -43,6 +47,14 @@ type LiveLogDeleter interface {
 	Delete(ctx context.Context, id string) error
 }
 
+// StagedArchives are the archives staged for containers' starts (*containerfs.Staging).
+type StagedArchives interface {
+	List(ctx context.Context, id string) ([]containerfs.Staged, error)
+	Delete(ctx context.Context, id string) error
+}
+
+var _ StagedArchives = (*containerfs.Staging)(nil)
+
 // AgentOptions configure an Agent. Wrap, Link and Credentials are required.
 type AgentOptions struct {
 	// Wrap returns the agent-wrapped form of a digest reference (agentimage.Layerer.Wrap's Image). Results are cached
@@ -52,6 +64,11 @@ type AgentOptions struct {
 	Credentials *Credentials
 	// Logs deletes a removed container's live output (nil: it stays).
 	Logs LiveLogDeleter
+	// Staged are the archives copied into containers before they start (nil: none are).
+	Staged StagedArchives
+	// CaptureLimit > 0: agents capture their container's changes when its process ends, up to this many bytes of
+	// file contents (not for --rm containers).
+	CaptureLimit int64
 	// URL is what agents dial; CAPEM the PEM of the CA that signed its certificate ("" = system roots); Audience
 	// the identity-token audience ("" = URL).
 	URL, CAPEM, Audience string
@@ -132,7 +149,48 @@ func (a *Agent) Prepare(ctx context.Context, c *containers.Container, spec *cont
 	args := append(append([]string{"--"}, c.Config.Entrypoint...), c.Config.Cmd...)
 	spec.Image, spec.Entrypoint, spec.Args = wrapped, []string{agentimage.AgentPath}, args
 	spec.Env = append(append([]string(nil), spec.Env...), a.env(c, secret, run)...)
+	if a.deliverStaged(ctx, c.ID) {
+		spec.Env = append(spec.Env, linkproto.EnvStaged+"=1")
+	}
+	if a.o.CaptureLimit > 0 && !c.HostConfig.AutoRemove {
+		spec.Env = append(spec.Env, linkproto.EnvCapture+"="+strconv.FormatInt(a.o.CaptureLimit, 10))
+	}
 	return rec
+}
+
+// deliverStaged reports whether id has staged archives and, if so, hands them to its agent once it links, in
+// order, the last one releasing the main process (the agent waits for it, up to linkproto.StagedWait). Failing to
+// read them fails nothing here: the start goes on without them and the reason is logged.
+func (a *Agent) deliverStaged(ctx context.Context, id string) bool {
+	if a.o.Staged == nil {
+		return false
+	}
+	staged, err := a.o.Staged.List(ctx, id)
+	if err != nil {
+		a.log.Warn("read staged archives; starting without them", "container", id, "err", err)
+		return false
+	}
+	if len(staged) == 0 {
+		return false
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctx, cancel := context.WithTimeout(a.ctx, linkproto.StagedWait)
+		defer cancel()
+		if err := a.o.Link.WaitConnected(ctx, id); err != nil {
+			a.log.Warn("staged archives not delivered", "container", id, "err", err)
+			return
+		}
+		for i, s := range staged {
+			err := a.o.Link.ArchivePut(ctx, id, s.Path, bytes.NewReader(s.Data), agentlink.PutOptions{
+				NoOverwriteDirNonDir: s.NoOverwriteDirNonDir, CopyUIDGID: s.CopyUIDGID, Staged: true, Last: i == len(staged)-1})
+			if err != nil {
+				a.log.Warn("staged archive not applied", "container", id, "path", s.Path, "err", err)
+			}
+		}
+	}()
+	return true
 }
 
 // env is the agent's RUNSOCK_* environment for one start of c.
@@ -183,6 +241,17 @@ func (a *Agent) Signal(ctx context.Context, id string, sig syscall.Signal) error
 func (a *Agent) Forget(id string) {
 	a.o.Credentials.forget(id)
 	a.o.Link.Forget(id)
+	if a.o.Staged != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), 30*time.Second)
+			defer cancel()
+			if err := a.o.Staged.Delete(ctx, id); err != nil {
+				a.log.Warn("delete staged archives", "container", id, "err", err)
+			}
+		}()
+	}
 	if a.o.Logs == nil {
 		return
 	}

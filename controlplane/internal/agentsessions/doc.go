@@ -7,13 +7,18 @@
 //   - the sessions a container has through its agent (Sessions): the exec registry (exec instances live in this
 //     process's memory, as in Docker's daemon), attach with input and resize, archive (docker cp), top, stats and
 //     published-port tunnels, each resolved for the caller through the containers Service first;
-//   - the exits agents report first-hand, handed from the Hub to the containers Service (Sessions).
+//   - the exits agents report first-hand, handed from the Hub to the containers Service (Sessions);
+//   - the files of containers that are not running (files.go, through Files, *containerfs.Files): archives copied
+//     into a created or exited one are staged and delivered to its agent at the next start (Agent.Prepare), and
+//     the agent's capture of its changes is taken once its exit is recorded; cp, stat, diff and export of such a
+//     container read its image's layers plus those (docs/files.md).
 //
 // It uses the containers Service and the agent link (agentlink.Hub) through the small interfaces it declares
 // (Containers, Link); it never imports the HTTP layer, a cloud SDK or Firestore. containers never imports it: the
 // lifecycle sees it only as a containers.Agent.
 //
 // Goroutines: an Agent runs one short-lived goroutine per removed container (its live output is deleted after
-// livelogs.EndGrace); Sessions runs the exit-report loop, one goroutine per report being recorded and one per
-// detached exec. Both Close idempotently, cancelling and waiting for them.
+// livelogs.EndGrace, its staged archives at once) and one per start with staged archives (their delivery, bounded by
+// linkproto.StagedWait); Sessions runs the exit-report loop, one goroutine per report being recorded (and its
+// capture taken) and one per detached exec. Both Close idempotently, cancelling and waiting for them.
 package agentsessions

@@ -39,11 +39,13 @@ var _ Containers = (*containers.Service)(nil)
 type Sessions struct {
 	c     Containers
 	link  Link
+	files Files // nil: archives only reach running containers
 	log   *slog.Logger
 	execs *execRegistry
 
-	mu      sync.Mutex
-	resizes map[string]map[chan agentlink.Size]struct{} // container → live attach sessions' resize channels
+	mu       sync.Mutex
+	resizes  map[string]map[chan agentlink.Size]struct{} // container → live attach sessions' resize channels
+	captures map[string]chan struct{}                    // container → closed when its capture in progress ends
 
 	ctx       context.Context // ends at Close; parent of detached execs and exit recordings
 	cancel    context.CancelFunc
@@ -52,14 +54,15 @@ type Sessions struct {
 }
 
 // NewSessions returns the sessions of c's containers through link, and starts recording the exits that arrive on
-// exits (the channel the Hub was built with; nil = none). log may be nil.
-func NewSessions(c Containers, link Link, exits <-chan agentlink.ExitReport, log *slog.Logger) *Sessions {
+// exits (the channel the Hub was built with; nil = none). files serves the archives of containers that are not
+// running (nil: those answer that the container is not running). log may be nil.
+func NewSessions(c Containers, link Link, exits <-chan agentlink.ExitReport, files Files, log *slog.Logger) *Sessions {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Sessions{c: c, link: link, log: log, execs: newExecRegistry(),
-		resizes: map[string]map[chan agentlink.Size]struct{}{}, ctx: ctx, cancel: cancel}
+	s := &Sessions{c: c, link: link, files: files, log: log, execs: newExecRegistry(),
+		resizes: map[string]map[chan agentlink.Size]struct{}{}, captures: map[string]chan struct{}{}, ctx: ctx, cancel: cancel}
 	if exits != nil {
 		s.wg.Add(1)
 		go s.recordExits(exits)
@@ -88,11 +91,26 @@ func (s *Sessions) recordExits(exits <-chan agentlink.ExitReport) {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				defer r.Recorded()
+				_, capture := s.captureLimit()
+				if capture {
+					s.captureBegins(r.ContainerID) // before the exit is visible: a cp after wait waits for it
+				}
 				s.c.AgentExited(r.ContainerID, r.Code, r.At)
+				r.Recorded()
+				if capture {
+					s.captureAfterExit(r.ContainerID)
+				}
 			}()
 		}
 	}
+}
+
+// captureLimit says whether exited containers' changes are kept, and up to what size.
+func (s *Sessions) captureLimit() (int64, bool) {
+	if s.files == nil {
+		return 0, false
+	}
+	return s.files.CaptureLimit()
 }
 
 // AgentContainer resolves ref for p and reports whether it has (or, not started yet, will have) the agent, so the
@@ -237,44 +255,6 @@ func (s *Sessions) Stats(ctx context.Context, p identity.Principal, ref string, 
 	st, err := s.link.Stats(ctx, c.ID, prev)
 	st.Name = "/" + c.Name
 	return st, err
-}
-
-// ArchiveStat describes path in ref (HEAD archive).
-func (s *Sessions) ArchiveStat(ctx context.Context, p identity.Principal, ref, path string) (container.PathStat, error) {
-	c, err := s.running(ctx, p, ref)
-	if err != nil {
-		return container.PathStat{}, err
-	}
-	st, err := s.link.ArchiveStat(ctx, c.ID, path)
-	return st, fileNotFound(err, path, ref)
-}
-
-// fileNotFound words a missing path as Docker's daemon does.
-func fileNotFound(err error, path, ref string) error {
-	if errdefs.IsNotFound(err) {
-		return errkind.New(errdefs.ErrNotFound, "Could not find the file %s in container %s", path, ref)
-	}
-	return err
-}
-
-// ArchiveGet streams path out of ref as a tar (GET archive); close the reader.
-func (s *Sessions) ArchiveGet(ctx context.Context, p identity.Principal, ref, path string) (container.PathStat, io.ReadCloser, error) {
-	c, err := s.running(ctx, p, ref)
-	if err != nil {
-		return container.PathStat{}, nil, err
-	}
-	st, rc, err := s.link.ArchiveGet(ctx, c.ID, path)
-	return st, rc, fileNotFound(err, path, ref)
-}
-
-// ArchivePut extracts the tar r into the directory path of ref (PUT archive).
-func (s *Sessions) ArchivePut(ctx context.Context, p identity.Principal, ref, path string, r io.Reader, noOverwriteDirNonDir, copyUIDGID bool) error {
-	c, err := s.running(ctx, p, ref)
-	if err != nil {
-		return err
-	}
-	err = s.link.ArchivePut(ctx, c.ID, path, r, agentlink.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID})
-	return fileNotFound(err, path, ref)
 }
 
 // TunnelCheck resolves ref for a published-port tunnel (errors before the HTTP layer answers 200).

@@ -44,6 +44,9 @@ type Config struct {
 	// are at, or resolve to, a private address (loopback, RFC 1918, link-local, the metadata server...). RegistryHost
 	// is always allowed. Empty (default): no other.
 	PrivateRegistries []string
+	// CaptureLimit is the largest capture of an exited container's changes kept (bytes of file contents; 0 = none
+	// are kept). Captures are stored in AgentRepo, as images "files:<container ID>".
+	CaptureLimit int64
 	// TeamRepo, AgentRepo and DockerHubRepo are repository IDs (defaults "runsock", "runsock-agent", "dockerhub").
 	TeamRepo, AgentRepo, DockerHubRepo string
 
@@ -208,6 +211,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		"comma-separated registry hosts (host or host:port) users may pull from at private addresses ("+envPrivateRegistries+")")
 	fs.StringVar(&c.TeamRepo, "team-repo", env(envTeamRepo, "runsock"), "team repository ("+envTeamRepo+")")
 	fs.StringVar(&c.AgentRepo, "agent-repo", env(envAgentRepo, "runsock-agent"), "agent image repository ("+envAgentRepo+")")
+	fs.Int64Var(&c.CaptureLimit, "capture-limit", 256<<20, "largest capture of an exited container's changes kept, in bytes (0 = none)")
 	fs.StringVar(&c.DockerHubRepo, "dockerhub-repo", env(envDockerHubRepo, "dockerhub"), "Docker Hub remote repository ("+envDockerHubRepo+")")
 	fs.DurationVar(&c.TaskTimeout, "task-timeout", envDur(envTaskTimeout, 24*time.Hour), "task timeout ("+envTaskTimeout+")")
 	fs.StringVar(&c.JobServiceAccount, "job-service-account", env(envJobSA, ""), "jobs' service account ("+envJobSA+")")

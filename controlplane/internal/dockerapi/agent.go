@@ -253,6 +253,35 @@ func (h *Handler) archivePut(w http.ResponseWriter, r *http.Request, p identity.
 	return nil
 }
 
+func (h *Handler) containerChanges(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if err := h.needAgent(r, p); err != nil {
+		return err
+	}
+	changes, err := h.agent.Changes(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, changes)
+}
+
+// containerExport streams the container's flattened filesystem, as archiveGet streams a path.
+func (h *Handler) containerExport(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if err := h.needAgent(r, p); err != nil {
+		return err
+	}
+	rc, err := h.agent.Export(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, rc); err != nil && r.Context().Err() == nil {
+		h.log.Warn("export ended early", "container", r.PathValue("id"), "err", err)
+	}
+	return nil
+}
+
 // tunnel carries one published-port connection from localproxy to 127.0.0.1:port inside the container, as a
 // full-duplex HTTP/2 request (request body in, response body out). The 200 is sent once the agent has connected
 // to the port, so a refused port is an HTTP error.

@@ -76,6 +76,9 @@ type AgentBackend interface {
 	ArchiveStat(ctx context.Context, p identity.Principal, ref, path string) (container.PathStat, error)
 	ArchiveGet(ctx context.Context, p identity.Principal, ref, path string) (container.PathStat, io.ReadCloser, error)
 	ArchivePut(ctx context.Context, p identity.Principal, ref, path string, r io.Reader, noOverwriteDirNonDir, copyUIDGID bool) error
+	// Changes (docker diff) and Export (docker export) read a created or exited container's filesystem.
+	Changes(ctx context.Context, p identity.Principal, ref string) ([]container.FilesystemChange, error)
+	Export(ctx context.Context, p identity.Principal, ref string) (io.ReadCloser, error)
 
 	TunnelCheck(ctx context.Context, p identity.Principal, ref string) (*containers.Container, error)
 	Tunnel(ctx context.Context, c *containers.Container, port int, conn io.ReadWriter) error

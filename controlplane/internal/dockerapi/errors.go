@@ -31,6 +31,8 @@ func statusOf(err error) int {
 		return http.StatusNotImplemented
 	case errdefs.IsUnavailable(err), errdefs.IsResourceExhausted(err):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, errkind.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusInternalServerError
 }

@@ -175,3 +175,9 @@ func (noAgent) TunnelCheck(context.Context, identity.Principal, string) (*contai
 func (noAgent) Tunnel(context.Context, *containers.Container, int, io.ReadWriter) error {
 	return errNothing
 }
+func (noAgent) Changes(context.Context, identity.Principal, string) ([]container.FilesystemChange, error) {
+	return nil, errNothing
+}
+func (noAgent) Export(context.Context, identity.Principal, string) (io.ReadCloser, error) {
+	return nil, errNothing
+}

@@ -489,6 +489,18 @@ func (a fakeAgent) ArchivePut(ctx context.Context, p identity.Principal, ref, pa
 	}
 }
 
+func (a fakeAgent) Changes(ctx context.Context, p identity.Principal, ref string) ([]container.FilesystemChange, error) {
+	_, err := a.resolve(ctx, p, ref)
+	return nil, err
+}
+
+func (a fakeAgent) Export(ctx context.Context, p identity.Principal, ref string) (io.ReadCloser, error) {
+	if _, err := a.resolve(ctx, p, ref); err != nil {
+		return nil, err
+	}
+	return io.NopCloser(strings.NewReader("")), nil
+}
+
 func (a fakeAgent) TunnelCheck(ctx context.Context, p identity.Principal, ref string) (*containers.Container, error) {
 	return a.resolve(ctx, p, ref)
 }

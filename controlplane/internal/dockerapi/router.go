@@ -172,6 +172,8 @@ func (h *Handler) routes() {
 	h.handle("HEAD /containers/{id}/archive", h.archiveHead)
 	h.handle("GET /containers/{id}/archive", h.archiveGet)
 	h.handleBody("PUT /containers/{id}/archive", archiveBody, h.archivePut)
+	h.handle("GET /containers/{id}/changes", h.containerChanges)
+	h.handle("GET /containers/{id}/export", h.containerExport)
 	h.handleBody("POST /runsock/v1/containers/{id}/tunnel", duplexBody, h.tunnel)
 
 	h.handle("POST /containers/{id}/exec", h.execCreate)

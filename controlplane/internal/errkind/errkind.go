@@ -4,7 +4,10 @@
 // It imports nothing of runsock and runs no goroutines.
 package errkind
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Error is a message for the user with its kind.
 type Error struct {
@@ -21,3 +24,6 @@ func (e *Error) Unwrap() error { return e.Kind }
 func New(kind error, format string, args ...any) error {
 	return &Error{Msg: fmt.Sprintf(format, args...), Kind: kind}
 }
+
+// ErrTooLarge is the kind of a request whose body is over a limit runsock states (HTTP 413); errdefs has none.
+var ErrTooLarge = errors.New("request entity too large")

@@ -1,0 +1,246 @@
+package agentsessions
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/runsock/runsock/controlplane/internal/agentlink"
+	"github.com/runsock/runsock/controlplane/internal/containerfs"
+	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/errkind"
+	"github.com/runsock/runsock/controlplane/internal/identity"
+)
+
+// Files keeps the archives copied into containers that are not running and reads those containers' filesystems
+// (*containerfs.Files).
+type Files interface {
+	Stage(ctx context.Context, id string, a containerfs.Staged) error
+	List(ctx context.Context, id string) ([]containerfs.Staged, error)
+	View(image string, staged []containerfs.Staged) *containerfs.View
+	ExitedView(ctx context.Context, id, image string) (*containerfs.View, error)
+	CaptureLimit() (int64, bool)
+	StoreCapture(ctx context.Context, id string, r io.Reader, rec containerfs.Capture) (containerfs.Capture, error)
+	RecordCapture(ctx context.Context, id string, rec containerfs.Capture) error
+}
+
+var _ Files = (*containerfs.Files)(nil)
+
+// archiveTarget resolves ref for an archive call: a running container with the agent is served by the agent
+// (agent true); a created or exited one, when files are wired, from its image and staged archives.
+func (s *Sessions) archiveTarget(ctx context.Context, p identity.Principal, ref string) (c *containers.Container, agent bool, err error) {
+	c, err = s.c.Resolve(ctx, p, ref)
+	if err != nil {
+		return nil, false, err
+	}
+	switch st := c.State.Status; {
+	case c.Running():
+		if err := s.c.CheckAgent(c); err != nil {
+			return nil, false, err
+		}
+		return c, true, nil
+	case s.files != nil && (st == container.StateCreated || st == container.StateExited):
+		return c, false, nil
+	}
+	return nil, false, errkind.New(errdefs.ErrConflict, "container %s is not running", c.ID)
+}
+
+func (s *Sessions) view(ctx context.Context, c *containers.Container) (*containerfs.View, error) {
+	if c.State.Status == container.StateExited {
+		s.waitCapture(ctx, c.ID)
+		return s.files.ExitedView(ctx, c.ID, c.ImageRef)
+	}
+	staged, err := s.files.List(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	return s.files.View(c.ImageRef, staged), nil
+}
+
+// ArchiveStat describes path in ref (HEAD archive): through the agent while it runs, otherwise from its image's
+// layers and the archives staged for its start.
+func (s *Sessions) ArchiveStat(ctx context.Context, p identity.Principal, ref, path string) (container.PathStat, error) {
+	c, agent, err := s.archiveTarget(ctx, p, ref)
+	if err != nil {
+		return container.PathStat{}, err
+	}
+	if agent {
+		st, err := s.link.ArchiveStat(ctx, c.ID, path)
+		return st, fileNotFound(err, path, ref)
+	}
+	v, err := s.view(ctx, c)
+	if err != nil {
+		return container.PathStat{}, err
+	}
+	st, err := v.Stat(ctx, path)
+	return st, fileNotFound(err, path, ref)
+}
+
+// fileNotFound words a missing path as Docker's daemon does.
+func fileNotFound(err error, path, ref string) error {
+	if errdefs.IsNotFound(err) {
+		return errkind.New(errdefs.ErrNotFound, "Could not find the file %s in container %s", path, ref)
+	}
+	return err
+}
+
+// ArchiveGet streams path out of ref as a tar (GET archive); close the reader. A created container's files come
+// from its image and staged archives; an exited one's also from the layer captured when its process ended.
+func (s *Sessions) ArchiveGet(ctx context.Context, p identity.Principal, ref, path string) (container.PathStat, io.ReadCloser, error) {
+	c, agent, err := s.archiveTarget(ctx, p, ref)
+	if err != nil {
+		return container.PathStat{}, nil, err
+	}
+	if agent {
+		st, rc, err := s.link.ArchiveGet(ctx, c.ID, path)
+		return st, rc, fileNotFound(err, path, ref)
+	}
+	v, err := s.view(ctx, c)
+	if err != nil {
+		return container.PathStat{}, nil, err
+	}
+	st, rc, err := v.Get(ctx, path)
+	return st, rc, fileNotFound(err, path, ref)
+}
+
+// ArchivePut extracts the tar r into the directory path of ref (PUT archive). A container that is not running
+// keeps the archive (up to containerfs.MaxStagedArchive) for its starts: the agent extracts it before the process
+// starts.
+func (s *Sessions) ArchivePut(ctx context.Context, p identity.Principal, ref, path string, r io.Reader, noOverwriteDirNonDir, copyUIDGID bool) error {
+	c, agent, err := s.archiveTarget(ctx, p, ref)
+	if err != nil {
+		return err
+	}
+	if agent {
+		err = s.link.ArchivePut(ctx, c.ID, path, r, agentlink.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID})
+		return fileNotFound(err, path, ref)
+	}
+	staged, err := s.files.List(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	// Checked against the image and what is staged: what the next start applies the archive to.
+	dir, err := s.files.View(c.ImageRef, staged).Dir(ctx, path)
+	if err != nil {
+		return fileNotFound(err, path, ref)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, containerfs.MaxStagedArchive+1))
+	if err != nil {
+		return err
+	}
+	if len(data) > containerfs.MaxStagedArchive {
+		return containerfs.TooLarge(c.ID)
+	}
+	return s.files.Stage(ctx, c.ID, containerfs.Staged{Path: dir, Data: data,
+		PutOptions: containerfs.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID}})
+}
+
+// captureAfterExit takes id's changes from its agent once its exit is recorded, and stores them. Errors are
+// recorded for the user's later requests, not returned.
+func (s *Sessions) captureAfterExit(id string) {
+	defer s.captureDone(id)
+	ctx, cancel := context.WithTimeout(s.ctx, captureTimeout)
+	defer cancel()
+	began := time.Now()
+	info, rc, err := s.link.Capture(ctx, id)
+	rec := containerfs.Capture{At: time.Now()}
+	switch {
+	case errdefs.IsResourceExhausted(err):
+		rec.OverLimit, rec.Error = true, err.Error()
+	case err != nil:
+		// This start captures nothing (--rm: the container may be gone already, so nothing is recorded), or the
+		// agent went away: the exited container then answers that its files were not kept.
+		switch {
+		case errdefs.IsConflict(err): // the agent is gone: a --rm container's, already removed, most often
+			s.log.Info("container changes not kept", "container", id, "err", err)
+		case !errdefs.IsInvalidArgument(err):
+			s.log.Warn("container changes not kept", "container", id, "err", err)
+		}
+		return
+	default:
+		rec.Changes, rec.Bytes = info.Changes, info.Bytes
+		stored, err := s.files.StoreCapture(ctx, id, rc, rec)
+		rc.Close()
+		if err == nil {
+			stored.Took = time.Since(began)
+			s.log.Info("container changes kept", "container", id, "changes", stored.Changes, "bytes", stored.Bytes,
+				"took", stored.Took)
+			return
+		}
+		rec.Error = fmt.Sprintf("the capture failed: %v", err)
+	}
+	s.log.Warn("container changes not kept", "container", id, "why", rec.Error)
+	if err := s.files.RecordCapture(ctx, id, rec); err != nil {
+		s.log.Warn("record capture", "container", id, "err", err)
+	}
+}
+
+// captureTimeout bounds one capture: the agent's walk, the transfer and the push.
+const captureTimeout = 10 * time.Minute
+
+func (s *Sessions) captureBegins(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.captures[id]; !ok {
+		s.captures[id] = make(chan struct{})
+	}
+}
+
+func (s *Sessions) captureDone(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.captures[id]; ok {
+		close(ch)
+		delete(s.captures, id)
+	}
+}
+
+// waitCapture waits for id's capture in progress, if any: docker cp right after docker wait sees the files.
+func (s *Sessions) waitCapture(ctx context.Context, id string) {
+	s.mu.Lock()
+	ch := s.captures[id]
+	s.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+// exitedOrCreated resolves ref for a whole-filesystem call (diff, export): the view of a created or exited
+// container. A running one's would need a capture on demand, which the agent does not take yet.
+func (s *Sessions) exitedOrCreated(ctx context.Context, p identity.Principal, ref, what string) (*containerfs.View, error) {
+	c, agent, err := s.archiveTarget(ctx, p, ref)
+	if err != nil {
+		return nil, err
+	}
+	if agent {
+		return nil, errkind.New(errdefs.ErrNotImplemented, "%s of a running container is not supported by runsock yet; "+
+			"stop it first", what)
+	}
+	return s.view(ctx, c)
+}
+
+// Changes lists ref's filesystem changes against its image (docker diff).
+func (s *Sessions) Changes(ctx context.Context, p identity.Principal, ref string) ([]container.FilesystemChange, error) {
+	v, err := s.exitedOrCreated(ctx, p, ref, "diff")
+	if err != nil {
+		return nil, err
+	}
+	return v.Changes(ctx)
+}
+
+// Export streams ref's whole filesystem as a tar (docker export); close the reader.
+func (s *Sessions) Export(ctx context.Context, p identity.Principal, ref string) (io.ReadCloser, error) {
+	v, err := s.exitedOrCreated(ctx, p, ref, "export")
+	if err != nil {
+		return nil, err
+	}
+	return v.Export(ctx)
+}

@@ -1,0 +1,185 @@
+package containerfs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/containerd/errdefs"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/runsock/runsock/controlplane/internal/errkind"
+)
+
+// Capture is what was kept of a container's last run: its changes against its image as one layer, stored in the
+// registry as the only layer of the image Image (a digest reference), or why not.
+type Capture struct {
+	Image     string    `firestore:"image"`
+	Changes   int       `firestore:"changes"`
+	Bytes     int64     `firestore:"bytes"`
+	OverLimit bool      `firestore:"overLimit"`
+	Error     string    `firestore:"error"`
+	At        time.Time `firestore:"at"`
+	// Took is how long the capture took from the request to the agent to the layer stored.
+	Took time.Duration `firestore:"took"`
+}
+
+type captureDoc struct {
+	Capture *Capture `firestore:"capture"`
+}
+
+// Captures stores captured layers in the registry (repository Repo, tagged with the container ID) and records
+// them in Firestore beside the staged archives (stagedfiles/{container}).
+type Captures struct {
+	fs     *firestore.Client
+	repo   name.Repository
+	remote []remote.Option
+}
+
+// NewCaptures returns Captures pushing to repo ("host/project/repository/files") with opts; insecure allows HTTP.
+func NewCaptures(fs *firestore.Client, repo string, insecure bool, opts ...remote.Option) (*Captures, error) {
+	var nopt []name.Option
+	if insecure {
+		nopt = append(nopt, name.Insecure)
+	}
+	r, err := name.NewRepository(repo, nopt...)
+	if err != nil {
+		return nil, fmt.Errorf("capture repository %q: %w", repo, err)
+	}
+	return &Captures{fs: fs, repo: r, remote: opts}, nil
+}
+
+func (c *Captures) doc(id string) *firestore.DocumentRef {
+	return c.fs.Collection(rootCollection).Doc(id)
+}
+
+// Store pushes the layer tar read from r as id's capture and records it; r is closed (when it is an io.Closer) once
+// read. The tar is spooled to a temporary file:
+// a layer's digest must be known before its upload.
+func (c *Captures) Store(ctx context.Context, id string, r io.Reader, rec Capture) (Capture, error) {
+	f, err := os.CreateTemp("", "capture-*.tar")
+	if err != nil {
+		return rec, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := io.Copy(f, r); err != nil {
+		return rec, fmt.Errorf("receive the capture of %s: %w", id, err)
+	}
+	if c, ok := r.(io.Closer); ok {
+		c.Close() // received: the agent may exit while the layer is pushed
+	}
+	layer, err := tarball.LayerFromFile(f.Name())
+	if err != nil {
+		return rec, err
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return rec, err
+	}
+	tag := c.repo.Tag(id[:min(len(id), 64)])
+	if err := remote.Write(tag, img, append([]remote.Option{remote.WithContext(ctx)}, c.remote...)...); err != nil {
+		return rec, fmt.Errorf("push the capture of %s: %w", id, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return rec, err
+	}
+	rec.Image = c.repo.Digest(d.String()).String()
+	return rec, c.Record(ctx, id, rec)
+}
+
+// Record records id's capture (a failed or refused one too).
+func (c *Captures) Record(ctx context.Context, id string, rec Capture) error {
+	_, err := c.doc(id).Set(ctx, captureDoc{Capture: &rec})
+	return err
+}
+
+// Get returns id's capture, or nil when none was recorded.
+func (c *Captures) Get(ctx context.Context, id string) (*Capture, error) {
+	snap, err := c.doc(id).Get(ctx)
+	if status.Code(err) == codes.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errkind.New(errdefs.ErrUnavailable, "read the capture of %s: %v", id, err)
+	}
+	var d captureDoc
+	if err := snap.DataTo(&d); err != nil {
+		return nil, err
+	}
+	return d.Capture, nil
+}
+
+// Delete forgets id's capture (the container is removed). The registry's image stays for its cleanup policy.
+func (c *Captures) Delete(ctx context.Context, id string) error {
+	_, err := c.doc(id).Delete(ctx)
+	return err
+}
+
+// layer returns the captured layer of rec.
+func (c *Captures) layer(ctx context.Context, rec *Capture, nopt []name.Option, opts []remote.Option) (v1.Layer, error) {
+	ref, err := name.ParseReference(rec.Image, nopt...)
+	if err != nil {
+		return nil, err
+	}
+	img, err := remote.Image(ref, append([]remote.Option{remote.WithContext(ctx)}, opts...)...)
+	if err != nil {
+		return nil, errkind.New(errdefs.ErrUnavailable, "read the capture %s: %v", rec.Image, err)
+	}
+	ls, err := img.Layers()
+	if err != nil || len(ls) != 1 {
+		return nil, fmt.Errorf("capture %s: want one layer (%v)", rec.Image, err)
+	}
+	return ls[0], nil
+}
+
+// CaptureLimit returns the capture limit, and false when exited containers' files are not kept.
+func (f *Files) CaptureLimit() (int64, bool) {
+	return f.Limit, f.Captures != nil
+}
+
+// StoreCapture pushes and records id's capture read from r (see Captures.Store).
+func (f *Files) StoreCapture(ctx context.Context, id string, r io.Reader, rec Capture) (Capture, error) {
+	return f.Captures.Store(ctx, id, r, rec)
+}
+
+// RecordCapture records a capture that has no layer (over the limit, or failed).
+func (f *Files) RecordCapture(ctx context.Context, id string, rec Capture) error {
+	return f.Captures.Record(ctx, id, rec)
+}
+
+// ExitedView is the filesystem of exited container id: its image, its staged archives and its last run's changes.
+// When those were not kept it says why, as the answer to the user's request for files.
+func (f *Files) ExitedView(ctx context.Context, id, image string) (*View, error) {
+	staged, err := f.List(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var rec *Capture
+	if f.Captures != nil {
+		if rec, err = f.Captures.Get(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case rec == nil:
+		return nil, errkind.New(errdefs.ErrConflict, "container %s has exited and its files were not kept "+
+			"(it ran without capture, or its capture did not finish)", id)
+	case rec.OverLimit:
+		return nil, errkind.New(errdefs.ErrConflict, "container %s has exited and its files were not kept: %s", id, rec.Error)
+	case rec.Image == "":
+		return nil, errkind.New(errdefs.ErrConflict, "container %s has exited and its files were not kept: %s", id, rec.Error)
+	}
+	return f.View(image, staged).WithCapture(f.Captures, rec), nil
+}

@@ -1,0 +1,186 @@
+package containerfs
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+type entry struct {
+	name, body, link string
+	dir              bool
+	mode             int64
+	uid              int
+}
+
+func tarOf(t *testing.T, entries ...entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Mode: e.mode, Size: int64(len(e.body)), Typeflag: tar.TypeReg, Uid: e.uid, Gid: e.uid}
+		switch {
+		case e.dir:
+			h.Typeflag, h.Size = tar.TypeDir, 0
+		case e.link != "":
+			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, e.link, 0
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(tw, e.body)
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// pushImage pushes a two-layer image to an in-memory registry and returns its digest reference.
+func pushImage(t *testing.T, layers ...[]byte) string {
+	t.Helper()
+	srv := httptest.NewServer(registry.New())
+	t.Cleanup(srv.Close)
+	img := empty.Image
+	for _, b := range layers {
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.AppendLayers(img, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://")+"/p/img:1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return ref.Context().Digest(d.String()).String()
+}
+
+func names(t *testing.T, r io.Reader) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		out[h.Name] = string(b)
+	}
+}
+
+func TestViewLayersAndStaged(t *testing.T) {
+	image := pushImage(t,
+		tarOf(t, entry{name: "usr/", dir: true, mode: 0o755}, entry{name: "usr/bin/tool", body: "v1", mode: 0o755},
+			entry{name: "bin", link: "usr/bin"}, entry{name: "etc/passwd", body: "root"}, entry{name: "tmp/", dir: true, mode: 0o1777},
+			entry{name: "etc/gone", body: "x"}),
+		tarOf(t, entry{name: "usr/bin/tool", body: "v2", mode: 0o755}, entry{name: "etc/.wh.gone"}))
+	staged := []Staged{
+		{Path: "/tmp", Data: tarOf(t, entry{name: "a.txt", body: "A", mode: 0o600, uid: 1000},
+			entry{name: "tree/", dir: true, mode: 0o750}, entry{name: "tree/b.txt", body: "B"})},
+		{Path: "/tmp", PutOptions: PutOptions{CopyUIDGID: true}, Data: tarOf(t, entry{name: "c.txt", body: "C", uid: 1000})},
+	}
+	v := NewReader(true).View(image, staged)
+	ctx := context.Background()
+
+	for _, tt := range []struct {
+		path, name string
+		mode       string
+		size       int64
+		link       string
+	}{
+		{"/etc/passwd", "passwd", "-rw-r--r--", 4, ""},
+		{"/bin", "bin", "Lrw-r--r--", 0, "usr/bin"},
+		{"/bin/tool", "tool", "-rwxr-xr-x", 2, ""},
+		{"/tmp/a.txt", "a.txt", "-rw-------", 1, ""},
+		{"/tmp/tree", "tree", "drwxr-x---", 0, ""},
+		{"/usr/bin", "bin", "drwxr-xr-x", 0, ""},
+	} {
+		st, err := v.Stat(ctx, tt.path)
+		if err != nil {
+			t.Fatalf("stat %s: %v", tt.path, err)
+		}
+		if st.Name != tt.name || st.Mode.String() != tt.mode || st.Size != tt.size || st.LinkTarget != tt.link {
+			t.Errorf("stat %s = %+v (mode %s)", tt.path, st, st.Mode)
+		}
+	}
+	for _, p := range []string{"/etc/gone", "/no/such"} {
+		if _, err := v.Stat(ctx, p); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Errorf("stat %s: %v, want not found", p, err)
+		}
+	}
+	if _, err := v.Dir(ctx, "/etc/passwd"); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("Dir of a file: %v", err)
+	}
+	if d, err := v.Dir(ctx, "/bin"); err != nil || d != "/usr/bin" {
+		t.Errorf("Dir /bin = %q, %v", d, err)
+	}
+
+	_, rc, err := v.Get(ctx, "/tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := names(t, rc)
+	rc.Close()
+	want := map[string]string{"tmp/": "", "tmp/a.txt": "A", "tmp/c.txt": "C", "tmp/tree/": "", "tmp/tree/b.txt": "B"}
+	if len(got) != len(want) {
+		t.Fatalf("get /tmp = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("get /tmp: %s = %q (all %v)", k, got[k], got)
+		}
+	}
+	_, rc, err = v.Get(ctx, "/bin/tool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, rc); len(got) != 1 || got["tool"] != "v2" {
+		t.Errorf("get /bin/tool = %v", got)
+	}
+}
+
+func TestStagedLayerOwners(t *testing.T) {
+	for _, copyIDs := range []bool{false, true} {
+		l, err := stagedLayer(Staged{Path: "/d", PutOptions: PutOptions{CopyUIDGID: copyIDs}, Data: tarOf(t, entry{name: "f", body: "x", uid: 1000})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _ := l.Uncompressed()
+		h, err := tar.NewReader(rc).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if copyIDs {
+			want = 1000
+		}
+		if h.Name != "d/f" || h.Uid != want {
+			t.Errorf("copyUIDGID=%v: %s uid %d", copyIDs, h.Name, h.Uid)
+		}
+	}
+}
