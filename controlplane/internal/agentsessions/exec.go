@@ -85,6 +85,7 @@ func (s *Sessions) ExecCreate(ctx context.Context, p identity.Principal, ref str
 	if err := s.c.CheckAgent(c); err != nil {
 		return "", err
 	}
+	s.c.Audit(ctx, p, c, "exec")
 	e := &execRecord{id: randomHex(32), owner: c.Owner, containerID: c.ID, req: req, containerUser: c.Config.User,
 		resize: make(chan agentlink.Size, 4)}
 	s.execs.add(e, time.Now())

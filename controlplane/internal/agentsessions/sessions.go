@@ -23,6 +23,8 @@ type Containers interface {
 	Resolve(ctx context.Context, p identity.Principal, ref string) (*containers.Container, error)
 	// CheckAgent says why c cannot have sessions through the agent.
 	CheckAgent(c *containers.Container) error
+	// Audit records an admin's action on another user's container (nothing for the owner's own).
+	Audit(ctx context.Context, p identity.Principal, c *containers.Container, action string)
 	// Emit records and publishes an event of c's.
 	Emit(ctx context.Context, c *containers.Container, action string, extra map[string]string)
 	// WhenEnds is closed when id's current execution dies or id is removed.
@@ -263,6 +265,7 @@ func (s *Sessions) ArchiveGet(ctx context.Context, p identity.Principal, ref, pa
 	if err != nil {
 		return container.PathStat{}, nil, err
 	}
+	s.c.Audit(ctx, p, c, "archive get")
 	st, rc, err := s.link.ArchiveGet(ctx, c.ID, path)
 	return st, rc, fileNotFound(err, path, ref)
 }
@@ -273,13 +276,18 @@ func (s *Sessions) ArchivePut(ctx context.Context, p identity.Principal, ref, pa
 	if err != nil {
 		return err
 	}
+	s.c.Audit(ctx, p, c, "archive put")
 	err = s.link.ArchivePut(ctx, c.ID, path, r, agentlink.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID})
 	return fileNotFound(err, path, ref)
 }
 
 // TunnelCheck resolves ref for a published-port tunnel (errors before the HTTP layer answers 200).
 func (s *Sessions) TunnelCheck(ctx context.Context, p identity.Principal, ref string) (*containers.Container, error) {
-	return s.running(ctx, p, ref)
+	c, err := s.running(ctx, p, ref)
+	if err == nil {
+		s.c.Audit(ctx, p, c, "tunnel")
+	}
+	return c, err
 }
 
 // Tunnel carries conn to 127.0.0.1:port inside c.

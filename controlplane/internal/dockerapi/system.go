@@ -113,16 +113,16 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p identity.Prin
 	}
 	for k := range filters {
 		switch k {
-		case "type", "container", "event", "label", "image", "scope":
+		case "type", "container", "event", "label", "image", "scope", containers.OwnerFilter:
 		default:
 			return invalid("invalid filter '%s'", k)
 		}
 	}
-	owner := p.Email
-	if p.Admin {
-		owner = ""
+	scope, err := containers.ScopeFor(p, filters[containers.OwnerFilter], true)
+	if err != nil {
+		return err
 	}
-	history, live, err := h.c.Events(r.Context(), owner, since, until)
+	history, live, err := h.c.Events(r.Context(), scope.Owner, since, until)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p identity.Prin
 	rc.Flush()
 	enc := json.NewEncoder(w)
 	send := func(e containers.Event) bool {
-		if !eventMatches(e, filters) {
+		if !scope.Covers(e.Owner) || !eventMatches(e, filters) {
 			return true
 		}
 		if enc.Encode(eventMessage(e)) != nil {
