@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,19 +90,8 @@ func (s *Sessions) ExecCreate(ctx context.Context, p identity.Principal, ref str
 	e := &execRecord{id: randomHex(32), owner: c.Owner, containerID: c.ID, req: req, containerUser: c.Config.User,
 		resize: make(chan agentlink.Size, 4)}
 	s.execs.add(e, time.Now())
-	s.c.Emit(ctx, c, "exec_create: "+joinCmd(req.Cmd), map[string]string{"execID": e.id})
+	s.c.Emit(ctx, c, "exec_create: "+strings.Join(req.Cmd, " "), map[string]string{"execID": e.id})
 	return e.id, nil
-}
-
-func joinCmd(cmd []string) string {
-	out := ""
-	for i, a := range cmd {
-		if i > 0 {
-			out += " "
-		}
-		out += a
-	}
-	return out
 }
 
 func (s *Sessions) execFor(p identity.Principal, id string) (*execRecord, error) {

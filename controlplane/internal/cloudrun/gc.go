@@ -3,6 +3,7 @@ package cloudrun
 import (
 	"context"
 	"errors"
+	"path"
 	"time"
 
 	"cloud.google.com/go/run/apiv2/runpb"
@@ -35,13 +36,13 @@ func (d *Driver) DeleteIdleJobs(ctx context.Context, grace time.Duration, now ti
 		}
 		if err := d.deleteJob(ctx, job.GetName(), job.GetEtag()); err != nil {
 			if !isCode(err, codes.NotFound) {
-				errs = append(errs, translate(err, "delete job "+shortName(job.GetName())))
+				errs = append(errs, translate(err, "delete job "+path.Base(job.GetName())))
 			}
 			continue
 		}
-		d.created.Delete(shortName(job.GetName()))
+		d.created.Delete(path.Base(job.GetName()))
 		deleted++
-		d.log.InfoContext(ctx, "idle job deleted", "job", shortName(job.GetName()))
+		d.log.InfoContext(ctx, "idle job deleted", "job", path.Base(job.GetName()))
 	}
 	return deleted, errors.Join(errs...)
 }
@@ -70,7 +71,7 @@ func idleSince(job *runpb.Job, now time.Time, grace time.Duration) bool {
 func (d *Driver) hasActiveExecution(ctx context.Context, job string, now time.Time, grace time.Duration) (bool, error) {
 	execs, err := d.listExecutions(ctx, job)
 	if err != nil {
-		return false, translate(err, "list executions of "+shortName(job))
+		return false, translate(err, "list executions of "+path.Base(job))
 	}
 	for _, exec := range execs {
 		if !terminal(exec) || now.Sub(exec.GetCompletionTime().AsTime()) <= grace {

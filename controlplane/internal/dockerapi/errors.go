@@ -3,6 +3,7 @@ package dockerapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -57,5 +58,5 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 func invalid(format string, args ...any) error {
-	return &errkind.Error{Msg: sprintf(format, args...), Kind: errdefs.ErrInvalidArgument}
+	return &errkind.Error{Msg: fmt.Sprintf(format, args...), Kind: errdefs.ErrInvalidArgument}
 }

@@ -251,8 +251,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
-func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
-
 // decodeBody reads a JSON body into v; an empty body leaves v as is.
 func decodeBody(r *http.Request, v any) error {
 	if r.Body == nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"io"
 	"iter"
@@ -21,8 +20,6 @@ import (
 )
 
 var errNotImplemented = errdefs.ErrNotImplemented
-
-func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
 
 // muxWriter frames output with stdcopy's 8-byte header (stream, 0, 0, 0, big-endian length) unless raw, and, for a
 // resumable stream (framed), wraps every write in a proxyproto frame. After close it writes nothing: goroutines

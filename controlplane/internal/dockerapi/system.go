@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -180,7 +181,7 @@ func eventMatches(e containers.Event, f map[string][]string) bool {
 		return false
 	}
 	for _, l := range f["label"] {
-		k, v, hasV := cut(l, "=")
+		k, v, hasV := strings.Cut(l, "=")
 		got, ok := e.Attributes[k]
 		if !ok || (hasV && got != v) {
 			return false

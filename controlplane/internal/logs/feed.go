@@ -3,6 +3,7 @@ package logs
 import (
 	"context"
 	"errors"
+	"path"
 	"sync"
 	"time"
 
@@ -67,7 +68,7 @@ func (s *feedSub) offer(entries []*loggingpb.LogEntry, err error) {
 // subscribe joins (or starts) the feed of execution and returns the subscription and its cancel. Entries received
 // from about now on are delivered; earlier ones are the caller's history to read.
 func (r *Reader) subscribe(execution string) (*feedSub, func()) {
-	exec := shortName(execution)
+	exec := path.Base(execution)
 	sub := &feedSub{signal: make(chan struct{}, 1)}
 	r.feedsMu.Lock()
 	defer r.feedsMu.Unlock()
