@@ -70,6 +70,7 @@ type Agent struct {
 
 	ctx       context.Context // ends at Close; parent of the live-output deletions
 	cancel    context.CancelFunc
+	mu        sync.Mutex // orders every wg.Add before Close's cancel or after it
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -89,7 +90,9 @@ func NewAgent(o AgentOptions) *Agent {
 // Close ends the pending live-output deletions (each still runs once, without waiting out its grace) and waits.
 func (a *Agent) Close() error {
 	a.closeOnce.Do(func() {
+		a.mu.Lock()
 		a.cancel()
+		a.mu.Unlock()
 		a.wg.Wait()
 	})
 	return nil
@@ -184,6 +187,11 @@ func (a *Agent) Forget(id string) {
 	a.o.Credentials.forget(id)
 	a.o.Link.Forget(id)
 	if a.o.Logs == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ctx.Err() != nil { // closed: the deletion would be cancelled at once anyway
 		return
 	}
 	a.wg.Add(1)

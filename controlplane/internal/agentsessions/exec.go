@@ -194,7 +194,13 @@ func (s *Sessions) ExecStart(ctx context.Context, p identity.Principal, id strin
 		return err
 	}
 	if req.Detach {
+		s.mu.Lock()
+		if s.ctx.Err() != nil {
+			s.mu.Unlock()
+			return errkind.New(errdefs.ErrUnavailable, "the control plane is shutting down")
+		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			if err := run(s.ctx); err != nil {

@@ -44,7 +44,7 @@ type Sessions struct {
 	log   *slog.Logger
 	execs *execRegistry
 
-	mu      sync.Mutex
+	mu      sync.Mutex                                  // guards resizes, and orders every wg.Add before Close's cancel or after it
 	resizes map[string]map[chan agentlink.Size]struct{} // container → live attach sessions' resize channels
 
 	ctx       context.Context // ends at Close; parent of detached execs and exit recordings
@@ -72,7 +72,9 @@ func NewSessions(c Containers, link Link, exits <-chan agentlink.ExitReport, log
 // Close ends detached execs and the exit loop and waits for them.
 func (s *Sessions) Close() error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
 		s.cancel()
+		s.mu.Unlock()
 		s.wg.Wait()
 	})
 	return nil

@@ -77,8 +77,10 @@ func (r *Reader) subscribe(execution string) (*feedSub, func()) {
 		ctx, stop := context.WithCancel(r.ctx)
 		f = &feed{exec: exec, subs: map[*feedSub]struct{}{}, stop: stop}
 		r.feeds[exec] = f
-		r.wg.Add(1)
-		go r.runFeed(ctx, f, time.Now().Add(-feedLookback))
+		if r.ctx.Err() == nil { // Close cancels r.ctx under feedsMu: no feed starts after its Wait began
+			r.wg.Add(1)
+			go r.runFeed(ctx, f, time.Now().Add(-feedLookback))
+		}
 	}
 	f.subs[sub] = struct{}{}
 	return sub, func() {
