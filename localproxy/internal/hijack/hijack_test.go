@@ -18,8 +18,8 @@ import (
 func TestMatch(t *testing.T) {
 	tests := []struct {
 		name, method, path, body string
-		hijack                    bool
-		wantBody                  string
+		hijack                   bool
+		wantBody                 string
 	}{
 		{"attach", "POST", "/v1.50/containers/web/attach", "", true, ""},
 		{"attach without a version", "POST", "/containers/web/attach", "", true, ""},
