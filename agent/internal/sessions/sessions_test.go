@@ -91,7 +91,9 @@ func (s *stream) result(t *testing.T) result {
 	return r
 }
 
-func data(s string) linkproto.Frame { return linkproto.Frame{Type: linkproto.FrameData, Data: []byte(s)} }
+func data(s string) linkproto.Frame {
+	return linkproto.Frame{Type: linkproto.FrameData, Data: []byte(s)}
+}
 
 var closeFrame = linkproto.Frame{Type: linkproto.FrameClose}
 
