@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types"
 	"github.com/runsock/runsock/localproxy/internal/resume"
 	"github.com/runsock/runsock/proxyproto"
 )
@@ -150,7 +151,7 @@ func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, 
 	}
 	ct := resp.Header.Get("Content-Type")
 	if ct == "" {
-		ct = "application/vnd.docker.raw-stream"
+		ct = types.MediaTypeRawStream
 	}
 	status := "HTTP/1.1 200 OK\r\n"
 	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
@@ -180,7 +181,7 @@ func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, 
 func cutMessage(ctype string) []byte {
 	msg := "\r\nrunsock: this session reached Cloud Run's request timeout (at most 60 minutes) and was ended; " +
 		"exec sessions cannot outlive it, start a new one\r\n"
-	if ctype != "application/vnd.docker.multiplexed-stream" {
+	if ctype != types.MediaTypeMultiplexedStream {
 		return []byte(msg)
 	}
 	b := make([]byte, 8, 8+len(msg))
