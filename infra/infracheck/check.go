@@ -57,6 +57,7 @@ var ControlPlaneEnv = map[string]EnvRule{
 	"RUNSOCK_LOGGING_ENDPOINT":    {MustNotSet, "gcpsim only"},
 	"RUNSOCK_ENDPOINTS_INSECURE":  {MustNotSet, "gcpsim only"},
 	"RUNSOCK_REGISTRY_INSECURE":   {MustNotSet, "gcpsim only"},
+	"RUNSOCK_PRIVATE_REGISTRIES":  {DefaultOK, "empty: users pull only from public registries and the configured one"},
 	"RUNSOCK_DEV_INSECURE":        {MustNotSet, "lets anyone in"},
 	"RUNSOCK_DEV_USER":            {MustNotSet, "identity mode none only"},
 	"RUNSOCK_OIDC_ISSUER":         {MustNotSet, "oidc mode only"},
@@ -108,11 +109,12 @@ var StaticNeeds = map[Principal][]Need{
 	"google_logging_project_sink.execution_events": {{"roles/pubsub.publisher", "google_pubsub_topic.execution_events"}},
 }
 
-// Code is what the code needs, gathered by GoogleAPIs and ControlPlaneEnvNames.
+// Code is what the code needs, gathered by GoogleAPIs, ControlPlaneEnvNames and FirestoreSchema.
 type Code struct {
 	ControlPlaneEnv []string               // config.EnvNames()
 	FunctionEnv     map[string]bool        // os.Getenv names in functions/
 	APIs            map[Principal][]APIUse // per identity that runs the code
+	Firestore       Firestore              // store.NeededSchema()
 }
 
 // Check holds the module against the code and returns every problem, sorted; none means consistent.
@@ -122,6 +124,7 @@ func Check(m *Module, code Code) []string {
 	p = append(p, checkFunctionEnv(m, code.FunctionEnv)...)
 	p = append(p, checkAPIs(m, code.APIs)...)
 	p = append(p, checkRoles(m, code.APIs)...)
+	p = append(p, checkFirestore(m, code.Firestore)...)
 	if rp, ok := m.RequiredProviders()["google"]; !ok || rp[0] != "hashicorp/google" || !strings.HasPrefix(rp[1], "~> 6.") {
 		p = append(p, fmt.Sprintf("required_providers: google must be hashicorp/google ~> 6.x, have %q", rp))
 	}

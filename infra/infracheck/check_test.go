@@ -32,7 +32,14 @@ func codeOf(t *testing.T) Code {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := Code{ControlPlaneEnv: names, FunctionEnv: fnEnv, APIs: map[Principal][]APIUse{}}
+	schema, err := FirestoreSchema(ctx, repoRoot)
+	if err != nil {
+		t.Fatalf("control plane Firestore schema: %v", err)
+	}
+	if len(schema.Indexes) == 0 || len(schema.TTLs) == 0 {
+		t.Fatalf("store.NeededSchema read as %+v: the probe read nothing", schema)
+	}
+	code := Code{ControlPlaneEnv: names, FunctionEnv: fnEnv, APIs: map[Principal][]APIUse{}, Firestore: schema}
 	for who, dir := range map[Principal]string{ControlPlane: "controlplane", Events: "functions", Jobs: "agent"} {
 		uses, err := GoogleAPIs(filepath.Join(repoRoot, dir))
 		if err != nil {
@@ -98,10 +105,11 @@ func fullCode() Code {
 		}
 		return out
 	}
+	eventsIndex := FirestoreIndex{Collection: "events", Fields: []struct{ Path, Order string }{{"owner", "ASCENDING"}, {"time", "ASCENDING"}}}
 	return Code{ControlPlaneEnv: names, FunctionEnv: map[string]bool{"PORT": true, "RUNSOCK_PROJECT": true, "RUNSOCK_FIRESTORE_DATABASE": true}, APIs: map[Principal][]APIUse{
 		ControlPlane: use("run.googleapis.com", "firestore.googleapis.com", "logging.googleapis.com", "pubsub.googleapis.com", "artifactregistry.googleapis.com"),
 		Events:       use("firestore.googleapis.com"),
-	}}
+	}, Firestore: Firestore{Indexes: []FirestoreIndex{eventsIndex}, TTLs: []FirestoreTTL{{"events", "expireAt"}}}}
 }
 
 // TestCheckFailsWhenSomethingIsRemoved mutates a copy of the module and expects the check to name what is now
@@ -155,6 +163,14 @@ func TestCheckFailsWhenSomethingIsRemoved(t *testing.T) {
 			"role roles/run.invoker: google_service_account.jobs needs it on google_cloud_run_v2_service.controlplane"},
 		{"sink writer cannot publish", removeResource("google_pubsub_topic_iam_member", "sink_publishes_events"), nil,
 			"role roles/pubsub.publisher: google_logging_project_sink.execution_events needs it on google_pubsub_topic.execution_events"},
+		{"events index removed", removeResource("google_firestore_index", "events_by_owner_and_time"), nil,
+			"firestore index events (owner ASCENDING, time ASCENDING): the control plane queries by it but no google_firestore_index declares it"},
+		{"events TTL removed", removeResource("google_firestore_field", "events_expire_at"), nil,
+			"firestore TTL events.expireAt: the control plane sets it but no google_firestore_field gives it a ttl_config"},
+		{"an index the code adds", nil, func(c Code) Code {
+			c.Firestore.Indexes = append(c.Firestore.Indexes, FirestoreIndex{Collection: "events", Fields: []struct{ Path, Order string }{{"type", "ASCENDING"}, {"time", "DESCENDING"}}})
+			return c
+		}, "firestore index events (type ASCENDING, time DESCENDING)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -112,7 +112,10 @@ func GoogleAPIs(dir string) ([]APIUse, error) {
 	return out, nil
 }
 
-const probeTest = `package config
+// probeTest is a one-function test laid into a package of the tree (through `go test -overlay`: nothing is written
+// into the tree) that writes the JSON of one expression of that package: how infracheck reads what internal
+// packages declare without importing them.
+const probeTest = `package %s
 
 import (
 	"encoding/json"
@@ -120,61 +123,74 @@ import (
 	"testing"
 )
 
-func TestZZInfracheckEnvNames(t *testing.T) {
-	b, err := json.Marshal(EnvNames())
+func TestZZInfracheckProbe(t *testing.T) {
+	b, err := json.Marshal(%s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(os.Getenv("INFRACHECK_ENV_OUT"), b, 0o644); err != nil {
+	if err := os.WriteFile(os.Getenv("INFRACHECK_PROBE_OUT"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 `
 
-// ControlPlaneEnvNames returns config.EnvNames() of the control plane in the module rooted at repoRoot. The
-// config package is internal to controlplane/, so a one-function test file is laid into it only through
-// `go test -overlay`: nothing is written into the tree.
-func ControlPlaneEnvNames(ctx context.Context, repoRoot string) ([]string, error) {
+// probe decodes into out the JSON of expr, evaluated in the package pkg (its name) at dir below repoRoot.
+func probe(ctx context.Context, repoRoot, dir, pkg, expr string, out any) error {
 	tmp, err := os.MkdirTemp("", "infracheck-probe")
 	if err != nil {
-		return nil, fmt.Errorf("probe dir: %w", err)
+		return fmt.Errorf("probe dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	src := filepath.Join(tmp, "probe_test.go")
-	if err := os.WriteFile(src, []byte(probeTest), 0o644); err != nil {
-		return nil, fmt.Errorf("write probe: %w", err)
+	if err := os.WriteFile(src, []byte(fmt.Sprintf(probeTest, pkg, expr)), 0o644); err != nil {
+		return fmt.Errorf("write probe: %w", err)
 	}
 	abs, err := filepath.Abs(repoRoot)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	virtual := filepath.Join(abs, "controlplane", "internal", "config", "zz_infracheck_probe_test.go")
+	virtual := filepath.Join(abs, filepath.FromSlash(dir), "zz_infracheck_probe_test.go")
 	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {virtual: src}})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	overlayPath := filepath.Join(tmp, "overlay.json")
 	if err := os.WriteFile(overlayPath, overlay, 0o644); err != nil {
-		return nil, fmt.Errorf("write overlay: %w", err)
+		return fmt.Errorf("write overlay: %w", err)
 	}
-	outPath := filepath.Join(tmp, "names.json")
-	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-overlay", overlayPath, "-run", "^TestZZInfracheckEnvNames$", "./controlplane/internal/config")
+	outPath := filepath.Join(tmp, "out.json")
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-overlay", overlayPath, "-run", "^TestZZInfracheckProbe$", "./"+dir)
 	cmd.Dir = abs
-	cmd.Env = append(os.Environ(), "INFRACHECK_ENV_OUT="+outPath)
+	cmd.Env = append(os.Environ(), "INFRACHECK_PROBE_OUT="+outPath)
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("run config.EnvNames probe: %w: %s", err, output.String())
+		return fmt.Errorf("run the probe of %s.%s: %w: %s", pkg, expr, err, output.String())
 	}
-	out, err := os.ReadFile(outPath)
+	b, err := os.ReadFile(outPath)
 	if err != nil {
-		return nil, fmt.Errorf("probe wrote nothing: %w: %s", err, output.String())
+		return fmt.Errorf("the probe of %s.%s wrote nothing: %w: %s", pkg, expr, err, output.String())
 	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decode the probe of %s.%s %q: %w", pkg, expr, b, err)
+	}
+	return nil
+}
+
+// ControlPlaneEnvNames returns config.EnvNames() of the control plane in the module rooted at repoRoot (the config
+// package is internal to controlplane/, so it is probed).
+func ControlPlaneEnvNames(ctx context.Context, repoRoot string) ([]string, error) {
 	var names []string
-	if err := json.Unmarshal(out, &names); err != nil {
-		return nil, fmt.Errorf("decode probe output %q: %w", out, err)
-	}
-	return names, nil
+	err := probe(ctx, repoRoot, "controlplane/internal/config", "config", "EnvNames()", &names)
+	return names, err
+}
+
+// FirestoreSchema returns store.NeededSchema() of the control plane in the module rooted at repoRoot: the composite
+// indexes and TTL policies its Firestore queries and retention need.
+func FirestoreSchema(ctx context.Context, repoRoot string) (Firestore, error) {
+	var f Firestore
+	err := probe(ctx, repoRoot, "controlplane/internal/store", "store", "NeededSchema()", &f)
+	return f, err
 }
 
 // isFakePackage reports whether a directory holds a test fake (named after its parent: cloudruntest, storetest).

@@ -64,3 +64,21 @@ func TestRegistryRefusesAnonymousAccess(t *testing.T) {
 		t.Errorf("anonymous pull: %v", err)
 	}
 }
+
+// TestPullFromPrivateAddressesIsRefused: the control plane fetches only from public registries and its own. The
+// Docker Hub stand-in (a live registry on loopback, not the configured one), the metadata server's address and the
+// configured registry under another name are refused before anything is fetched (issue 11, item 7).
+func TestPullFromPrivateAddressesIsRefused(t *testing.T) {
+	registry, _, _ := strings.Cut(stack.arURL, "/")
+	_, port, _ := strings.Cut(registry, ":")
+	for _, ref := range []string{
+		os.Getenv("GCPSIM_DOCKERHUB") + "/library/alpine:latest",
+		"169.254.169.254/computemetadata/v1:latest",
+		"localhost:" + port + "/" + os.Getenv("RUNSOCK_PROJECT") + "/runsock/alpine:latest",
+	} {
+		r := docker(t, "pull", ref)
+		if r.code == 0 || !strings.Contains(r.stderr, "pull access denied for ") || !strings.Contains(r.stderr, "is at a private address") {
+			t.Errorf("pull %s: %s\nwant it refused for its private address", ref, r)
+		}
+	}
+}

@@ -116,13 +116,21 @@ func addEntry(tw *tar.Writer, path, name string) error {
 	if !fi.Mode().IsRegular() {
 		return nil
 	}
-	f, err := os.Open(path)
+	// O_NOFOLLOW: code in the container may swap the file for a link while it is archived; O_NONBLOCK: or for a FIFO.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	_, err = io.Copy(tw, f)
-	return err
+	// Exactly the size in the header, as Docker does: a file that grows meanwhile (a log) is cut there, and one the
+	// kernel sizes 0 but reads with content (/proc) is empty; one that shrinks cannot make a valid entry.
+	if n, err := io.CopyN(tw, f, hdr.Size); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s shrank from %d to %d bytes while it was archived", path, hdr.Size, n)
+		}
+		return err
+	}
+	return nil
 }
 
 // PutOptions are Docker's archive PUT options.
@@ -147,7 +155,12 @@ func Put(dir string, r io.Reader, opts PutOptions) error {
 	if err != nil {
 		return err
 	}
-	x := extractor{root: filepath.Clean(dir), opts: opts, chown: os.Geteuid() == 0}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return wrap(err)
+	}
+	defer root.Close()
+	x := extractor{root: root, dir: filepath.Clean(dir), opts: opts, chown: os.Geteuid() == 0}
 	if err := x.run(tar.NewReader(tr)); err != nil {
 		return wrap(err)
 	}

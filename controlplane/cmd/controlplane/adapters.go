@@ -65,7 +65,7 @@ func (b imageBackend) Prune(ctx context.Context, owner string, filters map[strin
 
 func imagesConfig(cfg config.Config, reg []remote.Option, log *slog.Logger) images.Config {
 	return images.Config{DockerHubRemote: cfg.RegistryHost + "/" + cfg.Project + "/" + cfg.DockerHubRepo,
-		RemoteOptions: reg, Logger: log}
+		PrivateRegistries: cfg.PrivateRegistries, RemoteOptions: reg, Logger: log}
 }
 
 // registryOptions are the go-containerregistry options of every registry call: Google credentials bound to the

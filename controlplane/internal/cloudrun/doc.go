@@ -8,6 +8,10 @@
 // endpoint differs). It must not import the HTTP layer (dockerapi) nor the store. gRPC codes from the Admin API are
 // translated here into github.com/containerd/errdefs kinds.
 //
+// Outages (googleconn): while the Admin API is unreachable calls fail as errdefs.ErrUnavailable naming it; the
+// first call made once it answers again goes through, rather than failing until the connection's next reconnect
+// attempt.
+//
 // Quotas (quota.go): every Admin API call is charged to its rate quota (RunJob, write or read; per minute in the
 // region, Config.Quotas) in a client-side token bucket, so a burst of launches waits here rather than failing at
 // Google; a call Cloud Run still refuses for a rate quota (another client of the project spent it) is retried with
@@ -16,5 +20,5 @@
 // (quota_limit, quota_metric, value, location) with Google's message, as errdefs.ErrResourceExhausted. Polls marked
 // with Background (Wait's, the reconciler's) never queue for a read token: they are deferred while less
 // than a quarter of the read bucket is left. It starts no goroutines of its own: Wait blocks in the
-// caller's goroutine and DeleteIdleJobs is called periodically by main.
+// caller's goroutine; idle jobs and orphan executions are deleted by the reconciler (controlplane/internal/reconcile).
 package cloudrun

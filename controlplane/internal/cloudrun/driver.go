@@ -16,11 +16,11 @@ import (
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/googleconn"
 	"github.com/runsock/runsock/controlplane/internal/googlequota"
 )
 
@@ -138,12 +138,9 @@ func newDriver(cfg Config, jobs jobsAPI, execs executionsAPI, tasks tasksAPI) *D
 }
 
 func clientOptions(cfg Config) []option.ClientOption {
-	// After an outage of the Admin API the connection comes back within seconds: gRPC's default reconnect backoff
-	// grows to 2 minutes, and every start would fail that long after the API is back.
-	opts := []option.ClientOption{option.WithGRPCDialOption(grpc.WithConnectParams(grpc.ConnectParams{
-		Backoff:           backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
-		MinConnectTimeout: 5 * time.Second,
-	}))}
+	// After an outage of the Admin API the first call made once it answers again goes through (googleconn): a
+	// container's exit, its auto-removal and the next start must not fail for as long as the reconnect backoff lasts.
+	opts := googleconn.ClientOptions()
 	if cfg.Endpoint != "" {
 		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
 	}

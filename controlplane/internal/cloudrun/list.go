@@ -2,11 +2,13 @@ package cloudrun
 
 import (
 	"context"
+	"errors"
 	"path"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/run/apiv2/runpb"
+	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 )
 
@@ -110,4 +112,57 @@ func JobOf(execution string) string {
 		return ""
 	}
 	return execution[:i]
+}
+
+// listJobs lists the region's jobs under the read quota (a token per page; a listing refused midway starts over).
+func (d *Driver) listJobs(ctx context.Context) ([]*runpb.Job, error) {
+	var jobs []*runpb.Job
+	err := d.q.list(ctx, func(ctx context.Context, page func(pager) error) error {
+		jobs = jobs[:0]
+		var err error
+		jobs, err = collect(jobs, d.jobs.ListJobs(ctx, &runpb.ListJobsRequest{Parent: d.parent, PageSize: 1000}), page)
+		return err
+	})
+	return jobs, err
+}
+
+// listExecutions lists a job's executions under the read quota, as listJobs does.
+func (d *Driver) listExecutions(ctx context.Context, job string) ([]*runpb.Execution, error) {
+	var execs []*runpb.Execution
+	err := d.q.list(ctx, func(ctx context.Context, page func(pager) error) error {
+		execs = execs[:0]
+		var err error
+		execs, err = collect(execs, d.executions.ListExecutions(ctx, &runpb.ListExecutionsRequest{Parent: job, PageSize: 1000}), page)
+		return err
+	})
+	return execs, err
+}
+
+// collect appends every item of it to xs, calling page before each item (it takes a token when a page is due).
+func collect[T any, I interface {
+	pager
+	Next() (T, error)
+}](xs []T, it I, page func(pager) error) ([]T, error) {
+	for first := true; ; first = false {
+		if p := it.PageInfo(); first || (p.Remaining() == 0 && p.Token != "") { // a page is due
+			if err := page(it); err != nil {
+				return xs, err
+			}
+		}
+		x, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return xs, nil
+		}
+		if err != nil {
+			return xs, err
+		}
+		xs = append(xs, x)
+	}
+}
+
+func (d *Driver) deleteJob(ctx context.Context, name, etag string) error {
+	return d.q.do(ctx, classWrite, func(ctx context.Context) error {
+		_, err := d.jobs.DeleteJob(ctx, &runpb.DeleteJobRequest{Name: name, Etag: etag})
+		return err
+	})
 }

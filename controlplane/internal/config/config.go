@@ -40,6 +40,10 @@ type Config struct {
 	RegistryHost string
 	// RegistryInsecure talks plain HTTP to RegistryHost (gcpsim).
 	RegistryInsecure bool
+	// PrivateRegistries are registry hosts ("host", any port, or "host:port") that users may pull from though they
+	// are at, or resolve to, a private address (loopback, RFC 1918, link-local, the metadata server...). RegistryHost
+	// is always allowed. Empty (default): no other.
+	PrivateRegistries []string
 	// TeamRepo, AgentRepo and DockerHubRepo are repository IDs (defaults "runsock", "runsock-agent", "dockerhub").
 	TeamRepo, AgentRepo, DockerHubRepo string
 
@@ -114,6 +118,7 @@ const (
 	envEndpointsInsecure = "RUNSOCK_ENDPOINTS_INSECURE"
 	envRegistryHost      = "RUNSOCK_REGISTRY_HOST"
 	envRegistryInsecure  = "RUNSOCK_REGISTRY_INSECURE"
+	envPrivateRegistries = "RUNSOCK_PRIVATE_REGISTRIES"
 	envTeamRepo          = "RUNSOCK_TEAM_REPO"
 	envAgentRepo         = "RUNSOCK_AGENT_REPO"
 	envDockerHubRepo     = "RUNSOCK_DOCKERHUB_REPO"
@@ -141,7 +146,7 @@ const (
 // EnvNames lists every environment variable the control plane reads.
 func EnvNames() []string {
 	return []string{envPort, envAddr, envTLSCert, envTLSKey, envPublicURL, envProject, envRegion, envFirestoreDB,
-		envRunEndpoint, envLoggingEndpoint, envEndpointsInsecure, envRegistryHost, envRegistryInsecure, envTeamRepo,
+		envRunEndpoint, envLoggingEndpoint, envEndpointsInsecure, envRegistryHost, envRegistryInsecure, envPrivateRegistries, envTeamRepo,
 		envAgentRepo, envDockerHubRepo, envTaskTimeout, envJobSA, envJobIdleGrace, envReconcileInterval, envExecutionPollMax, envAgentURL, envAgentBinary,
 		envIdentityMode, envDevInsecure, envDevUser, envOIDCIssuer, envAudience, envAllow, envAdmins, envAllowAllInvokers, envLogFormat,
 		envLogLevel, envFirestoreEmulator}
@@ -199,6 +204,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	fs.BoolVar(&c.EndpointsInsecure, "endpoints-insecure", envBool(envEndpointsInsecure, insecureDefault), "dial endpoint overrides without TLS ("+envEndpointsInsecure+")")
 	fs.StringVar(&c.RegistryHost, "registry-host", env(envRegistryHost, ""), "Artifact Registry host ("+envRegistryHost+")")
 	fs.BoolVar(&c.RegistryInsecure, "registry-insecure", envBool(envRegistryInsecure, false), "plain HTTP to the registry ("+envRegistryInsecure+")")
+	privateRegistries := fs.String("private-registries", env(envPrivateRegistries, ""),
+		"comma-separated registry hosts (host or host:port) users may pull from at private addresses ("+envPrivateRegistries+")")
 	fs.StringVar(&c.TeamRepo, "team-repo", env(envTeamRepo, "runsock"), "team repository ("+envTeamRepo+")")
 	fs.StringVar(&c.AgentRepo, "agent-repo", env(envAgentRepo, "runsock-agent"), "agent image repository ("+envAgentRepo+")")
 	fs.StringVar(&c.DockerHubRepo, "dockerhub-repo", env(envDockerHubRepo, "dockerhub"), "Docker Hub remote repository ("+envDockerHubRepo+")")
@@ -236,6 +243,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	c.Allow = splitList(*allow)
 	c.Admins = splitList(*admins)
+	c.PrivateRegistries = splitList(*privateRegistries)
 	if c.AgentURL == "" {
 		c.AgentURL = c.PublicURL
 	}
@@ -278,6 +286,11 @@ func (c *Config) validate() []error {
 		}
 		if pu, err := url.Parse(u); err != nil || pu.Scheme == "" || pu.Host == "" {
 			p = append(p, fmt.Errorf("%s %q: not an absolute URL", name, u))
+		}
+	}
+	for _, h := range c.PrivateRegistries {
+		if strings.ContainsAny(h, "/@ ") || strings.Contains(h, "://") {
+			p = append(p, fmt.Errorf("private registry %q: want a host or host:port, as in an image reference", h))
 		}
 	}
 	switch c.IdentityMode {

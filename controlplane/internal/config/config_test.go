@@ -55,6 +55,22 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "private registries",
+			env: map[string]string{"RUNSOCK_PROJECT": "p", "RUNSOCK_REGION": "r", "RUNSOCK_IDENTITY_MODE": "none", "RUNSOCK_DEV_INSECURE": "1",
+				"RUNSOCK_PRIVATE_REGISTRIES": "registry.internal, 10.0.0.5:5000"},
+			check: func(t *testing.T, c Config) {
+				if len(c.PrivateRegistries) != 2 || c.PrivateRegistries[0] != "registry.internal" || c.PrivateRegistries[1] != "10.0.0.5:5000" {
+					t.Errorf("got %q", c.PrivateRegistries)
+				}
+			},
+		},
+		{
+			name: "private registries are hosts",
+			env: map[string]string{"RUNSOCK_PROJECT": "p", "RUNSOCK_REGION": "r", "RUNSOCK_IDENTITY_MODE": "none", "RUNSOCK_DEV_INSECURE": "1",
+				"RUNSOCK_PRIVATE_REGISTRIES": "https://registry.internal,10.0.0.5:5000/team"},
+			wantErr: []string{`private registry "https://registry.internal"`, `private registry "10.0.0.5:5000/team"`},
+		},
+		{
 			name:    "oidc needs issuer",
 			env:     map[string]string{"RUNSOCK_PROJECT": "p", "RUNSOCK_REGION": "r"},
 			wantErr: []string{"needs -oidc-issuer", "needs -audience"},

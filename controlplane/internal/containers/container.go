@@ -87,4 +87,6 @@ type Event struct {
 	// Exit is how the execution ended, on a die event (nil on others). Docker's exitCode attribute says the same
 	// for /events; waits read this.
 	Exit *Outcome
+	// internal marks a notice between parts of this package (removal waiters): never recorded nor streamed.
+	internal bool
 }

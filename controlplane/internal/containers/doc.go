@@ -14,6 +14,7 @@
 // State lives in a Store (Firestore in production; containerstest's in-memory one in unit tests); nothing that
 // matters is kept only in memory.
 //
-// Goroutines: a Service runs one watcher per running container (Launcher.Wait → record the exit) and the event
-// fan-out; Service.Close cancels and waits for all of them and is idempotent.
+// Goroutines: a Service runs one watcher per running container (Launcher.Wait → record the exit), the event
+// fan-out, and the retries of an auto-removal the Admin API refused as unavailable (autoremove.go); Service.Close
+// cancels and waits for all of them and is idempotent.
 package containers

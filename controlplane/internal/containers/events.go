@@ -109,7 +109,7 @@ func (s *Service) Events(ctx context.Context, owner string, since, until time.Ti
 			case <-sub.lost:
 				return
 			case e := <-sub.ch:
-				if owner != "" && e.Owner != owner {
+				if e.internal || (owner != "" && e.Owner != owner) {
 					continue
 				}
 				select {

@@ -42,9 +42,7 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 		err = fmt.Errorf("start container %s: %w", c.Name, err)
 		if c.HostConfig.AutoRemove && !restart {
 			// As Docker does: an --rm container that fails to start is removed (`docker run --rm` waits for that).
-			if rerr := s.remove(context.WithoutCancel(ctx), c); rerr != nil && !errdefs.IsNotFound(rerr) {
-				s.log.Error("auto-remove after a failed start", "container", c.ID, "err", rerr)
-			}
+			s.autoRemove(context.WithoutCancel(ctx), c)
 		}
 		return err
 	}
@@ -402,6 +400,11 @@ func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, co
 				}
 				if e.Action == "destroy" {
 					out <- last
+					return
+				}
+				if e.Action == actionRemovalFailed && condition == container.WaitConditionRemoved {
+					// As Docker answers a wait for a removal that failed: the exit code and the removal's error.
+					out <- WaitResult{ExitCode: last.ExitCode, Error: e.Attributes["error"]}
 					return
 				}
 			}

@@ -2,7 +2,6 @@ package containers
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -36,6 +35,9 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	bus      *bus
+	// sleep waits d or until ctx ends (tests replace it); autoRemoveRetryFor bounds the retries of an auto-removal.
+	sleep              func(ctx context.Context, d time.Duration) error
+	autoRemoveRetryFor time.Duration
 
 	ctx       context.Context // ends at Close; parent of every watcher
 	cancel    context.CancelFunc
@@ -59,7 +61,8 @@ func New(o Options) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent,
 		log: log, now: now,
-		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{}}
+		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{},
+		sleep: sleep, autoRemoveRetryFor: autoRemoveRetryFor}
 }
 
 // Close stops every watcher and waits for them. Recorded state is untouched: a new Service resumes it.
@@ -179,8 +182,6 @@ func (s *Service) afterExit(ctx context.Context, c *Container, execution string,
 	}
 	s.emitDie(ctx, c, execution, out)
 	if c.HostConfig.AutoRemove {
-		if err := s.remove(ctx, c); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-			s.log.Error("auto-remove", "container", c.ID, "err", err)
-		}
+		s.autoRemove(ctx, c)
 	}
 }

@@ -1,7 +1,6 @@
 package dockerapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,8 @@ import (
 // statusOf maps an error kind to Docker's status code: the only place that does.
 func statusOf(err error) int {
 	switch {
+	case errors.As(err, new(*tooLargeError)):
+		return http.StatusRequestEntityTooLarge
 	case errdefs.IsNotFound(err):
 		return http.StatusNotFound
 	case errdefs.IsInvalidArgument(err):
@@ -36,9 +37,10 @@ func statusOf(err error) int {
 }
 
 // writeError writes {"message": ...}. A 500's text is our fault and may name internals, so the client gets a
-// generic message and the log gets the detail. Nothing is written when the client has gone.
+// generic message and the log gets the detail. Nothing is written, or logged, when the client has gone: whatever
+// failed then (a Firestore call cut short, as often as not) failed because it left.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+	if r.Context().Err() != nil {
 		return
 	}
 	code := statusOf(err)

@@ -121,16 +121,20 @@ func size(r *http.Request) (uint, uint, error) {
 	return uint(*hgt), uint(*wid), nil
 }
 
-// maxStartBody bounds the JSON prefix of a hijacked request.
-const maxStartBody = 1 << 20
-
 // decodeStartBody decodes the JSON body of a request that may carry stdin after it. With proxyproto.StdinOffsetHeader
 // (localproxy over HTTP/2, where there is no Upgrade: the body is the client's JSON followed directly by stdin) it
-// reads exactly that many bytes, leaving the rest of the body as stdin; without it the body is only JSON (HTTP/1.1,
-// where stdin follows on the hijacked connection).
+// reads exactly that many bytes, leaving the rest of the body as stdin; without it the body is only JSON, at most
+// maxStartBody (over HTTP/1.1 stdin follows on the hijacked connection; over HTTP/2 localproxy sends the header
+// whenever stdin follows).
 func decodeStartBody(r *http.Request, v any) error {
 	raw := r.Header.Get(proxyproto.StdinOffsetHeader)
 	if raw == "" {
+		if r.Body != nil {
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{newLimitReader(r.Body, maxStartBody), r.Body}
+		}
 		return decodeBody(r, v)
 	}
 	n, err := strconv.Atoi(raw)

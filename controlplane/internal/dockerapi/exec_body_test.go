@@ -29,10 +29,12 @@ func TestDecodeStartBodySplitsJSONFromStdin(t *testing.T) {
 		{"body shorter than offset", "99", json, false, "", errdefs.ErrInvalidArgument},
 		{"bad offset", "-1", json, false, "", errdefs.ErrInvalidArgument},
 		{"http/1.1 body", "", json, true, "", nil},
+		{"http/1.1 body with more after the JSON", "", json + "x", false, "", errdefs.ErrInvalidArgument},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := httptest.NewRequest("POST", "/exec/x/start", strings.NewReader(c.body))
+			r.Header.Set("Content-Type", "application/json")
 			if c.offset != "" {
 				r.Header.Set(proxyproto.StdinOffsetHeader, c.offset)
 			}
@@ -52,5 +54,19 @@ func TestDecodeStartBodySplitsJSONFromStdin(t *testing.T) {
 				t.Fatalf("Tty=%v stdin=%q, want %v %q", req.Tty, rest, c.wantTty, c.wantStdin)
 			}
 		})
+	}
+}
+
+// Without the offset header the body is only JSON, read within maxStartBody even over HTTP/2 (where the route's body
+// is otherwise an unbounded stream): a longer one is a 413, not a read of everything the client sends.
+func TestDecodeStartBodyBoundsTheJSONBeforeStdin(t *testing.T) {
+	long := `{"Tty":true,"Env":["` + strings.Repeat("x", maxStartBody) + `"]}`
+	r := httptest.NewRequest("POST", "/exec/x/start", strings.NewReader(long))
+	r.ProtoMajor, r.ProtoMinor = 2, 0
+	r.Header.Set("Content-Type", "application/json")
+	var req container.ExecStartRequest
+	err := decodeStartBody(r, &req)
+	if statusOf(err) != 413 {
+		t.Fatalf("err = %v (status %d), want 413", err, statusOf(err))
 	}
 }

@@ -43,9 +43,13 @@ type env struct {
 	url   string
 	l     *containerstest.Launcher
 	store *store.Store
+	svc   *containers.Service
+	h     *dockerapi.Handler
 }
 
-func setup(t *testing.T) *env {
+// setup serves the Docker API on the emulator with fakes for Cloud Run, images and logs; opts adjust the handler's
+// options (the agent and images backends are nil unless an opt sets them).
+func setup(t *testing.T, opts ...func(*dockerapi.Options)) *env {
 	t.Helper()
 	if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
 		t.Setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:18081")
@@ -58,7 +62,11 @@ func setup(t *testing.T) *env {
 	}
 	l := containerstest.NewLauncher()
 	svc := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}, Logs: fakeLogs{}})
-	h := dockerapi.New(dockerapi.Options{Containers: svc, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}})
+	o := dockerapi.Options{Containers: svc, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}}
+	for _, f := range opts {
+		f(&o)
+	}
+	h := dockerapi.New(o)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Tests name the caller in a header; the real identity middleware verifies a token.
 		who := r.Header.Get("X-Test-User")
@@ -68,7 +76,7 @@ func setup(t *testing.T) *env {
 		h.ServeHTTP(w, r.WithContext(identity.WithPrincipal(r.Context(), identity.Principal{Email: who})))
 	}))
 	t.Cleanup(func() { srv.Close(); svc.Close(); st.Close() })
-	return &env{url: srv.URL, l: l, store: st}
+	return &env{url: srv.URL, l: l, store: st, svc: svc, h: h}
 }
 
 func (e *env) do(t *testing.T, method, path, body string, user ...string) (*http.Response, string) {

@@ -1,6 +1,8 @@
 package dockerapi
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -109,26 +111,35 @@ func New(o Options) *Handler {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p identity.Principal) error
 
-func (h *Handler) handle(pattern string, f handlerFunc) {
-	h.patterns = append(h.patterns, pattern)
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		p, ok := identity.FromContext(r.Context())
-		if !ok {
-			h.writeError(w, r, &errkind.Error{Msg: "no authenticated caller", Kind: errdefs.ErrUnauthenticated})
-			return
-		}
-		if err := f(w, r, p); err != nil {
-			h.writeError(w, r, err)
-		}
-	})
+// handle registers a route whose body, if any, is JSON.
+func (h *Handler) handle(pattern string, f handlerFunc) { h.register(pattern, jsonBody, true, f) }
+
+// handleBody registers a route whose body is of kind (see bodyKind).
+func (h *Handler) handleBody(pattern string, kind bodyKind, f handlerFunc) {
+	h.register(pattern, kind, true, f)
 }
 
 // handleOpen registers a route that needs no principal: only Docker's ping, which reveals nothing (see identity).
 func (h *Handler) handleOpen(pattern string, f handlerFunc) {
+	h.register(pattern, ignoredBody, false, f)
+}
+
+// register serves pattern with f after the checks every route shares: the caller (unless open), and the sizes of
+// the query and the body (see limits.go).
+func (h *Handler) register(pattern string, kind bodyKind, authenticated bool, f handlerFunc) {
 	h.patterns = append(h.patterns, pattern)
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		p, _ := identity.FromContext(r.Context())
-		if err := f(w, r, p); err != nil {
+		p, ok := identity.FromContext(r.Context())
+		if !ok && authenticated {
+			h.writeError(w, r, &errkind.Error{Msg: "no authenticated caller", Kind: errdefs.ErrUnauthenticated})
+			return
+		}
+		limit := h.bodyLimit(kind, r)
+		body, err := checkSizes(w, r, kind, limit)
+		if err == nil {
+			err = body.exceeded(limit, f(w, r, p))
+		}
+		if err != nil {
 			h.writeError(w, r, err)
 		}
 	})
@@ -154,17 +165,17 @@ func (h *Handler) routes() {
 	h.handle("POST /containers/prune", h.containerPrune)
 	h.handle("POST /containers/{id}/rename", h.containerRename)
 	h.handle("GET /containers/{id}/logs", h.containerLogs)
-	h.handle("POST /containers/{id}/attach", h.containerAttach)
+	h.handleBody("POST /containers/{id}/attach", duplexBody, h.containerAttach)
 	h.handle("GET /containers/{id}/top", h.containerTop)
 	h.handle("GET /containers/{id}/stats", h.containerStats)
 	h.handle("POST /containers/{id}/resize", h.containerResize)
 	h.handle("HEAD /containers/{id}/archive", h.archiveHead)
 	h.handle("GET /containers/{id}/archive", h.archiveGet)
-	h.handle("PUT /containers/{id}/archive", h.archivePut)
-	h.handle("POST /runsock/v1/containers/{id}/tunnel", h.tunnel)
+	h.handleBody("PUT /containers/{id}/archive", archiveBody, h.archivePut)
+	h.handleBody("POST /runsock/v1/containers/{id}/tunnel", duplexBody, h.tunnel)
 
 	h.handle("POST /containers/{id}/exec", h.execCreate)
-	h.handle("POST /exec/{id}/start", h.execStart)
+	h.handleBody("POST /exec/{id}/start", duplexBody, h.execStart)
 	h.handle("GET /exec/{id}/json", h.execInspect)
 	h.handle("POST /exec/{id}/resize", h.execResize)
 
@@ -251,16 +262,42 @@ func writeJSON(w http.ResponseWriter, code int, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
-// decodeBody reads a JSON body into v; an empty body leaves v as is.
+// decodeBody reads a JSON body into v as Docker's httputils.ReadJSON does: an empty body leaves v as is; a body
+// that is not JSON (by its Content-Type or its bytes), or has more after the JSON, is refused. The body is already
+// bounded (register); going past the bound is a 413.
 func decodeBody(r *http.Request, v any) error {
-	if r.Body == nil {
+	if r.Body == nil || r.ContentLength == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil && err != io.EOF {
-		return invalid("invalid JSON: %v", err)
+	body := bufio.NewReader(r.Body)
+	if _, err := body.Peek(1); err == io.EOF { // empty, though its length was not said
+		return nil
 	}
-	return nil
+	if err := checkJSONType(r); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	return onlySpace(io.MultiReader(dec.Buffered(), body))
+}
+
+// onlySpace reads the rest of a body after its JSON: white space only, as Docker asks.
+func onlySpace(rest io.Reader) error {
+	buf := make([]byte, 4096)
+	for {
+		n, err := rest.Read(buf)
+		if len(bytes.TrimLeft(buf[:n], " \t\r\n")) > 0 {
+			return invalid("unexpected content after JSON")
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return jsonError(err) // the body broke off, or grew past its bound, after the JSON
+		}
+	}
 }
 
 func boolValue(r *http.Request, k string) bool {
@@ -278,6 +315,19 @@ func intValue(r *http.Request, k string) (*int, error) {
 		return nil, invalid("invalid value for %s: %q", k, s)
 	}
 	return &n, nil
+}
+
+// parseTime parses the time parameter k as Docker does (containers.ParseTimestamp), and refuses a time outside the
+// years 1 to 9999: what Firestore and Cloud Logging can hold, and what a Unix time too large for int64 is not.
+func parseTime(k, v string, now time.Time) (time.Time, error) {
+	t, err := containers.ParseTimestamp(v, now)
+	if err != nil {
+		return t, err
+	}
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return time.Time{}, invalid("invalid value for %s: %q is out of range", k, v)
+	}
+	return t, nil
 }
 
 // parseFilters accepts both encodings clients send: {"k":["v"]} and the old {"k":{"v":true}}.

@@ -104,7 +104,7 @@ func (h *Handler) containerLogs(w http.ResponseWriter, r *http.Request, p identi
 	var err error
 	for k, dst := range map[string]*time.Time{"since": &opts.Since, "until": &opts.Until} {
 		if v := q.Get(k); v != "" && v != "0" {
-			if *dst, err = containers.ParseTimestamp(v, now); err != nil {
+			if *dst, err = parseTime(k, v, now); err != nil {
 				return err
 			}
 		}

@@ -98,14 +98,11 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p identity.Prin
 	now := time.Now()
 	var since, until time.Time
 	var err error
-	if v := q.Get("since"); v != "" {
-		if since, err = containers.ParseTimestamp(v, now); err != nil {
-			return err
-		}
-	}
-	if v := q.Get("until"); v != "" {
-		if until, err = containers.ParseTimestamp(v, now); err != nil {
-			return err
+	for k, dst := range map[string]*time.Time{"since": &since, "until": &until} {
+		if v := q.Get(k); v != "" {
+			if *dst, err = parseTime(k, v, now); err != nil {
+				return err
+			}
 		}
 	}
 	filters, err := parseFilters(r)

@@ -2,11 +2,12 @@
 // through a request's context.
 //
 // Modes:
-//   - oidc: the token's RS256 signature is verified against the issuer's JWKS (discovered at
-//     ISSUER/.well-known/openid-configuration → jwks_uri), then issuer, audience, expiry (DefaultClockSkew) and
-//     email_verified. Used by the local stack (gcpsim's issuer) and wherever no Cloud Run IAM is in front.
+//   - oidc: github.com/coreos/go-oidc/v3 checks the token's RS256 signature against the issuer's keys (discovered at
+//     ISSUER/.well-known/openid-configuration → jwks_uri; the document must name exactly ISSUER), the issuer and the
+//     expiry (DefaultClockSkew); runsock then checks audience, iat and email_verified. Used wherever no Cloud Run
+//     IAM is in front (gcpsim's issuer locally).
 //   - cloudrun: Cloud Run's IAM has verified the token and forwards it with its signature removed
-//     ("h.p.SIGNATURE_REMOVED_BY_GOOGLE", also "h.p." or "h.p"); only the payload is read, and issuer
+//     ("h.p.SIGNATURE_REMOVED_BY_GOOGLE", also "h.p." or "h.p"); go-oidc reads it without a signature, and issuer
 //     (https://accounts.google.com, or the configured issuer: gcpsim's behind the local cloud's front end),
 //     audience, expiry and email_verified are still checked.
 //
@@ -20,6 +21,9 @@
 // headers, OSType and "OK". Verify is what the agent link calls for job service-account tokens; it does not apply the
 // allow-list (Authorize does).
 //
-// It imports no other runsock package and starts no goroutines: the JWKS is fetched lazily, cached for an hour and
-// refetched on an unknown key ID at most once per 30 s, so forged kids cannot make it hammer the issuer.
+// It imports no other runsock package. The issuer's keys are fetched lazily and no request waits on the issuer when
+// it need not (keyset.go): a token whose key is cached is checked at once; a cache older than an hour is refreshed
+// in the background and served meanwhile (and after a failed refresh); a token naming an unknown key waits for the
+// one running fetch, shared by every waiter, and a new fetch starts at most once per 30 s, so forged kids cannot make
+// it hammer the issuer. Each fetch runs in a goroutine the Verifier owns, bounded by 10 s; Close cancels and waits.
 package identity

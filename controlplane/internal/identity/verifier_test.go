@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"crypto"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,41 +21,81 @@ import (
 
 const testAud = "https://runsock.example.test"
 
-// issuer is an OIDC issuer served by httptest: discovery, JWKS and a signer.
+// issuer is an OIDC issuer served by httptest: discovery, JWKS and a signer. Its key set names key under every ID
+// in kids; while hold is set, key set requests wait for it to close (a slow issuer).
 type issuer struct {
 	srv     *httptest.Server
 	key     *rsa.PrivateKey
-	kid     string
+	kid     string // the first key ID, which tokens name by default
 	fetches atomic.Int32
+
+	mu   sync.Mutex
+	kids []string
+	hold chan struct{}
 }
 
-func newIssuer(t *testing.T) *issuer {
+func newIssuer(t testing.TB) *issuer {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	is := &issuer{key: key, kid: "k1"}
+	is := &issuer{key: key, kid: "k1", kids: []string{"k1"}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]string{"issuer": is.srv.URL, "jwks_uri": is.srv.URL + "/gcpsim/v1/certs"})
 	})
 	mux.HandleFunc("/gcpsim/v1/certs", func(w http.ResponseWriter, r *http.Request) {
 		is.fetches.Add(1)
-		json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
-			"kty": "RSA", "alg": "RS256", "use": "sig", "kid": is.kid,
-			"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
-		}}})
+		is.mu.Lock()
+		hold := is.hold
+		is.mu.Unlock()
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		is.mu.Lock()
+		var keys []map[string]string
+		for _, kid := range is.kids {
+			keys = append(keys, map[string]string{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
+				"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes())})
+		}
+		is.mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]any{"keys": keys})
 	})
 	is.srv = httptest.NewServer(mux)
 	t.Cleanup(is.srv.Close)
 	return is
 }
 
+// serve sets the key IDs the key set names.
+func (is *issuer) serve(kids ...string) {
+	is.mu.Lock()
+	is.kids = kids
+	is.mu.Unlock()
+}
+
+// stall makes key set requests wait until the returned function is called.
+func (is *issuer) stall() (release func()) {
+	hold := make(chan struct{})
+	is.mu.Lock()
+	is.hold = hold
+	is.mu.Unlock()
+	return sync.OnceFunc(func() {
+		is.mu.Lock()
+		is.hold = nil
+		is.mu.Unlock()
+		close(hold)
+	})
+}
+
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // sign returns an RS256 JWT over claims, signed by key with kid.
-func sign(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) string {
+func sign(t testing.TB, key *rsa.PrivateKey, kid string, claims map[string]any) string {
 	t.Helper()
 	h, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": kid})
 	p, _ := json.Marshal(claims)
@@ -64,6 +106,20 @@ func sign(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) 
 		t.Fatal(err)
 	}
 	return input + "." + b64(sig)
+}
+
+// withAlg returns a token with header alg, signed with HMAC-SHA256 over hmacKey (nil: no signature).
+func withAlg(t testing.TB, alg, kid string, claims map[string]any, hmacKey []byte) string {
+	t.Helper()
+	h, _ := json.Marshal(map[string]string{"alg": alg, "typ": "JWT", "kid": kid})
+	p, _ := json.Marshal(claims)
+	input := b64(h) + "." + b64(p)
+	if hmacKey == nil {
+		return input + "."
+	}
+	m := hmac.New(sha256.New, hmacKey)
+	m.Write([]byte(input))
+	return input + "." + b64(m.Sum(nil))
 }
 
 func claimsFor(iss, email string, mod func(map[string]any)) map[string]any {
@@ -91,6 +147,7 @@ func TestMiddlewareOIDC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(v.Close)
 	good := func(email string, mod func(map[string]any)) string {
 		return "Bearer " + sign(t, is.key, is.kid, claimsFor(is.srv.URL, email, mod))
 	}
@@ -105,21 +162,33 @@ func TestMiddlewareOIDC(t *testing.T) {
 		wantAdmin bool
 	}{
 		{name: "no token", wantCode: 401, wantMsg: "no identity token: run localproxy"},
-		{name: "malformed", header: "X-Serverless-Authorization", value: "Bearer not-a-jwt", wantCode: 401, wantMsg: "malformed token"},
+		{name: "malformed", header: "X-Serverless-Authorization", value: "Bearer not-a-jwt", wantCode: 401, wantMsg: "malformed jwt"},
 		{name: "not bearer", header: "Authorization", value: "Basic YWxpY2U6eA==", wantCode: 401, wantMsg: "no identity token"},
 		{name: "forged signature", header: "X-Serverless-Authorization",
 			value: "Bearer " + sign(t, other, is.kid, claimsFor(is.srv.URL, "alice@example.com", nil)), wantCode: 401, wantMsg: "bad token signature"},
 		{name: "unsigned", header: "X-Serverless-Authorization",
 			value:    "Bearer " + strings.Join(strings.Split(sign(t, is.key, is.kid, claimsFor(is.srv.URL, "alice@example.com", nil)), ".")[:2], ".") + ".",
-			wantCode: 401, wantMsg: "not signed"},
+			wantCode: 401, wantMsg: "bad token signature"},
 		{name: "expired", header: "X-Serverless-Authorization",
 			value: good("alice@example.com", func(c map[string]any) { c["exp"] = time.Now().Add(-5 * time.Minute).Unix() }), wantCode: 401, wantMsg: "token expired"},
 		{name: "wrong audience", header: "X-Serverless-Authorization",
 			value: good("alice@example.com", func(c map[string]any) { c["aud"] = "https://elsewhere.test" }), wantCode: 401, wantMsg: "audience"},
 		{name: "wrong issuer", header: "X-Serverless-Authorization",
-			value: good("alice@example.com", func(c map[string]any) { c["iss"] = "https://evil.test" }), wantCode: 401, wantMsg: "issuer"},
+			value: good("alice@example.com", func(c map[string]any) { c["iss"] = "https://evil.test" }), wantCode: 401, wantMsg: "issued by a different provider"},
 		{name: "email not verified", header: "X-Serverless-Authorization",
 			value: good("alice@example.com", func(c map[string]any) { c["email_verified"] = false }), wantCode: 401, wantMsg: "not verified"},
+		{name: "alg none", header: "X-Serverless-Authorization",
+			value: "Bearer " + withAlg(t, "none", is.kid, claimsFor(is.srv.URL, "alice@example.com", nil), nil), wantCode: 401, wantMsg: "malformed jwt"},
+		{name: "HS256 keyed with the public key", header: "X-Serverless-Authorization",
+			value: "Bearer " + withAlg(t, "HS256", is.kid, claimsFor(is.srv.URL, "alice@example.com", nil), is.key.N.Bytes()), wantCode: 401, wantMsg: "malformed jwt"},
+		{name: "no expiry", header: "X-Serverless-Authorization",
+			value: good("alice@example.com", func(c map[string]any) { delete(c, "exp") }), wantCode: 401, wantMsg: "no expiry"},
+		{name: "issued in the future", header: "X-Serverless-Authorization",
+			value: good("alice@example.com", func(c map[string]any) { c["iat"] = time.Now().Add(time.Hour).Unix() }), wantCode: 401, wantMsg: "issued in the future"},
+		{name: "no email", header: "X-Serverless-Authorization",
+			value: good("", nil), wantCode: 401, wantMsg: "carries no email"},
+		{name: "email_verified as a string", header: "X-Serverless-Authorization",
+			value: good("alice@example.com", func(c map[string]any) { c["email_verified"] = "true" }), wantCode: 200, wantEmail: "alice@example.com"},
 		{name: "not on allow-list", header: "X-Serverless-Authorization", value: good("mallory@evil-team.example", nil), wantCode: 403, wantMsg: "allow-list"},
 		{name: "suffix of allowed domain", header: "X-Serverless-Authorization", value: good("eve@evilteam.example", nil), wantCode: 403},
 		{name: "valid email", header: "X-Serverless-Authorization", value: good("Alice@example.com", nil), wantCode: 200, wantEmail: "alice@example.com"},
@@ -178,11 +247,8 @@ func TestMiddlewareOIDC(t *testing.T) {
 
 func TestUnknownKidRefetchIsBounded(t *testing.T) {
 	is := newIssuer(t)
-	now := time.Now()
-	v, err := NewVerifier(Config{Mode: ModeOIDC, Issuer: is.srv.URL, Audiences: []string{testAud}, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk := newClock()
+	v := oidcVerifier(t, is, clk)
 	ctx := context.Background()
 	for i := 0; i < 20; i++ {
 		tok := sign(t, is.key, "made-up", claimsFor(is.srv.URL, "a@b.c", nil))
@@ -194,8 +260,8 @@ func TestUnknownKidRefetchIsBounded(t *testing.T) {
 		t.Fatalf("20 unknown kids caused %d fetches, want 1", n)
 	}
 	// The issuer rotates to the new kid: after the refetch interval the new key is found.
-	is.kid = "made-up"
-	now = now.Add(jwksMinRefetch)
+	is.serve("made-up")
+	clk.Add(keysMinRefetch)
 	if email, err := v.Verify(ctx, sign(t, is.key, "made-up", claimsFor(is.srv.URL, "a@b.c", nil))); err != nil || email != "a@b.c" {
 		t.Fatalf("after rotation: %q, %v", email, err)
 	}
@@ -219,7 +285,7 @@ func TestCloudRunMode(t *testing.T) {
 		{name: "signature stripped with dot", token: parts[0] + "." + parts[1] + ".", wantEmail: "carol@example.com"},
 		{name: "signature stripped", token: parts[0] + "." + parts[1], wantEmail: "carol@example.com"},
 		{name: "with signature", token: full, wantEmail: "carol@example.com"},
-		{name: "wrong issuer", token: sign(t, key, "k", claimsFor("https://evil.test", "c@e.com", nil)), wantErr: "issuer"},
+		{name: "wrong issuer", token: sign(t, key, "k", claimsFor("https://evil.test", "c@e.com", nil)), wantErr: "different provider"},
 		{name: "expired", token: sign(t, key, "k", claimsFor(GoogleIssuer, "c@e.com", func(c map[string]any) { c["exp"] = 1 })), wantErr: "expired"},
 		{name: "wrong audience", token: sign(t, key, "k", claimsFor(GoogleIssuer, "c@e.com", func(c map[string]any) { c["aud"] = "x" })), wantErr: "audience"},
 		{name: "garbage", token: "a.b", wantErr: "malformed"},

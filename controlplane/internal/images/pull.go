@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -24,8 +25,13 @@ type Config struct {
 	// DockerHubRemote is the registry repository standing in for Docker Hub (an Artifact Registry remote
 	// repository), e.g. "127.0.0.1:18091/runsock-dev/dockerhub". Required.
 	DockerHubRemote string
-	// RemoteOptions are extra go-containerregistry options (auth keychain, transport).
+	// RemoteOptions are extra go-containerregistry options (the auth keychain). A transport among them is replaced:
+	// the Service's own refuses private addresses (egress.go).
 	RemoteOptions []remote.Option
+	// PrivateRegistries are registry hosts ("host" for any port, or "host:port") that may be pulled from though they
+	// are at, or resolve to, a private address (loopback, RFC 1918, link-local, unique-local...). The host of
+	// DockerHubRemote, the operator's own registry, is always allowed. Empty: no other.
+	PrivateRegistries []string
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -38,11 +44,12 @@ type UsageChecker interface {
 
 // Service keeps owners' image records. It is safe for concurrent use.
 type Service struct {
-	fs    *firestore.Client
-	cfg   Config
-	usage UsageChecker
-	log   *slog.Logger
-	now   func() time.Time
+	fs        *firestore.Client
+	cfg       Config
+	usage     UsageChecker
+	log       *slog.Logger
+	now       func() time.Time
+	transport http.RoundTripper
 }
 
 // New returns a Service storing records in fs. usage may be nil (then no image counts as used).
@@ -51,7 +58,9 @@ func New(fs *firestore.Client, cfg Config, usage UsageChecker) *Service {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Service{fs: fs, cfg: cfg, usage: usage, log: log, now: time.Now}
+	own, _, _ := strings.Cut(cfg.DockerHubRemote, "/")
+	allowed := newHostAllowList(append([]string{own}, cfg.PrivateRegistries...)...)
+	return &Service{fs: fs, cfg: cfg, usage: usage, log: log, now: time.Now, transport: registryTransport(allowed, nil)}
 }
 
 // PullRequest mirrors dockerapi.PullRequest (same fields, so the adapter converts it directly).
@@ -101,6 +110,7 @@ func (s *Service) resolve(ctx context.Context, r ref, platform v1.Platform) (*re
 		return nil, nil, fmt.Errorf("invalid reference format: %w", errdefs.ErrInvalidArgument)
 	}
 	opts := append([]remote.Option{remote.WithContext(ctx), remote.WithPlatform(platform)}, s.cfg.RemoteOptions...)
+	opts = append(opts, remote.WithTransport(s.transport))
 	desc, err := remote.Get(nref, opts...)
 	if err != nil {
 		return nil, nil, registryError(r, err)
@@ -153,6 +163,11 @@ func describe(img v1.Image) (*record, []v1.Descriptor, error) {
 // registryError turns a registry failure into a Docker-style message and an errdefs kind. The registry's own words
 // are kept: a refusal names the permission and the repository Artifact Registry checked, never a guessed cause.
 func registryError(r ref, err error) error {
+	var perr *PrivateAddressError
+	if errors.As(err, &perr) {
+		return withKind(errdefs.ErrPermissionDenied, "pull access denied for %s: %v: this control plane pulls only from "+
+			"public registries and its own; ask its operator to allow this registry", r.familiar, perr)
+	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {
 		for _, d := range terr.Errors {

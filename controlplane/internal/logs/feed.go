@@ -10,6 +10,7 @@ import (
 	"cloud.google.com/go/logging/apiv2/loggingpb"
 	"golang.org/x/time/rate"
 	"google.golang.org/api/iterator"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsock/runsock/controlplane/internal/googlequota"
 )
@@ -35,26 +36,43 @@ type feed struct {
 	stop context.CancelFunc
 }
 
-// feedSub is one reader's queue of a feed's new entries.
+// feedSub is one reader's queue of a feed's new entries, at most maxQueued of them: a reader that falls further
+// behind is told so (errBehind) and catches up by listing, rather than the feed holding its backlog.
 type feedSub struct {
 	signal chan struct{}
 
-	mu  sync.Mutex
-	buf []*loggingpb.LogEntry
-	err error
+	mu     sync.Mutex
+	buf    []*loggingpb.LogEntry
+	behind bool
+	err    error
 }
 
+// maxQueued bounds a subscriber's queue: a few pages.
+const maxQueued = 4 * pageSize
+
+// errBehind reports that a subscriber's queue overflowed and entries were dropped from it.
+var errBehind = errors.New("logs: follower fell behind its feed")
+
+// take returns the queued entries, and errBehind once if some were dropped (then the feed's error, if any).
 func (s *feedSub) take() ([]*loggingpb.LogEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	buf := s.buf
 	s.buf = nil
+	if s.behind {
+		s.behind = false
+		return buf, errBehind
+	}
 	return buf, s.err
 }
 
 func (s *feedSub) offer(entries []*loggingpb.LogEntry, err error) {
 	s.mu.Lock()
-	s.buf = append(s.buf, entries...)
+	if len(s.buf)+len(entries) > maxQueued {
+		s.buf, s.behind = nil, true
+	} else {
+		s.buf = append(s.buf, entries...)
+	}
 	if err != nil {
 		s.err = err
 	}
@@ -94,58 +112,63 @@ func (r *Reader) subscribe(execution string) (*feedSub, func()) {
 	}
 }
 
-// runFeed polls the execution's entries received since from, and hands new ones to the subscribers.
+// runFeed polls the execution's entries received since from, and hands new ones to the subscribers a page at a
+// time.
 func (r *Reader) runFeed(ctx context.Context, f *feed, from time.Time) {
 	defer r.wg.Done()
 	seen := newDedupe(1 << 16)
 	newest := from.Add(feedLookback)
+	hand := func(entries []*loggingpb.LogEntry, err error) {
+		r.feedsMu.Lock()
+		defer r.feedsMu.Unlock()
+		for s := range f.subs {
+			s.offer(entries, err)
+		}
+	}
 	for {
 		req := &loggingpb.ListLogEntriesRequest{
 			ResourceNames: []string{"projects/" + r.project},
 			Filter:        baseFilter([]string{f.exec}) + " AND receiveTimestamp>=" + quote(rfc3339(newest.Add(-feedLookback))),
-			OrderBy:       "timestamp asc", PageSize: 1000,
+			OrderBy:       "timestamp asc", PageSize: pageSize,
 		}
 		var fresh []*loggingpb.LogEntry
-		entries, err := r.list(ctx, req, 0)
-		for _, e := range entries {
+		err := r.each(ctx, req, func(e *loggingpb.LogEntry) error {
 			if seen.first(e.GetInsertId()) {
 				fresh = append(fresh, e)
 			}
 			if rt := e.GetReceiveTimestamp().AsTime(); rt.After(newest) {
 				newest = rt
 			}
-		}
+			if len(fresh) == pageSize {
+				hand(fresh, nil)
+				fresh = nil
+			}
+			return nil
+		})
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			err = translate(err)
-		}
-		r.feedsMu.Lock()
-		for s := range f.subs {
-			s.offer(fresh, err)
-		}
-		r.feedsMu.Unlock()
-		if err != nil {
 			r.log.WarnContext(ctx, "log poll failed", "execution", f.exec, "error", err)
 		}
+		hand(fresh, err)
 		if googlequota.Sleep(ctx, feedPoll) != nil {
 			return
 		}
 	}
 }
 
-// list runs entries.list for req within the quota — a token for every page, and retries while Cloud Logging
-// refuses the quota — and returns the entries, at most limit of them (0: all, up to maxCollect).
-func (r *Reader) list(ctx context.Context, req *loggingpb.ListLogEntriesRequest, limit int) ([]*loggingpb.LogEntry, error) {
-	if limit <= 0 {
-		limit = maxCollect
-	}
-	var collected []*loggingpb.LogEntry
+// each runs entries.list for req and hands fn its entries in order, page by page within the quota: a token for
+// every page fetched, and retries while Cloud Logging refuses the quota, resuming at the page refused. It holds one
+// page at a time, so a listing of any length costs the memory of a page. An error from fn ends the listing and
+// is returned as is.
+func (r *Reader) each(ctx context.Context, req *loggingpb.ListLogEntriesRequest, fn func(*loggingpb.LogEntry) error) error {
+	req = proto.CloneOf(req)
+	var stopped error
 	err := r.retry.Do(ctx, func(ctx context.Context) error {
-		collected = collected[:0]
 		it := r.api.ListLogEntries(ctx, req)
-		for first := true; len(collected) < limit; first = false {
+		for first := true; ; first = false {
 			if pageDue(it.PageInfo(), first) {
 				if err := r.lists.Wait(ctx); err != nil {
 					return err
@@ -156,17 +179,40 @@ func (r *Reader) list(ctx context.Context, req *loggingpb.ListLogEntriesRequest,
 				return nil
 			}
 			if err != nil {
+				req.PageToken = it.PageInfo().Token // a retry resumes here: the entries before it were handed on
 				return err
 			}
-			collected = append(collected, e)
+			if err := fn(e); err != nil {
+				stopped = err
+				return nil
+			}
+		}
+	})
+	if stopped != nil {
+		return stopped
+	}
+	return err
+}
+
+// list returns the first limit (> 0) entries of req's listing.
+func (r *Reader) list(ctx context.Context, req *loggingpb.ListLogEntriesRequest, limit int) ([]*loggingpb.LogEntry, error) {
+	var out []*loggingpb.LogEntry
+	err := r.each(ctx, req, func(e *loggingpb.LogEntry) error {
+		out = append(out, e)
+		if len(out) >= limit {
+			return errStop
 		}
 		return nil
 	})
-	return collected, err
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return out, err
 }
 
-// maxCollect bounds one listing held in memory; readers page through longer histories by timestamp.
-const maxCollect = 1 << 20
+// pageSize is the entries asked for per entries.list: Cloud Logging's largest page, so that a long history costs
+// as few requests of the per-minute quota as it can.
+const pageSize = 1000
 
 func newListLimiter(perMinute int) *rate.Limiter {
 	if perMinute <= 0 {

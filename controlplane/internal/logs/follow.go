@@ -10,12 +10,20 @@ import (
 
 // follow yields the history, then new lines from the last execution's shared feed, subscribed before the history
 // is listed (so nothing falls in between; overlaps are deduplicated), until the last execution's exit entry has
-// been seen, or its end (q.Done) is older than the completion wait, or ctx ends.
-func (r *Reader) follow(ctx context.Context, q Query, yield func(LogLine, error) bool) {
+// been seen, or its end (q.Done) is older than the completion wait, or ctx ends. A follower too slow for the
+// feed's queue catches up by listing from its last line.
+func (r *Reader) follow(ctx context.Context, q Query, yieldLine func(LogLine, error) bool) {
 	last := q.Executions[len(q.Executions)-1]
 	sub, unsubscribe := r.subscribe(last)
 	defer unsubscribe()
 
+	var newest time.Time // of the lines yielded
+	yield := func(l LogLine, err error) bool {
+		if l.Time.After(newest) {
+			newest = l.Time
+		}
+		return yieldLine(l, err)
+	}
 	seen := newDedupe(1 << 16)
 	sawExit, err := r.history(ctx, q, seen, yield)
 	if errors.Is(err, errStop) {
@@ -41,6 +49,25 @@ func (r *Reader) follow(ctx context.Context, q Query, yield func(LogLine, error)
 			sawExit = true
 		case <-sub.signal:
 			entries, err := sub.take()
+			if errors.Is(err, errBehind) { // what was dropped, and what is queued, is listed again
+				cq := q
+				cq.Tail = -1
+				if since := newest.Add(-feedLookback); since.After(cq.Since) {
+					cq.Since = since
+				}
+				exit, err := r.history(ctx, cq, seen, yield)
+				if errors.Is(err, errStop) {
+					return
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						yield(LogLine{}, err)
+					}
+					return
+				}
+				sawExit = sawExit || exit
+				continue
+			}
 			for _, e := range entries {
 				if isExit(r.project, e, last) {
 					sawExit = true

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/runsock/runsock/controlplane/internal/googleconn"
 	"github.com/runsock/runsock/controlplane/internal/googlequota"
 )
 
@@ -102,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Reader, error) {
 	if cfg.Project == "" {
 		return nil, errors.New("logs: project is required")
 	}
-	var opts []option.ClientOption
+	opts := googleconn.ClientOptions() // after an outage of Cloud Logging, the first read goes through
 	if cfg.Endpoint != "" {
 		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
 	}
@@ -156,8 +157,9 @@ func (r *Reader) Read(ctx context.Context, q Query) iter.Seq2[LogLine, error] {
 				return
 			}
 		}
-		seen := newDedupe(1 << 16)
-		if _, err := r.history(ctx, q, seen, yield); err != nil {
+		// No deduplication: one listing returns each entry once, and remembering insertIds would grow with the
+		// history (to the dedupe's bound) for nothing.
+		if _, err := r.history(ctx, q, nil, yield); err != nil {
 			yield(LogLine{}, err)
 		}
 	}
@@ -181,12 +183,19 @@ func (r *Reader) awaitExit(ctx context.Context, q Query) error {
 	exec := q.Executions[len(q.Executions)-1]
 	sub, unsubscribe := r.subscribe(exec) // before the listing, so nothing falls in between
 	defer unsubscribe()
-	entries, err := r.list(ctx, &loggingpb.ListLogEntriesRequest{
-		ResourceNames: []string{"projects/" + r.project}, Filter: systemFilter(r.project, q),
-		OrderBy: "timestamp desc", PageSize: 20,
-	}, 20)
+	system := func() ([]*loggingpb.LogEntry, error) {
+		entries, err := r.list(ctx, &loggingpb.ListLogEntriesRequest{
+			ResourceNames: []string{"projects/" + r.project}, Filter: systemFilter(r.project, q),
+			OrderBy: "timestamp desc", PageSize: 20,
+		}, 20)
+		if err != nil {
+			return nil, translate(err)
+		}
+		return entries, nil
+	}
+	entries, err := system()
 	if err != nil {
-		return translate(err)
+		return err
 	}
 	deadline := time.NewTimer(r.wait)
 	defer deadline.Stop()
@@ -204,58 +213,123 @@ func (r *Reader) awaitExit(ctx context.Context, q Query) error {
 			return nil
 		case <-sub.signal:
 		}
-		if entries, err = sub.take(); err != nil {
+		entries, err = sub.take()
+		if errors.Is(err, errBehind) { // what was dropped may have held the exit: look again
+			entries, err = system()
+		}
+		if err != nil {
 			return err
 		}
 	}
 }
 
-// history lists the lines already stored (the last q.Tail of them if q.Tail >= 0) and yields those not seen. It
-// returns whether the exit entry of the last execution was among the entries and false from yield as errStop.
+// history yields the lines already stored (the last q.Tail of them if q.Tail >= 0) that were not seen, page by
+// page: whatever the length of the history, it holds a page. It returns whether the exit entry of the last
+// execution was among the entries, and false from yield as errStop.
 func (r *Reader) history(ctx context.Context, q Query, seen *dedupe, yield func(LogLine, error) bool) (bool, error) {
-	req := &loggingpb.ListLogEntriesRequest{
-		ResourceNames: []string{"projects/" + r.project},
-		Filter:        outputFilter(r.project, q, q.Follow),
-		OrderBy:       "timestamp asc",
-		PageSize:      1000,
-	}
-	if q.Tail >= 0 {
-		if q.Tail == 0 {
-			return false, nil
-		}
-		req.Filter = outputFilter(r.project, q, false)
-		req.OrderBy, req.PageSize = "timestamp desc", int32(min(q.Tail, 1000))
-	}
-	limit := 0
-	if q.Tail >= 0 {
-		limit = q.Tail
-	}
-	entries, err := r.list(ctx, req, limit)
-	if err != nil {
-		return false, translate(err)
-	}
-	if q.Tail >= 0 {
-		slices.Reverse(entries)
-	}
+	last := q.Executions[len(q.Executions)-1]
 	sawExit := false
-	for _, e := range entries {
-		if isExit(r.project, e, q.Executions[len(q.Executions)-1]) {
+	emit := func(e *loggingpb.LogEntry) error {
+		if isExit(r.project, e, last) {
 			sawExit = true
 		}
 		if !r.emit(e, seen, yield) {
-			return sawExit, errStop
+			return errStop
 		}
+		return nil
 	}
-	return sawExit, nil
+	var err error
+	switch {
+	case q.Tail == 0:
+		return false, nil
+	case q.Tail > 0:
+		err = r.tail(ctx, q, emit)
+	default:
+		err = r.each(ctx, r.listing(q, q.Follow, "timestamp asc", pageSize), emit)
+	}
+	if err != nil && !errors.Is(err, errStop) {
+		err = translate(err)
+	}
+	return sawExit, err
+}
+
+// listing is the entries.list request for q's output (and, withSystem, the system entries that mark completeness).
+func (r *Reader) listing(q Query, withSystem bool, order string, size int) *loggingpb.ListLogEntriesRequest {
+	return &loggingpb.ListLogEntriesRequest{ResourceNames: []string{"projects/" + r.project},
+		Filter: outputFilter(r.project, q, withSystem), OrderBy: order, PageSize: int32(size)}
+}
+
+// maxTies bounds the lines remembered at the timestamp where a long tail begins; past it, a tail may begin with a
+// few more lines of that same instant than asked.
+const maxTies = 1 << 14
+
+// tail hands fn the last q.Tail output lines, oldest first, holding at most a page. A tail of a page or less is
+// one page listed newest first, reversed. A longer one is found by counting back, newest first and keeping
+// nothing, to the line where it begins, then listed oldest first from there: twice the requests, the memory of a
+// page.
+func (r *Reader) tail(ctx context.Context, q Query, fn func(*loggingpb.LogEntry) error) error {
+	if q.Tail <= pageSize {
+		entries, err := r.list(ctx, r.listing(q, false, "timestamp desc", q.Tail), q.Tail)
+		if err != nil {
+			return err
+		}
+		slices.Reverse(entries)
+		for _, e := range entries {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var begin time.Time       // the timestamp of the oldest line of the tail
+	ties := map[string]bool{} // the tail's lines at begin
+	n := 0
+	err := r.each(ctx, r.listing(q, false, "timestamp desc", pageSize), func(e *loggingpb.LogEntry) error {
+		if ts := e.GetTimestamp().AsTime(); !ts.Equal(begin) {
+			begin, ties = ts, map[string]bool{}
+		}
+		if len(ties) < maxTies {
+			ties[e.GetInsertId()] = true
+		}
+		if n++; n == q.Tail {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return err
+	}
+	from := q
+	if n == q.Tail {
+		from.Since = begin
+	}
+	n = 0
+	err = r.each(ctx, r.listing(from, false, "timestamp asc", pageSize), func(e *loggingpb.LogEntry) error {
+		if e.GetTimestamp().AsTime().Equal(begin) && len(ties) < maxTies && !ties[e.GetInsertId()] {
+			return nil // of the instant the tail begins, but before it
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+		if n++; n == q.Tail {
+			return errStop // lines that arrived since the count are the follow's
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) && n == q.Tail {
+		return nil
+	}
+	return err
 }
 
 // errStop reports that the consumer stopped the iteration.
 var errStop = errors.New("logs: iteration stopped")
 
-// emit yields e if it is a new output line; it returns false when the consumer stopped.
+// emit yields e if it is a new output line (every one when seen is nil); it returns false when the consumer
+// stopped.
 func (r *Reader) emit(e *loggingpb.LogEntry, seen *dedupe, yield func(LogLine, error) bool) bool {
 	stream := streamOf(r.project, e)
-	if stream == 0 || !seen.first(e.GetInsertId()) {
+	if stream == 0 || (seen != nil && !seen.first(e.GetInsertId())) {
 		return true
 	}
 	return yield(LogLine{Stream: stream, Time: e.GetTimestamp().AsTime(), Data: payload(e)}, nil)

@@ -30,7 +30,12 @@ type sim struct {
 
 func newSim(t *testing.T, delay time.Duration, opts ...grpc.ServerOption) *sim {
 	t.Helper()
-	svc := simlogging.New(simlogging.Config{IngestionDelay: delay})
+	return newSimWith(t, simlogging.Config{IngestionDelay: delay}, opts...)
+}
+
+func newSimWith(t *testing.T, cfg simlogging.Config, opts ...grpc.ServerOption) *sim {
+	t.Helper()
+	svc := simlogging.New(cfg)
 	g := grpc.NewServer(opts...)
 	svc.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -4,7 +4,10 @@
 //
 //	containers/{id}          owner, name, status, created (queryable) + record (the whole Container as JSON)
 //	names/{sha256(owner,name)} id, owner, name — a name's reservation, created in the same transaction as the container
-//	events/{auto}            owner, time, type, action, actor, attrs
+//	events/{auto}            owner, time, expireAt, type, action, actor, attrs
+//
+// Events expire EventRetention after they happen (a TTL policy on expireAt) and are read by owner and time through
+// a composite index, never scanned; NeededSchema names what the database must declare for that (infra/firestore.tf).
 //
 // It counts its Firestore operations (Ops) so the cost of a lifecycle can be reported, and counts writes per
 // document (DocumentWrites) for every part sharing its client — live logs and images included — from the Commit

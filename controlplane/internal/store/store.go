@@ -14,7 +14,6 @@ import (
 	"cloud.google.com/go/firestore"
 	"github.com/containerd/errdefs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
-	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -24,7 +23,6 @@ import (
 const (
 	colContainers = "containers"
 	colNames      = "names"
-	colEvents     = "events"
 )
 
 // Store is the Firestore-backed state. Safe for concurrent use.
@@ -97,10 +95,19 @@ func nameKey(owner, name string) string {
 	return hex.EncodeToString(h[:16])
 }
 
+// maxRecord bounds a container's record: Firestore refuses a document over 1 MiB, and the record shares its
+// document with the queryable fields. A larger record is refused here as the caller's (400), not as Firestore's
+// opaque failure.
+const maxRecord = 1_000_000
+
 func toDoc(c *containers.Container) (containerDoc, error) {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return containerDoc{}, fmt.Errorf("encode container %s: %w", c.ID, err)
+	}
+	if len(b) > maxRecord {
+		return containerDoc{}, fmt.Errorf("container %s: its configuration takes %d bytes, more than the %d runsock can store: %w",
+			c.ID, len(b), maxRecord, errdefs.ErrInvalidArgument)
 	}
 	return containerDoc{Owner: c.Owner, Name: c.Name, Status: string(c.State.Status), Created: c.Created, Record: string(b)}, nil
 }
@@ -316,80 +323,6 @@ func (s *Store) DeleteContainer(ctx context.Context, id string) error {
 	}
 	s.writes.Add(2)
 	return nil
-}
-
-type eventDoc struct {
-	Owner  string            `firestore:"owner"`
-	Time   time.Time         `firestore:"time"`
-	Type   string            `firestore:"type"`
-	Action string            `firestore:"action"`
-	Actor  string            `firestore:"actor"`
-	Attrs  map[string]string `firestore:"attrs"`
-	// Exit is a die event's outcome (absent on other events, and on die events recorded before it existed).
-	Exit *exitDoc `firestore:"exit,omitempty"`
-}
-
-// exitDoc is a containers.Outcome.
-type exitDoc struct {
-	ExitCode   int       `firestore:"exitCode"`
-	OOMKilled  bool      `firestore:"oomKilled,omitempty"`
-	Error      string    `firestore:"error,omitempty"`
-	Signal     int       `firestore:"signal,omitempty"`
-	FinishedAt time.Time `firestore:"finishedAt"`
-}
-
-func toExitDoc(o *containers.Outcome) *exitDoc {
-	if o == nil {
-		return nil
-	}
-	return &exitDoc{ExitCode: o.ExitCode, OOMKilled: o.OOMKilled, Error: o.Error, Signal: o.Signal, FinishedAt: o.FinishedAt}
-}
-
-func (d *exitDoc) outcome() *containers.Outcome {
-	if d == nil {
-		return nil
-	}
-	return &containers.Outcome{ExitCode: d.ExitCode, OOMKilled: d.OOMKilled, Error: d.Error, Signal: d.Signal, FinishedAt: d.FinishedAt}
-}
-
-// AddEvent is one write.
-func (s *Store) AddEvent(ctx context.Context, e containers.Event) error {
-	s.writes.Add(1)
-	_, _, err := s.fs.Collection(colEvents).Add(ctx, eventDoc{Owner: e.Owner, Time: e.Time, Type: e.Type, Action: e.Action,
-		Actor: e.ActorID, Attrs: e.Attributes, Exit: toExitDoc(e.Exit)})
-	return classify(err, "record event")
-}
-
-// ListEvents is one range query on time; the owner is filtered in memory so no composite index is needed.
-func (s *Store) ListEvents(ctx context.Context, owner string, since, until time.Time) ([]containers.Event, error) {
-	// Firestore keeps microseconds; a since with nanoseconds would skip the event it came from.
-	q := s.fs.Collection(colEvents).Where("time", ">=", since.Truncate(time.Microsecond))
-	if !until.IsZero() {
-		q = q.Where("time", "<=", until)
-	}
-	s.queries.Add(1)
-	it := q.OrderBy("time", firestore.Asc).Documents(ctx)
-	defer it.Stop()
-	var out []containers.Event
-	for {
-		snap, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, classify(err, "list events")
-		}
-		s.reads.Add(1)
-		var d eventDoc
-		if err := snap.DataTo(&d); err != nil {
-			return nil, fmt.Errorf("decode event: %w", err)
-		}
-		if owner != "" && d.Owner != owner {
-			continue
-		}
-		out = append(out, containers.Event{Owner: d.Owner, Type: d.Type, Action: d.Action, ActorID: d.Actor, Attributes: d.Attrs,
-			Time: d.Time, Exit: d.Exit.outcome()})
-	}
 }
 
 // Client is the Firestore client, for parts that keep their own collections (images).

@@ -128,12 +128,41 @@ func TestEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	reads := s.Ops().Reads
 	evs, err := s.ListEvents(ctx, "a@x", t0, time.Time{})
 	if err != nil || len(evs) != 2 || evs[1].ActorID != "2" {
 		t.Fatalf("events: %v %+v", err, evs)
 	}
+	if n := s.Ops().Reads - reads; n != 2 {
+		t.Errorf("listing a's 2 events read %d documents: the query must select by owner, not scan", n)
+	}
+	// Every event carries when it expires, for the TTL policy.
+	docs, err := s.fs.Collection(colEvents).Where(fieldOwner, "==", "b@x").Documents(ctx).GetAll()
+	if err != nil || len(docs) != 1 {
+		t.Fatalf("b's event: %v %d", err, len(docs))
+	}
+	var d eventDoc
+	docs[0].DataTo(&d)
+	if want := d.Time.Add(EventRetention); !d.ExpireAt.Equal(want) {
+		t.Errorf("expireAt %v, want %v", d.ExpireAt, want)
+	}
 	evs, _ = s.ListEvents(ctx, "", t0.Add(500*time.Millisecond), t0.Add(1500*time.Millisecond))
 	if len(evs) != 1 || evs[0].ActorID != "1" {
 		t.Fatalf("range: %+v", evs)
+	}
+}
+
+// A record Firestore could not hold is the caller's error (400), refused before anything is written: the name stays
+// free.
+func TestRecordTooLargeIsRefused(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	big := &containers.Container{ID: newID(), Owner: "a@x", Name: "big", Created: time.Now(),
+		Config: container.Config{Labels: map[string]string{"x": string(make([]byte, maxRecord))}}}
+	if err := s.CreateContainer(ctx, big); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("create: %v, want invalid argument", err)
+	}
+	if err := s.CreateContainer(ctx, &containers.Container{ID: newID(), Owner: "a@x", Name: "big"}); err != nil {
+		t.Fatalf("the name was taken by the refused create: %v", err)
 	}
 }

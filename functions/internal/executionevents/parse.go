@@ -60,17 +60,22 @@ func ParseEntry(data []byte) (executiondoc.Outcome, error) {
 	at := e.Timestamp.UTC().Truncate(time.Microsecond)
 	o := executiondoc.Outcome{Execution: exec, Job: e.Resource.Labels["job_name"], Message: e.TextPayload, Time: at, InsertID: e.InsertID}
 	text := e.TextPayload
+	var err error
 	switch {
 	case reExit.MatchString(text):
 		o.Kind = executiondoc.KindExit
-		o.ExitCode, _ = strconv.Atoi(reExit.FindStringSubmatch(text)[1])
+		if o.ExitCode, err = number(reExit.FindStringSubmatch(text)[1], 0, 255); err != nil {
+			return executiondoc.Outcome{}, fmt.Errorf("exit code: %w", err)
+		}
 	case reOOM.MatchString(text):
 		o.Kind, o.ExitCode, o.Signal = executiondoc.KindOOM, 137, 9
 	case reTimeout.MatchString(text):
 		o.Kind, o.ExitCode, o.Signal = executiondoc.KindTimeout, 137, 9
 	case reSignal.MatchString(text):
 		o.Kind = executiondoc.KindSignal
-		o.Signal, _ = strconv.Atoi(reSignal.FindStringSubmatch(text)[1])
+		if o.Signal, err = number(reSignal.FindStringSubmatch(text)[1], 1, 127); err != nil {
+			return executiondoc.Outcome{}, fmt.Errorf("signal: %w", err)
+		}
 		o.ExitCode = 128 + o.Signal
 	case reCancel.MatchString(text):
 		o.Kind, o.ExitCode, o.Signal = executiondoc.KindCancelled, 137, 9
@@ -78,4 +83,14 @@ func ParseEntry(data []byte) (executiondoc.Outcome, error) {
 		return executiondoc.Outcome{}, ErrNotAnOutcome
 	}
 	return o, nil
+}
+
+// number reads the decimal digits d, which must make a number in [lo, hi]: an exit code or signal out of range is
+// a malformed entry, never a code of success.
+func number(d string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(d)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s is not in [%d, %d]", d, lo, hi)
+	}
+	return n, nil
 }

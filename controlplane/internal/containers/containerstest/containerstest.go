@@ -185,6 +185,7 @@ type Launcher struct {
 	done    map[string]chan containers.Outcome // execution → its outcome, once (buffered, one)
 	specs   []containers.LaunchSpec
 	deleted []string
+	calls   int // Launch, Cancel and DeleteExecution: every call that would change Cloud Run
 	fail    error
 }
 
@@ -199,6 +200,7 @@ func Execution(n int) string { return fmt.Sprintf("projects/p/locations/r/jobs/j
 func (l *Launcher) Launch(ctx context.Context, spec containers.LaunchSpec) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.calls++
 	if l.fail != nil {
 		return "", l.fail
 	}
@@ -223,6 +225,13 @@ func (l *Launcher) Specs() []containers.LaunchSpec {
 	return slices.Clone(l.specs)
 }
 
+// Changes is how many calls would have changed Cloud Run (Launch, Cancel, DeleteExecution).
+func (l *Launcher) Changes() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.calls
+}
+
 // Deleted are the executions deleted so far, in order.
 func (l *Launcher) Deleted() []string {
 	l.mu.Lock()
@@ -245,6 +254,9 @@ func (l *Launcher) Finish(e string, o containers.Outcome) {
 }
 
 func (l *Launcher) Cancel(ctx context.Context, e string) error {
+	l.mu.Lock()
+	l.calls++
+	l.mu.Unlock()
 	l.Finish(e, containers.Outcome{ExitCode: 137, Error: "cancelled", FinishedAt: time.Now()})
 	return nil
 }
@@ -252,6 +264,7 @@ func (l *Launcher) Cancel(ctx context.Context, e string) error {
 func (l *Launcher) DeleteExecution(ctx context.Context, e string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.calls++
 	l.deleted = append(l.deleted, e)
 	return nil
 }
