@@ -55,7 +55,7 @@ type ImageDeleteOptions struct {
 }
 
 // AgentBackend serves what needs the runsock agent inside a container: exec, attach with input, archive, top,
-// stats, resize and published-port tunnels; *containers.Service implements it. Every call resolves the container
+// stats, resize and published-port tunnels; *agentsessions.Sessions implements it. Every call resolves the container
 // or exec for the caller (another user's is "No such container" / "No such exec instance"). Until it is wired
 // (nil), these routes answer 409 saying the agent is missing.
 type AgentBackend interface {
