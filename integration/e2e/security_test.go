@@ -89,8 +89,12 @@ func TestAdminChangesOnlyWhatTheyName(t *testing.T) {
 		t.Errorf("alice: ps --filter owner=<the admin>: %s; want a refusal", r)
 	}
 
-	as(admin, "container", "prune", "-f")
-	t.Logf("admin: system prune -f: %s", as(admin, "system", "prune", "-f"))
+	if r := as(admin, "container", "prune", "-f"); r.code != 0 {
+		t.Errorf("admin: container prune -f: %s", r)
+	}
+	if r := as(admin, "system", "prune", "-f"); r.code != 0 {
+		t.Errorf("admin: system prune -f: %s", r)
+	}
 	for _, n := range []string{kept, byID, byOwner} {
 		if r := as(alice, "inspect", n); r.code != 0 {
 			t.Errorf("the admin's prune removed alice's %s: %s", n, r)

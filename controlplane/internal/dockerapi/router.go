@@ -152,6 +152,7 @@ func (h *Handler) routes() {
 	h.handle("GET /info", h.infoHandler)
 	h.handle("GET /system/df", h.diskUsage)
 	h.handle("GET /events", h.events)
+	h.handle("POST /build/prune", h.buildPrune)
 
 	h.handle("POST /containers/create", h.containerCreate)
 	h.handle("GET /containers/json", h.containerList)
