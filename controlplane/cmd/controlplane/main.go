@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -137,7 +138,7 @@ func withIdentity(cfg config.Config, next http.Handler, log *slog.Logger) (http.
 		switch {
 		case len(a) > 0 && a[0] == '@':
 			domains = append(domains, a[1:])
-		case !containsAt(a):
+		case !strings.Contains(a, "@"):
 			domains = append(domains, a)
 		default:
 			emails = append(emails, a)
@@ -165,15 +166,6 @@ func agentOnly(cfg config.Config) []string {
 		}
 	}
 	return out
-}
-
-func containsAt(s string) bool {
-	for _, r := range s {
-		if r == '@' {
-			return true
-		}
-	}
-	return false
 }
 
 func newLogger(cfg config.Config) *slog.Logger {

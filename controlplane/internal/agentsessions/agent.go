@@ -87,6 +87,7 @@ type Agent struct {
 
 	ctx       context.Context // ends at Close; parent of the live-output deletions
 	cancel    context.CancelFunc
+	mu        sync.Mutex // orders every wg.Add before Close's cancel or after it
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -106,7 +107,9 @@ func NewAgent(o AgentOptions) *Agent {
 // Close ends the pending live-output deletions (each still runs once, without waiting out its grace) and waits.
 func (a *Agent) Close() error {
 	a.closeOnce.Do(func() {
+		a.mu.Lock()
 		a.cancel()
+		a.mu.Unlock()
 		a.wg.Wait()
 	})
 	return nil
@@ -253,6 +256,11 @@ func (a *Agent) Forget(id string) {
 		}()
 	}
 	if a.o.Logs == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ctx.Err() != nil { // closed: the deletion would be cancelled at once anyway
 		return
 	}
 	a.wg.Add(1)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,22 +86,12 @@ func (s *Sessions) ExecCreate(ctx context.Context, p identity.Principal, ref str
 	if err := s.c.CheckAgent(c); err != nil {
 		return "", err
 	}
+	s.c.Audit(ctx, p, c, "exec")
 	e := &execRecord{id: randomHex(32), owner: c.Owner, containerID: c.ID, req: req, containerUser: c.Config.User,
 		resize: make(chan agentlink.Size, 4)}
 	s.execs.add(e, time.Now())
-	s.c.Emit(ctx, c, "exec_create: "+joinCmd(req.Cmd), map[string]string{"execID": e.id})
+	s.c.Emit(ctx, c, "exec_create: "+strings.Join(req.Cmd, " "), map[string]string{"execID": e.id})
 	return e.id, nil
-}
-
-func joinCmd(cmd []string) string {
-	out := ""
-	for i, a := range cmd {
-		if i > 0 {
-			out += " "
-		}
-		out += a
-	}
-	return out
 }
 
 func (s *Sessions) execFor(p identity.Principal, id string) (*execRecord, error) {
@@ -203,7 +194,13 @@ func (s *Sessions) ExecStart(ctx context.Context, p identity.Principal, id strin
 		return err
 	}
 	if req.Detach {
+		s.mu.Lock()
+		if s.ctx.Err() != nil {
+			s.mu.Unlock()
+			return errkind.New(errdefs.ErrUnavailable, "the control plane is shutting down")
+		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			if err := run(s.ctx); err != nil {

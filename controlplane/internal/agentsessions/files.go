@@ -95,6 +95,7 @@ func (s *Sessions) ArchiveGet(ctx context.Context, p identity.Principal, ref, pa
 	if err != nil {
 		return container.PathStat{}, nil, err
 	}
+	s.c.Audit(ctx, p, c, "archive get")
 	if agent {
 		st, rc, err := s.link.ArchiveGet(ctx, c.ID, path)
 		return st, rc, fileNotFound(err, path, ref)
@@ -115,6 +116,7 @@ func (s *Sessions) ArchivePut(ctx context.Context, p identity.Principal, ref, pa
 	if err != nil {
 		return err
 	}
+	s.c.Audit(ctx, p, c, "archive put")
 	if agent {
 		err = s.link.ArchivePut(ctx, c.ID, path, r, agentlink.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID})
 		return fileNotFound(err, path, ref)

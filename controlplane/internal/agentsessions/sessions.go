@@ -23,6 +23,8 @@ type Containers interface {
 	Resolve(ctx context.Context, p identity.Principal, ref string) (*containers.Container, error)
 	// CheckAgent says why c cannot have sessions through the agent.
 	CheckAgent(c *containers.Container) error
+	// Audit records an admin's action on another user's container (nothing for the owner's own).
+	Audit(ctx context.Context, p identity.Principal, c *containers.Container, action string)
 	// Emit records and publishes an event of c's.
 	Emit(ctx context.Context, c *containers.Container, action string, extra map[string]string)
 	// WhenEnds is closed when id's current execution dies or id is removed.
@@ -43,7 +45,7 @@ type Sessions struct {
 	log   *slog.Logger
 	execs *execRegistry
 
-	mu       sync.Mutex
+	mu       sync.Mutex                                  // guards resizes and captures, and orders every wg.Add before Close's cancel or after it
 	resizes  map[string]map[chan agentlink.Size]struct{} // container → live attach sessions' resize channels
 	captures map[string]chan struct{}                    // container → closed when its capture in progress ends
 
@@ -73,7 +75,9 @@ func NewSessions(c Containers, link Link, exits <-chan agentlink.ExitReport, fil
 // Close ends detached execs and the exit loop and waits for them.
 func (s *Sessions) Close() error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
 		s.cancel()
+		s.mu.Unlock()
 		s.wg.Wait()
 	})
 	return nil
@@ -259,7 +263,11 @@ func (s *Sessions) Stats(ctx context.Context, p identity.Principal, ref string, 
 
 // TunnelCheck resolves ref for a published-port tunnel (errors before the HTTP layer answers 200).
 func (s *Sessions) TunnelCheck(ctx context.Context, p identity.Principal, ref string) (*containers.Container, error) {
-	return s.running(ctx, p, ref)
+	c, err := s.running(ctx, p, ref)
+	if err == nil {
+		s.c.Audit(ctx, p, c, "tunnel")
+	}
+	return c, err
 }
 
 // Tunnel carries conn to 127.0.0.1:port inside c.

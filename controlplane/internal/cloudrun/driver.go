@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
 	"sync"
 	"time"
 
@@ -188,13 +189,13 @@ func (d *Driver) runJob(ctx context.Context, jobName string, spec containers.Lau
 	})
 	if err != nil {
 		if isCode(err, codes.ResourceExhausted) {
-			return "", quotaError(err, "run job "+shortName(jobName), executionQuotaAdvice)
+			return "", quotaError(err, "run job "+path.Base(jobName), executionQuotaAdvice)
 		}
-		return "", translate(err, "run job "+shortName(jobName))
+		return "", translate(err, "run job "+path.Base(jobName))
 	}
 	exec, err := op.Metadata()
 	if err != nil || exec.GetName() == "" {
-		return "", fmt.Errorf("run job %s: operation %s carries no execution: %v", shortName(jobName), op.Name(), err)
+		return "", fmt.Errorf("run job %s: operation %s carries no execution: %v", path.Base(jobName), op.Name(), err)
 	}
 	d.log.DebugContext(ctx, "execution started", "execution", exec.GetName(), "container", spec.ContainerID)
 	return exec.GetName(), nil
@@ -261,7 +262,7 @@ func (d *Driver) Cancel(ctx context.Context, execution string) error {
 	if err == nil || isCode(err, codes.FailedPrecondition) || isCode(err, codes.NotFound) {
 		return nil
 	}
-	return translate(err, "cancel execution "+shortName(execution))
+	return translate(err, "cancel execution "+path.Base(execution))
 }
 
 // DeleteExecution deletes the execution (cancelling it if it still runs). A missing execution is not an error.
@@ -282,7 +283,7 @@ func (d *Driver) DeleteExecution(ctx context.Context, execution string) error {
 			return nil
 		}
 	}
-	return translate(err, "delete execution "+shortName(execution))
+	return translate(err, "delete execution "+path.Base(execution))
 }
 
 func (d *Driver) deleteExecution(ctx context.Context, execution string) error {
@@ -293,13 +294,3 @@ func (d *Driver) deleteExecution(ctx context.Context, execution string) error {
 }
 
 func isNotFound(err error) bool { return err != nil && errors.Is(err, errNotFound) }
-
-// shortName is the last segment of a resource name.
-func shortName(name string) string {
-	for i := len(name) - 1; i >= 0; i-- {
-		if name[i] == '/' {
-			return name[i+1:]
-		}
-	}
-	return name
-}

@@ -3,6 +3,7 @@ package cloudrun
 import (
 	"context"
 	"errors"
+	"path"
 	"strings"
 	"time"
 
@@ -66,11 +67,11 @@ func (d *Driver) ListManaged(ctx context.Context) ([]JobInfo, error) {
 func (d *Driver) jobInfo(ctx context.Context, job *runpb.Job) (JobInfo, error) {
 	tmpl := job.GetLabels()[LabelTemplate]
 	info := JobInfo{Name: job.GetName(), Etag: job.GetEtag(),
-		Ours: len(tmpl) >= 20 && shortName(job.GetName()) == "rs-"+tmpl[:20]}
+		Ours: len(tmpl) >= 20 && path.Base(job.GetName()) == "rs-"+tmpl[:20]}
 	info.LastActivity = latest(job.GetCreateTime().AsTime(), job.GetUpdateTime().AsTime())
 	execs, err := d.listExecutions(ctx, job.GetName())
 	if err != nil {
-		return info, translate(err, "list executions of "+shortName(job.GetName()))
+		return info, translate(err, "list executions of "+path.Base(job.GetName()))
 	}
 	for _, exec := range execs {
 		e := ExecutionInfo{Name: exec.GetName(), Running: !terminal(exec), CreateTime: exec.GetCreateTime().AsTime()}
@@ -96,12 +97,12 @@ func latest(ts ...time.Time) time.Time {
 // DeleteJob deletes a job (and with it its finished executions) if its etag still matches. A missing job is not
 // an error; a job with a running execution is refused by Cloud Run (errdefs.ErrConflict or ErrInvalidArgument).
 func (d *Driver) DeleteJob(ctx context.Context, name, etag string) error {
-	d.created.Delete(shortName(name))
+	d.created.Delete(path.Base(name))
 	err := d.deleteJob(ctx, name, etag)
 	if err == nil || isCode(err, codes.NotFound) {
 		return nil
 	}
-	return translate(err, "delete job "+shortName(name))
+	return translate(err, "delete job "+path.Base(name))
 }
 
 // JobOf returns the job's full name of an execution's full name ("" when it is not one).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ func (d *Driver) Inspect(ctx context.Context, execution string) (Status, error) 
 		return Status{}, err
 	}
 	if err != nil {
-		return Status{}, translate(err, "get execution "+shortName(execution))
+		return Status{}, translate(err, "get execution "+path.Base(execution))
 	}
 	if !terminal(exec) {
 		return Status{Running: true}, nil
@@ -78,7 +79,7 @@ func (d *Driver) firstTask(ctx context.Context, execution string) (task *runpb.T
 		return err
 	})
 	if err != nil {
-		return nil, translate(err, "list tasks of "+shortName(execution))
+		return nil, translate(err, "list tasks of "+path.Base(execution))
 	}
 	return task, nil
 }
@@ -134,7 +135,7 @@ func outcome(exec *runpb.Execution, task *runpb.Task) containers.Outcome {
 		o.ExitCode = 128
 		o.Error = strings.TrimSpace(cond.GetMessage())
 		if o.Error == "" {
-			o.Error = fmt.Sprintf("Cloud Run execution %s failed", shortName(exec.GetName()))
+			o.Error = fmt.Sprintf("Cloud Run execution %s failed", path.Base(exec.GetName()))
 		}
 	}
 	return o

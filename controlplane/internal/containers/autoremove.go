@@ -32,12 +32,17 @@ func (s *Service) autoRemove(ctx context.Context, c *Container) {
 	if err == nil || errdefs.IsNotFound(err) {
 		return
 	}
-	if !errdefs.IsUnavailable(err) || s.ctx.Err() != nil {
+	s.mu.Lock() // Close cancels s.ctx under mu: an Add made after the check is one its Wait sees
+	retry := errdefs.IsUnavailable(err) && s.ctx.Err() == nil
+	if retry {
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if !retry {
 		s.removalFailed(c, err)
 		return
 	}
 	s.log.Warn("auto-remove: retrying", "container", c.ID, "err", err)
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		s.retryAutoRemove(c, err)

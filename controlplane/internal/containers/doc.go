@@ -1,6 +1,8 @@
 // Package containers owns the container lifecycle: create (merging the image's config as Docker does), start as a
 // Cloud Run Job execution through a Launcher, stop/kill/restart/remove, waiting for exits, name and ID-prefix
-// resolution per owner, and the lifecycle events fanned out to /events subscribers and waits.
+// resolution per owner, and the lifecycle events fanned out to /events subscribers and waits. Who reaches which
+// container is owners.go: admins see everyone's but change another user's only by full ID or the owner filter,
+// and each such change is an "admin" event.
 //
 // It declares the small interfaces it needs from other parts in ports.go (Launcher, ImageResolver, LogSource,
 // Agent) and container.go (Store); main.go wires their implementations (cloudrun, images, livelogs.Source,
@@ -9,7 +11,8 @@
 // signals through it, behind the Agent interface.
 //
 // It never imports the HTTP layer, a cloud SDK, Firestore, gRPC or the agent link (agentlink, linkproto, livelogs).
-// State lives in a Store (Firestore in production); nothing that matters is kept only in memory.
+// State lives in a Store (Firestore in production; containerstest's in-memory one in unit tests); nothing that
+// matters is kept only in memory.
 //
 // Goroutines: a Service runs one watcher per running container (Launcher.Wait → record the exit), the event
 // fan-out, and the retries of an auto-removal the Admin API refused as unavailable (autoremove.go); Service.Close

@@ -18,7 +18,7 @@ const exitWait = 60 * time.Second
 
 // Start launches a new execution for the container (304 when it is already running).
 func (s *Service) Start(ctx context.Context, p identity.Principal, ref string) error {
-	c, err := s.Resolve(ctx, p, ref)
+	c, err := s.resolveFor(ctx, p, ref, "start")
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 // the execution is cancelled at once; timeout and signal are for the agent hook. It returns once the exit is
 // recorded.
 func (s *Service) Stop(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error {
-	c, err := s.Resolve(ctx, p, ref)
+	c, err := s.resolveFor(ctx, p, ref, "stop")
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (s *Service) markStopRequested(ctx context.Context, id string) error {
 
 // Kill cancels the container's execution (409 when it is not running, as Docker does).
 func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal string) error {
-	c, err := s.Resolve(ctx, p, ref)
+	c, err := s.resolveFor(ctx, p, ref, "kill")
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func (s *Service) awaitAction(ctx context.Context, sub *subscription, id, action
 
 // Restart stops the container if it runs and starts a new execution.
 func (s *Service) Restart(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error {
-	c, err := s.Resolve(ctx, p, ref)
+	c, err := s.resolveFor(ctx, p, ref, "restart")
 	if err != nil {
 		return err
 	}
@@ -240,7 +240,7 @@ func (s *Service) Restart(ctx context.Context, p identity.Principal, ref string,
 
 // Remove deletes the container's executions and records (409 for a running one unless force).
 func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, force bool) error {
-	c, err := s.Resolve(ctx, p, ref)
+	c, err := s.resolveFor(ctx, p, ref, "remove")
 	if err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ func (s *Service) Rename(ctx context.Context, p identity.Principal, ref, newName
 	if name == "" {
 		return errorf(errdefs.ErrInvalidArgument, "Neither old nor new names may be empty")
 	}
-	c, err := s.Resolve(ctx, p, ref)
+	c, err := s.resolveFor(ctx, p, ref, "rename")
 	if err != nil {
 		return err
 	}
@@ -416,7 +416,11 @@ func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, co
 // waitHistory replays the events of cur's container since the wait began: the result when the condition was met
 // (done), or the last exit seen (died) for a wait on removal still to come.
 func (s *Service) waitHistory(ctx context.Context, p identity.Principal, cur WaitCursor, condition container.WaitCondition) (res WaitResult, died, done bool, err error) {
-	events, err := s.store.ListEvents(ctx, ownerScope(p), cur.Since, s.now())
+	scope, err := ScopeFor(p, nil, true) // the container was resolved for p already; an admin's may be anyone's
+	if err != nil {
+		return WaitResult{}, false, false, err
+	}
+	events, err := s.store.ListEvents(ctx, scope.Owner, cur.Since, s.now())
 	if err != nil {
 		return WaitResult{}, false, false, err
 	}
@@ -437,21 +441,27 @@ func (s *Service) waitHistory(ctx context.Context, p identity.Principal, cur Wai
 	return res, died, false, nil
 }
 
-// Prune removes p's stopped containers matching filters (until, label) and returns their IDs.
+// Prune removes p's stopped containers matching filters (until, label) and returns their IDs. An admin's prune,
+// like anyone's, covers the admin's own containers; another user's take the owner filter, and each is audited.
 func (s *Service) Prune(ctx context.Context, p identity.Principal, filters map[string][]string) ([]string, error) {
 	f, err := parsePruneFilters(filters, s.now())
 	if err != nil {
 		return nil, err
 	}
-	list, err := s.store.ListContainers(ctx, ownerScope(p))
+	scope, err := ScopeFor(p, f.owners, false)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.store.ListContainers(ctx, scope.Owner)
 	if err != nil {
 		return nil, err
 	}
 	var removed []string
 	for _, c := range list {
-		if c.Running() || !f.match(c) {
+		if c.Running() || !f.match(c) || !scope.Covers(c.Owner) {
 			continue
 		}
+		s.Audit(ctx, p, c, "prune")
 		if err := s.remove(ctx, c); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 			return removed, err
 		}

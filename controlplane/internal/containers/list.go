@@ -12,13 +12,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
-func ownerScope(p identity.Principal) string {
-	if p.Admin {
-		return ""
-	}
-	return p.Email
-}
-
+// visible reports whether p may reach c by its full ID (see owners.go).
 func visible(p identity.Principal, c *Container) bool { return p.Admin || c.Owner == p.Email }
 
 func isFullID(s string) bool {
@@ -34,7 +28,8 @@ func isFullID(s string) bool {
 }
 
 // Resolve finds ref as Docker does: a full ID (one read), then a name (two reads), then a unique ID prefix (one
-// query). Another owner's container is "No such container".
+// query). Names and prefixes cover only p's own containers, admins' included; an admin reaches another user's
+// container by its full ID alone. Any other owner's container is "No such container".
 func (s *Service) Resolve(ctx context.Context, p identity.Principal, ref string) (*Container, error) {
 	if ref == "" {
 		return nil, errorf(errdefs.ErrInvalidArgument, "container name or ID cannot be empty")
@@ -60,15 +55,12 @@ func (s *Service) Resolve(ctx context.Context, p identity.Principal, ref string)
 	} else if !errdefs.IsNotFound(err) {
 		return nil, err
 	}
-	list, err := s.store.ListContainers(ctx, ownerScope(p))
+	list, err := s.store.ListContainers(ctx, p.Email)
 	if err != nil {
 		return nil, err
 	}
 	var found *Container
 	for _, c := range list {
-		if p.Admin && c.Name == name {
-			return c, nil
-		}
 		if strings.HasPrefix(c.ID, ref) {
 			if found != nil {
 				return nil, errorf(errdefs.ErrInvalidArgument, "multiple IDs found with provided prefix: %s", ref)
@@ -89,7 +81,8 @@ type ListOptions struct {
 	Filters map[string][]string
 }
 
-// List returns p's containers, newest first, filtered as Docker does (one query).
+// List returns p's containers (an admin's: everyone's), newest first, filtered as Docker does plus the owner filter
+// (one query).
 func (s *Service) List(ctx context.Context, p identity.Principal, opts ListOptions) ([]*Container, error) {
 	for k := range opts.Filters {
 		if !listFilterKeys[k] {
@@ -117,15 +110,19 @@ func (s *Service) List(ctx context.Context, p identity.Principal, opts ListOptio
 		}
 		nameRes = append(nameRes, re)
 	}
-	all, err := s.store.ListContainers(ctx, ownerScope(p))
+	scope, err := ScopeFor(p, opts.Filters[OwnerFilter], true)
 	if err != nil {
 		return nil, err
 	}
-	before, err := createdOf(all, opts.Filters["before"])
+	all, err := s.store.ListContainers(ctx, scope.Owner)
 	if err != nil {
 		return nil, err
 	}
-	since, err := createdOf(all, opts.Filters["since"])
+	before, err := createdOf(p, all, opts.Filters["before"])
+	if err != nil {
+		return nil, err
+	}
+	since, err := createdOf(p, all, opts.Filters["since"])
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +131,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal, opts ListOptio
 	var out []*Container
 	for _, c := range all {
 		switch {
+		case !scope.Covers(c.Owner):
 		case !showAll && !c.Running():
 		case !before.IsZero() && !c.Created.Before(before):
 		case !since.IsZero() && !c.Created.After(since):
@@ -155,16 +153,18 @@ func (s *Service) List(ctx context.Context, p identity.Principal, opts ListOptio
 }
 
 var listFilterKeys = map[string]bool{"ancestor": true, "before": true, "expose": true, "exited": true, "health": true,
-	"id": true, "isolation": true, "is-task": true, "label": true, "name": true, "network": true, "publish": true,
-	"since": true, "status": true, "volume": true}
+	"id": true, "isolation": true, "is-task": true, "label": true, "name": true, "network": true, OwnerFilter: true,
+	"publish": true, "since": true, "status": true, "volume": true}
 
-func createdOf(all []*Container, refs []string) (time.Time, error) {
+// createdOf is when the container refs[0] names was created: by full ID any container listed, by name or ID prefix
+// only p's own (as Resolve).
+func createdOf(p identity.Principal, all []*Container, refs []string) (time.Time, error) {
 	if len(refs) == 0 {
 		return time.Time{}, nil
 	}
 	ref := strings.TrimPrefix(refs[0], "/")
 	for _, c := range all {
-		if c.ID == ref || c.Name == ref || strings.HasPrefix(c.ID, ref) {
+		if c.ID == ref || c.Owner == p.Email && (c.Name == ref || strings.HasPrefix(c.ID, ref)) {
 			return c.Created, nil
 		}
 	}
@@ -214,12 +214,15 @@ func ancestorMatches(c *Container, v string) bool {
 type pruneFilter struct {
 	until  time.Time
 	labels []string
+	owners []string
 }
 
 func parsePruneFilters(f map[string][]string, now time.Time) (pruneFilter, error) {
 	var pf pruneFilter
 	for k, vs := range f {
 		switch k {
+		case OwnerFilter:
+			pf.owners = vs
 		case "label":
 			pf.labels = vs
 		case "until":

@@ -2,7 +2,7 @@ package containers
 
 import (
 	"context"
-	"strings"
+	"path"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -116,11 +116,7 @@ func sameExecution(a, b string) bool {
 	if a == "" || b == "" {
 		return false
 	}
-	return shortExecution(a) == shortExecution(b)
-}
-
-func shortExecution(name string) string {
-	return name[strings.LastIndexByte(name, '/')+1:]
+	return path.Base(a) == path.Base(b)
 }
 
 // Announce records and publishes an event that is not a container's own lifecycle change (the reconciler's

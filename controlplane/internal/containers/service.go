@@ -44,7 +44,7 @@ type Service struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
-	mu       sync.Mutex
+	mu       sync.Mutex      // guards watching, and orders every wg.Add before Close's cancel or after it
 	watching map[string]bool // executions with a watcher
 }
 
@@ -68,7 +68,9 @@ func New(o Options) *Service {
 // Close stops every watcher and waits for them. Recorded state is untouched: a new Service resumes it.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock() // a watch that has checked s.ctx has also called wg.Add: Wait below sees it
 		s.cancel()
+		s.mu.Unlock()
 		s.wg.Wait()
 	})
 	return nil

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/containers/containerstest"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/controlplane/internal/store"
@@ -88,7 +89,7 @@ func TestEveryRouteRefusesWhoIsNotTheOwner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := containers.New(containers.Options{Store: st, Launcher: &fakeLauncher{done: map[string]chan containers.Outcome{}}, Images: fakeImages{}, Logs: fakeLogs{}})
+	svc := containers.New(containers.Options{Store: st, Launcher: containerstest.NewLauncher(), Images: containerstest.Images{}, Logs: fakeLogs{}})
 	h := dockerapi.New(dockerapi.Options{Containers: svc, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}})
 	v, err := identity.NewVerifier(identity.Config{Mode: identity.ModeOIDC, Issuer: is.srv.URL, Audiences: []string{audience}})
 	if err != nil {

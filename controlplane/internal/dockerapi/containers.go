@@ -3,8 +3,6 @@ package dockerapi
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -12,10 +10,6 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/proxyproto"
 )
-
-func itoa(i int) string { return strconv.Itoa(i) }
-
-func cut(s, sep string) (string, string, bool) { return strings.Cut(s, sep) }
 
 func (h *Handler) containerCreate(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 	var body struct {

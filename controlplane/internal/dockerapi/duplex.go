@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/moby/moby/api/types"
 )
 
 // duplex is a bidirectional client stream: a hijacked HTTP/1.1 connection (101 UPGRADED when the client asked to
@@ -128,7 +130,7 @@ func (s streamWriter) WriteSeq(p []byte, next uint64) error {
 
 func streamType(tty bool) string {
 	if tty {
-		return "application/vnd.docker.raw-stream"
+		return types.MediaTypeRawStream
 	}
-	return "application/vnd.docker.multiplexed-stream"
+	return types.MediaTypeMultiplexedStream
 }

@@ -2,6 +2,7 @@ package dockerapi
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -61,5 +62,5 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 func invalid(format string, args ...any) error {
-	return &errkind.Error{Msg: sprintf(format, args...), Kind: errdefs.ErrInvalidArgument}
+	return &errkind.Error{Msg: fmt.Sprintf(format, args...), Kind: errdefs.ErrInvalidArgument}
 }

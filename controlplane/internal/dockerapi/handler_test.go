@@ -19,91 +19,15 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/containers/containerstest"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/controlplane/internal/store"
 )
 
-// FAKE launcher and image resolver: these unit tests exercise the HTTP layer and the lifecycle against the real
-// Firestore emulator; the real Cloud Run driver and registry are exercised end to end in integration/ on gcpsim.
-type fakeLauncher struct {
-	mu    sync.Mutex
-	n     int
-	calls int // Launch, Cancel and DeleteExecution: every call that would change Cloud Run
-	done  map[string]chan containers.Outcome
-	specs []containers.LaunchSpec
-	fail  error // Launch's error when set
-}
-
-func (f *fakeLauncher) Launch(ctx context.Context, spec containers.LaunchSpec) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	if f.fail != nil {
-		return "", f.fail
-	}
-	f.n++
-	e := fmt.Sprintf("projects/p/locations/r/jobs/j/executions/e%d", f.n)
-	f.done[e] = make(chan containers.Outcome, 1)
-	f.specs = append(f.specs, spec)
-	return e, nil
-}
-
-func (f *fakeLauncher) finish(e string, o containers.Outcome) {
-	f.mu.Lock()
-	ch := f.done[e]
-	f.mu.Unlock()
-	select {
-	case ch <- o:
-	default:
-	}
-}
-
-func (f *fakeLauncher) Cancel(ctx context.Context, e string) error {
-	f.count()
-	f.finish(e, containers.Outcome{ExitCode: 137, Error: "cancelled", FinishedAt: time.Now()})
-	return nil
-}
-
-func (f *fakeLauncher) DeleteExecution(ctx context.Context, e string) error {
-	f.count()
-	return nil
-}
-
-func (f *fakeLauncher) count() {
-	f.mu.Lock()
-	f.calls++
-	f.mu.Unlock()
-}
-
-// changes is how many calls would have changed Cloud Run.
-func (f *fakeLauncher) changes() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls
-}
-func (f *fakeLauncher) Wait(ctx context.Context, e string) (containers.Outcome, error) {
-	f.mu.Lock()
-	ch := f.done[e]
-	f.mu.Unlock()
-	select {
-	case o := <-ch:
-		ch <- o
-		return o, nil
-	case <-ctx.Done():
-		return containers.Outcome{}, ctx.Err()
-	}
-}
-
-type fakeImages struct{}
-
-func (fakeImages) Resolve(ctx context.Context, owner, ref string) (containers.ResolvedImage, error) {
-	if ref != "alpine" && ref != "alpine:latest" {
-		return containers.ResolvedImage{}, fmt.Errorf("image %s: %w", ref, errdefs.ErrNotFound)
-	}
-	return containers.ResolvedImage{ID: "sha256:" + strings.Repeat("a", 64), Reference: "reg/p/runsock/alpine@sha256:" + strings.Repeat("b", 64),
-		Config: containers.ImageConfig{Cmd: []string{"/bin/sh"}, Env: []string{"PATH=/bin", "A=1"}, Labels: map[string]string{"img": "yes"}, ExposedPorts: []string{"80/tcp"}}}, nil
-}
+// The launcher and image resolver are containerstest's fakes: these unit tests exercise the HTTP layer and the
+// lifecycle against the real Firestore emulator; the real Cloud Run driver and registry are exercised end to end in
+// integration/ on gcpsim.
 
 type fakeLogs struct{}
 
@@ -117,7 +41,7 @@ func (fakeLogs) Logs(ctx context.Context, t containers.LogTarget, o containers.L
 
 type env struct {
 	url   string
-	l     *fakeLauncher
+	l     *containerstest.Launcher
 	store *store.Store
 	svc   *containers.Service
 	h     *dockerapi.Handler
@@ -136,8 +60,8 @@ func setup(t *testing.T, opts ...func(*dockerapi.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &fakeLauncher{done: map[string]chan containers.Outcome{}}
-	svc := containers.New(containers.Options{Store: st, Launcher: l, Images: fakeImages{}, Logs: fakeLogs{}})
+	l := containerstest.NewLauncher()
+	svc := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}, Logs: fakeLogs{}})
 	o := dockerapi.Options{Containers: svc, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}}
 	for _, f := range opts {
 		f(&o)
@@ -398,7 +322,7 @@ func TestRunLifecycle(t *testing.T) {
 	if resp, body := e.do(t, "DELETE", "/containers/rr", ""); resp.StatusCode != 409 || !strings.Contains(body, "container is running") {
 		t.Fatalf("rm running: %d %s", resp.StatusCode, body)
 	}
-	e.l.finish("projects/p/locations/r/jobs/j/executions/e1", containers.Outcome{ExitCode: 3, FinishedAt: time.Now()})
+	e.l.Finish("projects/p/locations/r/jobs/j/executions/e1", containers.Outcome{ExitCode: 3, FinishedAt: time.Now()})
 	select {
 	case body := <-waitDone:
 		if !strings.Contains(body, `"StatusCode":3`) {
@@ -433,10 +357,8 @@ func TestFailedStartRemovesAnAutoRemoveContainer(t *testing.T) {
 		t.Fatal(body)
 	}
 	waitDone := e.waitInBackground(t, "rm-fail", "removed")
-	e.l.mu.Lock()
-	e.l.fail = fmt.Errorf("run job j: Cloud Run Admin API down: %w", errdefs.ErrUnavailable)
-	e.l.mu.Unlock()
-	defer func() { e.l.mu.Lock(); e.l.fail = nil; e.l.mu.Unlock() }()
+	e.l.SetFail(fmt.Errorf("run job j: Cloud Run Admin API down: %w", errdefs.ErrUnavailable))
+	defer e.l.SetFail(nil)
 	if resp, body := e.do(t, "POST", "/containers/rm-fail/start", ""); resp.StatusCode != 503 || !strings.Contains(body, "Admin API") {
 		t.Fatalf("start: %d %s", resp.StatusCode, body)
 	}

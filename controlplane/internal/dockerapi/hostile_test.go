@@ -129,7 +129,7 @@ func TestEveryRouteRefusesHostileInput(t *testing.T) {
 		for _, d := range e.store.DocumentWrites("", 0) {
 			writes += d.Writes
 		}
-		return fmt.Sprintf("%d Firestore writes, %d Cloud Run changes, %d agent or registry changes", writes, e.l.changes(), acts.Load())
+		return fmt.Sprintf("%d Firestore writes, %d Cloud Run changes, %d agent or registry changes", writes, e.l.Changes(), acts.Load())
 	}
 	target := ""
 	fresh := func(t *testing.T) { // a container of alice's, created (not started): what {id} names

@@ -91,9 +91,9 @@ func statusText(c *containers.Container) string {
 		return "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
 	case container.StateExited:
 		if c.State.FinishedAt.IsZero() {
-			return "Exited (" + itoa(c.State.ExitCode) + ")"
+			return "Exited (" + strconv.Itoa(c.State.ExitCode) + ")"
 		}
-		return "Exited (" + itoa(c.State.ExitCode) + ") " + units.HumanDuration(time.Since(c.State.FinishedAt)) + " ago"
+		return "Exited (" + strconv.Itoa(c.State.ExitCode) + ") " + units.HumanDuration(time.Since(c.State.FinishedAt)) + " ago"
 	}
 	return "Created"
 }

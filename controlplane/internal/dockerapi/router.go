@@ -152,6 +152,7 @@ func (h *Handler) routes() {
 	h.handle("GET /info", h.infoHandler)
 	h.handle("GET /system/df", h.diskUsage)
 	h.handle("GET /events", h.events)
+	h.handle("POST /build/prune", h.buildPrune)
 
 	h.handle("POST /containers/create", h.containerCreate)
 	h.handle("GET /containers/json", h.containerList)
@@ -263,8 +264,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) error {
 	w.WriteHeader(code)
 	return json.NewEncoder(w).Encode(v)
 }
-
-func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
 // decodeBody reads a JSON body into v as Docker's httputils.ReadJSON does: an empty body leaves v as is; a body
 // that is not JSON (by its Content-Type or its bytes), or has more after the JSON, is refused. The body is already

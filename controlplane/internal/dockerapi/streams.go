@@ -1,14 +1,10 @@
 package dockerapi
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"io"
 	"iter"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -21,8 +17,6 @@ import (
 )
 
 var errNotImplemented = errdefs.ErrNotImplemented
-
-func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
 
 // muxWriter frames output with stdcopy's 8-byte header (stream, 0, 0, 0, big-endian length) unless raw, and, for a
 // resumable stream (framed), wraps every write in a proxyproto frame. After close it writes nothing: goroutines
@@ -204,54 +198,14 @@ func (h *Handler) containerAttach(w http.ResponseWriter, r *http.Request, p iden
 	if err != nil {
 		return err
 	}
-	ctype := "application/vnd.docker.multiplexed-stream"
-	if c.Config.Tty {
-		ctype = "application/vnd.docker.raw-stream"
-	}
-	if r.ProtoMajor >= 2 {
-		rc := http.NewResponseController(w)
-		_ = rc.EnableFullDuplex()
-		w.Header().Set("Content-Type", ctype)
-		w.WriteHeader(http.StatusOK)
-		rc.Flush()
-		// Stdin goes to the agent once it exists; until then it is drained so the client's half-close is seen.
-		go io.Copy(io.Discard, r.Body)
-		h.copyLines(r.Context(), &muxWriter{w: w, flush: rc.Flush, raw: c.Config.Tty}, stream(r.Context()), false)
-		return nil
-	}
-	conn, buf, err := http.NewResponseController(w).Hijack()
+	d, err := h.openDuplex(w, r, streamType(c.Config.Tty))
 	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	defer h.track(conn)()
-	conn.SetDeadline(time.Time{})
-	status := "HTTP/1.1 200 OK\r\nContent-Type: " + ctype + "\r\n\r\n"
-	if r.Header.Get("Upgrade") != "" {
-		status = "HTTP/1.1 101 UPGRADED\r\nContent-Type: " + ctype + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
-	}
-	if _, err := buf.WriteString(status); err != nil {
 		return nil
 	}
-	if buf.Flush() != nil {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
-	go watchClosed(ctx, cancel, conn, buf.Reader)
-	h.copyLines(ctx, &muxWriter{w: conn, raw: c.Config.Tty}, stream(ctx), false)
-	if tc, ok := conn.(interface{ CloseWrite() error }); ok {
-		tc.CloseWrite()
-	}
+	defer d.closeWrite()
+	// Without the agent there is no stdin to feed: it is drained, so the client's going away is seen and its
+	// half-close is not taken for the end.
+	d.drainInput()
+	h.copyLines(d.ctx, &muxWriter{w: d.out, raw: c.Config.Tty}, stream(d.ctx), false)
 	return nil
-}
-
-// watchClosed reads (and, without an agent, discards) stdin; the connection closing ends the attach. A stdin
-// half-close (EOF) does not: output keeps flowing until the container ends.
-func watchClosed(ctx context.Context, cancel context.CancelFunc, conn net.Conn, r *bufio.Reader) {
-	_, err := io.Copy(io.Discard, r)
-	if err == nil || errors.Is(err, io.EOF) {
-		return
-	}
-	cancel()
 }

@@ -20,7 +20,7 @@ func TestWaitCarriesTheExitsError(t *testing.T) {
 	}
 	waitDone := e.waitInBackground(t, "slow", "not-running")
 	const why = "task timed out: the configured task timeout was reached"
-	e.l.finish("projects/p/locations/r/jobs/j/executions/e1", containers.Outcome{ExitCode: 137, Signal: 9, Error: why, FinishedAt: time.Now()})
+	e.l.Finish("projects/p/locations/r/jobs/j/executions/e1", containers.Outcome{ExitCode: 137, Signal: 9, Error: why, FinishedAt: time.Now()})
 	select {
 	case body := <-waitDone:
 		if !strings.Contains(body, `"StatusCode":137`) || !strings.Contains(body, `"Error":{"Message":"`+why+`"}`) {

@@ -73,7 +73,7 @@ func TestWaitResumedAfterTheExit(t *testing.T) {
 	if resp, body := e.do(t, "POST", "/v1.51/containers/wr/start", ""); resp.StatusCode != 204 {
 		t.Fatalf("start: %d %s", resp.StatusCode, body)
 	}
-	e.l.finish("projects/p/locations/r/jobs/j/executions/e1", containers.Outcome{ExitCode: 7, FinishedAt: time.Now()})
+	e.l.Finish("projects/p/locations/r/jobs/j/executions/e1", containers.Outcome{ExitCode: 7, FinishedAt: time.Now()})
 	e.awaitExited(t, "wr")
 
 	if _, end := framedWait(t, e, "/v1.51/containers/wr/wait?condition=next-exit", next, false); !strings.Contains(end, `"StatusCode":7`) {

@@ -3,6 +3,7 @@ package logs
 import (
 	"context"
 	"errors"
+	"path"
 	"sync"
 	"time"
 
@@ -85,7 +86,7 @@ func (s *feedSub) offer(entries []*loggingpb.LogEntry, err error) {
 // subscribe joins (or starts) the feed of execution and returns the subscription and its cancel. Entries received
 // from about now on are delivered; earlier ones are the caller's history to read.
 func (r *Reader) subscribe(execution string) (*feedSub, func()) {
-	exec := shortName(execution)
+	exec := path.Base(execution)
 	sub := &feedSub{signal: make(chan struct{}, 1)}
 	r.feedsMu.Lock()
 	defer r.feedsMu.Unlock()
@@ -94,8 +95,10 @@ func (r *Reader) subscribe(execution string) (*feedSub, func()) {
 		ctx, stop := context.WithCancel(r.ctx)
 		f = &feed{exec: exec, subs: map[*feedSub]struct{}{}, stop: stop}
 		r.feeds[exec] = f
-		r.wg.Add(1)
-		go r.runFeed(ctx, f, time.Now().Add(-feedLookback))
+		if r.ctx.Err() == nil { // Close cancels r.ctx under feedsMu: no feed starts after its Wait began
+			r.wg.Add(1)
+			go r.runFeed(ctx, f, time.Now().Add(-feedLookback))
+		}
 	}
 	f.subs[sub] = struct{}{}
 	return sub, func() {

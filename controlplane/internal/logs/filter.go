@@ -3,6 +3,7 @@ package logs
 import (
 	"fmt"
 	"net/url"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -33,19 +34,11 @@ func logName(project, id string) string {
 
 func quote(s string) string { return strconv.Quote(s) }
 
-// shortName is the last segment of a resource name: the execution label holds the short execution ID.
-func shortName(name string) string {
-	if i := strings.LastIndexByte(name, '/'); i >= 0 {
-		return name[i+1:]
-	}
-	return name
-}
-
 // baseFilter selects the entries of the given executions.
 func baseFilter(executions []string) string {
 	var ors []string
 	for _, e := range executions {
-		ors = append(ors, fmt.Sprintf(`labels.%s=%s`, quote(labelExecution), quote(shortName(e))))
+		ors = append(ors, fmt.Sprintf(`labels.%s=%s`, quote(labelExecution), quote(path.Base(e))))
 	}
 	return `resource.type="cloud_run_job" AND (` + strings.Join(ors, " OR ") + `)`
 }
@@ -91,7 +84,7 @@ var exitPattern = regexp.MustCompile(`^Container (called exit\(-?\d+\)|terminate
 // isExit reports whether e is Cloud Run's closing entry for execution (short or full name).
 func isExit(project string, e *loggingpb.LogEntry, execution string) bool {
 	return e.GetLogName() == logName(project, logSystem) &&
-		e.GetLabels()[labelExecution] == shortName(execution) &&
+		e.GetLabels()[labelExecution] == path.Base(execution) &&
 		exitPattern.MatchString(strings.TrimSpace(e.GetTextPayload()))
 }
 

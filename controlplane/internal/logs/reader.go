@@ -134,7 +134,9 @@ func New(ctx context.Context, cfg Config) (*Reader, error) {
 
 // Close stops the feeds and closes the client.
 func (r *Reader) Close() error {
+	r.feedsMu.Lock()
 	r.cancel()
+	r.feedsMu.Unlock()
 	r.wg.Wait()
 	return r.api.Close()
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types"
 	"github.com/runsock/runsock/localproxy/internal/resume"
 	"github.com/runsock/runsock/proxyproto"
 )
@@ -41,6 +42,8 @@ type Handler struct {
 	target func(path, rawQuery string) string
 	log    *slog.Logger
 
+	ctx    context.Context // ends at Close: the parent of every stream's upstream request
+	cancel context.CancelFunc
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
@@ -52,7 +55,8 @@ func NewHandler(up Upstream, target func(path, rawQuery string) string, log *slo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{up: up, target: target, log: log, conns: map[net.Conn]struct{}{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Handler{up: up, target: target, log: log, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
 }
 
 // Match reports whether r is a hijacking request and returns its body, already read (for exec start, whose JSON
@@ -102,7 +106,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, prefix []byte) {
 }
 
 func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, prefix []byte) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 	// An attach can be resumed after the request timeout cuts it, stdin included: its stdin is kept until the
 	// control plane acknowledges it, to be sent again from there.
@@ -147,7 +151,7 @@ func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, 
 	}
 	ct := resp.Header.Get("Content-Type")
 	if ct == "" {
-		ct = "application/vnd.docker.raw-stream"
+		ct = types.MediaTypeRawStream
 	}
 	status := "HTTP/1.1 200 OK\r\n"
 	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
@@ -177,7 +181,7 @@ func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, 
 func cutMessage(ctype string) []byte {
 	msg := "\r\nrunsock: this session reached Cloud Run's request timeout (at most 60 minutes) and was ended; " +
 		"exec sessions cannot outlive it, start a new one\r\n"
-	if ctype != "application/vnd.docker.multiplexed-stream" {
+	if ctype != types.MediaTypeMultiplexedStream {
 		return []byte(msg)
 	}
 	b := make([]byte, 8, 8+len(msg))
@@ -256,6 +260,7 @@ func (h *Handler) untrack(c net.Conn) {
 func (h *Handler) Close() {
 	h.mu.Lock()
 	h.closed = true
+	h.cancel() // a stream still waiting for the control plane's answer ends too
 	for c := range h.conns {
 		_ = c.SetDeadline(time.Now())
 		c.Close()

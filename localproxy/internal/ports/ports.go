@@ -119,6 +119,7 @@ func (p *Publisher) Started(ctx context.Context, ref string) {
 		return
 	}
 	var lns []net.Listener
+	var cports []string
 	for _, b := range bindings {
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", b.hostPort))
 		if err != nil {
@@ -127,16 +128,24 @@ func (p *Publisher) Started(ctx context.Context, ref string) {
 		}
 		p.log.Info("ports: published", "container", c.id, "addr", ln.Addr().String(), "container_port", b.containerPort)
 		lns = append(lns, ln)
-		p.wg.Add(1)
-		go p.accept(ln, c.id, b.containerPort)
+		cports = append(cports, b.containerPort)
 	}
 	if len(lns) == 0 {
 		return
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, open := p.active[c.id]; open || p.ctx.Err() != nil { // published meanwhile, or closed (Close cancels under mu)
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return
+	}
 	p.active[c.id] = lns
-	p.mu.Unlock()
-	p.wg.Add(1)
+	p.wg.Add(len(lns) + 1)
+	for i, ln := range lns {
+		go p.accept(ln, c.id, cports[i])
+	}
 	go p.watch(c.id)
 }
 
@@ -153,6 +162,11 @@ type listedContainer struct {
 // ReopenInBackground runs Reopen on a goroutine Close waits for, logging a failure (the control plane may be
 // unreachable when the proxy starts; the containers' ports then stay closed until they are started again).
 func (p *Publisher) ReopenInBackground() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx.Err() != nil {
+		return
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -401,8 +415,8 @@ func (p *Publisher) Published(id string) []string {
 
 // Close closes every listener and tunnel and waits for their goroutines. Idempotent.
 func (p *Publisher) Close() {
+	p.mu.Lock() // every wg.Add happens under mu after checking p.ctx: none can follow the Wait below
 	p.cancel()
-	p.mu.Lock()
 	for id, lns := range p.active {
 		for _, ln := range lns {
 			ln.Close()
