@@ -27,8 +27,8 @@ type Containers interface {
 	Emit(ctx context.Context, c *containers.Container, action string, extra map[string]string)
 	// WhenEnds is closed when id's current execution dies or id is removed.
 	WhenEnds(ctx context.Context, id string) <-chan struct{}
-	// AgentExited records an exit an agent reported first-hand.
-	AgentExited(id string, code int, at time.Time)
+	// AgentExited records an exit the agent of execution reported first-hand, if execution is still id's run.
+	AgentExited(id, execution string, code int, at time.Time)
 }
 
 var _ Containers = (*containers.Service)(nil)
@@ -89,7 +89,7 @@ func (s *Sessions) recordExits(exits <-chan agentlink.ExitReport) {
 			go func() {
 				defer s.wg.Done()
 				defer r.Recorded()
-				s.c.AgentExited(r.ContainerID, r.Code, r.At)
+				s.c.AgentExited(r.ContainerID, r.Execution, r.Code, r.At)
 			}()
 		}
 	}
