@@ -101,8 +101,9 @@ type env struct {
 }
 
 type exitReport struct {
-	id   string
-	code int
+	id        string
+	code      int
+	execution string
 }
 
 // newEnv starts a Hub on an httptest HTTP/2 server (TLS, or h2c when tls is false) and Firestore emulator storage.
@@ -132,7 +133,7 @@ func (e *env) start(tls bool, addr string) {
 		for {
 			select {
 			case r := <-reports:
-				e.exits <- exitReport{r.ContainerID, r.Code}
+				e.exits <- exitReport{r.ContainerID, r.Code, r.Execution}
 				r.Recorded()
 			case <-stop:
 				return
