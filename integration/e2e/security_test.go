@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -84,17 +85,24 @@ func TestViewerCannotLinkWithAnExecutionsEnvironment(t *testing.T) {
 	})
 
 	execution, env := executionEnvOf(t, id)
-	if env[linkproto.EnvBootstrap] == "" {
-		t.Fatalf("execution %s carries no %s (env %v): the test no longer reads what a viewer reads", execution, linkproto.EnvBootstrap, env)
+	// What the environment carries to authenticate the agent: the bootstrap, or the per-container secret that
+	// runsock carried there before it (sent under its own metadata key).
+	readable := cmp.Or(env[linkproto.EnvBootstrap], env["RUNSOCK_AGENT_SECRET"])
+	if readable == "" {
+		t.Fatalf("execution %s carries no agent credential (env %v): the test no longer reads what a viewer reads", execution, env)
 	}
 	short := execution[strings.LastIndexByte(execution, '/')+1:]
-	for _, tc := range []struct{ name, key, bootstrap string }{
-		{"the bootstrap with a key of the viewer's own", newKey(t), env[linkproto.EnvBootstrap]},
-		{"the bootstrap as the key", env[linkproto.EnvBootstrap], env[linkproto.EnvBootstrap]},
-		{"the bootstrap alone", "", env[linkproto.EnvBootstrap]},
+	for _, tc := range []struct {
+		name string
+		md   []string
+	}{
+		{"the bootstrap with a key of the viewer's own", []string{linkproto.MDKey, newKey(t), linkproto.MDBootstrap, readable}},
+		{"the bootstrap as the key", []string{linkproto.MDKey, readable, linkproto.MDBootstrap, readable}},
+		{"the bootstrap alone", []string{linkproto.MDBootstrap, readable}},
+		{"the environment's secret as a per-container secret", []string{"x-runsock-agent-secret", readable}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := openLink(t, token, id, short, tc.key, tc.bootstrap)
+			err := openLink(t, token, id, short, tc.md...)
 			if status.Code(err) != codes.Unauthenticated {
 				t.Fatalf("a link with %s: %v; want Unauthenticated", tc.name, err)
 			}
@@ -145,7 +153,7 @@ func newKey(t *testing.T) string {
 
 // openLink dials the agent link as an agent would (through the control plane's front end, with the jobs' identity)
 // and says hello on a control stream; it returns how the control plane answered.
-func openLink(t *testing.T, token, id, execution, key, bootstrap string) error {
+func openLink(t *testing.T, token, id, execution string, md ...string) error {
 	t.Helper()
 	u, err := url.Parse(stack.controlPlane)
 	if err != nil {
@@ -159,8 +167,8 @@ func openLink(t *testing.T, token, id, execution, key, bootstrap string) error {
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ctx = metadata.AppendToOutgoingContext(ctx, linkproto.MDServerlessAuth, "Bearer "+token,
-		linkproto.MDContainerID, id, linkproto.MDExecution, execution, linkproto.MDKey, key, linkproto.MDBootstrap, bootstrap)
+	ctx = metadata.AppendToOutgoingContext(ctx, append([]string{linkproto.MDServerlessAuth, "Bearer " + token,
+		linkproto.MDContainerID, id, linkproto.MDExecution, execution}, md...)...)
 	st, err := linkproto.Open(ctx, cc, linkproto.MethodControl)
 	if err != nil {
 		return err
