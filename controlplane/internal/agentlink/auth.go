@@ -35,6 +35,11 @@ const (
 // service account, and the agent's key against the stored hash (constant time). A key the run does not know yet is
 // bound to it with the run's one-time bootstrap (Credentials.ClaimBootstrap), which works once. Failures say little to
 // the caller and are logged without the secrets or the token.
+//
+// The bootstrap is readable (the RunJob override is kept in the Execution resource) from the launch until the agent's
+// first link spends it, usually seconds: someone holding both project read access and the jobs' identity who dials
+// in that window wins the claim, and the agent is then refused ("bootstrap already spent", logged).
+// Nothing a viewer can read helps after it.
 func (h *Hub) authenticate(ctx context.Context, freshness authFreshness) (agentRun, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	first := func(k string) string {
@@ -78,8 +83,13 @@ func (h *Hub) authenticate(ctx context.Context, freshness authFreshness) (agentR
 	if matches(creds.KeyHash, key) {
 		return run, nil
 	}
-	if bootstrap == "" || len(creds.KeyHash) != 0 || !matches(creds.BootstrapHash, bootstrap) {
-		// A bootstrap that was claimed already (by this run's agent, or by someone who read it) buys nothing.
+	if bootstrap != "" && len(creds.KeyHash) != 0 {
+		// A bootstrap that was claimed already buys nothing. It comes from someone who read the Execution's
+		// environment — or, if that someone dialled before the agent did, from the agent itself: either way worth
+		// an operator's look, so the reason is its own.
+		return refuse("bootstrap already spent", nil)
+	}
+	if bootstrap == "" || !matches(creds.BootstrapHash, bootstrap) {
 		return refuse("wrong key", nil)
 	}
 	if err := h.opts.Credentials.ClaimBootstrap(ctx, id, creds.Execution, SecretHash(bootstrap), SecretHash(key)); err != nil {
