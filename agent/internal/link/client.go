@@ -18,10 +18,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/runsock/runsock/agent/internal/output"
 	"github.com/runsock/runsock/linkproto"
@@ -162,7 +164,9 @@ func (c *Client) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if established {
+		// The control plane accepted the link but says the container runs another execution now (this run has
+		// been replaced): redialing at once would only ask again, so back off as if refused.
+		if established && status.Code(err) != codes.FailedPrecondition {
 			attempt = 0
 		}
 		delay := Backoff(attempt)

@@ -17,6 +17,7 @@ type agentRun struct {
 	id        string
 	execution string // as the credentials record it (the full name)
 	run       string
+	ended     bool // the run has ended: its agent may finish delivering, but takes no sessions
 }
 
 // authFreshness says whether authenticate may use cached credentials.
@@ -79,9 +80,12 @@ func (h *Hub) authenticate(ctx context.Context, freshness authFreshness) (agentR
 	if h.opts.Tokens != nil && (creds.ServiceAccount == "" || email != creds.ServiceAccount) {
 		return refuse("identity "+email+" is not the container's service account", nil)
 	}
-	run := agentRun{id: id, execution: creds.Execution, run: creds.Run}
+	run := agentRun{id: id, execution: creds.Execution, run: creds.Run, ended: creds.Ended}
 	if matches(creds.KeyHash, key) {
 		return run, nil
+	}
+	if creds.Ended {
+		return refuse("the run has ended", nil)
 	}
 	if bootstrap != "" && len(creds.KeyHash) != 0 {
 		// A bootstrap that was claimed already buys nothing. It comes from someone who read the Execution's

@@ -124,3 +124,34 @@ func TestExitReportsAndSessionsAreBoundToTheRun(t *testing.T) {
 		t.Fatalf("exec in an ended run: %v", err)
 	}
 }
+
+// The agent of a run whose exit is already recorded (its ack lost to a control-plane restart) redials with its key:
+// it delivers its exit and has it acknowledged, so it does not linger, but it is nobody's link for sessions.
+func TestEndedRunsAgentFinishesWithoutSessions(t *testing.T) {
+	e := newEnv(t, false, nil)
+	id := uniqueID(t)
+	p := e.startAgent(id, e.container(id, ""), nil, "sh", "-c", "echo started; sleep 3; exit 4")
+	e.waitConnected(id)
+	e.waitOutput(id, "started\n")
+	addr := e.stop()
+	e.creds.mu.Lock()
+	cr := e.creds.m[id]
+	cr.Ended = true // the record says the run has ended
+	e.creds.m[id] = cr
+	e.creds.mu.Unlock()
+	e.start(false, addr)
+	select {
+	case got := <-e.exits:
+		if got.id != id || got.code != 4 {
+			t.Fatalf("exit report %+v", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no exit report; agent stderr: %s", p.stderr.String())
+	}
+	if code := p.wait(t, 20*time.Second); code != 4 {
+		t.Fatalf("agent exit %d", code)
+	}
+	if e.hub.Connected(id) {
+		t.Fatal("an ended run's agent became the container's link")
+	}
+}

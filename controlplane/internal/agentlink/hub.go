@@ -29,6 +29,10 @@ type AgentCredentials struct {
 	// KeyHash is SecretHash of the key the run's agent bound with the bootstrap (nil until then).
 	KeyHash        []byte
 	ServiceAccount string // the job's service account email; checked against the identity token when verifying
+	// Ended: the run in Execution was the container's last and has ended. Its key still proves it, so that its agent
+	// can deliver what is left and have its exit acknowledged (a link cut between the record and the ack), but it
+	// gets no sessions, and its bootstrap binds nothing.
+	Ended bool
 }
 
 // CredentialStore keeps the containers' agent credentials (agentsessions.Credentials implements it). An unknown

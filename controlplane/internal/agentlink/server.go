@@ -38,6 +38,17 @@ func (s *server) Control(st linkproto.FrameStream) error {
 	if f.Type != linkproto.FrameHello || linkproto.DecodeMeta(f.Meta, &a.hello) != nil {
 		return status.Error(codes.InvalidArgument, "expected hello")
 	}
+	if r.ended {
+		// The agent of a run whose exit is recorded redialed (the ack was lost): it may deliver its output and
+		// exit, but it is nobody's link for sessions.
+		if err := a.send(&linkproto.Frame{Type: linkproto.FrameHello}); err != nil {
+			return err
+		}
+		h.log.Info("agent of an ended run linked to finish", "container", id, "execution", r.execution)
+		for st.Recv(&f) == nil {
+		}
+		return nil
+	}
 	// Attached before the reply: the agent opens its output stream on the reply, and that stream must find this
 	// run's link, not a previous run's.
 	h.attach(a)
@@ -84,9 +95,9 @@ func (s *server) Output(st linkproto.FrameStream) error {
 	if h.superseded(r) {
 		return errSuperseded
 	}
-	base, err := h.opts.Logs.BeginRun(ctx, id, r.run)
+	base, err := h.beginRun(ctx, r)
 	if err != nil {
-		return status.Error(codes.Unavailable, err.Error())
+		return err
 	}
 	state, err := h.opts.Logs.State(ctx, id)
 	if err != nil {
@@ -116,6 +127,26 @@ func (s *server) Output(st linkproto.FrameStream) error {
 		}
 	}()
 	return h.persist(ctx, r, base, st, frames)
+}
+
+// beginRun returns the base sequence of r's output: a running run begins (or resumes) its live output; an ended one
+// only finishes its own, never becoming the container's current live-output run again.
+func (h *Hub) beginRun(ctx context.Context, r agentRun) (uint64, error) {
+	if !r.ended {
+		base, err := h.opts.Logs.BeginRun(ctx, r.id, r.run)
+		if err != nil {
+			return 0, status.Error(codes.Unavailable, err.Error())
+		}
+		return base, nil
+	}
+	st, err := h.opts.Logs.State(ctx, r.id)
+	if err != nil {
+		return 0, status.Error(codes.Unavailable, err.Error())
+	}
+	if st.Run != r.run {
+		return 0, errSuperseded
+	}
+	return st.Base, nil
 }
 
 // errSuperseded ends the streams of a run whose container has moved on to another execution.

@@ -54,17 +54,22 @@ func (c *Credentials) AgentCredentials(ctx context.Context, id string, fresh boo
 	return cr, nil
 }
 
-// runCredentials are the credentials of rec's current run; a container that runs no execution with the agent has
-// none.
+// runCredentials are the credentials of rec's current run — or of its last run, ended, when that run's agent had
+// bound a key (it may still have output and its exit to deliver). A container without either has none.
 func runCredentials(rec *containers.Container) (agentlink.AgentCredentials, error) {
-	if !rec.Running() || rec.State.Execution == "" {
+	cr := agentlink.AgentCredentials{Run: rec.Agent.Run, BootstrapHash: rec.Agent.BootstrapHash, KeyHash: rec.Agent.KeyHash,
+		ServiceAccount: rec.Agent.ServiceAccount}
+	switch {
+	case len(rec.Agent.BootstrapHash) == 0 && len(rec.Agent.KeyHash) == 0:
+		return agentlink.AgentCredentials{}, errkind.New(errdefs.ErrNotFound, "container %s runs without the agent", rec.ID)
+	case rec.Running() && rec.State.Execution != "":
+		cr.Execution = rec.State.Execution
+	case !rec.Running() && len(rec.Executions) > 0 && len(rec.Agent.KeyHash) != 0:
+		cr.Execution, cr.Ended, cr.BootstrapHash = rec.Executions[len(rec.Executions)-1], true, nil
+	default:
 		return agentlink.AgentCredentials{}, errkind.New(errdefs.ErrNotFound, "container %s runs no execution", rec.ID)
 	}
-	if len(rec.Agent.BootstrapHash) == 0 && len(rec.Agent.KeyHash) == 0 {
-		return agentlink.AgentCredentials{}, errkind.New(errdefs.ErrNotFound, "container %s runs without the agent", rec.ID)
-	}
-	return agentlink.AgentCredentials{Execution: rec.State.Execution, Run: rec.Agent.Run,
-		BootstrapHash: rec.Agent.BootstrapHash, KeyHash: rec.Agent.KeyHash, ServiceAccount: rec.Agent.ServiceAccount}, nil
+	return cr, nil
 }
 
 // ClaimBootstrap implements agentlink.CredentialStore: in one transaction, the run in execution binds keyHash and
