@@ -45,17 +45,24 @@ func (s *memStore) ListContainers(ctx context.Context, owner string) ([]*Contain
 	return nil, nil
 }
 func (s *memStore) ListRunning(ctx context.Context) ([]*Container, error) { return nil, nil }
+
+// UpdateContainer is one critical section, as a Firestore transaction is one serialized read-modify-write
+// (concurrent starts rely on it).
 func (s *memStore) UpdateContainer(ctx context.Context, id string, fn func(*Container) error) (*Container, error) {
-	c, err := s.GetContainer(ctx, id)
-	if err != nil {
-		return nil, err
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.m[id]
+	if !ok {
+		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
 	}
-	if err := fn(c); err != nil {
+	c := *old
+	if err := fn(&c); err != nil {
 		return nil, err
 	}
 	c.Version++
-	s.put(c)
-	return c, nil
+	s.m[id] = &c
+	cp := c
+	return &cp, nil
 }
 func (s *memStore) RenameContainer(ctx context.Context, id, newName string) error {
 	return errdefs.ErrNotImplemented

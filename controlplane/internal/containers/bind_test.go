@@ -13,63 +13,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 )
 
-// memStore is an in-memory Store: UpdateContainer is one critical section, as a Firestore transaction is one
-// serialized read-modify-write. The Firestore store plays this part in the product.
-type memStore struct {
-	mu sync.Mutex
-	m  map[string]Container
-}
-
-func (s *memStore) CreateContainer(_ context.Context, c *Container) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[c.ID] = *c
-	return nil
-}
-
-func (s *memStore) GetContainer(_ context.Context, id string) (*Container, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.m[id]
-	if !ok {
-		return nil, noSuchContainer(id)
-	}
-	return &c, nil
-}
-
-func (s *memStore) ContainerIDByName(context.Context, string, string) (string, error) {
-	return "", errdefs.ErrNotFound
-}
-func (s *memStore) ListContainers(context.Context, string) ([]*Container, error) { return nil, nil }
-func (s *memStore) ListRunning(context.Context) ([]*Container, error)            { return nil, nil }
-func (s *memStore) RenameContainer(context.Context, string, string) error        { return nil }
-func (s *memStore) AddEvent(context.Context, Event) error                        { return nil }
-func (s *memStore) ListEvents(context.Context, string, time.Time, time.Time) ([]Event, error) {
-	return nil, nil
-}
-
-func (s *memStore) UpdateContainer(_ context.Context, id string, fn func(*Container) error) (*Container, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.m[id]
-	if !ok {
-		return nil, noSuchContainer(id)
-	}
-	if err := fn(&c); err != nil {
-		return nil, err
-	}
-	c.Version++
-	s.m[id] = c
-	return &c, nil
-}
-
-func (s *memStore) DeleteContainer(_ context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
-	return nil
-}
-
 // barrierLauncher launches an execution named after the bootstrap its spec carries, once `together` launches have
 // begun: concurrent starts all pass Prepare and Launch before any of them commits. Its executions never end.
 type barrierLauncher struct {
@@ -137,7 +80,7 @@ func (a *bootAgent) Ended(id, execution string) {
 }
 
 func newBindService(t *testing.T, together int) (*Service, *memStore, *barrierLauncher, *bootAgent) {
-	st := &memStore{m: map[string]Container{"c": {ID: "c", Name: "c", Owner: "o", ImageRef: "img", State: State{Status: container.StateCreated}}}}
+	st := &memStore{m: map[string]*Container{"c": {ID: "c", Name: "c", Owner: "o", ImageRef: "img", State: State{Status: container.StateCreated}}}}
 	l := &barrierLauncher{together: together, all: make(chan struct{})}
 	a := &bootAgent{}
 	s := New(Options{Store: st, Launcher: l, Agent: a})
