@@ -31,6 +31,11 @@ func (s *memStore) CreateContainer(ctx context.Context, c *Container) error { s.
 func (s *memStore) GetContainer(ctx context.Context, id string) (*Container, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.copyOf(id)
+}
+
+// copyOf returns a copy of id's record; s.mu is held.
+func (s *memStore) copyOf(id string) (*Container, error) {
 	c, ok := s.m[id]
 	if !ok {
 		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
@@ -51,18 +56,16 @@ func (s *memStore) ListRunning(ctx context.Context) ([]*Container, error) { retu
 func (s *memStore) UpdateContainer(ctx context.Context, id string, fn func(*Container) error) (*Container, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.m[id]
-	if !ok {
-		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
+	c, err := s.copyOf(id)
+	if err != nil {
+		return nil, err
 	}
-	c := *old
-	if err := fn(&c); err != nil {
+	if err := fn(c); err != nil {
 		return nil, err
 	}
 	c.Version++
-	s.m[id] = &c
-	cp := c
-	return &cp, nil
+	s.m[id] = c
+	return s.copyOf(id)
 }
 func (s *memStore) RenameContainer(ctx context.Context, id, newName string) error {
 	return errdefs.ErrNotImplemented
