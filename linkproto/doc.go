@@ -19,9 +19,12 @@
 // Session streams add credit-based flow control of their Data frames (Flow): gRPC served through net/http reads a
 // stream's messages eagerly and without bound, so HTTP/2 flow control alone does not stop a fast sender.
 //
-// Every stream carries the container ID, the per-container secret and (where a metadata server exists) the job
-// service account's identity token in gRPC metadata (MDContainerID, MDSecret, MDServerlessAuth: the
-// x-serverless-authorization header Cloud Run's front end checks; it arrives with its signature removed).
+// Every stream carries the container ID, the execution the agent runs in, the agent's own key and (where a metadata
+// server exists) the job service account's identity token in gRPC metadata (MDContainerID, MDExecution, MDKey,
+// MDServerlessAuth: the x-serverless-authorization header Cloud Run's front end checks; it arrives with its signature
+// removed). Until its first link is accepted the agent also sends the start's one-time bootstrap (MDBootstrap): the
+// environment that carries it is readable by project viewers in the Execution resource, so it binds the agent's key
+// to the execution once and is worth nothing afterwards. The key never leaves the agent's memory except on the link.
 //
 // # Encoding, and why there is no .proto file
 //

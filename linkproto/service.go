@@ -21,7 +21,15 @@ const (
 // gRPC metadata keys every agent stream carries.
 const (
 	MDContainerID = "x-runsock-container-id"
-	MDSecret      = "x-runsock-agent-secret"
+	// MDExecution is the Cloud Run execution the agent runs in (its CLOUD_RUN_EXECUTION): a credential proves only
+	// the run of that execution.
+	MDExecution = "x-runsock-execution"
+	// MDKey is the agent's own key: random bytes it made at start and holds only in memory. The control plane keeps
+	// only its hash, bound to the execution, from the first link on.
+	MDKey = "x-runsock-agent-key"
+	// MDBootstrap is the one-time bootstrap secret from the agent's environment (EnvBootstrap), sent until the
+	// first link is accepted: the control plane accepts it once, to bind MDKey to the execution, and never again.
+	MDBootstrap = "x-runsock-agent-bootstrap"
 	// MDServerlessAuth carries "Bearer <identity token>" of the job's service account, where Cloud Run's front end
 	// reads it (X-Serverless-Authorization) and forwards it with its signature removed.
 	MDServerlessAuth = "x-serverless-authorization"

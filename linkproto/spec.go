@@ -13,12 +13,14 @@ const (
 	EnvCA          = "RUNSOCK_AGENT_CA"       // optional PEM of the CA that signed the control plane's certificate
 	EnvAudience    = "RUNSOCK_AGENT_AUDIENCE" // optional identity-token audience; default the URL
 	EnvContainerID = "RUNSOCK_CONTAINER_ID"
-	EnvSecret      = "RUNSOCK_AGENT_SECRET"
-	EnvRun         = "RUNSOCK_RUN"        // identifies one start of the container (livelogs sequence numbering)
-	EnvStdin       = "RUNSOCK_STDIN"      // "1": the main process gets a stdin pipe fed by attach (OpenStdin)
-	EnvStdinOnce   = "RUNSOCK_STDIN_ONCE" // "1": the first attach's stdin EOF closes the main process's stdin
-	EnvTTY         = "RUNSOCK_TTY"        // "1": the main process runs on a pseudo-terminal
-	EnvUser        = "RUNSOCK_USER"       // Docker's user[:group] the main process runs as (Cloud Run has no such setting)
+	// EnvBootstrap is the start's one-time bootstrap secret. It travels in the RunJob override, which the Execution
+	// resource keeps for anyone with read access to the project: it is good for one link only (MDBootstrap).
+	EnvBootstrap = "RUNSOCK_AGENT_BOOTSTRAP"
+	EnvRun       = "RUNSOCK_RUN"        // identifies one start of the container (livelogs sequence numbering)
+	EnvStdin     = "RUNSOCK_STDIN"      // "1": the main process gets a stdin pipe fed by attach (OpenStdin)
+	EnvStdinOnce = "RUNSOCK_STDIN_ONCE" // "1": the first attach's stdin EOF closes the main process's stdin
+	EnvTTY       = "RUNSOCK_TTY"        // "1": the main process runs on a pseudo-terminal
+	EnvUser      = "RUNSOCK_USER"       // Docker's user[:group] the main process runs as (Cloud Run has no such setting)
 	// EnvStaged "1": archives were copied into the container before this start; the agent starts the main process
 	// only once the control plane has delivered them (archive-put sessions with Staged, the last one with Last),
 	// or after StagedWait.
@@ -27,6 +29,8 @@ const (
 	// (KindCapture); unset: nothing is captured (--rm, or a control plane that keeps no files).
 	EnvCapture = "RUNSOCK_CAPTURE"
 	EnvPrefix  = "RUNSOCK_"
+	// EnvExecution is set by Cloud Run (not the launcher): the short name of the execution a task runs in.
+	EnvExecution = "CLOUD_RUN_EXECUTION"
 )
 
 // Hello is the Meta of the first Control frame.

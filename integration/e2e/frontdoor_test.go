@@ -21,14 +21,20 @@ import (
 // frontDoorClient speaks HTTP/2 to the control plane's URL, which is gcpsim's front end.
 func frontDoorClient(t *testing.T) *http.Client {
 	t.Helper()
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: devCAPool(t)}, ForceAttemptHTTP2: true}}
+}
+
+// devCAPool holds the dev CA that signed the front ends' certificates.
+func devCAPool(t *testing.T) *x509.CertPool {
+	t.Helper()
 	pem, err := os.ReadFile(stack.devCA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	return pool
 }
 
 // issuerToken asks gcpsim's issuer for a person's token; extra is added to the query (e.g. "&expired=true").

@@ -1,14 +1,30 @@
 package e2e
 
 import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"cloud.google.com/go/run/apiv2/runpb"
+	"google.golang.org/api/iterator"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/runsock/runsock/linkproto"
 )
 
 // Code in a container can get the jobs' identity token from the metadata server (as on Cloud Run), and that
@@ -19,13 +35,7 @@ func TestContainerIdentityCannotDriveTheDockerAPI(t *testing.T) {
 	if jobsSA == "" {
 		t.Skip("RUNSOCK_JOBS_SERVICE_ACCOUNT not in .dev/env")
 	}
-	identityURL := "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/identity?audience=" +
-		url.QueryEscape(stack.controlPlane)
-	r := docker(t, "run", "--rm", "alpine", "wget", "-qO-", "--header", "Metadata-Flavor: Google", identityURL)
-	if r.code != 0 || strings.Count(r.stdout, ".") != 2 {
-		t.Fatalf("a container could not get its identity token from the metadata server: %s", r)
-	}
-	token := strings.TrimSpace(r.stdout)
+	token := containerIdentityToken(t)
 
 	name := uniqueName("from-a-container")
 	for _, tc := range []struct{ method, path, body string }{
@@ -46,6 +56,166 @@ func TestContainerIdentityCannotDriveTheDockerAPI(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "may not use the Docker API") {
 			t.Errorf("%s %s with the jobs' identity (%s): %s %s; want 403 from the control plane", tc.method, tc.path, jobsSA, resp.Status, b)
+		}
+	}
+}
+
+// containerIdentityToken is what any code in any container can get: the jobs' identity token for the control plane's
+// audience, from the task's metadata server.
+func containerIdentityToken(t *testing.T) string {
+	t.Helper()
+	identityURL := "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/identity?audience=" +
+		url.QueryEscape(stack.controlPlane)
+	r := docker(t, "run", "--rm", "alpine", "wget", "-qO-", "--header", "Metadata-Flavor: Google", identityURL)
+	if r.code != 0 || strings.Count(r.stdout, ".") != 2 {
+		t.Fatalf("a container could not get its identity token from the metadata server: %s", r)
+	}
+	return strings.TrimSpace(r.stdout)
+}
+
+// A project viewer reads every execution's environment through the Cloud Run Admin API, and code in any container
+// holds the jobs' identity. Together they must not open a link as another container's agent: what the environment
+// carries is a one-time bootstrap that the container's own agent has spent, and the agent's key never leaves it.
+func TestViewerCannotLinkWithAnExecutionsEnvironment(t *testing.T) {
+	token := containerIdentityToken(t)
+	name := uniqueName("victim")
+	removeOnCleanup(t, name)
+	id := strings.TrimSpace(mustDocker(t, "run", "-d", "--name", name, "alpine", "sleep", "300"))
+	waitFor(t, 60*time.Second, "the victim's agent to link", func() bool {
+		return docker(t, "exec", name, "true").code == 0
+	})
+
+	execution, env := executionEnvOf(t, id)
+	// What the environment carries to authenticate the agent: the bootstrap, or the per-container secret that
+	// runsock carried there before it (sent under its own metadata key).
+	readable := cmp.Or(env[linkproto.EnvBootstrap], env["RUNSOCK_AGENT_SECRET"])
+	if readable == "" {
+		t.Fatalf("execution %s carries no agent credential (env %v): the test no longer reads what a viewer reads", execution, env)
+	}
+	short := execution[strings.LastIndexByte(execution, '/')+1:]
+	for _, tc := range []struct {
+		name string
+		md   []string
+	}{
+		{"the bootstrap with a key of the viewer's own", []string{linkproto.MDKey, newKey(t), linkproto.MDBootstrap, readable}},
+		{"the bootstrap as the key", []string{linkproto.MDKey, readable, linkproto.MDBootstrap, readable}},
+		{"the bootstrap alone", []string{linkproto.MDBootstrap, readable}},
+		{"the environment's secret as a per-container secret", []string{"x-runsock-agent-secret", readable}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := openLink(t, token, id, short, tc.md...)
+			if status.Code(err) != codes.Unauthenticated {
+				t.Fatalf("a link with %s: %v; want Unauthenticated", tc.name, err)
+			}
+		})
+	}
+	// The real agent keeps its link: exec still works.
+	if r := docker(t, "exec", name, "echo", "still mine"); r.code != 0 || strings.TrimSpace(r.stdout) != "still mine" {
+		t.Fatalf("exec after the attempts: %s", r)
+	}
+}
+
+// executionEnvOf finds container id's execution as a viewer would: every execution of every job, through the Cloud
+// Run Admin API, and the environment its template carries.
+func executionEnvOf(t *testing.T, id string) (string, map[string]string) {
+	t.Helper()
+	_, execs := runClients(t)
+	parent := "projects/" + os.Getenv("RUNSOCK_PROJECT") + "/locations/" + os.Getenv("RUNSOCK_REGION") + "/jobs/-"
+	it := execs.ListExecutions(context.Background(), &runpb.ListExecutionsRequest{Parent: parent})
+	for {
+		e, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			t.Fatalf("list executions: %v", err)
+		}
+		for _, c := range e.GetTemplate().GetContainers() {
+			env := map[string]string{}
+			for _, v := range c.GetEnv() {
+				env[v.GetName()] = v.GetValue()
+			}
+			if env[linkproto.EnvContainerID] == id {
+				return e.GetName(), env
+			}
+		}
+	}
+	t.Fatalf("no execution of container %s", id)
+	return "", nil
+}
+
+func newKey(t *testing.T) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// openLink dials the agent link as an agent would (through the control plane's front end, with the jobs' identity)
+// and says hello on a control stream; it returns how the control plane answered.
+func openLink(t *testing.T, token, id, execution string, md ...string) error {
+	t.Helper()
+	u, err := url.Parse(stack.controlPlane)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient("passthrough:///"+u.Host,
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: devCAPool(t), ServerName: u.Hostname()})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, append([]string{linkproto.MDServerlessAuth, "Bearer " + token,
+		linkproto.MDContainerID, id, linkproto.MDExecution, execution}, md...)...)
+	st, err := linkproto.Open(ctx, cc, linkproto.MethodControl)
+	if err != nil {
+		return err
+	}
+	hello := linkproto.Hello{AgentVersion: "viewer", StartedAt: time.Now()}
+	if err := st.Send(&linkproto.Frame{Type: linkproto.FrameHello, Meta: linkproto.EncodeMeta(hello)}); err != nil && err != io.EOF {
+		return err
+	}
+	var f linkproto.Frame
+	return st.Recv(&f)
+}
+
+// Two `docker start` of one created container at once: one start wins, the other's execution is an orphan. The
+// orphan's credentials must not lock out the winner's agent, and the container runs the winner's execution.
+func TestConcurrentStartsOfOneContainer(t *testing.T) {
+	const containers = 3
+	names := make([]string, containers)
+	for i := range names {
+		names[i] = uniqueName("twice-started")
+		removeOnCleanup(t, names[i])
+		mustDocker(t, "create", "--name", names[i], "alpine", "sleep", "300")
+	}
+	var wg sync.WaitGroup
+	results := make([][2]result, containers)
+	for i := range names {
+		for j := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i][j] = docker(t, "start", names[i])
+			}()
+		}
+	}
+	wg.Wait()
+	for i, name := range names {
+		for _, r := range results[i] {
+			if r.code != 0 {
+				t.Errorf("docker start %s: %s", name, r)
+			}
+		}
+		waitFor(t, 60*time.Second, "exec in "+name, func() bool {
+			r := docker(t, "exec", name, "echo", "ok")
+			return r.code == 0 && strings.TrimSpace(r.stdout) == "ok"
+		})
+		if st := inspectField(t, name, "{{.State.Status}}"); st != "running" {
+			t.Errorf("%s is %s after two starts", name, st)
 		}
 	}
 }

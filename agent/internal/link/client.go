@@ -2,8 +2,10 @@ package link
 
 import (
 	"context"
+	crand "crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -12,13 +14,16 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/runsock/runsock/agent/internal/output"
 	"github.com/runsock/runsock/linkproto"
@@ -44,9 +49,12 @@ type Config struct {
 	CAPEM       string // optional CA for TLS; default the system roots
 	Audience    string // identity token audience; default URL
 	ContainerID string
-	Secret      string
-	Run         string
-	Version     string
+	// Execution is the Cloud Run execution the agent runs in (CLOUD_RUN_EXECUTION).
+	Execution string
+	// Bootstrap is the start's one-time bootstrap secret: sent until the first link is accepted, never after.
+	Bootstrap string
+	Run       string
+	Version   string
 	// Token returns an identity token for the audience; nil when there is no metadata server. Tokens are cached
 	// and refreshed RefreshMargin before they expire.
 	Token func(ctx context.Context, audience string) (string, error)
@@ -65,6 +73,11 @@ type Client struct {
 	cfg Config
 	cc  *grpc.ClientConn
 	log *slog.Logger
+	// key is the agent's own credential, made here and held only in this process's memory: the control plane
+	// binds it to the execution on the first link (with the bootstrap) and accepts only it from then on.
+	key string
+	// bound is set once a link was accepted: the bootstrap is spent, redials prove themselves with key alone.
+	bound atomic.Bool
 
 	exitOnce  sync.Once
 	exitAcked chan struct{}
@@ -122,7 +135,11 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{cfg: cfg, cc: cc, log: log, exitAcked: make(chan struct{})}, nil
+	key := make([]byte, 32)
+	if _, err := crand.Read(key); err != nil {
+		return nil, fmt.Errorf("link: agent key: %w", err)
+	}
+	return &Client{cfg: cfg, cc: cc, log: log, key: base64.RawURLEncoding.EncodeToString(key), exitAcked: make(chan struct{})}, nil
 }
 
 // ExitAcked is closed once the control plane has acknowledged the exit report (and so all output before it).
@@ -147,7 +164,9 @@ func (c *Client) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if established {
+		// The control plane accepted the link but says the container runs another execution now (this run has
+		// been replaced): redialing at once would only ask again, so back off as if refused.
+		if established && status.Code(err) != codes.FailedPrecondition {
 			attempt = 0
 		}
 		delay := Backoff(attempt)
@@ -166,10 +185,15 @@ func (c *Client) Run(ctx context.Context) {
 
 var errGoAway = errors.New("control plane asked the agent to redial")
 
-// authContext carries the container's credentials on every stream of this link; the identity token is added per
-// stream by the connection's per-RPC credentials (serverlessAuth).
+// authContext carries the container's credentials on every stream of this link: the container, the execution and
+// the agent's key, plus the bootstrap until a link has been accepted. The identity token is added per stream by the
+// connection's per-RPC credentials (serverlessAuth).
 func (c *Client) authContext(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, linkproto.MDContainerID, c.cfg.ContainerID, linkproto.MDSecret, c.cfg.Secret)
+	kv := []string{linkproto.MDContainerID, c.cfg.ContainerID, linkproto.MDExecution, c.cfg.Execution, linkproto.MDKey, c.key}
+	if !c.bound.Load() && c.cfg.Bootstrap != "" {
+		kv = append(kv, linkproto.MDBootstrap, c.cfg.Bootstrap)
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv...)
 }
 
 // link runs one link until it breaks. established reports whether the control plane accepted the hello.
@@ -189,6 +213,7 @@ func (c *Client) link(ctx context.Context) (established bool, err error) {
 	if err := ctrl.Recv(&f); err != nil {
 		return false, fmt.Errorf("hello: %w", err)
 	}
+	c.bound.Store(true)
 	if c.cfg.OnConnect != nil {
 		c.cfg.OnConnect()
 	}

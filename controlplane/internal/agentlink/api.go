@@ -285,7 +285,11 @@ func (h *Hub) ArchiveGet(ctx context.Context, containerID, path string) (contain
 // Capture reads the container's changes against its image as a layer tar, once its main process has ended
 // (linkproto.KindCapture). Over the agent's limit it is errdefs.ErrResourceExhausted. Close the reader.
 func (h *Hub) Capture(ctx context.Context, containerID string) (linkproto.Capture, io.ReadCloser, error) {
-	sess, err := h.open(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindCapture})
+	a, err := h.captureConn(ctx, containerID)
+	if err != nil {
+		return linkproto.Capture{}, nil, err
+	}
+	sess, err := h.openOn(ctx, a, containerID, linkproto.OpenSpec{Kind: linkproto.KindCapture})
 	if err != nil {
 		return linkproto.Capture{}, nil, err
 	}

@@ -1,7 +1,7 @@
 // Package agentlink is the control plane's agent link server (the Hub): it accepts the reverse links of runsock
-// agents (gRPC streams served by the control plane's own HTTP/2 listener), authenticates them (per-container secret,
-// checked against a stored hash in constant time, plus the job service account's identity token when a verifier is
-// configured), persists their live output through livelogs and acknowledges it, and offers the Docker-facing
+// agents (gRPC streams served by the control plane's own HTTP/2 listener), authenticates them (the agent's own key, bound on
+// its first link with the start's one-time bootstrap and checked against a stored hash in constant time, for the
+// container's current execution only, plus the job service account's identity token when a verifier is configured), persists their live output through livelogs and acknowledges it, and offers the Docker-facing
 // operations that need the inside of a container as plain Go calls over io.Reader/io.Writer: Exec, Attach,
 // ArchiveStat/Get/Put, Signal, Top, Stats.
 //

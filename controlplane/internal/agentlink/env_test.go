@@ -44,13 +44,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// credStore is the test's CredentialStore: the containers store plays this part in the product.
+// credStore is the test's CredentialStore: agentsessions.Credentials over the container records plays this part in
+// the product.
 type credStore struct {
 	mu sync.Mutex
 	m  map[string]AgentCredentials
 }
 
-func (c *credStore) AgentCredentials(_ context.Context, id string) (AgentCredentials, error) {
+func (c *credStore) AgentCredentials(_ context.Context, id string, _ bool) (AgentCredentials, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cr, ok := c.m[id]
@@ -59,6 +60,22 @@ func (c *credStore) AgentCredentials(_ context.Context, id string) (AgentCredent
 	}
 	return cr, nil
 }
+
+func (c *credStore) ClaimBootstrap(_ context.Context, id, execution string, bootstrapHash, keyHash []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cr, ok := c.m[id]
+	if !ok || cr.Execution != execution || len(cr.KeyHash) != 0 || !bytes.Equal(cr.BootstrapHash, bootstrapHash) {
+		return errors.New("bootstrap spent or wrong")
+	}
+	cr.KeyHash, cr.BootstrapHash = keyHash, nil
+	c.m[id] = cr
+	return nil
+}
+
+// testExecution is the execution every test container runs in unless a test says otherwise; agents are told its short
+// name, as Cloud Run's CLOUD_RUN_EXECUTION does.
+const testExecution = "projects/p/locations/l/jobs/j/executions/j-abc12"
 
 // tokenTable verifies tokens by table: the identity engineer's OIDC verifier plays this part in the product.
 type tokenTable map[string]string
@@ -84,8 +101,9 @@ type env struct {
 }
 
 type exitReport struct {
-	id   string
-	code int
+	id        string
+	code      int
+	execution string
 }
 
 // newEnv starts a Hub on an httptest HTTP/2 server (TLS, or h2c when tls is false) and Firestore emulator storage.
@@ -115,7 +133,7 @@ func (e *env) start(tls bool, addr string) {
 		for {
 			select {
 			case r := <-reports:
-				e.exits <- exitReport{r.ContainerID, r.Code}
+				e.exits <- exitReport{r.ContainerID, r.Code, r.Execution}
 				r.Recorded()
 			case <-stop:
 				return
@@ -178,7 +196,7 @@ func (e *env) container(id, serviceAccount string) string {
 		e.t.Fatal(err)
 	}
 	e.creds.mu.Lock()
-	e.creds.m[id] = AgentCredentials{SecretHash: hash, ServiceAccount: serviceAccount}
+	e.creds.m[id] = AgentCredentials{Execution: testExecution, Run: "run-1", BootstrapHash: hash, ServiceAccount: serviceAccount}
 	e.creds.mu.Unlock()
 	return secret
 }
@@ -197,7 +215,7 @@ func (e *env) startAgent(id, secret string, extraEnv []string, args ...string) *
 	p.cmd = exec.Command(agentBin, append([]string{"--"}, args...)...)
 	p.cmd.Env = append(os.Environ(),
 		"RUNSOCK_AGENT_URL="+e.url, "RUNSOCK_AGENT_CA="+e.caPEM,
-		"RUNSOCK_CONTAINER_ID="+id, "RUNSOCK_AGENT_SECRET="+secret, "RUNSOCK_RUN=run-1")
+		"RUNSOCK_CONTAINER_ID="+id, "RUNSOCK_AGENT_BOOTSTRAP="+secret, "RUNSOCK_RUN=run-1", "CLOUD_RUN_EXECUTION=j-abc12")
 	p.cmd.Env = append(p.cmd.Env, extraEnv...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {

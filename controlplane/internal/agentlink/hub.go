@@ -18,16 +18,33 @@ import (
 	"github.com/runsock/runsock/linkproto"
 )
 
-// AgentCredentials is what the control plane stored for a container at start.
+// AgentCredentials are a container's current run as the control plane recorded it: which execution it is, and what
+// its agent proves itself with. Only hashes are kept.
 type AgentCredentials struct {
-	SecretHash     []byte // SecretHash(secret), as returned by IssueSecret
+	// Execution is the run's Cloud Run execution ("" while no start has committed: no agent is accepted).
+	Execution string
+	Run       string // the run's live-output numbering (RUNSOCK_RUN)
+	// BootstrapHash is SecretHash of the run's one-time bootstrap (RUNSOCK_AGENT_BOOTSTRAP), until it is claimed.
+	BootstrapHash []byte
+	// KeyHash is SecretHash of the key the run's agent bound with the bootstrap (nil until then).
+	KeyHash        []byte
 	ServiceAccount string // the job's service account email; checked against the identity token when verifying
+	// Ended: the run in Execution was the container's last and has ended. Its key still proves it, so that its agent
+	// can deliver what is left and have its exit acknowledged (a link cut between the record and the ack), but it
+	// gets no sessions, and its bootstrap binds nothing.
+	Ended bool
 }
 
-// CredentialStore looks up a container's agent credentials (agentsessions.Credentials implements it). An unknown
+// CredentialStore keeps the containers' agent credentials (agentsessions.Credentials implements it). An unknown
 // container returns an error (any error refuses the agent).
 type CredentialStore interface {
-	AgentCredentials(ctx context.Context, containerID string) (AgentCredentials, error)
+	// AgentCredentials returns the container's current run; fresh reads the durable record, otherwise a cache may
+	// answer.
+	AgentCredentials(ctx context.Context, containerID string, fresh bool) (AgentCredentials, error)
+	// ClaimBootstrap binds keyHash to the container's run in execution, in one transaction, if that run is still
+	// current, its bootstrap hash is bootstrapHash and no key is bound yet; the bootstrap is spent. Otherwise it
+	// fails and changes nothing.
+	ClaimBootstrap(ctx context.Context, containerID, execution string, bootstrapHash, keyHash []byte) error
 }
 
 // TokenVerifier verifies an identity token for the control plane's audience and returns its email.
@@ -53,9 +70,11 @@ type Options struct {
 // ExitReport is an exit an agent reported first-hand: its exact code and time.
 type ExitReport struct {
 	ContainerID string
-	Code        int
-	At          time.Time
-	recorded    chan struct{}
+	// Execution is the run the report is about (the authenticated stream's): it ends that run and no other.
+	Execution string
+	Code      int
+	At        time.Time
+	recorded  chan struct{}
 }
 
 // Recorded tells the Hub the exit is recorded, so it may acknowledge it to the agent. Call it once.
@@ -70,6 +89,7 @@ type Hub struct {
 
 	mu      sync.Mutex
 	agents  map[string]*agentConn
+	ended   map[string]*agentConn    // a run's link once its exit is recorded (EndRun): only its capture reaches it
 	why     map[string]string        // why an agent is not connected (last link loss)
 	waiters map[string]chan struct{} // closed when the container's agent connects
 	pending map[uint64]*pendingSession
@@ -77,11 +97,12 @@ type Hub struct {
 }
 
 type agentConn struct {
-	id     string
-	hello  linkproto.Hello
-	sendMu sync.Mutex
-	ctrl   linkproto.FrameStream
-	done   chan struct{}
+	id        string
+	execution string // the run this link was authenticated for
+	hello     linkproto.Hello
+	sendMu    sync.Mutex
+	ctrl      linkproto.FrameStream
+	done      chan struct{}
 }
 
 func (a *agentConn) send(f *linkproto.Frame) error {
@@ -102,14 +123,15 @@ func New(opts Options) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{opts: opts, log: log, agents: map[string]*agentConn{}, why: map[string]string{},
+	return &Hub{opts: opts, log: log, agents: map[string]*agentConn{}, ended: map[string]*agentConn{}, why: map[string]string{},
 		waiters: map[string]chan struct{}{}, pending: map[uint64]*pendingSession{}}
 }
 
 // Register adds the link service to s (the control plane routes application/grpc requests on its listener to s).
 func (h *Hub) Register(s *grpc.Server) { s.RegisterService(&linkproto.ServiceDesc, (*server)(h)) }
 
-// IssueSecret makes a new per-container secret: pass secret to the agent (RUNSOCK_AGENT_SECRET), store only hash.
+// IssueSecret makes a new one-time bootstrap secret: pass secret to the agent (RUNSOCK_AGENT_BOOTSTRAP), store only
+// hash.
 func IssueSecret() (secret string, hash []byte, err error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -188,6 +210,7 @@ func (h *Hub) attach(a *agentConn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.agents[a.id] = a
+	delete(h.ended, a.id)
 	delete(h.why, a.id)
 	if w, ok := h.waiters[a.id]; ok {
 		close(w)
@@ -198,16 +221,55 @@ func (h *Hub) attach(a *agentConn) {
 func (h *Hub) detach(a *agentConn, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.ended[a.id] == a {
+		delete(h.ended, a.id)
+	}
 	if h.agents[a.id] == a {
 		delete(h.agents, a.id)
 		h.why[a.id] = fmt.Sprintf("its link was lost at %s (%v)", time.Now().UTC().Format(time.RFC3339), err)
 	}
 }
 
+// EndRun forgets the link of container's run in execution, if it is the one linked: the run has ended, so sessions
+// must not reach it (nor wait for it to come back) — except the capture of its files, which follows the exit
+// (Capture). Its streams stay open until the agent ends them; a late exit report or output of the run is dropped by
+// the execution checks it meets.
+func (h *Hub) EndRun(containerID, execution string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if a, ok := h.agents[containerID]; ok && SameExecution(a.execution, execution) {
+		delete(h.agents, containerID)
+		h.ended[containerID] = a
+		h.why[containerID] = "its execution has ended"
+	}
+}
+
+// captureConn is the link a capture goes to: the ended run's (its exit is recorded before its files are captured),
+// or else the current one.
+func (h *Hub) captureConn(ctx context.Context, id string) (*agentConn, error) {
+	h.mu.Lock()
+	a := h.ended[id]
+	h.mu.Unlock()
+	if a != nil {
+		return a, nil
+	}
+	return h.connWithin(ctx, id)
+}
+
+// superseded reports whether another run's agent holds the container's link: the given run's streams have nothing
+// more to write.
+func (h *Hub) superseded(r agentRun) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a, ok := h.agents[r.id]
+	return ok && !SameExecution(a.execution, r.execution)
+}
+
 // Forget drops what the Hub remembers about a container (call on docker rm).
 func (h *Hub) Forget(containerID string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	delete(h.ended, containerID)
 	delete(h.why, containerID)
 }
 

@@ -25,23 +25,39 @@ const maxBatchBytes = 64 << 10
 // Control serves an agent's control stream: hello, then Open and GoAway frames to the agent until the stream ends.
 func (s *server) Control(st linkproto.FrameStream) error {
 	h := (*Hub)(s)
-	id, err := h.authenticate(st.Context())
+	r, err := h.authenticate(st.Context(), fresh)
 	if err != nil {
 		return err
 	}
+	id := r.id
 	var f linkproto.Frame
 	if err := st.Recv(&f); err != nil {
 		return err
 	}
-	a := &agentConn{id: id, ctrl: st, done: make(chan struct{})}
+	a := &agentConn{id: id, execution: r.execution, ctrl: st, done: make(chan struct{})}
 	if f.Type != linkproto.FrameHello || linkproto.DecodeMeta(f.Meta, &a.hello) != nil {
 		return status.Error(codes.InvalidArgument, "expected hello")
 	}
+	if r.ended {
+		// The agent of a run whose exit is recorded redialed (the ack was lost): it may deliver its output and
+		// exit, but it is nobody's link for sessions.
+		if err := a.send(&linkproto.Frame{Type: linkproto.FrameHello}); err != nil {
+			return err
+		}
+		h.log.Info("agent of an ended run linked to finish", "container", id, "execution", r.execution)
+		for st.Recv(&f) == nil {
+		}
+		return nil
+	}
+	// Attached before the reply: the agent opens its output stream on the reply, and that stream must find this
+	// run's link, not a previous run's.
+	h.attach(a)
 	if err := a.send(&linkproto.Frame{Type: linkproto.FrameHello}); err != nil {
+		close(a.done)
+		h.detach(a, err)
 		return err
 	}
-	h.attach(a)
-	h.log.Info("agent connected", "container", id, "agentVersion", a.hello.AgentVersion)
+	h.log.Info("agent connected", "container", id, "execution", r.execution, "agentVersion", a.hello.AgentVersion)
 	for {
 		if err = st.Recv(&f); err != nil {
 			break
@@ -62,10 +78,11 @@ type received struct {
 func (s *server) Output(st linkproto.FrameStream) error {
 	h := (*Hub)(s)
 	ctx := st.Context()
-	id, err := h.authenticate(ctx)
+	r, err := h.authenticate(ctx, cached)
 	if err != nil {
 		return err
 	}
+	id := r.id
 	var f linkproto.Frame
 	var hello linkproto.OutputHello
 	if err := st.Recv(&f); err != nil {
@@ -74,9 +91,13 @@ func (s *server) Output(st linkproto.FrameStream) error {
 	if f.Type != linkproto.FrameHello || linkproto.DecodeMeta(f.Meta, &hello) != nil {
 		return status.Error(codes.InvalidArgument, "expected output hello")
 	}
-	base, err := h.opts.Logs.BeginRun(ctx, id, hello.Run)
+	// The run is the one the credentials are bound to, not what the agent says: output goes to its own run only.
+	if h.superseded(r) {
+		return errSuperseded
+	}
+	base, err := h.beginRun(ctx, r)
 	if err != nil {
-		return status.Error(codes.Unavailable, err.Error())
+		return err
 	}
 	state, err := h.opts.Logs.State(ctx, id)
 	if err != nil {
@@ -105,17 +126,44 @@ func (s *server) Output(st linkproto.FrameStream) error {
 			}
 		}
 	}()
-	return h.persist(ctx, id, base, st, frames)
+	return h.persist(ctx, r, base, st, frames)
 }
 
+// beginRun returns the base sequence of r's output: a running run begins (or resumes) its live output; an ended one
+// only finishes its own, never becoming the container's current live-output run again.
+func (h *Hub) beginRun(ctx context.Context, r agentRun) (uint64, error) {
+	if !r.ended {
+		base, err := h.opts.Logs.BeginRun(ctx, r.id, r.run)
+		if err != nil {
+			return 0, status.Error(codes.Unavailable, err.Error())
+		}
+		return base, nil
+	}
+	st, err := h.opts.Logs.State(ctx, r.id)
+	if err != nil {
+		return 0, status.Error(codes.Unavailable, err.Error())
+	}
+	if st.Run != r.run {
+		return 0, errSuperseded
+	}
+	return st.Base, nil
+}
+
+// errSuperseded ends the streams of a run whose container has moved on to another execution.
+var errSuperseded = status.Error(codes.FailedPrecondition, "the container runs another execution now")
+
 // persist writes chunks in batches (group commit: the first chunk waits at most BatchDelay for company) and acks.
-func (h *Hub) persist(ctx context.Context, id string, base uint64, st linkproto.FrameStream, frames <-chan received) error {
+func (h *Hub) persist(ctx context.Context, r agentRun, base uint64, st linkproto.FrameStream, frames <-chan received) error {
+	id := r.id
 	var batch []livelogs.Chunk
 	size := 0
 	var exit *linkproto.Frame
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
+		}
+		if h.superseded(r) {
+			return errSuperseded // its sequences would land in the new run's
 		}
 		last, err := h.opts.Logs.Append(ctx, id, batch)
 		if err != nil {
@@ -165,7 +213,7 @@ func (h *Hub) persist(ctx context.Context, id string, base uint64, st linkproto.
 			if err := flush(); err != nil {
 				return err
 			}
-			if err := h.exited(ctx, id, base, st, exit); err != nil {
+			if err := h.exited(ctx, r, base, st, exit); err != nil {
 				return err
 			}
 			exit = nil
@@ -173,12 +221,13 @@ func (h *Hub) persist(ctx context.Context, id string, base uint64, st linkproto.
 	}
 }
 
-func (h *Hub) exited(ctx context.Context, id string, base uint64, st linkproto.FrameStream, f *linkproto.Frame) error {
+func (h *Hub) exited(ctx context.Context, r agentRun, base uint64, st linkproto.FrameStream, f *linkproto.Frame) error {
+	id := r.id
 	at := time.Unix(0, f.Time)
-	if err := h.opts.Logs.Complete(ctx, id, int(f.Code), at); err != nil {
+	if err := h.opts.Logs.Complete(ctx, id, r.run, int(f.Code), at); err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
-	if err := h.reportExit(ctx, id, int(f.Code), at); err != nil {
+	if err := h.reportExit(ctx, r, int(f.Code), at); err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	state, err := h.opts.Logs.State(ctx, id)
@@ -188,12 +237,13 @@ func (h *Hub) exited(ctx context.Context, id string, base uint64, st linkproto.F
 	return st.Send(&linkproto.Frame{Type: linkproto.FrameAck, Seq: state.LastSeq - base, Code: 1})
 }
 
-// reportExit hands the exit to Options.Exits and waits until it is recorded.
-func (h *Hub) reportExit(ctx context.Context, id string, code int, at time.Time) error {
+// reportExit hands the exit of run to Options.Exits and waits until it is recorded.
+func (h *Hub) reportExit(ctx context.Context, run agentRun, code int, at time.Time) error {
 	if h.opts.Exits == nil {
 		return nil
 	}
-	r := ExitReport{ContainerID: id, Code: code, At: at, recorded: make(chan struct{})}
+	id := run.id
+	r := ExitReport{ContainerID: id, Execution: run.execution, Code: code, At: at, recorded: make(chan struct{})}
 	select {
 	case h.opts.Exits <- r:
 	case <-ctx.Done():
@@ -210,6 +260,7 @@ func (h *Hub) reportExit(ctx context.Context, id string, code int, at time.Time)
 // pendingSession is a session the Hub asked an agent to open.
 type pendingSession struct {
 	containerID string
+	execution   string // the run whose link was asked: only its agent may answer
 	ch          chan *sessionStream
 }
 
@@ -223,7 +274,7 @@ type sessionStream struct {
 // Session matches an agent's new session stream to the pending session and holds it open until the caller is done.
 func (s *server) Session(st linkproto.FrameStream) error {
 	h := (*Hub)(s)
-	id, err := h.authenticate(st.Context())
+	r, err := h.authenticate(st.Context(), cached)
 	if err != nil {
 		return err
 	}
@@ -236,11 +287,12 @@ func (s *server) Session(st linkproto.FrameStream) error {
 	}
 	h.mu.Lock()
 	p := h.pending[f.Seq]
-	if p != nil && p.containerID == id {
+	mine := p != nil && p.containerID == r.id && SameExecution(p.execution, r.execution)
+	if mine {
 		delete(h.pending, f.Seq)
 	}
 	h.mu.Unlock()
-	if p == nil || p.containerID != id {
+	if !mine {
 		return status.Error(codes.NotFound, "no such session")
 	}
 	// The Session frame's Code is the agent's receive window; ours went out in the Open frame's spec.
@@ -269,9 +321,14 @@ func (h *Hub) open(ctx context.Context, containerID string, spec linkproto.OpenS
 	if err != nil {
 		return nil, err
 	}
+	return h.openOn(ctx, a, containerID, spec)
+}
+
+// openOn asks the agent linked by a for a session.
+func (h *Hub) openOn(ctx context.Context, a *agentConn, containerID string, spec linkproto.OpenSpec) (*session, error) {
 	spec.Window = linkproto.Window
 	sid := h.nextSession.Add(1)
-	p := &pendingSession{containerID: containerID, ch: make(chan *sessionStream, 1)}
+	p := &pendingSession{containerID: containerID, execution: a.execution, ch: make(chan *sessionStream, 1)}
 	h.mu.Lock()
 	h.pending[sid] = p
 	h.mu.Unlock()

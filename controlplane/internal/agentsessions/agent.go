@@ -37,6 +37,7 @@ type Link interface {
 	Tunnel(ctx context.Context, id string, port int, conn io.ReadWriter) error
 	WaitConnected(ctx context.Context, id string) error
 	SetNotConnectedReason(id, why string)
+	EndRun(id, execution string)
 	Forget(id string)
 }
 
@@ -145,9 +146,9 @@ func (a *Agent) Prepare(ctx context.Context, c *containers.Container, spec *cont
 		return containers.AgentRecord{Unavailable: err.Error()}
 	}
 	run := randomHex(12)
-	rec := containers.AgentRecord{SecretHash: hash, ServiceAccount: a.o.ServiceAccount, Run: run}
-	// Known before the launch, so the agent's first dial is accepted without waiting for the record's write.
-	a.o.Credentials.put(c.ID, agentlink.AgentCredentials{SecretHash: hash, ServiceAccount: rec.ServiceAccount})
+	// Nothing is cached here: this start may still lose to a concurrent one, and its bootstrap must then prove
+	// nothing. The agent's first dial is accepted once the record holds the start (it redials until then).
+	rec := containers.AgentRecord{BootstrapHash: hash, ServiceAccount: a.o.ServiceAccount, Run: run}
 
 	args := append(append([]string{"--"}, c.Config.Entrypoint...), c.Config.Cmd...)
 	spec.Image, spec.Entrypoint, spec.Args = wrapped, []string{agentimage.AgentPath}, args
@@ -201,7 +202,7 @@ func (a *Agent) env(c *containers.Container, secret, run string) []string {
 	env := []string{
 		linkproto.EnvURL + "=" + a.o.URL,
 		linkproto.EnvContainerID + "=" + c.ID,
-		linkproto.EnvSecret + "=" + secret,
+		linkproto.EnvBootstrap + "=" + secret,
 		linkproto.EnvRun + "=" + run,
 	}
 	for _, kv := range []struct {
@@ -237,6 +238,12 @@ func (a *Agent) WaitConnected(ctx context.Context, id string) error {
 // Signal sends sig to id's main process (containers.Agent).
 func (a *Agent) Signal(ctx context.Context, id string, sig syscall.Signal) error {
 	return a.o.Link.Signal(ctx, id, sig)
+}
+
+// Ended forgets the credentials and the link of id's run in execution, which has ended (containers.Agent).
+func (a *Agent) Ended(id, execution string) {
+	a.o.Credentials.ended(id, execution)
+	a.o.Link.EndRun(id, execution)
 }
 
 // Forget drops what the Agent and the link remember about a removed container; its live output goes after

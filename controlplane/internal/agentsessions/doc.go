@@ -1,9 +1,11 @@
 // Package agentsessions is the control plane's gateway to the runsock agent in each container. It owns:
 //
 //   - giving a start the agent (Agent.Prepare): the agent-wrapped image (cached per reference), the agent as
-//     entrypoint with the user's command as its arguments, a fresh per-start secret and the RUNSOCK_* environment;
+//     entrypoint with the user's command as its arguments, a fresh one-time bootstrap and the RUNSOCK_* environment;
 //   - the agents' credentials (Credentials, the agentlink.CredentialStore the Hub checks every agent stream
-//     against): the secret hash of each container's current start, cached over the container records;
+//     against): each container's current run — its execution, the bootstrap's hash until the agent's first link
+//     spends it to bind the agent's own key, then that key's hash — read from committed records (never from a start
+//     that may still lose) and cached until the run ends;
 //   - the sessions a container has through its agent (Sessions): the exec registry (exec instances live in this
 //     process's memory, as in Docker's daemon), attach with input and resize, archive (docker cp), top, stats and
 //     published-port tunnels, each resolved for the caller through the containers Service first;

@@ -7,10 +7,13 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-// AgentRecord is what a container's record keeps about its current start's agent. The secret itself is never
-// stored: only its hash, for the link to check.
+// AgentRecord is what a container's record keeps about its current start's agent. No secret is stored, only hashes:
+// the start's one-time bootstrap (in the launch's environment, which project viewers can read) until the agent's
+// first link spends it, and from then on the key the agent bound with it (held only in the agent's memory). Both
+// prove only the run of State.Execution.
 type AgentRecord struct {
-	SecretHash     []byte `json:",omitempty"`
+	BootstrapHash  []byte `json:",omitempty"`
+	KeyHash        []byte `json:",omitempty"`
 	ServiceAccount string `json:",omitempty"`
 	// Run identifies the start (RUNSOCK_RUN).
 	Run string `json:",omitempty"`
@@ -61,10 +64,21 @@ func (s *Service) forgetAgent(c *Container) {
 	}
 }
 
-// AgentExited records an exit the agent reported first-hand (exact code and time): state, die event, waiters,
-// auto-remove, as the watcher would.
-func (s *Service) AgentExited(id string, code int, at time.Time) {
+// AgentExited records an exit the agent of execution reported first-hand (exact code and time): state, die event,
+// waiters, auto-remove, as the watcher would — when execution is still the container's current one. A late report
+// of a run that has been replaced ends nothing.
+func (s *Service) AgentExited(id, execution string, code int, at time.Time) {
+	if execution == "" {
+		return // a report that names no run applies to none
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
-	s.recordExit(ctx, id, "", Outcome{ExitCode: code, FinishedAt: at})
+	s.recordExit(ctx, id, execution, Outcome{ExitCode: code, FinishedAt: at})
+}
+
+// runEnded tells the agent's side that execution no longer runs c: its credential and link stop applying.
+func (s *Service) runEnded(id, execution string) {
+	if s.agent != nil && execution != "" {
+		s.agent.Ended(id, execution)
+	}
 }

@@ -31,6 +31,11 @@ func (s *memStore) CreateContainer(ctx context.Context, c *Container) error { s.
 func (s *memStore) GetContainer(ctx context.Context, id string) (*Container, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.copyOf(id)
+}
+
+// copyOf returns a copy of id's record; s.mu is held.
+func (s *memStore) copyOf(id string) (*Container, error) {
 	c, ok := s.m[id]
 	if !ok {
 		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
@@ -45,8 +50,13 @@ func (s *memStore) ListContainers(ctx context.Context, owner string) ([]*Contain
 	return nil, nil
 }
 func (s *memStore) ListRunning(ctx context.Context) ([]*Container, error) { return nil, nil }
+
+// UpdateContainer is one critical section, as a Firestore transaction is one serialized read-modify-write
+// (concurrent starts rely on it).
 func (s *memStore) UpdateContainer(ctx context.Context, id string, fn func(*Container) error) (*Container, error) {
-	c, err := s.GetContainer(ctx, id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.copyOf(id)
 	if err != nil {
 		return nil, err
 	}
@@ -54,8 +64,8 @@ func (s *memStore) UpdateContainer(ctx context.Context, id string, fn func(*Cont
 		return nil, err
 	}
 	c.Version++
-	s.put(c)
-	return c, nil
+	s.m[id] = c
+	return s.copyOf(id)
 }
 func (s *memStore) RenameContainer(ctx context.Context, id, newName string) error {
 	return errdefs.ErrNotImplemented

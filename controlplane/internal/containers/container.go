@@ -28,7 +28,7 @@ type Container struct {
 	RestartCount int
 	// Ports are the published ports with their host ports decided (-p, -P); nil without any.
 	Ports network.PortMap `json:",omitempty"`
-	// Agent is the current start's agent (secret hash, run, or why there is none).
+	// Agent is the current start's agent (credential hashes, run, or why there is none).
 	Agent AgentRecord
 	// Version increases with every stored change (optimistic checks, tests).
 	Version int64

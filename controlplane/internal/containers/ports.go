@@ -84,6 +84,9 @@ type Agent interface {
 	Signal(ctx context.Context, id string, sig syscall.Signal) error
 	// Forget drops what is remembered about a removed container (its credentials, its link, later its live output).
 	Forget(id string)
+	// Ended says that id's run in execution has ended (its exit is recorded): what its agent proved no longer
+	// applies, and sessions must not reach that run's link.
+	Ended(id, execution string)
 }
 
 // ImageResolver finds an image the owner has pulled. Resolve returns an error wrapping errdefs.ErrNotFound for an

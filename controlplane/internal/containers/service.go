@@ -139,13 +139,13 @@ func (s *Service) watchExecution(id, execution string) {
 	}
 }
 
-// recordExit stores the outcome if execution ("" = whichever) is still the container's current one, emits die,
-// and removes AutoRemove containers.
+// recordExit stores the outcome if execution ("" = whichever) is still the container's current one (full or short
+// name), emits die, and removes AutoRemove containers.
 func (s *Service) recordExit(ctx context.Context, id, execution string, out Outcome) {
 	var ended string
 	c, err := s.store.UpdateContainer(ctx, id, func(c *Container) error {
 		ended = ""
-		if !c.Running() || (execution != "" && c.State.Execution != execution) {
+		if !c.Running() || (execution != "" && !sameExecution(c.State.Execution, execution)) {
 			return errNoChange
 		}
 		ended = c.State.Execution
@@ -177,6 +177,7 @@ func (s *Service) setExited(c *Container, out Outcome) {
 
 // afterExit tells of c's recorded exit from execution (oom and die events) and removes it if it is AutoRemove.
 func (s *Service) afterExit(ctx context.Context, c *Container, execution string, out Outcome) {
+	s.runEnded(c.ID, execution)
 	if out.OOMKilled {
 		s.emit(ctx, c, "oom", nil)
 	}

@@ -24,7 +24,7 @@ func TestSourceStartAndResume(t *testing.T) {
 	if _, err := store.Append(ctx, "c1", chunks); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Complete(ctx, "c1", 0, time.Now()); err != nil {
+	if err := store.Complete(ctx, "c1", "run1", 0, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	src := Source{Live: store}

@@ -238,19 +238,36 @@ func (s *Store) Append(ctx context.Context, id string, chunks []Chunk) (uint64, 
 	return last, nil
 }
 
-// Complete records that the current run exited, with its last durable sequence: followers end once they have every
-// chunk.
-func (s *Store) Complete(ctx context.Context, id string, code int, at time.Time) error {
+// Complete records that run exited, with its last durable sequence: followers end once they have every chunk. When
+// run is no longer the container's current run (a late report of a run that a restart replaced) nothing changes:
+// the current run's followers must not end.
+func (s *Store) Complete(ctx context.Context, id, run string, code int, at time.Time) error {
 	last, err := s.durable(ctx, id)
 	if err != nil {
 		return err
 	}
-	_, err = s.stateRef(id).Set(ctx, map[string]any{"complete": true, "exitCode": code, "exitedAt": at, "lastSeq": int64(last)},
-		firestore.MergeAll)
+	current := false
+	err = s.fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		snap, err := tx.Get(s.stateRef(id))
+		if err != nil {
+			return err
+		}
+		var d stateDoc
+		if err := snap.DataTo(&d); err != nil {
+			return err
+		}
+		if current = d.Run == run; !current {
+			return nil
+		}
+		return tx.Set(s.stateRef(id), map[string]any{"complete": true, "exitCode": code, "exitedAt": at, "lastSeq": int64(last)},
+			firestore.MergeAll)
+	})
 	if err != nil {
 		return fmt.Errorf("livelogs %s: complete: %w", id, err)
 	}
-	s.notify(id, nil, true)
+	if current {
+		s.notify(id, nil, true)
+	}
 	return nil
 }
 

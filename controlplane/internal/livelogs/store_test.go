@@ -116,7 +116,7 @@ func TestFollowSeesNewChunksAndEndsAtCompletion(t *testing.T) {
 		t.Fatalf("second chunk %q", g)
 	}
 	t.Logf("append → follower: %v", time.Since(start))
-	if err := s.Complete(ctx, "c2", 0, time.Now()); err != nil {
+	if err := s.Complete(ctx, "c2", "run1", 0, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -143,7 +143,19 @@ func TestFollowSeesNewChunksAndEndsAtCompletion(t *testing.T) {
 	if g := <-got; g != "three\n" {
 		t.Fatalf("next run chunk %q", g)
 	}
-	if err := s.Complete(ctx, "c2", 1, time.Now()); err != nil {
+	// A late completion of the previous run (its agent's report arriving after the restart) ends nothing.
+	if err := s.Complete(ctx, "c2", "run1", 9, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.State(ctx, "c2"); err != nil || st.Complete || st.Run != "run2" {
+		t.Fatalf("after run1's late completion: state %+v, err %v", st, err)
+	}
+	select {
+	case err := <-next:
+		t.Fatalf("run1's late completion ended run2's follower: %v", err)
+	default:
+	}
+	if err := s.Complete(ctx, "c2", "run2", 1, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-next; err != nil {

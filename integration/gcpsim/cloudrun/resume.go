@@ -10,9 +10,10 @@ import (
 // A stopped gcpsim is an outage of Cloud Run's Admin API, not the loss of a data centre: the tasks it was running
 // keep running, and the next gcpsim picks their executions up where the saved state left them.
 
-// resume continues the executions a previous gcpsim left running (s.mu held, from New): every attempt that had
-// started and whose container is still there is claimed for adoption; one whose container is gone is lost (the task
-// fails, as when Cloud Run loses an instance); tasks not yet started run as usual. Containers nobody claimed are
+// resume continues the executions a previous gcpsim left running (s.mu held, from New): every unfinished attempt
+// whose container is still there is claimed for adoption (whether or not the saved state recorded its start); a
+// started one whose container is gone is lost (the task fails, as when Cloud Run loses an instance); tasks not yet
+// started run as usual. Containers nobody claimed are
 // removed, then each execution is driven again.
 func (s *Service) resume(a Adopter, now time.Time) {
 	var names []string
@@ -23,14 +24,18 @@ func (s *Service) resume(a Adopter, now time.Time) {
 		names = append(names, e.Name)
 		for i := range int(e.TaskCount) {
 			t := s.st.tasks[e.Name+"/tasks/"+taskID(execShort(e), i)]
-			if t == nil || taskEnded(t) || !attemptStarted(t) {
+			if t == nil || taskEnded(t) {
 				continue
 			}
+			// A container that is there runs the attempt, even if the saved state had not yet recorded its start:
+			// Cloud Run never runs a task's attempt again because its API was down.
 			if a.Claim(execShort(e), i, int(t.Retried), t.ServiceAccount) {
 				s.adopt[t.Name] = true
 				continue
 			}
-			s.loseTask(e, t, now)
+			if attemptStarted(t) {
+				s.loseTask(e, t, now)
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
