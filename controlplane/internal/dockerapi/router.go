@@ -65,8 +65,10 @@ type Options struct {
 	Containers ContainerBackend
 	Images     ImageBackend
 	Agent      AgentBackend
-	Info       Info
-	Logger     *slog.Logger
+	// Registry answers distribution inspect and image history; nil answers as Images nil does.
+	Registry RegistryBackend
+	Info     Info
+	Logger   *slog.Logger
 	// FirestoreOps, when set, reports the container state store's Firestore document reads, writes and queries since
 	// start to admins (GET /runsock/v1/debug/firestore), so benchmarks can count what a docker command costs.
 	FirestoreOps func() map[string]int64
@@ -81,6 +83,7 @@ type Handler struct {
 	c         ContainerBackend
 	img       ImageBackend
 	agent     AgentBackend
+	registry  RegistryBackend
 	info      Info
 	ops       func() map[string]int64
 	docWrites func(prefix string, limit int) any
@@ -103,7 +106,7 @@ func New(o Options) *Handler {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, info: o.Info, log: log, mux: http.NewServeMux(),
+	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, registry: o.Registry, info: o.Info, log: log, mux: http.NewServeMux(),
 		streams: map[io.Closer]struct{}{}, nets: newNetRegistry()}
 	h.routes()
 	return h
@@ -187,6 +190,9 @@ func (h *Handler) routes() {
 
 	h.imageRoutes()
 	h.netVolRoutes()
+	h.registryRoutes()
+	h.pluginRoutes()
+	h.swarmRoutes()
 }
 
 // firestoreOps answers admins with the Firestore operation counts since start: process-wide figures, so not for
