@@ -39,6 +39,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if err := checkCloudRunCan(&req.HostConfig, req.Networking); err != nil {
 		return nil, err
 	}
+	if err := checkLogDriver(req.HostConfig.LogConfig); err != nil {
+		return nil, err
+	}
 	cpu, mem, err := Resources(req.HostConfig.NanoCPUs, req.HostConfig.Memory)
 	if err != nil {
 		return nil, err

@@ -60,7 +60,11 @@ func (h *Handler) containerInspect(w http.ResponseWriter, r *http.Request, p ide
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, inspect(c))
+	out, err := withKeys(inspect(c), containerInspectKeys())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func noContent(w http.ResponseWriter) error {

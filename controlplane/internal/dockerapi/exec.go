@@ -88,7 +88,11 @@ func (h *Handler) execInspect(w http.ResponseWriter, r *http.Request, p identity
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	out, err := withKeys(resp, execInspectKeys)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) execResize(w http.ResponseWriter, r *http.Request, p identity.Principal) error {

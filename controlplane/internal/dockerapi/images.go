@@ -110,7 +110,11 @@ func (h *Handler) imageGet(w http.ResponseWriter, r *http.Request, p identity.Pr
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	out, err := withKeys(resp, imageInspectKeys(resp.Size))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) imagePost(w http.ResponseWriter, r *http.Request, p identity.Principal) error {

@@ -8,6 +8,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 )
 
@@ -29,15 +30,33 @@ func inspect(c *containers.Container) container.InspectResponse {
 		args = []string{}
 	}
 	cfg.Hostname = c.ID[:12]
+	if hc.Runtime == "" {
+		hc.Runtime = "cloudrun" // the one runtime /info lists
+	}
 	return container.InspectResponse{
 		ID: c.ID, Created: ts(c.Created), Path: path, Args: args, Image: c.ImageID, Name: "/" + c.Name,
 		RestartCount: c.RestartCount, Driver: "cloudrun", Platform: "linux",
 		State: &container.State{Status: c.State.Status, Running: c.Running(), OOMKilled: c.State.OOMKilled,
 			ExitCode: c.State.ExitCode, Error: c.State.Error, StartedAt: ts(c.State.StartedAt), FinishedAt: ts(c.State.FinishedAt)},
 		HostConfig: &hc, Config: &cfg, Mounts: []container.MountPoint{},
-		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{
-			string(hc.NetworkMode): {}}, Ports: inspectPorts(c)},
+		NetworkSettings: &container.NetworkSettings{Networks: endpoints(hc.NetworkMode), Ports: inspectPorts(c)},
+		GraphDriver:     &storage.DriverData{Name: "cloudrun", Data: map[string]string{}},
 	}
+}
+
+// endpoints is NetworkSettings.Networks: the container's one network, named as Docker names it ("default" is the
+// bridge network on Linux), with the network's ID. Cloud Run gives the task its addresses privately: none to show.
+func endpoints(mode container.NetworkMode) map[string]*network.EndpointSettings {
+	name := string(mode)
+	if name == "" || name == "default" {
+		name = "bridge"
+	}
+	return map[string]*network.EndpointSettings{name: {NetworkID: builtinNetworkID(name)}}
+}
+
+// builtinNetworkID is the ID netRegistry gives a built-in network.
+func builtinNetworkID(name string) string {
+	return (name + "0000000000000000000000000000000000000000000000000000000000000000")[:64]
 }
 
 // inspectPorts is NetworkSettings.Ports: every exposed port, with its host bindings when published (while running,
@@ -80,7 +99,7 @@ func summary(c *containers.Container) *container.Summary {
 		s.Labels = map[string]string{}
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
-	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{string(c.HostConfig.NetworkMode): {}}}
+	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: endpoints(c.HostConfig.NetworkMode)}
 	return s
 }
 
