@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
 )
@@ -94,5 +97,43 @@ func TestUnknownLogDriverRefusedAsDocker(t *testing.T) {
 	}
 	if got := inspectField(t, name, "{{.HostConfig.LogConfig.Type}}"); got != "local" {
 		t.Errorf("LogConfig.Type %q, want local", got)
+	}
+}
+
+// container prune reports the space its containers' files took, as Docker does: a container that wrote 100 KiB
+// frees about 100 KiB on both.
+func TestContainerPruneReportsSpaceReclaimed(t *testing.T) {
+	refHost := referenceHost(t)
+	ref, rs := newEngine(t, "docker", refHost), newEngine(t, "runsock", stack.dockerHost)
+	refImage, rsImage := sameAlpine(t)
+	label := uniqueName("prune")
+	const wrote = 100 << 10
+	reclaimed := map[string]uint64{}
+	for _, side := range []struct {
+		e           *engine
+		host, image string
+	}{{ref, refHost, refImage}, {rs, stack.dockerHost, rsImage}} {
+		name := uniqueName("pruned")
+		if r := dockerAs(t, side.host, "", "run", "--name", name, "-l", label+"=1", side.image,
+			"dd", "if=/dev/zero", "of=/big", "bs=1024", "count=100"); r.code != 0 {
+			t.Fatalf("%s: run: %s", side.e.name, r)
+		}
+		host := side.host
+		t.Cleanup(func() { dockerAs(t, host, "", "rm", "-f", name) })
+		// runsock keeps an exited container's files once the agent's capture is stored, just after the exit.
+		waitFor(t, time.Minute, side.e.name+": the container's changes", func() bool {
+			return strings.Contains(dockerAs(t, host, "", "diff", name).stdout, "/big")
+		})
+		var rep container.PruneReport
+		side.e.must(t, "POST", "/containers/prune?filters="+url.QueryEscape(`{"label":["`+label+`=1"]}`), nil, &rep)
+		if len(rep.ContainersDeleted) != 1 {
+			t.Fatalf("%s: pruned %v, want the one container", side.e.name, rep.ContainersDeleted)
+		}
+		reclaimed[side.e.name] = rep.SpaceReclaimed
+	}
+	for who, n := range reclaimed {
+		if n < wrote || n > wrote+64<<10 {
+			t.Errorf("%s reclaimed %d bytes, want about %d (all: %v)", who, n, wrote, reclaimed)
+		}
 	}
 }

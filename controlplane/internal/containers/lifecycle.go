@@ -441,31 +441,48 @@ func (s *Service) waitHistory(ctx context.Context, p identity.Principal, cur Wai
 	return res, died, false, nil
 }
 
-// Prune removes p's stopped containers matching filters (until, label) and returns their IDs. An admin's prune,
+// Prune removes p's stopped containers matching filters (until, label) and reports their IDs and what their files
+// took (SpaceReclaimed, as Docker counts it: each one's writable layer). An admin's prune,
 // like anyone's, covers the admin's own containers; another user's take the owner filter, and each is audited.
-func (s *Service) Prune(ctx context.Context, p identity.Principal, filters map[string][]string) ([]string, error) {
+func (s *Service) Prune(ctx context.Context, p identity.Principal, filters map[string][]string) (container.PruneReport, error) {
+	rep := container.PruneReport{ContainersDeleted: []string{}}
 	f, err := parsePruneFilters(filters, s.now())
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
 	scope, err := ScopeFor(p, f.owners, false)
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
 	list, err := s.store.ListContainers(ctx, scope.Owner)
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
-	var removed []string
 	for _, c := range list {
 		if c.Running() || !f.match(c) || !scope.Covers(c.Owner) {
 			continue
 		}
+		size := s.writableSize(ctx, c)
 		s.Audit(ctx, p, c, "prune")
 		if err := s.remove(ctx, c); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-			return removed, err
+			return rep, err
 		}
-		removed = append(removed, c.ID)
+		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
+		rep.SpaceReclaimed += uint64(size)
 	}
-	return removed, nil
+	return rep, nil
+}
+
+// writableSize is what removing c frees, as Docker counts it for prune; a size that cannot be read counts as
+// nothing (the removal matters more than its report).
+func (s *Service) writableSize(ctx context.Context, c *Container) int64 {
+	if s.sizes == nil {
+		return 0
+	}
+	n, err := s.sizes.WritableSize(ctx, c.ID)
+	if err != nil {
+		s.log.Warn("size of a pruned container", "container", c.ID, "err", err)
+		return 0
+	}
+	return n
 }

@@ -89,6 +89,12 @@ type Agent interface {
 	Ended(id, execution string)
 }
 
+// WritableSizer tells what a container's own files take (Docker's SizeRw): what removing it frees, which prune
+// reports (*containerfs.Files implements it).
+type WritableSizer interface {
+	WritableSize(ctx context.Context, id string) (int64, error)
+}
+
 // ImageResolver finds an image the owner has pulled. Resolve returns an error wrapping errdefs.ErrNotFound for an
 // unknown reference; the HTTP layer turns it into 404 "No such image: REF", which makes the docker CLI pull.
 type ImageResolver interface {

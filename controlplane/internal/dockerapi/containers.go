@@ -172,14 +172,14 @@ func (h *Handler) containerPrune(w http.ResponseWriter, r *http.Request, p ident
 	if err != nil {
 		return err
 	}
-	ids, err := h.c.Prune(r.Context(), p, filters)
+	rep, err := h.c.Prune(r.Context(), p, filters)
 	if err != nil {
 		return err
 	}
-	if ids == nil {
-		ids = []string{}
+	if rep.ContainersDeleted == nil {
+		rep.ContainersDeleted = []string{}
 	}
-	return writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: ids})
+	return writeJSON(w, http.StatusOK, rep)
 }
 
 func (h *Handler) containerRename(w http.ResponseWriter, r *http.Request, p identity.Principal) error {

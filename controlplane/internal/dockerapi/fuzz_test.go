@@ -110,8 +110,8 @@ func (noContainers) Rename(context.Context, identity.Principal, string, string) 
 func (noContainers) Wait(context.Context, identity.Principal, string, container.WaitCondition, *containers.WaitCursor) (<-chan containers.WaitResult, containers.WaitCursor, error) {
 	return nil, containers.WaitCursor{}, errNothing
 }
-func (noContainers) Prune(context.Context, identity.Principal, map[string][]string) ([]string, error) {
-	return nil, nil
+func (noContainers) Prune(context.Context, identity.Principal, map[string][]string) (container.PruneReport, error) {
+	return container.PruneReport{}, nil
 }
 func (noContainers) Logs(context.Context, identity.Principal, string, containers.LogOptions) (*containers.Container, iter.Seq2[containers.LogLine, error], error) {
 	return nil, nil, errNothing

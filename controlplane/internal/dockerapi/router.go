@@ -43,7 +43,7 @@ type ContainerBackend interface {
 	Rename(ctx context.Context, p identity.Principal, ref, newName string) error
 	// Wait resumes the wait resume names when it is not nil (a wait cut by the request timeout).
 	Wait(ctx context.Context, p identity.Principal, ref string, cond container.WaitCondition, resume *containers.WaitCursor) (<-chan containers.WaitResult, containers.WaitCursor, error)
-	Prune(ctx context.Context, p identity.Principal, filters map[string][]string) ([]string, error)
+	Prune(ctx context.Context, p identity.Principal, filters map[string][]string) (container.PruneReport, error)
 	Logs(ctx context.Context, p identity.Principal, ref string, opts containers.LogOptions) (*containers.Container, iter.Seq2[containers.LogLine, error], error)
 	Attach(ctx context.Context, p identity.Principal, ref string, stdout, stderr bool) (*containers.Container, func(context.Context) iter.Seq2[containers.LogLine, error], error)
 	Events(ctx context.Context, owner string, since, until time.Time) ([]containers.Event, <-chan containers.Event, error)
