@@ -112,16 +112,26 @@ func (s *Server) startExec(spec linkproto.ExecSpec) (*execProc, error) {
 	cmd := exec.Command(spec.Cmd[0], spec.Cmd[1:]...)
 	cmd.Env = append(mainproc.UserEnv(), spec.Env...)
 	cmd.Dir = spec.WorkingDir
+	if spec.WorkingDir != "" {
+		// runc fails the exec before anything runs; without this check the failure would read as a missing command.
+		if fi, err := os.Stat(spec.WorkingDir); err != nil || !fi.IsDir() {
+			reason := "no such file or directory"
+			if err == nil {
+				reason = "not a directory"
+			}
+			return nil, &linkproto.Error{Kind: linkproto.ErrKindInternal, Message: fmt.Sprintf(
+				"OCI runtime exec failed: exec failed: unable to start container process: chdir to cwd (%q) set in config.json failed: %s: unknown",
+				spec.WorkingDir, reason)}
+		}
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
-	if spec.User != "" {
-		cred, home, err := mainproc.Credential(spec.User)
-		if err != nil {
-			return nil, &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: err.Error()}
-		}
-		cmd.SysProcAttr.Credential = cred
-		if home != "" {
-			cmd.Env = append(cmd.Env, "HOME="+home)
-		}
+	cred, home, err := mainproc.Credential(spec.User, spec.GroupAdd)
+	if err != nil {
+		return nil, &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: err.Error()}
+	}
+	cmd.SysProcAttr.Credential = cred
+	if home != "" && spec.User != "" {
+		cmd.Env = append(cmd.Env, "HOME="+home)
 	}
 	p := &execProc{}
 	var childEnds []*os.File
