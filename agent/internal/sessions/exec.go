@@ -46,7 +46,11 @@ func (s *Server) exec(ctx context.Context, spec linkproto.ExecSpec, st linkproto
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = io.Copy(&dataWriter{out: out, stream: p.streams[i]}, f)
+			if _, err := io.Copy(&dataWriter{out: out, stream: p.streams[i]}, f); err != nil {
+				// The client is gone (a detach leaves the process running): keep reading, or the process would
+				// block once its pipe or terminal is full.
+				_, _ = io.Copy(io.Discard, f)
+			}
 		}()
 	}
 	ws := <-p.wait

@@ -221,7 +221,7 @@ func (s *Sessions) Resize(ctx context.Context, p identity.Principal, ref string,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ch := range s.resizes[c.ID] {
-		sendSize(ch, agentlink.Size{Height: uint16(height), Width: uint16(width)})
+		sendSize(ch, agentlink.Size{Height: clampSize(height), Width: clampSize(width)})
 	}
 	return nil
 }
