@@ -240,7 +240,7 @@ func (m *Main) EndStdin() {
 	}
 	m.stdinDone = true
 	if m.pty != nil {
-		_, _ = m.pty.Write([]byte{4})
+		// As Docker: a terminal's input is never closed by the end of an attach (a detach, a client gone).
 		return
 	}
 	m.stdin.Close()

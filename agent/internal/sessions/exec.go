@@ -94,9 +94,7 @@ func (s *Server) execInput(st linkproto.FrameStream, p *execProc) {
 				_, _ = p.stdin.Write(f.Data)
 			}
 		case linkproto.FrameClose:
-			if p.pty != nil {
-				_, _ = p.pty.Write([]byte{4})
-			} else {
+			if p.pty == nil { // as Docker: a terminal's input stays open when the client's ends
 				p.closeStdin()
 			}
 		case linkproto.FrameResize:

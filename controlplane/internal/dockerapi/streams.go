@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/detachkeys"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/proxyproto"
 )
@@ -182,6 +183,9 @@ func (h *Handler) copyLines(ctx context.Context, mw *muxWriter, lines iter.Seq2[
 // UPGRADED when asked to upgrade); over HTTP/2 (localproxy) there is no Upgrade, so it answers 200 and streams
 // full-duplex: the response body is the output, the request body stdin. Everything rejected is rejected before.
 func (h *Handler) containerAttach(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if _, err := detachkeys.Parse(r.URL.Query().Get("detachKeys")); err != nil {
+		return invalid("Invalid detach keys (%s) provided", r.URL.Query().Get("detachKeys"))
+	}
 	if !boolValue(r, "stream") && !boolValue(r, "logs") {
 		return invalid("Bad parameters: you must choose at least one stream")
 	}
