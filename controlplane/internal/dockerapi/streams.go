@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/detachkeys"
+	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/proxyproto"
 )
@@ -212,4 +213,15 @@ func (h *Handler) containerAttach(w http.ResponseWriter, r *http.Request, p iden
 	d.drainInput()
 	h.copyLines(d.ctx, &muxWriter{w: d.out, raw: c.Config.Tty}, stream(d.ctx), false)
 	return nil
+}
+
+// containerAttachWebSocket answers Docker's WebSocket attach reaching the control plane: localproxy serves it (as
+// the same full-duplex attach a hijack becomes), since Google's front end carries no WebSocket to a service that
+// speaks end-to-end HTTP/2.
+func (h *Handler) containerAttachWebSocket(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if _, err := h.c.Resolve(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	return &errkind.Error{Kind: errdefs.ErrNotImplemented,
+		Msg: "attach over WebSocket is served by localproxy: Cloud Run's front end carries no WebSocket to the control plane"}
 }
