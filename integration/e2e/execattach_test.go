@@ -240,6 +240,9 @@ func TestResizeValidationAsDocker(t *testing.T) {
 		{"h=70000&w=10", 200, ""},
 	} {
 		for _, path := range []string{"/exec/" + running.ID + "/resize?", "/containers/" + name + "/resize?"} {
+			if tt.code == 200 && strings.HasPrefix(path, "/containers/") {
+				continue // the container has no TTY: only the validation is Docker's to compare
+			}
 			code, body := apiCall(t, stack.dockerHost, "POST", path+tt.query)
 			if code != tt.code || (tt.msg != "" && body != `{"message":"`+strings.ReplaceAll(tt.msg, `"`, `\"`)+`"}`) {
 				t.Errorf("POST %s%s: %d %s; want %d %q", path, tt.query, code, body, tt.code, tt.msg)
