@@ -183,13 +183,39 @@ func TestExecTTYStreamsAsDocker(t *testing.T) {
 	}{
 		{"create's size", &[2]uint{33, 101}, nil, true, "33 101\r\n"},
 		{"start's size wins", &[2]uint{33, 101}, &[2]uint{44, 55}, true, "44 55\r\n"},
-		{"start's size needs the start's Tty", &[2]uint{33, 101}, &[2]uint{44, 55}, false, "33 101\r\n"},
 	} {
 		got, err := execOutput(ctx, t, c, name, []string{"stty", "size"}, true, tt.startTTY, tt.createSize, tt.startSize)
 		if err != nil || got != tt.want {
 			t.Errorf("%s: stty size = %q, %v; want %q", tt.name, got, err, tt.want)
 		}
 	}
+	// A start without Tty ignores its ConsoleSize (the SDK will not send one: plain HTTP, as other clients may).
+	created, err := c.ExecCreate(ctx, name, client.ExecCreateOptions{Cmd: []string{"stty", "size"}, TTY: true, AttachStdout: true,
+		ConsoleSize: client.ConsoleSize{Height: 33, Width: 101}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := apiPost(t, stack.dockerHost, "/exec/"+created.ID+"/start", `{"Tty":false,"ConsoleSize":[44,55]}`)
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, strings.NewReader(body)); code != http.StatusOK || err != nil || out.String() != "33 101\r\n" {
+		t.Errorf("start without Tty, with a size: %d %q (%v); want the create's size, multiplexed", code, body, err)
+	}
+}
+
+// apiPost posts a JSON body to host's unix socket and returns the status and the whole body.
+func apiPost(t *testing.T, host, path, body string) (int, string) {
+	t.Helper()
+	sock := strings.TrimPrefix(host, "unix://")
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}, Timeout: 30 * time.Second}
+	resp, err := hc.Post("http://docker"+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // apiCall sends one request to host's unix socket and returns the status and body.
