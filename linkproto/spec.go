@@ -21,6 +21,7 @@ const (
 	EnvStdinOnce = "RUNSOCK_STDIN_ONCE" // "1": the first attach's stdin EOF closes the main process's stdin
 	EnvTTY       = "RUNSOCK_TTY"        // "1": the main process runs on a pseudo-terminal
 	EnvUser      = "RUNSOCK_USER"       // Docker's user[:group] the main process runs as (Cloud Run has no such setting)
+	EnvGroupAdd  = "RUNSOCK_GROUP_ADD"  // the container's --group-add groups, comma-separated (names or IDs)
 	// EnvStaged "1": archives were copied into the container before this start; the agent starts the main process
 	// only once the control plane has delivered them (archive-put sessions with Staged, the last one with Last),
 	// or after StagedWait.
@@ -86,6 +87,7 @@ type ExecSpec struct {
 	Stdin      bool     `json:"stdin,omitempty"` // attach stdin; otherwise the process reads /dev/null
 	Height     uint16   `json:"height,omitempty"`
 	Width      uint16   `json:"width,omitempty"`
+	GroupAdd   []string `json:"groupAdd,omitempty"` // the container's --group-add: exec'd processes get them too, as under Docker
 }
 
 // ArchiveSpec names a path for archive sessions and carries PUT's options.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +58,7 @@ func run() int {
 		StdinOnce: os.Getenv(linkproto.EnvStdinOnce) == "1",
 		TTY:       os.Getenv(linkproto.EnvTTY) == "1",
 		User:      os.Getenv(linkproto.EnvUser),
+		GroupAdd:  splitList(os.Getenv(linkproto.EnvGroupAdd)),
 		Tee:       true,
 	}
 	srv := &sessions.Server{Reaper: reaper, Log: log, Root: os.Getpid()}
@@ -182,4 +184,12 @@ func newClient(log *slog.Logger, buf *output.Buffer, srv *sessions.Server, onCon
 		return nil
 	}
 	return c
+}
+
+// splitList splits a comma-separated environment value ("" is none).
+func splitList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }

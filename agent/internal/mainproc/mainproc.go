@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +29,8 @@ type Options struct {
 	TTY       bool
 	Tee       bool   // copy output to the agent's own stdout/stderr
 	User      string // Docker's user[:group] to run as ("" = the agent's own)
+	// GroupAdd are the container's --group-add groups (names or IDs), supplementary groups on top of the user's.
+	GroupAdd []string
 }
 
 // Main is the running main process.
@@ -68,16 +68,15 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = UserEnv()
-	if opts.User != "" {
-		cred, home, err := Credential(opts.User)
-		if err != nil {
-			m.fail(ctx, buf, 126, "runsock agent: "+err.Error())
-			return m
-		}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		if home != "" {
-			cmd.Env = append(cmd.Env, "HOME="+home)
-		}
+	// Always resolved, root included: the process gets the supplementary groups Docker gives it, not the agent's.
+	cred, home, err := Credential(opts.User, opts.GroupAdd)
+	if err != nil {
+		m.fail(ctx, buf, 126, "runsock agent: "+err.Error())
+		return m
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if home != "" && opts.User != "" {
+		cmd.Env = append(cmd.Env, "HOME="+home)
 	}
 	var pumps []*os.File
 	var streams []uint8
@@ -89,9 +88,6 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 			return m
 		}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-		if cmd.SysProcAttr == nil {
-			cmd.SysProcAttr = &syscall.SysProcAttr{}
-		}
 		cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty = true, true
 		m.pty, m.stdin = master, master
 		pumps, streams, closeAfter = []*os.File{master}, []uint8{linkproto.StreamStdout}, []*os.File{slave}
@@ -244,7 +240,7 @@ func (m *Main) EndStdin() {
 	}
 	m.stdinDone = true
 	if m.pty != nil {
-		_, _ = m.pty.Write([]byte{4})
+		// As Docker: a terminal's input is never closed by the end of an attach (a detach, a client gone).
 		return
 	}
 	m.stdin.Close()
@@ -269,40 +265,4 @@ func (m *Main) Signal(sig syscall.Signal) error {
 	default:
 	}
 	return syscall.Kill(m.pid, sig)
-}
-
-// Credential resolves Docker's user forms: uid, uid:gid, name, name:group (names through /etc/passwd and /etc/group).
-func Credential(spec string) (*syscall.Credential, string, error) {
-	name, group, hasGroup := strings.Cut(spec, ":")
-	cred := &syscall.Credential{}
-	home := ""
-	if uid, err := strconv.ParseUint(name, 10, 32); err == nil {
-		cred.Uid, cred.Gid = uint32(uid), uint32(uid)
-		if u, err := user.LookupId(name); err == nil {
-			gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-			cred.Gid, home = uint32(gid), u.HomeDir
-		}
-	} else {
-		u, err := user.Lookup(name)
-		if err != nil {
-			return nil, "", fmt.Errorf("unable to find user %s: no matching entries in passwd file", name)
-		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		cred.Uid, cred.Gid, home = uint32(uid), uint32(gid), u.HomeDir
-	}
-	if hasGroup {
-		if gid, err := strconv.ParseUint(group, 10, 32); err == nil {
-			cred.Gid = uint32(gid)
-		} else {
-			g, err := user.LookupGroup(group)
-			if err != nil {
-				return nil, "", fmt.Errorf("unable to find group %s: no matching entries in group file", group)
-			}
-			gid, _ := strconv.ParseUint(g.Gid, 10, 32)
-			cred.Gid = uint32(gid)
-		}
-	}
-	cred.NoSetGroups = true
-	return cred, home, nil
 }

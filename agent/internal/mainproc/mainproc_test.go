@@ -2,6 +2,7 @@ package mainproc
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -110,26 +111,33 @@ func TestMainProcess(t *testing.T) {
 func TestCredential(t *testing.T) {
 	tests := []struct {
 		spec     string
+		add      []string
 		uid, gid uint32
+		groups   []uint32
 		bad      bool
 	}{
-		{spec: "0", uid: 0, gid: 0},
-		{spec: "root", uid: 0, gid: 0},
-		{spec: "0:7", uid: 0, gid: 7},
-		{spec: "12345", uid: 12345, gid: 12345}, // a uid with no passwd entry runs with the same gid, as Docker does
+		{spec: "0", uid: 0, gid: 0, groups: []uint32{0}},
+		{spec: "", uid: 0, gid: 0, groups: []uint32{0}},
+		{spec: "root", uid: 0, gid: 0, groups: []uint32{0}},
+		{spec: "0:7", uid: 0, gid: 7, groups: []uint32{7}},
+		{spec: "0:7", add: []string{"1234", "99"}, uid: 0, gid: 7, groups: []uint32{7, 99, 1234}},
+		{spec: "root", add: []string{"root"}, uid: 0, gid: 0, groups: []uint32{0}},
+		{spec: "12345", uid: 12345, gid: 0, groups: []uint32{0}}, // no passwd entry: group 0, as under Docker
+		{spec: "12345:5678", uid: 12345, gid: 5678, groups: []uint32{5678}},
 		{spec: "no-such-user-here", bad: true},
 		{spec: "root:no-such-group-here", bad: true},
+		{spec: "root", add: []string{"no-such-group-here"}, bad: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
-			cred, _, err := Credential(tt.spec)
+			cred, _, err := Credential(tt.spec, tt.add)
 			if tt.bad {
 				if err == nil {
 					t.Fatalf("Credential(%q) = %+v; want an error", tt.spec, cred)
 				}
 				return
 			}
-			if err != nil || cred.Uid != tt.uid || cred.Gid != tt.gid || !cred.NoSetGroups {
+			if err != nil || cred.Uid != tt.uid || cred.Gid != tt.gid || !slices.Equal(cred.Groups, tt.groups) || cred.NoSetGroups {
 				t.Fatalf("Credential(%q) = %+v, %v; want uid %d gid %d", tt.spec, cred, err, tt.uid, tt.gid)
 			}
 		})

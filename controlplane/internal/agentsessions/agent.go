@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -215,6 +216,7 @@ func (a *Agent) env(c *containers.Container, secret, run string) []string {
 		{c.Config.StdinOnce, linkproto.EnvStdinOnce, "1"},
 		{c.Config.Tty, linkproto.EnvTTY, "1"},
 		{c.Config.User != "", linkproto.EnvUser, c.Config.User},
+		{len(c.HostConfig.GroupAdd) > 0, linkproto.EnvGroupAdd, strings.Join(c.HostConfig.GroupAdd, ",")},
 	} {
 		if kv.on {
 			env = append(env, kv.key+"="+kv.val)

@@ -137,6 +137,8 @@ type AttachOptions struct {
 	Started func(AttachCursor)
 	// Resumable: a cut leaves the process's stdin open for the resumed attach (agentlink.AttachOptions).
 	Resumable bool
+	// DetachKeys end the attach when typed into a TTY container's stdin, leaving it running (detachkeys.Parse).
+	DetachKeys []byte
 }
 
 // AttachCursor is where an attach's output stands (agentlink.AttachCursor).
@@ -168,8 +170,21 @@ func (s *Sessions) AttachAgent(ctx context.Context, c *containers.Container, opt
 		}
 	}()
 	var streams agentlink.Streams
+	var detached chan struct{}
 	if c.Config.OpenStdin {
 		streams.Stdin = aio.Stdin
+		if c.Config.Tty && aio.Stdin != nil {
+			// As Docker: the detach sequence ends a TTY attach; the container runs on, its stdin left open.
+			det := newDetacher()
+			streams.Stdin, detached = det.reader(aio.Stdin, opts.DetachKeys), det.done
+			go func() {
+				select {
+				case <-det.done:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
 	}
 	if c.Config.Tty {
 		resize := make(chan agentlink.Size, 4)
@@ -184,7 +199,7 @@ func (s *Sessions) AttachAgent(ctx context.Context, c *containers.Container, opt
 		streams.Stderr = aio.Stderr
 	}
 	err := s.link.Attach(ctx, c.ID, agentlink.AttachOptions{Logs: opts.Logs, Stream: opts.Stream, NextRun: !c.Running(),
-		Resume: opts.Resume, Started: opts.Started, Resumable: opts.Resumable}, streams)
+		Resume: opts.Resume, Started: opts.Started, Resumable: opts.Resumable, Detached: detached}, streams)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -221,7 +236,7 @@ func (s *Sessions) Resize(ctx context.Context, p identity.Principal, ref string,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ch := range s.resizes[c.ID] {
-		sendSize(ch, agentlink.Size{Height: uint16(height), Width: uint16(width)})
+		sendSize(ch, agentlink.Size{Height: clampSize(height), Width: clampSize(width)})
 	}
 	return nil
 }

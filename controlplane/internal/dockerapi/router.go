@@ -170,6 +170,7 @@ func (h *Handler) routes() {
 	h.handle("POST /containers/{id}/rename", h.containerRename)
 	h.handle("GET /containers/{id}/logs", h.containerLogs)
 	h.handleBody("POST /containers/{id}/attach", duplexBody, h.containerAttach)
+	h.handle("GET /containers/{id}/attach/ws", h.containerAttachWebSocket)
 	h.handle("GET /containers/{id}/top", h.containerTop)
 	h.handle("GET /containers/{id}/stats", h.containerStats)
 	h.handle("POST /containers/{id}/resize", h.containerResize)
