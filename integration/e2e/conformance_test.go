@@ -19,19 +19,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 )
 
-// The reference Docker Engine on this machine (gcpsim's engine) settles what Docker does. It is reached only through
-// GCPSIM_DOCKER_HOST; DOCKER_HOST is runsock.
-
-// referenceHost is the reference engine's address, or the test is skipped without one.
-func referenceHost(t *testing.T) string {
-	t.Helper()
-	h := os.Getenv("GCPSIM_DOCKER_HOST")
-	if h == "" {
-		t.Skip("GCPSIM_DOCKER_HOST not set: no reference Docker Engine to compare with (source .dev/env)")
-	}
-	return h
-}
-
 // engine speaks the Engine API over a unix socket at the newest version both it and the caller know.
 type engine struct {
 	name    string

@@ -3,15 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,45 +15,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 	"golang.org/x/net/websocket"
-
-	"github.com/runsock/runsock/integration/testimages"
 )
-
-// The machine's Docker Engine (gcpsim's) is the reference: the same steps run there and here. It holds the same
-// test image as `alpine:latest`.
-var reference struct {
-	once sync.Once
-	host string
-	err  error
-}
-
-func referenceHost(t *testing.T) string {
-	t.Helper()
-	reference.once.Do(func() {
-		reference.host = os.Getenv("GCPSIM_DOCKER_HOST")
-		if reference.host == "" {
-			reference.err = errors.New("GCPSIM_DOCKER_HOST not set (source .dev/env)")
-			return
-		}
-		dir, err := os.MkdirTemp("", "runsock-e2e-ref")
-		if err != nil {
-			reference.err = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		if _, err := testimages.Save(dir); err != nil {
-			reference.err = err
-			return
-		}
-		if r := dockerAs(t, reference.host, "", "load", "-i", filepath.Join(dir, "alpine.tar")); r.code != 0 {
-			reference.err = fmt.Errorf("loading the test image into the reference engine: %s", r)
-		}
-	})
-	if reference.err != nil {
-		t.Fatal(reference.err)
-	}
-	return reference.host
-}
 
 // onBoth runs args on runsock and on the reference engine.
 func onBoth(t *testing.T, args ...string) (runsock, docker result) {
