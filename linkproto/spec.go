@@ -21,6 +21,8 @@ const (
 	EnvStdinOnce = "RUNSOCK_STDIN_ONCE" // "1": the first attach's stdin EOF closes the main process's stdin
 	EnvTTY       = "RUNSOCK_TTY"        // "1": the main process runs on a pseudo-terminal
 	EnvUser      = "RUNSOCK_USER"       // Docker's user[:group] the main process runs as (Cloud Run has no such setting)
+	// EnvInit "1": Docker's --init. Without it the main process gets only the signals it would get as PID 1.
+	EnvInit = "RUNSOCK_INIT"
 	// EnvStaged "1": archives were copied into the container before this start; the agent starts the main process
 	// only once the control plane has delivered them (archive-put sessions with Staged, the last one with Last),
 	// or after StagedWait.

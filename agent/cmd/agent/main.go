@@ -57,6 +57,7 @@ func run() int {
 		StdinOnce: os.Getenv(linkproto.EnvStdinOnce) == "1",
 		TTY:       os.Getenv(linkproto.EnvTTY) == "1",
 		User:      os.Getenv(linkproto.EnvUser),
+		Init:      os.Getenv(linkproto.EnvInit) == "1",
 		Tee:       true,
 	}
 	srv := &sessions.Server{Reaper: reaper, Log: log, Root: os.Getpid()}
@@ -118,7 +119,7 @@ func run() int {
 	}
 	srv.SetMain(main)
 	if main.PID() != 0 {
-		go pid1.Forward(ctx, main.PID())
+		go pid1.Forward(ctx, main.Signal)
 	}
 
 	<-main.Done()

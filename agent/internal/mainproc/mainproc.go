@@ -31,6 +31,10 @@ type Options struct {
 	TTY       bool
 	Tee       bool   // copy output to the agent's own stdout/stderr
 	User      string // Docker's user[:group] to run as ("" = the agent's own)
+	// Init is Docker's --init: an init process (tini) is PID 1 and the command its child, so every signal reaches
+	// the command as it reaches any process. Without it the command is PID 1 on Docker, and Signal delivers only
+	// what PID 1 would receive (pid1.ReachesInit).
+	Init bool
 }
 
 // Main is the running main process.
@@ -258,7 +262,10 @@ func (m *Main) Resize(h, w uint16) error {
 	return pty.Setsize(m.pty, &pty.Winsize{Rows: h, Cols: w})
 }
 
-// Signal sends sig to the process.
+// Signal sends sig to the process as Docker would deliver it: with Init, as tini forwards it to its child; without,
+// only if the process would receive it as the container's PID 1 (a signal it has no handler for is dropped, as the
+// kernel drops it for PID 1). SIGKILL ends the whole container, as the death of PID 1 does on Docker: when the
+// agent is PID 1 every other process in it is killed too.
 func (m *Main) Signal(sig syscall.Signal) error {
 	if m.pid == 0 {
 		return errors.New("the main process is not running")
@@ -267,6 +274,12 @@ func (m *Main) Signal(sig syscall.Signal) error {
 	case <-m.done:
 		return errors.New("the main process has exited")
 	default:
+	}
+	if sig == syscall.SIGKILL && os.Getpid() == 1 {
+		_ = syscall.Kill(-1, syscall.SIGKILL) // every process but PID 1 (kill(2)): the namespace's end
+	}
+	if !m.opts.Init && !pid1.ReachesInit(m.pid, sig) {
+		return nil
 	}
 	return syscall.Kill(m.pid, sig)
 }

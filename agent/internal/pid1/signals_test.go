@@ -47,7 +47,8 @@ trap 'echo TERM; exit 0' TERM; echo ready; while true; do sleep 0.02; done`)
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 1)
 	done := make(chan struct{})
-	go func() { defer close(done); forward(ctx, cmd.Process.Pid, ch) }()
+	send := func(sig syscall.Signal) error { return syscall.Kill(cmd.Process.Pid, sig) }
+	go func() { defer close(done); forward(ctx, send, ch) }()
 	defer func() { cancel(); <-done }()
 	// The shell runs pending traps in signal-number order, one loop turn (20 ms) at a time: send each signal with a
 	// forwarded marker and give the shell time to report both before the next.
@@ -81,5 +82,57 @@ func TestForwarded(t *testing.T) {
 		if got := forwarded(sig); got != want {
 			t.Errorf("forwarded(%v) = %v, want %v", sig, got, want)
 		}
+	}
+}
+
+// startShell starts sh running script and returns its PID once it has printed "ready".
+func startShell(t *testing.T, script string) int {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", script)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the shell never said ready")
+	}
+	return cmd.Process.Pid
+}
+
+func TestReachesInit(t *testing.T) {
+	// The shell installs handlers for USR1 and TERM (trap) and none for USR2 or HUP.
+	pid := startShell(t, `trap 'echo usr1' USR1; trap 'exit 3' TERM; echo ready; while true; do sleep 0.05; done`)
+	for sig, want := range map[syscall.Signal]bool{
+		syscall.SIGUSR1: true, syscall.SIGTERM: true, syscall.SIGKILL: true, syscall.SIGSTOP: true,
+		syscall.SIGUSR2: false, syscall.SIGHUP: false,
+	} {
+		if got := ReachesInit(pid, sig); got != want {
+			t.Errorf("ReachesInit(%v) = %v, want %v", sig, got, want)
+		}
+	}
+	plain := startShell(t, `echo ready; while true; do sleep 0.05; done`)
+	if ReachesInit(plain, syscall.SIGTERM) {
+		t.Error("SIGTERM reaches a shell without a TERM trap; as PID 1 it would not")
+	}
+	if ReachesInit(1<<22+12345, syscall.SIGTERM) {
+		t.Error("a signal reaches a process that does not exist")
+	}
+	if _, err := Catches(pid, 0); err == nil {
+		t.Error("Catches(0) did not fail")
 	}
 }

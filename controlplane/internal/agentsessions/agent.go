@@ -215,6 +215,7 @@ func (a *Agent) env(c *containers.Container, secret, run string) []string {
 		{c.Config.StdinOnce, linkproto.EnvStdinOnce, "1"},
 		{c.Config.Tty, linkproto.EnvTTY, "1"},
 		{c.Config.User != "", linkproto.EnvUser, c.Config.User},
+		{c.HostConfig.Init != nil && *c.HostConfig.Init, linkproto.EnvInit, "1"},
 	} {
 		if kv.on {
 			env = append(env, kv.key+"="+kv.val)

@@ -105,13 +105,13 @@ func stopWait(c *Container, timeout *int) time.Duration {
 }
 
 // stop asks the main process to end with signal (SIGTERM by default) through the agent, waits up to wait for it
-// to exit, and cancels the execution if it has not (or when there is no agent to signal).
+// to exit, then kills it through the agent, and cancels the execution when the agent cannot (or there is none).
 func (s *Service) stop(ctx context.Context, c *Container, signal string, wait time.Duration, action string) error {
 	sig, err := ParseSignal(signal, syscall.SIGTERM)
 	if err != nil {
 		return err
 	}
-	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
+	if !s.agentReachable(ctx, c) {
 		return s.cancelAndWait(ctx, c, action)
 	}
 	sub, unsubscribe := s.bus.subscribe()
@@ -119,19 +119,43 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 	if err := s.markStopRequested(ctx, c.ID); err != nil {
 		return err
 	}
-	if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
-		s.log.Warn("stop signal", "container", c.ID, "err", err)
+	kill := sig == syscall.SIGKILL
+	if !kill {
+		if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
+			s.log.Warn("stop signal", "container", c.ID, "err", err)
+			return s.cancelAndWait(ctx, c, action)
+		}
+		if err := s.awaitAction(ctx, sub, c.ID, "die", wait); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			kill = true
+		}
+	}
+	// Docker's SIGKILL after the timeout. A process that has no handler for the stop signal never got it (it is
+	// PID 1 on Docker, see pid1.ReachesInit), so this is the common end of `docker stop` of a plain shell.
+	if kill && !s.killThroughAgent(ctx, sub, c) {
 		return s.cancelAndWait(ctx, c, action)
 	}
-	if err := s.awaitAction(ctx, sub, c.ID, "die", wait); err == nil {
-		if action != "" {
-			s.emit(ctx, c, action, nil)
-		}
-		return nil
-	} else if ctx.Err() != nil {
-		return err
+	if action != "" {
+		s.emit(ctx, c, action, nil)
 	}
-	return s.cancelAndWait(ctx, c, action)
+	return nil
+}
+
+// agentKillWait bounds the wait for the exit after a SIGKILL through the agent, before the execution is cancelled.
+const agentKillWait = 10 * time.Second
+
+// killThroughAgent sends SIGKILL through c's agent, which kills every process of the container at once and
+// reports the exit (137) first-hand, and waits for that exit on sub. It reports false when the agent could not do
+// it in agentKillWait: the caller cancels the execution then. Cancelling first would be slower where it matters:
+// Cloud Run sends SIGTERM, which a process without a handler ignores, and SIGKILL only after its grace period.
+func (s *Service) killThroughAgent(ctx context.Context, sub *subscription, c *Container) bool {
+	if err := s.agent.Signal(ctx, c.ID, syscall.SIGKILL); err != nil {
+		s.log.Warn("kill through the agent", "container", c.ID, "err", err)
+		return false
+	}
+	return s.awaitAction(ctx, sub, c.ID, "die", agentKillWait) == nil
 }
 
 func (s *Service) markStopRequested(ctx context.Context, id string) error {
@@ -162,7 +186,18 @@ func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal st
 		return err
 	}
 	s.emit(ctx, c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
-	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
+	if !s.agentReachable(ctx, c) {
+		return s.cancelAndWait(ctx, c, "")
+	}
+	if sig == syscall.SIGKILL {
+		sub, unsubscribe := s.bus.subscribe()
+		defer unsubscribe()
+		if err := s.markStopRequested(ctx, c.ID); err != nil {
+			return err
+		}
+		if s.killThroughAgent(ctx, sub, c) {
+			return nil
+		}
 		return s.cancelAndWait(ctx, c, "")
 	}
 	return s.agent.Signal(ctx, c.ID, sig)
