@@ -35,6 +35,13 @@ const (
 	EnvExecution = "CLOUD_RUN_EXECUTION"
 )
 
+// ExitInfo is the Meta of an Exit frame, when there is more to say than the code (none from an older agent).
+type ExitInfo struct {
+	// OOMKilled: the kernel's OOM killer killed a process of the container while it ran (its cgroup's
+	// memory.events oom_kill rose), what Docker reports as State.OOMKilled.
+	OOMKilled bool `json:"oomKilled,omitempty"`
+}
+
 // Hello is the Meta of the first Control frame.
 type Hello struct {
 	AgentVersion string    `json:"agentVersion"`

@@ -19,6 +19,7 @@ import (
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/output"
 	"github.com/runsock/runsock/agent/internal/pid1"
+	"github.com/runsock/runsock/agent/internal/procfs"
 	"github.com/runsock/runsock/agent/internal/sessions"
 	"github.com/runsock/runsock/linkproto"
 )
@@ -111,6 +112,9 @@ func run() int {
 			arrived = false
 		}
 	}
+	// The container's OOM kills so far: one more at the exit means the kernel killed a process of this run for
+	// memory, which the exit report says at once (Cloud Run's own record of it arrives seconds later).
+	oomBefore, oomKnown := procfs.OOMKills()
 	var main *mainproc.Main
 	if arrived {
 		main = mainproc.Start(ctx, reaper, args, opts, buf)
@@ -124,7 +128,8 @@ func run() int {
 
 	<-main.Done()
 	code, at := main.Exit()
-	buf.Finish(output.Exit{Code: code, At: at})
+	oomAfter, _ := procfs.OOMKills()
+	buf.Finish(output.Exit{Code: code, At: at, OOMKilled: oomKnown && oomAfter > oomBefore})
 	if client != nil {
 		wait := exitNoLinkWait
 		select {
