@@ -23,6 +23,9 @@ const (
 	EnvUser      = "RUNSOCK_USER"       // Docker's user[:group] the main process runs as (Cloud Run has no such setting)
 	// EnvInit "1": Docker's --init. Without it the main process gets only the signals it would get as PID 1.
 	EnvInit = "RUNSOCK_INIT"
+	// EnvNetworkNone "1": Docker's --network none. The main process and execs run in their own network namespace
+	// with only a loopback interface.
+	EnvNetworkNone = "RUNSOCK_NETWORK_NONE"
 	// EnvStaged "1": archives were copied into the container before this start; the agent starts the main process
 	// only once the control plane has delivered them (archive-put sessions with Staged, the last one with Last),
 	// or after StagedWait.
@@ -67,6 +70,10 @@ const (
 	KindTop         = "top"
 	KindStats       = "stats"
 	KindTunnel      = "tunnel" // bytes to and from 127.0.0.1:Port inside the container (published ports)
+	// KindPause stops every process of the container but the agent (SIGSTOP), KindUnpause continues them (SIGCONT):
+	// docker pause and unpause. Each answers Result once done.
+	KindPause   = "pause"
+	KindUnpause = "unpause"
 	// KindCapture: once the main process has ended, the container's changes against its image as a layer tar
 	// (Started with a Capture, Data, Result), or an Error of ErrKindTooLarge over EnvCapture's limit.
 	KindCapture = "capture"

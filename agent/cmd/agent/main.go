@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/runsock/runsock/agent/internal/capture"
 	"github.com/runsock/runsock/agent/internal/link"
 	"github.com/runsock/runsock/agent/internal/mainproc"
+	"github.com/runsock/runsock/agent/internal/netns"
 	"github.com/runsock/runsock/agent/internal/output"
 	"github.com/runsock/runsock/agent/internal/pid1"
 	"github.com/runsock/runsock/agent/internal/procfs"
@@ -42,6 +44,12 @@ func main() {
 }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == netns.HelperArg {
+		// The agent binary between the clone of a --network none process and its exec (netns): nothing else runs.
+		code, msg := netns.RunHelper(os.Args[2:])
+		fmt.Fprintln(os.Stderr, msg)
+		return code
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	args := os.Args[1:]
 	if i := slices.Index(args, "--"); i >= 0 {
@@ -59,9 +67,10 @@ func run() int {
 		TTY:       os.Getenv(linkproto.EnvTTY) == "1",
 		User:      os.Getenv(linkproto.EnvUser),
 		Init:      os.Getenv(linkproto.EnvInit) == "1",
+		NoNetwork: os.Getenv(linkproto.EnvNetworkNone) == "1",
 		Tee:       true,
 	}
-	srv := &sessions.Server{Reaper: reaper, Log: log, Root: os.Getpid()}
+	srv := &sessions.Server{Reaper: reaper, Log: log, Root: os.Getpid(), NoNetwork: opts.NoNetwork}
 	staged := make(chan struct{})
 	if os.Getenv(linkproto.EnvStaged) == "1" {
 		var once sync.Once

@@ -16,6 +16,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/runsock/runsock/agent/internal/netns"
 	"github.com/runsock/runsock/agent/internal/output"
 	"github.com/runsock/runsock/agent/internal/pid1"
 	"github.com/runsock/runsock/linkproto"
@@ -35,6 +36,8 @@ type Options struct {
 	// the command as it reaches any process. Without it the command is PID 1 on Docker, and Signal delivers only
 	// what PID 1 would receive (pid1.ReachesInit).
 	Init bool
+	// NoNetwork is Docker's --network none: the process runs in its own network namespace with only lo (netns).
+	NoNetwork bool
 }
 
 // Main is the running main process.
@@ -81,6 +84,13 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 		if home != "" {
 			cmd.Env = append(cmd.Env, "HOME="+home)
+		}
+	}
+	if opts.NoNetwork {
+		if err := netns.Wrap(cmd, "/proc/self/exe"); err != nil {
+			code, msg := pid1.StartError(err)
+			m.fail(ctx, buf, code, "runsock agent: "+msg)
+			return m
 		}
 	}
 	var pumps []*os.File

@@ -136,3 +136,54 @@ func TestReachesInit(t *testing.T) {
 		t.Error("Catches(0) did not fail")
 	}
 }
+
+// Pause stops every descendant, grandchildren included, and Unpause lets them go on; the caller keeps running.
+func TestPauseAndUnpause(t *testing.T) {
+	r := NewReaper() // a subreaper: the shell's background child stays a descendant
+	defer r.Close()
+	dir := t.TempDir()
+	cmd := exec.Command("sh", "-c", `(while true; do date +%s%N > `+dir+`/child; sleep 0.01; done) &
+while true; do date +%s%N > `+dir+`/parent; sleep 0.01; done`)
+	if _, _, err := r.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, p := range descendants(os.Getpid()) {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+	})
+	read := func(name string) string {
+		b, _ := os.ReadFile(dir + "/" + name)
+		return string(b)
+	}
+	waitChange := func(name string) bool {
+		before := read(name)
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if read(name) != before {
+				return true
+			}
+		}
+		return false
+	}
+	if !waitChange("parent") || !waitChange("child") {
+		t.Fatal("the processes never wrote")
+	}
+	if err := Pause(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range descendants(os.Getpid()) {
+		if p.state != 'T' && p.state != 'Z' {
+			t.Errorf("process %d is %c after Pause, want T (stopped)", p.pid, p.state)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // a write in flight at the stop lands
+	if waitChange("parent") || waitChange("child") {
+		t.Fatal("a paused process kept writing")
+	}
+	if err := Unpause(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	if !waitChange("parent") || !waitChange("child") {
+		t.Fatal("the processes did not go on after Unpause")
+	}
+}

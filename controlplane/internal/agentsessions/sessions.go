@@ -124,6 +124,9 @@ func (s *Sessions) AgentContainer(ctx context.Context, p identity.Principal, ref
 	if err != nil {
 		return nil, false, err
 	}
+	if c.Running() && c.State.Paused {
+		return nil, false, errkind.New(errdefs.ErrConflict, "container %s is paused, unpause the container before attach.", ref)
+	}
 	return c, s.c.CheckAgent(c) == nil, nil
 }
 

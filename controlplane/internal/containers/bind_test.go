@@ -73,6 +73,8 @@ func (a *bootAgent) Prepare(_ context.Context, _ *Container, spec *LaunchSpec) A
 
 func (a *bootAgent) WaitConnected(context.Context, string) error          { return nil }
 func (a *bootAgent) Signal(context.Context, string, syscall.Signal) error { return nil }
+func (a *bootAgent) Pause(context.Context, string) error                  { return nil }
+func (a *bootAgent) Unpause(context.Context, string) error                { return nil }
 func (a *bootAgent) Forget(string)                                        {}
 func (a *bootAgent) Ended(id, execution string) {
 	a.mu.Lock()

@@ -37,6 +37,10 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 		WorkingDir: c.Config.WorkingDir, User: c.Config.User, CPU: c.CPU, MemoryBytes: c.MemoryBytes,
 		Labels: map[string]string{"managed-by": "runsock"}, ContainerID: c.ID, Owner: c.Owner}
 	agent := s.prepareAgent(ctx, c, &spec)
+	if c.HostConfig.NetworkMode.IsNone() && agent.Unavailable != "" {
+		// Only the agent can take the process off the network: without it, `none` would be a lie.
+		return errorf(errdefs.ErrConflict, "container %s: network mode none needs the runsock agent, which this container cannot have: %s", c.Name, agent.Unavailable)
+	}
 	exec, err := s.launcher.Launch(ctx, spec)
 	if err != nil {
 		err = fmt.Errorf("start container %s: %w", c.Name, err)
@@ -125,6 +129,7 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 			s.log.Warn("stop signal", "container", c.ID, "err", err)
 			return s.cancelAndWait(ctx, c, action)
 		}
+		s.signalPaused(ctx, c)
 		if err := s.awaitAction(ctx, sub, c.ID, "die", wait); err != nil {
 			if ctx.Err() != nil {
 				return err
@@ -200,7 +205,11 @@ func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal st
 		}
 		return s.cancelAndWait(ctx, c, "")
 	}
-	return s.agent.Signal(ctx, c.ID, sig)
+	if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
+		return err
+	}
+	s.signalPaused(ctx, c)
+	return nil
 }
 
 func (s *Service) cancelAndWait(ctx context.Context, c *Container, action string) error {
@@ -280,6 +289,9 @@ func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, 
 		return err
 	}
 	if c.Running() {
+		if c.State.Paused && !force {
+			return errorf(errdefs.ErrConflict, "You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", c.ID)
+		}
 		if !force {
 			return errorf(errdefs.ErrConflict, "cannot remove container \"/%s\": container is running: stop the container before removing or force remove", c.Name)
 		}
