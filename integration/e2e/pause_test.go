@@ -44,6 +44,11 @@ func TestPauseAndUnpauseAsDocker(t *testing.T) {
 			refused("is already paused", "pause", name)
 			refused("is paused, unpause the container before exec", "exec", name, "true")
 			refused("You cannot remove a paused container", "rm", name)
+			refused("cannot start a paused container, try unpause instead", "start", name)
+			// The CLI refuses to attach to a paused container by itself; the API does too.
+			if code, body := e.api(t, "POST", "/containers/"+name+"/attach?stream=1&stdout=1"); code != 409 || !strings.Contains(body, "is paused, unpause the container before attach") {
+				t.Errorf("attach to a paused container: %d %s; want 409 saying it is paused", code, body)
+			}
 			if out := e.must(t, "top", name); !strings.Contains(out, "sleep") {
 				t.Errorf("top while paused: %q", out)
 			}

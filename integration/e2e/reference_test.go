@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -76,6 +80,27 @@ func (e engine) must(t *testing.T, args ...string) string {
 		t.Fatalf("%s: docker %s: %s", e.name, strings.Join(args, " "), r)
 	}
 	return r.stdout
+}
+
+// api sends one request to the engine's API (no version prefix) and returns the status and body.
+func (e engine) api(t *testing.T, method, path string) (int, string) {
+	t.Helper()
+	sock := strings.TrimPrefix(e.host, "unix://")
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+	req, err := http.NewRequest(method, "http://docker"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %s %s: %v", e.name, method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // run starts a detached container and removes it at the end of the test; on runsock it waits until the agent

@@ -26,6 +26,9 @@ func (s *Service) Start(ctx context.Context, p identity.Principal, ref string) e
 }
 
 func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
+	if c.Running() && c.State.Paused {
+		return errorf(errdefs.ErrConflict, "cannot start a paused container, try unpause instead")
+	}
 	if c.Running() {
 		return errorf(errdefs.ErrNotModified, "container %s is already running", c.ID)
 	}

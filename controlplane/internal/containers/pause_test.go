@@ -92,6 +92,7 @@ func TestPauseRules(t *testing.T) {
 	}
 	step("pause again", s.Pause(bg, o, pauseID), errdefs.ErrConflict)
 	step("remove a paused container", s.Remove(bg, o, pauseID, false), errdefs.ErrConflict)
+	step("start a paused container", s.Start(bg, o, pauseID), errdefs.ErrConflict)
 	step("unpause", s.Unpause(bg, o, pauseID), nil)
 	if paused() {
 		t.Fatal("still paused after unpause")
