@@ -142,6 +142,9 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 			f.Close()
 		}
 		code, msg := pid1.StartError(err)
+		if opts.NoNetwork && errors.Is(err, syscall.EPERM) {
+			msg = "network mode none: this sandbox does not let the agent create a user and network namespace: " + err.Error()
+		}
 		m.fail(ctx, buf, code, "runsock agent: "+msg)
 		return m
 	}
