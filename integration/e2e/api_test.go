@@ -110,7 +110,7 @@ func TestContainerPruneReportsSpaceReclaimed(t *testing.T) {
 	const wrote = 100 << 10
 	reclaimed := map[string]uint64{}
 	for _, side := range []struct {
-		e           *engine
+		e           *apiEngine
 		host, image string
 	}{{ref, refHost, refImage}, {rs, stack.dockerHost, rsImage}} {
 		name := uniqueName("pruned")

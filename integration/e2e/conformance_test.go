@@ -19,20 +19,20 @@ import (
 	"github.com/moby/moby/api/types/container"
 )
 
-// engine speaks the Engine API over a unix socket at the newest version both it and the caller know.
-type engine struct {
+// apiEngine speaks the Engine API over a unix socket at the newest version both it and the caller know.
+type apiEngine struct {
 	name    string
 	client  *http.Client
 	version string
 }
 
-func newEngine(t *testing.T, name, host string) *engine {
+func newEngine(t *testing.T, name, host string) *apiEngine {
 	t.Helper()
 	sock, ok := strings.CutPrefix(host, "unix://")
 	if !ok {
 		t.Fatalf("%s: %s is not a unix socket address", name, host)
 	}
-	e := &engine{name: name, client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+	e := &apiEngine{name: name, client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}}}}
@@ -45,7 +45,7 @@ func newEngine(t *testing.T, name, host string) *engine {
 }
 
 // call sends one request; out, when not nil, receives the JSON reply.
-func (e *engine) call(t *testing.T, method, path string, body any, out any) (int, []byte) {
+func (e *apiEngine) call(t *testing.T, method, path string, body any, out any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -74,7 +74,7 @@ func (e *engine) call(t *testing.T, method, path string, body any, out any) (int
 	return resp.StatusCode, b
 }
 
-func (e *engine) must(t *testing.T, method, path string, body any, out any) {
+func (e *apiEngine) must(t *testing.T, method, path string, body any, out any) {
 	t.Helper()
 	if code, b := e.call(t, method, path, body, out); code >= 300 {
 		t.Fatalf("%s: %s %s: %d %s", e.name, method, path, code, b)
@@ -232,8 +232,8 @@ func TestResponseShapesMatchDocker(t *testing.T) {
 	get("image inspect", "/images/"+refImage+"/json", "/images/"+rsImage+"/json")
 
 	// An exec that is still running when inspected, on both.
-	execs := map[*engine]string{}
-	for _, e := range []*engine{ref, rs} {
+	execs := map[*apiEngine]string{}
+	for _, e := range []*apiEngine{ref, rs} {
 		var id common.IDResponse
 		e.must(t, "POST", "/containers/"+name+"/exec", container.ExecCreateRequest{Cmd: []string{"sleep", "30"}, AttachStdout: true}, &id)
 		e.must(t, "POST", "/exec/"+id.ID+"/start", container.ExecStartRequest{Detach: true}, nil)

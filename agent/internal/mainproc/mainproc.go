@@ -14,6 +14,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/runsock/runsock/agent/internal/netns"
 	"github.com/runsock/runsock/agent/internal/output"
 	"github.com/runsock/runsock/agent/internal/pid1"
 	"github.com/runsock/runsock/linkproto"
@@ -31,6 +32,12 @@ type Options struct {
 	User      string // Docker's user[:group] to run as ("" = the agent's own)
 	// GroupAdd are the container's --group-add groups (names or IDs), supplementary groups on top of the user's.
 	GroupAdd []string
+	// Init is Docker's --init: an init process (tini) is PID 1 and the command its child, so every signal reaches
+	// the command as it reaches any process. Without it the command is PID 1 on Docker, and Signal delivers only
+	// what PID 1 would receive (pid1.ReachesInit).
+	Init bool
+	// NoNetwork is Docker's --network none: the process runs in its own network namespace with only lo (netns).
+	NoNetwork bool
 }
 
 // Main is the running main process.
@@ -78,6 +85,13 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 	if home != "" && opts.User != "" {
 		cmd.Env = append(cmd.Env, "HOME="+home)
 	}
+	if opts.NoNetwork {
+		if err := netns.Wrap(cmd, "/proc/self/exe"); err != nil {
+			code, msg := pid1.StartError(err)
+			m.fail(ctx, buf, code, "runsock agent: "+msg)
+			return m
+		}
+	}
 	var pumps []*os.File
 	var streams []uint8
 	var closeAfter []*os.File
@@ -124,6 +138,9 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 			f.Close()
 		}
 		code, msg := pid1.StartError(err)
+		if opts.NoNetwork && errors.Is(err, syscall.EPERM) {
+			msg = "network mode none: this sandbox does not let the agent create a user and network namespace: " + err.Error()
+		}
 		m.fail(ctx, buf, code, "runsock agent: "+msg)
 		return m
 	}
@@ -254,7 +271,10 @@ func (m *Main) Resize(h, w uint16) error {
 	return pty.Setsize(m.pty, &pty.Winsize{Rows: h, Cols: w})
 }
 
-// Signal sends sig to the process.
+// Signal sends sig to the process as Docker would deliver it: with Init, as tini forwards it to its child; without,
+// only if the process would receive it as the container's PID 1 (a signal it has no handler for is dropped, as the
+// kernel drops it for PID 1). SIGKILL ends the whole container, as the death of PID 1 does on Docker: when the
+// agent is PID 1 every other process in it is killed too.
 func (m *Main) Signal(sig syscall.Signal) error {
 	if m.pid == 0 {
 		return errors.New("the main process is not running")
@@ -263,6 +283,12 @@ func (m *Main) Signal(sig syscall.Signal) error {
 	case <-m.done:
 		return errors.New("the main process has exited")
 	default:
+	}
+	if sig == syscall.SIGKILL && os.Getpid() == 1 {
+		_ = syscall.Kill(-1, syscall.SIGKILL) // every process but PID 1 (kill(2)): the namespace's end
+	}
+	if !m.opts.Init && !pid1.ReachesInit(m.pid, sig) {
+		return nil
 	}
 	return syscall.Kill(m.pid, sig)
 }

@@ -44,6 +44,17 @@ func outputOf(t *testing.T, m *Main, buf *output.Buffer) (stdout, stderr string)
 	return out.String(), errb.String()
 }
 
+// waitCatches waits until process pid has installed a handler for sig (a shell's trap runs after its start).
+func waitCatches(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ok, _ := pid1.Catches(pid, sig); ok {
+			return
+		}
+	}
+	t.Fatalf("process %d never caught %v", pid, sig)
+}
+
 func TestMainProcess(t *testing.T) {
 	r := pid1.NewReaper()
 	defer r.Close()
@@ -79,7 +90,30 @@ func TestMainProcess(t *testing.T) {
 					t.Errorf("WriteStdin without -i: %v; want ErrNoStdin", err)
 				}
 			}},
-		{name: "signal", args: []string{"sleep", "30"},
+		{name: "a signal PID 1 has no handler for is dropped", args: []string{"sleep", "30"},
+			drive: func(t *testing.T, m *Main) {
+				if err := m.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case <-m.Done():
+					t.Fatal("SIGTERM ended a process without a handler for it; as PID 1 it would not")
+				case <-time.After(300 * time.Millisecond):
+				}
+				if err := m.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantCode: 137},
+		{name: "a handled signal is delivered", args: []string{"sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.05; done"},
+			drive: func(t *testing.T, m *Main) {
+				waitCatches(t, m.PID(), syscall.SIGTERM)
+				if err := m.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantCode: 7},
+		{name: "with --init every signal is delivered", args: []string{"sleep", "30"}, opts: Options{Init: true},
 			drive: func(t *testing.T, m *Main) {
 				if err := m.Signal(syscall.SIGTERM); err != nil {
 					t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/runsock/runsock/agent/internal/mainproc"
+	"github.com/runsock/runsock/agent/internal/netns"
 	"github.com/runsock/runsock/agent/internal/pid1"
 	"github.com/runsock/runsock/linkproto"
 )
@@ -134,6 +135,11 @@ func (s *Server) startExec(spec linkproto.ExecSpec) (*execProc, error) {
 	cmd.SysProcAttr.Credential = cred
 	if home != "" && spec.User != "" {
 		cmd.Env = append(cmd.Env, "HOME="+home)
+	}
+	if s.NoNetwork {
+		if err := netns.Wrap(cmd, "/proc/self/exe"); err != nil && !errors.Is(err, exec.ErrNotFound) {
+			return nil, fmt.Errorf("exec: %w", err)
+		}
 	}
 	p := &execProc{}
 	var childEnds []*os.File

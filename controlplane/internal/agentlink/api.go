@@ -223,6 +223,16 @@ func (h *Hub) Signal(ctx context.Context, containerID string, sig syscall.Signal
 	return h.call(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindSignal, Signal: int(sig)}, nil)
 }
 
+// Pause stops every process of the container but its agent (docker pause).
+func (h *Hub) Pause(ctx context.Context, containerID string) error {
+	return h.call(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindPause}, nil)
+}
+
+// Unpause continues every process of the container (docker unpause).
+func (h *Hub) Unpause(ctx context.Context, containerID string) error {
+	return h.call(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindUnpause}, nil)
+}
+
 // Top lists the container's processes (ps -ef columns; psArgs is passed along but only the default is rendered).
 func (h *Hub) Top(ctx context.Context, containerID, psArgs string) (container.TopResponse, error) {
 	var t linkproto.Top

@@ -77,6 +77,8 @@ type ExitReport struct {
 	// Execution is the run the report is about (the authenticated stream's): it ends that run and no other.
 	Execution string
 	Code      int
+	// OOMKilled: the agent saw the kernel's OOM killer kill a process of the container (Docker's State.OOMKilled).
+	OOMKilled bool
 	At        time.Time
 	recorded  chan struct{}
 }

@@ -86,6 +86,9 @@ func (s *Sessions) ExecCreate(ctx context.Context, p identity.Principal, ref str
 	if !c.Running() {
 		return "", errkind.New(errdefs.ErrConflict, "container %s is not running", c.ID)
 	}
+	if c.State.Paused {
+		return "", errkind.New(errdefs.ErrConflict, "Container %s is paused, unpause the container before exec", ref)
+	}
 	if len(req.Cmd) == 0 {
 		return "", errkind.New(errdefs.ErrInvalidArgument, "No exec command specified")
 	}

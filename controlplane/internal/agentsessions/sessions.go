@@ -30,7 +30,7 @@ type Containers interface {
 	// WhenEnds is closed when id's current execution dies or id is removed.
 	WhenEnds(ctx context.Context, id string) <-chan struct{}
 	// AgentExited records an exit the agent of execution reported first-hand, if execution is still id's run.
-	AgentExited(id, execution string, code int, at time.Time)
+	AgentExited(id, execution string, code int, oomKilled bool, at time.Time)
 }
 
 var _ Containers = (*containers.Service)(nil)
@@ -99,7 +99,7 @@ func (s *Sessions) recordExits(exits <-chan agentlink.ExitReport) {
 				if capture {
 					s.captureBegins(r.ContainerID) // before the exit is visible: a cp after wait waits for it
 				}
-				s.c.AgentExited(r.ContainerID, r.Execution, r.Code, r.At)
+				s.c.AgentExited(r.ContainerID, r.Execution, r.Code, r.OOMKilled, r.At)
 				r.Recorded()
 				if capture {
 					s.captureAfterExit(r.ContainerID)
@@ -123,6 +123,9 @@ func (s *Sessions) AgentContainer(ctx context.Context, p identity.Principal, ref
 	c, err := s.c.Resolve(ctx, p, ref)
 	if err != nil {
 		return nil, false, err
+	}
+	if c.Running() && c.State.Paused {
+		return nil, false, errkind.New(errdefs.ErrConflict, "container %s is paused, unpause the container before attach.", ref)
 	}
 	return c, s.c.CheckAgent(c) == nil, nil
 }

@@ -46,10 +46,22 @@ type State struct {
 	Execution string
 	// StopRequested marks an exit the user asked for (stop/kill), so restart policies and events know.
 	StopRequested bool
+	// Paused: docker pause stopped every process of the running container (Status stays running, as Docker's
+	// State.Running stays true; DockerStatus says "paused").
+	Paused bool `json:",omitempty"`
 }
 
-// Running reports whether the container has a live execution.
+// Running reports whether the container has a live execution (paused or not).
 func (c *Container) Running() bool { return c.State.Status == container.StateRunning }
+
+// DockerStatus is the status Docker shows (inspect's State.Status, ps's State and its status filter): "paused" for
+// a paused running container, else Status.
+func (c *Container) DockerStatus() container.ContainerState {
+	if c.Running() && c.State.Paused {
+		return container.StatePaused
+	}
+	return c.State.Status
+}
 
 // Store is the durable state the containers package needs; controlplane/internal/store implements it on Firestore.
 // Every method is one transaction. Errors wrap errdefs kinds: ErrNotFound for a missing container, ErrConflict

@@ -26,6 +26,9 @@ func (s *Service) Start(ctx context.Context, p identity.Principal, ref string) e
 }
 
 func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
+	if c.Running() && c.State.Paused {
+		return errorf(errdefs.ErrConflict, "cannot start a paused container, try unpause instead")
+	}
 	if c.Running() {
 		return errorf(errdefs.ErrNotModified, "container %s is already running", c.ID)
 	}
@@ -37,6 +40,10 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 		WorkingDir: c.Config.WorkingDir, User: c.Config.User, CPU: c.CPU, MemoryBytes: c.MemoryBytes,
 		Labels: map[string]string{"managed-by": "runsock"}, ContainerID: c.ID, Owner: c.Owner}
 	agent := s.prepareAgent(ctx, c, &spec)
+	if c.HostConfig.NetworkMode.IsNone() && agent.Unavailable != "" {
+		// Only the agent can take the process off the network: without it, `none` would be a lie.
+		return errorf(errdefs.ErrConflict, "container %s: network mode none needs the runsock agent, which this container cannot have: %s", c.Name, agent.Unavailable)
+	}
 	exec, err := s.launcher.Launch(ctx, spec)
 	if err != nil {
 		err = fmt.Errorf("start container %s: %w", c.Name, err)
@@ -105,13 +112,13 @@ func stopWait(c *Container, timeout *int) time.Duration {
 }
 
 // stop asks the main process to end with signal (SIGTERM by default) through the agent, waits up to wait for it
-// to exit, and cancels the execution if it has not (or when there is no agent to signal).
+// to exit, then kills it through the agent, and cancels the execution when the agent cannot (or there is none).
 func (s *Service) stop(ctx context.Context, c *Container, signal string, wait time.Duration, action string) error {
 	sig, err := ParseSignal(signal, syscall.SIGTERM)
 	if err != nil {
 		return err
 	}
-	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
+	if !s.agentReachable(ctx, c) {
 		return s.cancelAndWait(ctx, c, action)
 	}
 	sub, unsubscribe := s.bus.subscribe()
@@ -119,19 +126,44 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 	if err := s.markStopRequested(ctx, c.ID); err != nil {
 		return err
 	}
-	if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
-		s.log.Warn("stop signal", "container", c.ID, "err", err)
+	kill := sig == syscall.SIGKILL
+	if !kill {
+		if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
+			s.log.Warn("stop signal", "container", c.ID, "err", err)
+			return s.cancelAndWait(ctx, c, action)
+		}
+		s.signalPaused(ctx, c)
+		if err := s.awaitAction(ctx, sub, c.ID, "die", wait); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			kill = true
+		}
+	}
+	// Docker's SIGKILL after the timeout. A process that has no handler for the stop signal never got it (it is
+	// PID 1 on Docker, see pid1.ReachesInit), so this is the common end of `docker stop` of a plain shell.
+	if kill && !s.killThroughAgent(ctx, sub, c) {
 		return s.cancelAndWait(ctx, c, action)
 	}
-	if err := s.awaitAction(ctx, sub, c.ID, "die", wait); err == nil {
-		if action != "" {
-			s.emit(ctx, c, action, nil)
-		}
-		return nil
-	} else if ctx.Err() != nil {
-		return err
+	if action != "" {
+		s.emit(ctx, c, action, nil)
 	}
-	return s.cancelAndWait(ctx, c, action)
+	return nil
+}
+
+// agentKillWait bounds the wait for the exit after a SIGKILL through the agent, before the execution is cancelled.
+const agentKillWait = 10 * time.Second
+
+// killThroughAgent sends SIGKILL through c's agent, which kills every process of the container at once and
+// reports the exit (137) first-hand, and waits for that exit on sub. It reports false when the agent could not do
+// it in agentKillWait: the caller cancels the execution then. Cancelling first would be slower where it matters:
+// Cloud Run sends SIGTERM, which a process without a handler ignores, and SIGKILL only after its grace period.
+func (s *Service) killThroughAgent(ctx context.Context, sub *subscription, c *Container) bool {
+	if err := s.agent.Signal(ctx, c.ID, syscall.SIGKILL); err != nil {
+		s.log.Warn("kill through the agent", "container", c.ID, "err", err)
+		return false
+	}
+	return s.awaitAction(ctx, sub, c.ID, "die", agentKillWait) == nil
 }
 
 func (s *Service) markStopRequested(ctx context.Context, id string) error {
@@ -162,10 +194,25 @@ func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal st
 		return err
 	}
 	s.emit(ctx, c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
-	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
+	if !s.agentReachable(ctx, c) {
 		return s.cancelAndWait(ctx, c, "")
 	}
-	return s.agent.Signal(ctx, c.ID, sig)
+	if sig == syscall.SIGKILL {
+		sub, unsubscribe := s.bus.subscribe()
+		defer unsubscribe()
+		if err := s.markStopRequested(ctx, c.ID); err != nil {
+			return err
+		}
+		if s.killThroughAgent(ctx, sub, c) {
+			return nil
+		}
+		return s.cancelAndWait(ctx, c, "")
+	}
+	if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
+		return err
+	}
+	s.signalPaused(ctx, c)
+	return nil
 }
 
 func (s *Service) cancelAndWait(ctx context.Context, c *Container, action string) error {
@@ -245,6 +292,9 @@ func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, 
 		return err
 	}
 	if c.Running() {
+		if c.State.Paused && !force {
+			return errorf(errdefs.ErrConflict, "You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", c.ID)
+		}
 		if !force {
 			return errorf(errdefs.ErrConflict, "cannot remove container \"/%s\": container is running: stop the container before removing or force remove", c.Name)
 		}

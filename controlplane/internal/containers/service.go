@@ -176,6 +176,7 @@ func (s *Service) setExited(c *Container, out Outcome) {
 		c.State.FinishedAt = s.now()
 	}
 	c.State.Execution = ""
+	c.State.Paused = false
 }
 
 // afterExit tells of c's recorded exit from execution (oom and die events) and removes it if it is AutoRemove.

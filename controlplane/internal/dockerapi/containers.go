@@ -97,6 +97,20 @@ func (h *Handler) containerKill(w http.ResponseWriter, r *http.Request, p identi
 	return noContent(w)
 }
 
+func (h *Handler) containerPause(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if err := h.c.Pause(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (h *Handler) containerUnpause(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if err := h.c.Unpause(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
 func (h *Handler) containerRestart(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 	t, err := intValue(r, "t")
 	if err != nil {

@@ -98,6 +98,8 @@ func (noContainers) Stop(context.Context, identity.Principal, string, *int, stri
 func (noContainers) Kill(context.Context, identity.Principal, string, string) error {
 	return errNothing
 }
+func (noContainers) Pause(context.Context, identity.Principal, string) error   { return errNothing }
+func (noContainers) Unpause(context.Context, identity.Principal, string) error { return errNothing }
 func (noContainers) Restart(context.Context, identity.Principal, string, *int, string) error {
 	return errNothing
 }

@@ -36,7 +36,7 @@ func inspect(c *containers.Container) container.InspectResponse {
 	return container.InspectResponse{
 		ID: c.ID, Created: ts(c.Created), Path: path, Args: args, Image: c.ImageID, Name: "/" + c.Name,
 		RestartCount: c.RestartCount, Driver: "cloudrun", Platform: "linux",
-		State: &container.State{Status: c.State.Status, Running: c.Running(), OOMKilled: c.State.OOMKilled,
+		State: &container.State{Status: c.DockerStatus(), Running: c.Running(), Paused: c.Running() && c.State.Paused, OOMKilled: c.State.OOMKilled,
 			ExitCode: c.State.ExitCode, Error: c.State.Error, StartedAt: ts(c.State.StartedAt), FinishedAt: ts(c.State.FinishedAt)},
 		HostConfig: &hc, Config: &cfg, Mounts: []container.MountPoint{},
 		NetworkSettings: &container.NetworkSettings{Networks: endpoints(hc.NetworkMode), Ports: inspectPorts(c)},
@@ -93,7 +93,7 @@ func portSummaries(c *containers.Container) []container.PortSummary {
 func summary(c *containers.Container) *container.Summary {
 	s := &container.Summary{ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: c.ImageID,
 		Command: strings.Join(append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...), " "),
-		Created: c.Created.Unix(), Ports: portSummaries(c), Labels: c.Config.Labels, State: c.State.Status,
+		Created: c.Created.Unix(), Ports: portSummaries(c), Labels: c.Config.Labels, State: c.DockerStatus(),
 		Status: statusText(c), Mounts: []container.MountPoint{}}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
@@ -107,6 +107,9 @@ func summary(c *containers.Container) *container.Summary {
 func statusText(c *containers.Container) string {
 	switch c.State.Status {
 	case container.StateRunning:
+		if c.State.Paused {
+			return "Up " + units.HumanDuration(time.Since(c.State.StartedAt)) + " (Paused)"
+		}
 		return "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
 	case container.StateExited:
 		if c.State.FinishedAt.IsZero() {

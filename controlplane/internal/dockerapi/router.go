@@ -38,6 +38,8 @@ type ContainerBackend interface {
 	Start(ctx context.Context, p identity.Principal, ref string) error
 	Stop(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error
 	Kill(ctx context.Context, p identity.Principal, ref, signal string) error
+	Pause(ctx context.Context, p identity.Principal, ref string) error
+	Unpause(ctx context.Context, p identity.Principal, ref string) error
 	Restart(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error
 	Remove(ctx context.Context, p identity.Principal, ref string, force bool) error
 	Rename(ctx context.Context, p identity.Principal, ref, newName string) error
@@ -164,6 +166,8 @@ func (h *Handler) routes() {
 	h.handle("POST /containers/{id}/stop", h.containerStop)
 	h.handle("POST /containers/{id}/kill", h.containerKill)
 	h.handle("POST /containers/{id}/restart", h.containerRestart)
+	h.handle("POST /containers/{id}/pause", h.containerPause)
+	h.handle("POST /containers/{id}/unpause", h.containerUnpause)
 	h.handle("POST /containers/{id}/wait", h.containerWait)
 	h.handle("DELETE /containers/{id}", h.containerDelete)
 	h.handle("POST /containers/prune", h.containerPrune)
