@@ -39,6 +39,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if err := checkCloudRunCan(&req.HostConfig, req.Networking); err != nil {
 		return nil, err
 	}
+	if err := validateRestartPolicy(&req.HostConfig); err != nil {
+		return nil, err
+	}
 	cpu, mem, err := Resources(req.HostConfig.NanoCPUs, req.HostConfig.Memory)
 	if err != nil {
 		return nil, err
@@ -64,6 +67,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	// Cloud Run grants, and labels say so.
 	c.Config.Labels = GrantedLabels(c.Config.Labels, cpu, mem)
 	c.Ports = publishedPorts(c.HostConfig, c.Config.ExposedPorts)
+	if c.HostConfig.RestartPolicy.Name == "" {
+		c.HostConfig.RestartPolicy.Name = container.RestartPolicyDisabled // as Docker records the default
+	}
 	if c.HostConfig.NetworkMode == "" {
 		c.HostConfig.NetworkMode = "bridge"
 	}
@@ -126,11 +132,6 @@ func checkCloudRunCan(hc *container.HostConfig, nc *network.NetworkingConfig) er
 				why = append(why, fmt.Sprintf("network %q", n))
 			}
 		}
-	}
-	switch hc.RestartPolicy.Name {
-	case "", "no":
-	default:
-		why = append(why, fmt.Sprintf("restart policy %q", hc.RestartPolicy.Name))
 	}
 	if len(why) == 0 {
 		return nil
