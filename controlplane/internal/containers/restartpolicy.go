@@ -148,7 +148,7 @@ func (s *Service) cancelRestart(ctx context.Context, id string, cancel bool) (*C
 		return c, false, nil
 	}
 	s.bus.publish(Event{Owner: c.Owner, Type: "container", Action: actionRestartCancelled, ActorID: c.ID, Time: s.now(),
-		Exit: &Outcome{ExitCode: c.State.ExitCode, OOMKilled: c.State.OOMKilled, Error: c.State.Error, FinishedAt: c.State.FinishedAt},
+		Exit:     &Outcome{ExitCode: c.State.ExitCode, OOMKilled: c.State.OOMKilled, Error: c.State.Error, FinishedAt: c.State.FinishedAt},
 		internal: true})
 	return c, true, nil
 }
