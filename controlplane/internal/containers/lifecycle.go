@@ -150,7 +150,7 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 		return err
 	}
 	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
-		return s.cancelAndWait(ctx, c, action)
+		return s.cancelAndWait(ctx, c, action, true)
 	}
 	sub, unsubscribe := s.bus.subscribe()
 	defer unsubscribe()
@@ -159,7 +159,7 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 	}
 	if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
 		s.log.Warn("stop signal", "container", c.ID, "err", err)
-		return s.cancelAndWait(ctx, c, action)
+		return s.cancelAndWait(ctx, c, action, true)
 	}
 	if err := s.awaitAction(ctx, sub, c.ID, "die", wait); err == nil {
 		if action != "" {
@@ -169,7 +169,7 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 	} else if ctx.Err() != nil {
 		return err
 	}
-	return s.cancelAndWait(ctx, c, action)
+	return s.cancelAndWait(ctx, c, action, true)
 }
 
 // Kill cancels the container's execution (409 when it is not running, as Docker does). As Docker's kill, SIGKILL,
@@ -204,16 +204,18 @@ func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal st
 	}
 	s.emit(ctx, c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
-		return s.cancelAndWait(ctx, c, "")
+		return s.cancelAndWait(ctx, c, "", stopSignalCancelsRestart(c, sig))
 	}
 	return s.agent.Signal(ctx, c.ID, sig)
 }
 
-func (s *Service) cancelAndWait(ctx context.Context, c *Container, action string) error {
+// cancelAndWait cancels c's execution and waits for its exit to be recorded; cancelRestart says whether the signal it
+// stands for cancels the restart policy (a SIGKILL, a stop: yes).
+func (s *Service) cancelAndWait(ctx context.Context, c *Container, action string, cancelRestart bool) error {
 	sub, unsubscribe := s.bus.subscribe()
 	defer unsubscribe()
 	exec := c.State.Execution
-	if err := s.markManualStop(ctx, c.ID, true, true); err != nil {
+	if err := s.markManualStop(ctx, c.ID, cancelRestart, true); err != nil {
 		return err
 	}
 	if err := s.launcher.Cancel(ctx, exec); err != nil && !errdefs.IsNotFound(err) {
