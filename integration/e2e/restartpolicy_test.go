@@ -96,7 +96,9 @@ func (e engine) actions(t *testing.T, name string, since time.Time) []string {
 		"--filter", "container="+name, "--filter", "type=container", "--format", "{{.Action}}")
 	var actions []string
 	for _, a := range strings.Fields(out) {
-		if !strings.HasPrefix(a, "exec_") { // docker's own CLI may exec nothing here; runsock's agent sessions neither
+		// Docker emits "attach" when a client attaches; runsock does not yet (attach is issue 14's item 6), and it is
+		// no part of a restart policy.
+		if a != "attach" {
 			actions = append(actions, a)
 		}
 	}
@@ -130,8 +132,8 @@ func TestRestartPolicyOnFailureAsDocker(t *testing.T) {
 	if ref, ok := want["docker"]; ok && strings.Join(ref, " ") != strings.Join(want["runsock"], " ") {
 		t.Errorf("events: runsock %v, Docker %v", want["runsock"], ref)
 	}
-	if got := strings.Join(want["runsock"], " "); got != "create attach start die start die start die" && got != "create start die start die start die" {
-		t.Errorf("runsock's events %q; want create, (attach,) start, then die → start twice, die", got)
+	if got := strings.Join(want["runsock"], " "); got != "create start die start die start die" {
+		t.Errorf("runsock's events %q; want create, start, then die → start twice, die (no restart event: Docker emits none)", got)
 	}
 }
 
@@ -219,14 +221,25 @@ func TestUpdateRestartPolicyAsDocker(t *testing.T) {
 			errs[e.name] = append(errs[e.name], err.Error())
 		})
 	}
+	// The reference engine may be older than the API runsock speaks (Debian's docker.io is 20.10): for an unknown
+	// policy it says "invalid restart policy 'sometimes'", Docker 25 and later (API 1.44+, what runsock follows)
+	// "invalid restart policy: unknown policy 'sometimes'; use one of …". The other messages are the same in both.
 	for i, msg := range errs["runsock"] {
-		if ref, ok := errs["docker"]; ok && (i >= len(ref) || ref[i] != msg) {
-			t.Errorf("error %d: runsock %q; Docker %q", i, msg, ref)
+		ref, ok := errs["docker"]
+		switch {
+		case !ok:
+		case i >= len(ref):
+			t.Errorf("error %d: runsock %q; Docker none", i, msg)
+		case i == 2 && strings.Contains(ref[i], "invalid restart policy") && strings.Contains(ref[i], "'sometimes'"):
+		case ref[i] != msg:
+			t.Errorf("error %d: runsock %q; Docker %q", i, msg, ref[i])
 		}
 	}
-	if got := strings.Join(errs["runsock"], "\n"); !strings.Contains(got, "Restart policy cannot be updated because AutoRemove is enabled for the container") ||
-		!strings.Contains(got, "can't create 'AutoRemove' container with restart policy") || !strings.Contains(got, "unknown policy 'sometimes'") {
-		t.Errorf("runsock's errors %q; want Docker's words", got)
+	want := []string{"Error response from daemon: Cannot update container ID: Restart policy cannot be updated because AutoRemove is enabled for the container",
+		"Error response from daemon: can't create 'AutoRemove' container with restart policy",
+		"Error response from daemon: invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"}
+	if got := strings.Join(errs["runsock"], "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("runsock's errors:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
 }
 
