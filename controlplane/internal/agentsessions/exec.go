@@ -83,6 +83,9 @@ func (s *Sessions) ExecCreate(ctx context.Context, p identity.Principal, ref str
 	if err != nil {
 		return "", err
 	}
+	if c.Restarting() {
+		return "", errkind.New(errdefs.ErrConflict, "Container %s is restarting, wait until the container is running", c.ID)
+	}
 	if !c.Running() {
 		return "", errkind.New(errdefs.ErrConflict, "container %s is not running", c.ID)
 	}

@@ -99,7 +99,7 @@ func TestConcurrentStartsBindTheWinnersRun(t *testing.T) {
 	for range 2 {
 		go func() {
 			c, _ := st.GetContainer(context.Background(), "c")
-			errs <- s.start(context.Background(), c, false)
+			errs <- s.start(context.Background(), c, startManual)
 		}()
 	}
 	var won, lost int
@@ -131,7 +131,7 @@ func TestConcurrentStartsBindTheWinnersRun(t *testing.T) {
 func TestAgentExitReportsApplyOnlyToTheirRun(t *testing.T) {
 	s, st, _, a := newBindService(t, 1)
 	c, _ := st.GetContainer(context.Background(), "c")
-	if err := s.start(context.Background(), c, false); err != nil {
+	if err := s.start(context.Background(), c, startManual); err != nil {
 		t.Fatal(err)
 	}
 	c, _ = st.GetContainer(context.Background(), "c")

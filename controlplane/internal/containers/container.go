@@ -24,8 +24,19 @@ type Container struct {
 	MemoryBytes int64
 	State       State
 	// Executions are every execution this container has run, oldest first; the last one is the current one.
-	Executions   []string
+	Executions []string
+	// RestartCount is how many times the restart policy has started the container again since the user last started
+	// it (Docker's RestartCount: docker start and docker restart reset it).
 	RestartCount int
+	// RestartDelay is the restart policy's last backoff (Docker's restart manager: 100 ms, doubling up to a minute,
+	// back to 100 ms after a run of 10 s or more); zero until the policy first restarts the container.
+	RestartDelay time.Duration `json:",omitempty"`
+	// ManuallyStopped is Docker's HasBeenManuallyStopped: a stop or kill since the user last started the container.
+	// An unless-stopped policy does not restart such a container.
+	ManuallyStopped bool `json:",omitempty"`
+	// RestartCancelled is Docker's restart manager cancelled by a stop, or a kill with the container's stop signal (any
+	// signal when it has none, and SIGKILL): no policy restarts the container until the user starts it again.
+	RestartCancelled bool `json:",omitempty"`
 	// Ports are the published ports with their host ports decided (-p, -P); nil without any.
 	Ports network.PortMap `json:",omitempty"`
 	// Agent is the current start's agent (credential hashes, run, or why there is none).
@@ -49,6 +60,8 @@ type State struct {
 	// Paused: docker pause stopped every process of the running container (Status stays running, as Docker's
 	// State.Running stays true; DockerStatus says "paused").
 	Paused bool `json:",omitempty"`
+	// RestartAt is when the restart policy starts the container again, while its status is restarting.
+	RestartAt time.Time `json:",omitempty"`
 }
 
 // Running reports whether the container has a live execution (paused or not).
@@ -63,6 +76,13 @@ func (c *Container) DockerStatus() container.ContainerState {
 	return c.State.Status
 }
 
+// Restarting reports whether the container's restart policy is about to start it again (it has no execution).
+func (c *Container) Restarting() bool { return c.State.Status == container.StateRestarting }
+
+// Active is Docker's State.Running: running, or restarting (which Docker counts as running for start, stop, kill,
+// rm and wait).
+func (c *Container) Active() bool { return c.Running() || c.Restarting() }
+
 // Store is the durable state the containers package needs; controlplane/internal/store implements it on Firestore.
 // Every method is one transaction. Errors wrap errdefs kinds: ErrNotFound for a missing container, ErrConflict
 // for a name in use, ErrUnavailable when the database cannot be reached.
@@ -74,7 +94,8 @@ type Store interface {
 	ContainerIDByName(ctx context.Context, owner, name string) (string, error)
 	// ListContainers returns owner's containers ("" = every owner's), newest first, in one query.
 	ListContainers(ctx context.Context, owner string) ([]*Container, error)
-	// ListRunning returns every owner's running containers (watchers resume from it at start).
+	// ListRunning returns every owner's running and restarting containers (watchers and restart policies resume from
+	// it at start).
 	ListRunning(ctx context.Context) ([]*Container, error)
 	// UpdateContainer reads the container, applies fn and writes it back in one transaction. fn may run more than
 	// once; returning an error aborts without writing.

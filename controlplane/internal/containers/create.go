@@ -42,6 +42,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if err := checkLogDriver(req.HostConfig.LogConfig); err != nil {
 		return nil, err
 	}
+	if err := validateRestartPolicy(&req.HostConfig); err != nil {
+		return nil, err
+	}
 	cpu, mem, err := Resources(req.HostConfig.NanoCPUs, req.HostConfig.Memory)
 	if err != nil {
 		return nil, err
@@ -67,6 +70,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	// Cloud Run grants, and labels say so.
 	c.Config.Labels = GrantedLabels(c.Config.Labels, cpu, mem)
 	c.Ports = publishedPorts(c.HostConfig, c.Config.ExposedPorts)
+	if c.HostConfig.RestartPolicy.Name == "" {
+		c.HostConfig.RestartPolicy.Name = container.RestartPolicyDisabled // as Docker records the default
+	}
 	if c.HostConfig.NetworkMode == "" {
 		c.HostConfig.NetworkMode = "bridge"
 	}
@@ -129,11 +135,6 @@ func checkCloudRunCan(hc *container.HostConfig, nc *network.NetworkingConfig) er
 				why = append(why, fmt.Sprintf("network %q", n))
 			}
 		}
-	}
-	switch hc.RestartPolicy.Name {
-	case "", "no":
-	default:
-		why = append(why, fmt.Sprintf("restart policy %q", hc.RestartPolicy.Name))
 	}
 	if len(why) == 0 {
 		return nil

@@ -1,6 +1,7 @@
 // Package containers owns the container lifecycle: create (merging the image's config as Docker does), start as a
-// Cloud Run Job execution through a Launcher, stop/kill/restart/remove, waiting for exits, name and ID-prefix
-// resolution per owner, and the lifecycle events fanned out to /events subscribers and waits. Who reaches which
+// Cloud Run Job execution through a Launcher, stop/kill/restart/remove, update, restart policies (restartpolicy.go:
+// Docker's restart manager, its state kept with the container), waiting for exits, name and ID-prefix resolution per
+// owner, and the lifecycle events fanned out to /events subscribers and waits. Who reaches which
 // container is owners.go: admins see everyone's but change another user's only by full ID or the owner filter,
 // and each such change is an "admin" event.
 //
@@ -14,7 +15,8 @@
 // State lives in a Store (Firestore in production; containerstest's in-memory one in unit tests); nothing that
 // matters is kept only in memory.
 //
-// Goroutines: a Service runs one watcher per running container (Launcher.Wait → record the exit), the event
-// fan-out, and the retries of an auto-removal the Admin API refused as unavailable (autoremove.go); Service.Close
+// Goroutines: a Service runs one watcher per running container (Launcher.Wait → record the exit), one timer per
+// restarting container (its restart policy's next start, rebuilt by Resume from the Store), the event fan-out, and
+// the retries of an auto-removal the Admin API refused as unavailable (autoremove.go); Service.Close
 // cancels and waits for all of them and is idempotent.
 package containers

@@ -22,14 +22,24 @@ func (s *Service) Start(ctx context.Context, p identity.Principal, ref string) e
 	if err != nil {
 		return err
 	}
-	return s.start(ctx, c, false)
+	return s.start(ctx, c, startManual)
 }
 
-func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
+// startMode is who starts a container: the user (docker start, docker restart) or its restart policy.
+type startMode int
+
+const (
+	startManual  startMode = iota // docker start
+	startRestart                  // docker restart
+	startPolicy                   // the restart policy, while the container is restarting
+)
+
+func (s *Service) start(ctx context.Context, c *Container, mode startMode) error {
 	if c.Running() && c.State.Paused {
 		return errorf(errdefs.ErrConflict, "cannot start a paused container, try unpause instead")
 	}
-	if c.Running() {
+	if mode != startPolicy && c.Active() {
+		// Docker counts a restarting container as running: starting it is not modified either.
 		return errorf(errdefs.ErrNotModified, "container %s is already running", c.ID)
 	}
 	timeout, err := taskTimeout(c)
@@ -47,7 +57,7 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 	exec, err := s.launcher.Launch(ctx, spec)
 	if err != nil {
 		err = fmt.Errorf("start container %s: %w", c.Name, err)
-		if c.HostConfig.AutoRemove && !restart {
+		if c.HostConfig.AutoRemove && mode == startManual {
 			// As Docker does: an --rm container that fails to start is removed (`docker run --rm` waits for that).
 			s.autoRemove(context.WithoutCancel(ctx), c)
 		}
@@ -55,14 +65,20 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 	}
 	var already bool
 	c2, err := s.store.UpdateContainer(ctx, c.ID, func(c *Container) error {
-		if already = c.Running(); already {
+		if mode == startPolicy {
+			already = !c.Restarting() // stopped meanwhile, or started by another instance
+		} else {
+			already = c.Active()
+		}
+		if already {
 			return nil
 		}
 		c.State = State{Status: container.StateRunning, StartedAt: s.now().UTC(), Execution: exec}
 		c.Agent = agent
 		c.Executions = append(c.Executions, exec)
-		if restart {
-			c.RestartCount++
+		if mode != startPolicy {
+			// As Docker's start and restart: the restart policy begins afresh (count, backoff, manual stop).
+			c.RestartCount, c.RestartDelay, c.ManuallyStopped, c.RestartCancelled = 0, 0, false, false
 		}
 		return nil
 	})
@@ -84,10 +100,13 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 
 // Stop ends a running container (304 when it is not running): without the agent there is no SIGTERM to send, so
 // the execution is cancelled at once; timeout and signal are for the agent hook. It returns once the exit is
-// recorded.
+// recorded. A restarting container stays stopped with its last exit, its restart policy cancelled.
 func (s *Service) Stop(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error {
 	c, err := s.resolveFor(ctx, p, ref, "stop")
 	if err != nil {
+		return err
+	}
+	if c, err = s.stopRestarting(ctx, c, "stop"); err != nil || c == nil {
 		return err
 	}
 	if !c.Running() {
@@ -97,6 +116,25 @@ func (s *Service) Stop(ctx context.Context, p identity.Principal, ref string, ti
 		signal = c.Config.StopSignal
 	}
 	return s.stop(ctx, c, signal, stopWait(c, timeout), "stop")
+}
+
+// stopRestarting ends c's restart loop when c is restarting, emitting action ("" = none) as Docker's stop does, and
+// returns nil then; otherwise (or when c's next start won the race) it returns c as it now is.
+func (s *Service) stopRestarting(ctx context.Context, c *Container, action string) (*Container, error) {
+	if !c.Restarting() {
+		return c, nil
+	}
+	stopped, ok, err := s.cancelRestart(ctx, c.ID, true)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if action != "" {
+			s.emit(ctx, stopped, action, nil)
+		}
+		return nil, nil
+	}
+	return s.store.GetContainer(ctx, c.ID)
 }
 
 // stopWait is how long a stop waits for the main process before killing it: the request's timeout, else the
@@ -119,18 +157,18 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 		return err
 	}
 	if !s.agentReachable(ctx, c) {
-		return s.cancelAndWait(ctx, c, action)
+		return s.cancelAndWait(ctx, c, action, true)
 	}
 	sub, unsubscribe := s.bus.subscribe()
 	defer unsubscribe()
-	if err := s.markStopRequested(ctx, c.ID); err != nil {
+	if err := s.markManualStop(ctx, c.ID, stopSignalCancelsRestart(c, sig), true); err != nil {
 		return err
 	}
 	kill := sig == syscall.SIGKILL
 	if !kill {
 		if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
 			s.log.Warn("stop signal", "container", c.ID, "err", err)
-			return s.cancelAndWait(ctx, c, action)
+			return s.cancelAndWait(ctx, c, action, true)
 		}
 		s.signalPaused(ctx, c)
 		if err := s.awaitAction(ctx, sub, c.ID, "die", wait); err != nil {
@@ -143,7 +181,7 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 	// Docker's SIGKILL after the timeout. A process that has no handler for the stop signal never got it (it is
 	// PID 1 on Docker, see pid1.ReachesInit), so this is the common end of `docker stop` of a plain shell.
 	if kill && !s.killThroughAgent(ctx, sub, c) {
-		return s.cancelAndWait(ctx, c, action)
+		return s.cancelAndWait(ctx, c, action, true)
 	}
 	if action != "" {
 		s.emit(ctx, c, action, nil)
@@ -166,47 +204,50 @@ func (s *Service) killThroughAgent(ctx context.Context, sub *subscription, c *Co
 	return s.awaitAction(ctx, sub, c.ID, "die", agentKillWait) == nil
 }
 
-func (s *Service) markStopRequested(ctx context.Context, id string) error {
-	_, err := s.store.UpdateContainer(ctx, id, func(c *Container) error {
-		if c.State.StopRequested {
-			return errNoChange
-		}
-		c.State.StopRequested = true
-		return nil
-	})
-	if err == errNoChange {
-		return nil
-	}
-	return err
-}
-
-// Kill cancels the container's execution (409 when it is not running, as Docker does).
+// Kill cancels the container's execution (409 when it is not running, as Docker does). As Docker's kill, SIGKILL,
+// the container's stop signal (or any signal when it has none) cancels its restart policy; a restarting container
+// is then stopped without an event, and one that runs is not restarted after this exit.
 func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal string) error {
 	c, err := s.resolveFor(ctx, p, ref, "kill")
 	if err != nil {
 		return err
 	}
-	if !c.Running() {
+	if !c.Active() {
 		return errorf(errdefs.ErrConflict, "cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
 	sig, err := ParseSignal(signal, syscall.SIGKILL)
 	if err != nil {
 		return err
 	}
+	if c.Restarting() {
+		_, ok, err := s.cancelRestart(ctx, c.ID, stopSignalCancelsRestart(c, sig))
+		if err != nil || ok {
+			return err
+		}
+		if c, err = s.store.GetContainer(ctx, c.ID); err != nil {
+			return err
+		}
+		if !c.Running() {
+			return nil // still restarting: Docker sends nothing to a container that has no process
+		}
+	}
+	if err := s.markManualStop(ctx, c.ID, stopSignalCancelsRestart(c, sig), false); err != nil {
+		return err
+	}
 	s.emit(ctx, c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	if !s.agentReachable(ctx, c) {
-		return s.cancelAndWait(ctx, c, "")
+		return s.cancelAndWait(ctx, c, "", stopSignalCancelsRestart(c, sig))
 	}
 	if sig == syscall.SIGKILL {
 		sub, unsubscribe := s.bus.subscribe()
 		defer unsubscribe()
-		if err := s.markStopRequested(ctx, c.ID); err != nil {
+		if err := s.markManualStop(ctx, c.ID, true, true); err != nil {
 			return err
 		}
 		if s.killThroughAgent(ctx, sub, c) {
 			return nil
 		}
-		return s.cancelAndWait(ctx, c, "")
+		return s.cancelAndWait(ctx, c, "", true)
 	}
 	if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
 		return err
@@ -215,14 +256,13 @@ func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal st
 	return nil
 }
 
-func (s *Service) cancelAndWait(ctx context.Context, c *Container, action string) error {
+// cancelAndWait cancels c's execution and waits for its exit to be recorded; cancelRestart says whether the signal it
+// stands for cancels the restart policy (a SIGKILL, a stop: yes).
+func (s *Service) cancelAndWait(ctx context.Context, c *Container, action string, cancelRestart bool) error {
 	sub, unsubscribe := s.bus.subscribe()
 	defer unsubscribe()
 	exec := c.State.Execution
-	if _, err := s.store.UpdateContainer(ctx, c.ID, func(c *Container) error {
-		c.State.StopRequested = true
-		return nil
-	}); err != nil {
+	if err := s.markManualStop(ctx, c.ID, cancelRestart, true); err != nil {
 		return err
 	}
 	if err := s.launcher.Cancel(ctx, exec); err != nil && !errdefs.IsNotFound(err) {
@@ -248,7 +288,7 @@ func (s *Service) awaitAction(ctx context.Context, sub *subscription, id, action
 	for {
 		select {
 		case e := <-sub.ch:
-			if e.ActorID == id && (e.Action == action || e.Action == "destroy") {
+			if e.ActorID == id && (e.Action == action || e.Action == "destroy" || e.Action == actionRestartCancelled) {
 				return nil
 			}
 		case <-sub.lost:
@@ -261,11 +301,22 @@ func (s *Service) awaitAction(ctx context.Context, sub *subscription, id, action
 	}
 }
 
-// Restart stops the container if it runs and starts a new execution.
+// Restart stops the container if it runs (or ends its restart loop) and starts a new execution.
 func (s *Service) Restart(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error {
 	c, err := s.resolveFor(ctx, p, ref, "restart")
 	if err != nil {
 		return err
+	}
+	if c.Restarting() {
+		stopped, err := s.stopRestarting(ctx, c, "")
+		if err != nil {
+			return err
+		}
+		if stopped != nil {
+			c = stopped // its next start won: stop that run below
+		} else if c, err = s.store.GetContainer(ctx, c.ID); err != nil {
+			return err
+		}
 	}
 	if c.Running() {
 		if signal == "" {
@@ -278,7 +329,7 @@ func (s *Service) Restart(ctx context.Context, p identity.Principal, ref string,
 			return err
 		}
 	}
-	if err := s.start(ctx, c, true); err != nil {
+	if err := s.start(ctx, c, startRestart); err != nil {
 		return err
 	}
 	s.emit(ctx, c, "restart", nil)
@@ -291,13 +342,23 @@ func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, 
 	if err != nil {
 		return err
 	}
-	if c.Running() {
-		if c.State.Paused && !force {
-			return errorf(errdefs.ErrConflict, "You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", c.ID)
-		}
+	if c.Running() && c.State.Paused && !force {
+		return errorf(errdefs.ErrConflict, "You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", c.ID)
+	}
+	if c.Active() {
 		if !force {
-			return errorf(errdefs.ErrConflict, "cannot remove container \"/%s\": container is running: stop the container before removing or force remove", c.Name)
+			return errorf(errdefs.ErrConflict, "cannot remove container \"/%s\": container is %s: stop the container before removing or force remove", c.Name, c.State.Status)
 		}
+		if c.Restarting() {
+			if _, err := s.stopRestarting(ctx, c, ""); err != nil {
+				return err
+			}
+			if c, err = s.store.GetContainer(ctx, c.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if c.Running() {
 		if err := s.launcher.Cancel(ctx, c.State.Execution); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove container %s: %w", c.Name, err)
 		}
@@ -423,7 +484,7 @@ func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, co
 		last = WaitResult{ExitCode: c.State.ExitCode, Error: c.State.Error}
 	}
 	cursor := WaitCursor{ID: c.ID, Since: since}
-	if (condition == "" || condition == container.WaitConditionNotRunning) && !c.Running() {
+	if (condition == "" || condition == container.WaitConditionNotRunning) && !c.Active() {
 		unsubscribe()
 		out <- last
 		return out, cursor, nil
@@ -441,7 +502,8 @@ func (s *Service) Wait(ctx context.Context, p identity.Principal, ref string, co
 				if e.ActorID != c.ID {
 					continue
 				}
-				if e.Action == "die" {
+				if e.Action == "die" || e.Action == actionRestartCancelled {
+					// A restarting container stopped before its next start ends a wait as an exit does.
 					last = dieResult(e)
 					if condition != container.WaitConditionRemoved {
 						out <- last
@@ -509,7 +571,7 @@ func (s *Service) Prune(ctx context.Context, p identity.Principal, filters map[s
 		return rep, err
 	}
 	for _, c := range list {
-		if c.Running() || !f.match(c) || !scope.Covers(c.Owner) {
+		if c.Active() || !f.match(c) || !scope.Covers(c.Owner) {
 			continue
 		}
 		size := s.writableSize(ctx, c)

@@ -132,7 +132,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal, opts ListOptio
 	for _, c := range all {
 		switch {
 		case !scope.Covers(c.Owner):
-		case !showAll && !c.Running():
+		case !showAll && !c.Active():
 		case !before.IsZero() && !c.Created.Before(before):
 		case !since.IsZero() && !c.Created.After(since):
 		case !matchAny(opts.Filters["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }):

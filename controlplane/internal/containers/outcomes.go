@@ -68,7 +68,7 @@ func (s *Service) ApplyOutcome(ctx context.Context, id, execution string, out Ou
 				applied.Error = "" // the user's own stop/kill: Docker reports 137 with no error
 			}
 			ended = c.State.Execution
-			s.setExited(c, applied)
+			s.endRun(c, applied)
 			return nil
 		case enrich && lastEnded(c, execution) && enrichExit(c, out):
 			return nil

@@ -57,7 +57,7 @@ func newPauseService(t *testing.T) (*Service, *memStore, *pauseAgent) {
 	a.s = s
 	t.Cleanup(func() { s.Close() })
 	c, _ := st.GetContainer(context.Background(), pauseID)
-	if err := s.start(context.Background(), c, false); err != nil {
+	if err := s.start(context.Background(), c, startManual); err != nil {
 		t.Fatal(err)
 	}
 	return s, st, a

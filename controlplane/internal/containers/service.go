@@ -47,8 +47,9 @@ type Service struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
-	mu       sync.Mutex      // guards watching, and orders every wg.Add before Close's cancel or after it
-	watching map[string]bool // executions with a watcher
+	mu         sync.Mutex      // guards watching and restarting, and orders every wg.Add before Close's cancel or after it
+	watching   map[string]bool // executions with a watcher
+	restarting map[string]bool // containers whose restart policy's next start is scheduled here
 }
 
 // New returns a Service; it starts nothing until Resume or Start.
@@ -64,7 +65,7 @@ func New(o Options) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent, sizes: o.Sizes,
 		log: log, now: now,
-		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{},
+		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{}, restarting: map[string]bool{},
 		sleep: sleep, autoRemoveRetryFor: autoRemoveRetryFor}
 }
 
@@ -88,6 +89,7 @@ func (s *Service) Resume(ctx context.Context) error {
 	}
 	for _, c := range running {
 		s.watch(c.ID, c.State.Execution)
+		s.scheduleRestart(c)
 	}
 	s.log.Info("resumed watchers", "running", len(running))
 	return nil
@@ -152,7 +154,7 @@ func (s *Service) recordExit(ctx context.Context, id, execution string, out Outc
 			return errNoChange
 		}
 		ended = c.State.Execution
-		s.setExited(c, out)
+		s.endRun(c, out)
 		return nil
 	})
 	if errdefs.IsNotFound(err) || err == errNoChange {
@@ -177,15 +179,21 @@ func (s *Service) setExited(c *Container, out Outcome) {
 	}
 	c.State.Execution = ""
 	c.State.Paused = false
+	c.State.RestartAt = time.Time{}
 }
 
-// afterExit tells of c's recorded exit from execution (oom and die events) and removes it if it is AutoRemove.
+// afterExit tells of c's recorded exit from execution (oom and die events), then schedules the restart policy's next
+// start or removes it if it is AutoRemove.
 func (s *Service) afterExit(ctx context.Context, c *Container, execution string, out Outcome) {
 	s.runEnded(c.ID, execution)
 	if out.OOMKilled {
 		s.emit(ctx, c, "oom", nil)
 	}
 	s.emitDie(ctx, c, execution, out)
+	if c.Restarting() {
+		s.scheduleRestart(c)
+		return
+	}
 	if c.HostConfig.AutoRemove {
 		s.autoRemove(ctx, c)
 	}

@@ -122,6 +122,22 @@ func (h *Handler) containerRestart(w http.ResponseWriter, r *http.Request, p ide
 	return noContent(w)
 }
 
+// containerUpdate is docker update: the restart policy and resources; warnings say what applies only later.
+func (h *Handler) containerUpdate(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	var body container.UpdateConfig
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	warnings, err := h.c.Update(r.Context(), p, r.PathValue("id"), body)
+	if err != nil {
+		return err
+	}
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return writeJSON(w, http.StatusOK, container.UpdateResponse{Warnings: warnings})
+}
+
 // containerWait checks the container, flushes the headers (the CLI waits for them before it starts the
 // container), then blocks. A client that goes away ends the wait harmlessly. Framed (localproxy), the result
 // travels in the end frame, after a token that lets localproxy re-issue a wait cut by the request timeout.

@@ -109,6 +109,9 @@ func (noContainers) Remove(context.Context, identity.Principal, string, bool) er
 func (noContainers) Rename(context.Context, identity.Principal, string, string) error {
 	return errNothing
 }
+func (noContainers) Update(context.Context, identity.Principal, string, container.UpdateConfig) ([]string, error) {
+	return nil, errNothing
+}
 func (noContainers) Wait(context.Context, identity.Principal, string, container.WaitCondition, *containers.WaitCursor) (<-chan containers.WaitResult, containers.WaitCursor, error) {
 	return nil, containers.WaitCursor{}, errNothing
 }

@@ -36,7 +36,7 @@ func inspect(c *containers.Container) container.InspectResponse {
 	return container.InspectResponse{
 		ID: c.ID, Created: ts(c.Created), Path: path, Args: args, Image: c.ImageID, Name: "/" + c.Name,
 		RestartCount: c.RestartCount, Driver: "cloudrun", Platform: "linux",
-		State: &container.State{Status: c.DockerStatus(), Running: c.Running(), Paused: c.Running() && c.State.Paused, OOMKilled: c.State.OOMKilled,
+		State: &container.State{Status: c.DockerStatus(), Running: c.Active(), Paused: c.Running() && c.State.Paused, Restarting: c.Restarting(), OOMKilled: c.State.OOMKilled,
 			ExitCode: c.State.ExitCode, Error: c.State.Error, StartedAt: ts(c.State.StartedAt), FinishedAt: ts(c.State.FinishedAt)},
 		HostConfig: &hc, Config: &cfg, Mounts: []container.MountPoint{},
 		NetworkSettings: &container.NetworkSettings{Networks: endpoints(hc.NetworkMode), Ports: inspectPorts(c)},
@@ -111,6 +111,8 @@ func statusText(c *containers.Container) string {
 			return "Up " + units.HumanDuration(time.Since(c.State.StartedAt)) + " (Paused)"
 		}
 		return "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
+	case container.StateRestarting:
+		return "Restarting (" + strconv.Itoa(c.State.ExitCode) + ") " + units.HumanDuration(time.Since(c.State.FinishedAt)) + " ago"
 	case container.StateExited:
 		if c.State.FinishedAt.IsZero() {
 			return "Exited (" + strconv.Itoa(c.State.ExitCode) + ")"

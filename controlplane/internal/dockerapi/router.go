@@ -43,6 +43,7 @@ type ContainerBackend interface {
 	Restart(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error
 	Remove(ctx context.Context, p identity.Principal, ref string, force bool) error
 	Rename(ctx context.Context, p identity.Principal, ref, newName string) error
+	Update(ctx context.Context, p identity.Principal, ref string, u container.UpdateConfig) ([]string, error)
 	// Wait resumes the wait resume names when it is not nil (a wait cut by the request timeout).
 	Wait(ctx context.Context, p identity.Principal, ref string, cond container.WaitCondition, resume *containers.WaitCursor) (<-chan containers.WaitResult, containers.WaitCursor, error)
 	Prune(ctx context.Context, p identity.Principal, filters map[string][]string) (container.PruneReport, error)
@@ -172,6 +173,7 @@ func (h *Handler) routes() {
 	h.handle("DELETE /containers/{id}", h.containerDelete)
 	h.handle("POST /containers/prune", h.containerPrune)
 	h.handle("POST /containers/{id}/rename", h.containerRename)
+	h.handle("POST /containers/{id}/update", h.containerUpdate)
 	h.handle("GET /containers/{id}/logs", h.containerLogs)
 	h.handleBody("POST /containers/{id}/attach", duplexBody, h.containerAttach)
 	h.handle("GET /containers/{id}/attach/ws", h.containerAttachWebSocket)

@@ -14,10 +14,12 @@ import (
 	"github.com/runsock/runsock/executiondoc"
 )
 
-// Ender ends a container's execution; *containers.Service implements it.
+// Ender ends a container's execution (and starts again the restarting ones whose restart policy's moment has
+// passed); *containers.Service implements it.
 type Ender interface {
 	ApplyOutcome(ctx context.Context, id, execution string, out containers.Outcome, enrich bool) (bool, error)
 	Announce(ctx context.Context, e containers.Event)
+	RestartDue(ctx context.Context, list []*containers.Container, grace time.Duration) (int, error)
 }
 
 var _ Ender = (*containers.Service)(nil)

@@ -57,6 +57,9 @@ func (r *recordingEnder) ApplyOutcome(ctx context.Context, id, execution string,
 }
 
 func (r *recordingEnder) Announce(context.Context, containers.Event) {}
+func (r *recordingEnder) RestartDue(context.Context, []*containers.Container, time.Duration) (int, error) {
+	return 0, nil
+}
 
 func TestFactsReachTheirContainerWithinASecond(t *testing.T) {
 	fs := firestoreClient(t)

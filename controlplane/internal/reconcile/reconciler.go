@@ -69,7 +69,14 @@ type Reconciler struct {
 // Report counts one pass's fixes.
 type Report struct {
 	Marked, CancelledExecutions, DeletedExecutions, DeletedJobs, ReleasedNames int
+	// Restarted counts restarting containers the pass started again: their restart policy's moment had passed by
+	// more than restartGrace and no instance had started them (a launch that failed, an instance that stopped).
+	Restarted int
 }
+
+// restartGrace is how long past its moment a restarting container waits for the Service's own scheduling before the
+// reconciler starts it.
+const restartGrace = 30 * time.Second
 
 // New returns a Reconciler.
 func New(cloud Cloud, state State, ender Ender, cfg Config) *Reconciler {
@@ -103,10 +110,10 @@ func (r *Reconciler) Run(ctx context.Context) {
 		}
 		if err != nil {
 			r.log.Warn("reconcile", "err", err, "marked", rep.Marked, "cancelledExecutions", rep.CancelledExecutions, "deletedExecutions", rep.DeletedExecutions,
-				"deletedJobs", rep.DeletedJobs, "releasedNames", rep.ReleasedNames)
+				"deletedJobs", rep.DeletedJobs, "releasedNames", rep.ReleasedNames, "restarted", rep.Restarted)
 		} else {
 			r.log.Info("reconciled", "marked", rep.Marked, "cancelledExecutions", rep.CancelledExecutions, "deletedExecutions", rep.DeletedExecutions,
-				"deletedJobs", rep.DeletedJobs, "releasedNames", rep.ReleasedNames)
+				"deletedJobs", rep.DeletedJobs, "releasedNames", rep.ReleasedNames, "restarted", rep.Restarted)
 		}
 		select {
 		case <-ctx.Done():
@@ -145,6 +152,9 @@ func (r *Reconciler) Once(ctx context.Context) (Report, error) {
 	errs = append(errs, r.cancelLeaked(ctx, jobs, referenced, current, &rep)...)
 	errs = append(errs, r.cleanCloud(ctx, jobs, referenced, &rep)...)
 	errs = append(errs, r.releaseNames(ctx, &rep)...)
+	n, err := r.ender.RestartDue(ctx, list, restartGrace)
+	rep.Restarted = n
+	errs = append(errs, err)
 	return rep, errors.Join(errs...)
 }
 

@@ -201,9 +201,9 @@ func (s *Store) ListContainers(ctx context.Context, owner string) ([]*containers
 	return s.query(ctx, q)
 }
 
-// ListRunning is one query on status.
+// ListRunning is one query on status: running or restarting.
 func (s *Store) ListRunning(ctx context.Context) ([]*containers.Container, error) {
-	return s.query(ctx, s.fs.Collection(colContainers).Where("status", "==", "running"))
+	return s.query(ctx, s.fs.Collection(colContainers).Where("status", "in", []string{"running", "restarting"}))
 }
 
 func (s *Store) query(ctx context.Context, q firestore.Query) ([]*containers.Container, error) {

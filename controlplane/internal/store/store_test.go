@@ -95,6 +95,22 @@ func TestLifecycleRoundTrip(t *testing.T) {
 	if err != nil || len(running) != 1 || running[0].Config.Labels["k"] != "v" {
 		t.Fatalf("running: %v %+v", err, running)
 	}
+	// A restarting container (its restart policy about to start it again) is listed too: it resumes after a restart.
+	if _, err := s.UpdateContainer(ctx, id, func(c *containers.Container) error {
+		c.State.Status = container.StateRestarting
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if running, err := s.ListRunning(ctx); err != nil || len(running) != 1 || running[0].State.Status != container.StateRestarting {
+		t.Fatalf("running and restarting: %v %+v", err, running)
+	}
+	if _, err := s.UpdateContainer(ctx, id, func(c *containers.Container) error {
+		c.State.Status = container.StateRunning
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	sentinel := fmt.Errorf("nope: %w", errdefs.ErrNotModified)
 	if _, err := s.UpdateContainer(ctx, id, func(*containers.Container) error { return sentinel }); !errors.Is(err, errdefs.ErrNotModified) {
 		t.Fatalf("fn error not passed through: %v", err)

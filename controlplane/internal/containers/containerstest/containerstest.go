@@ -97,7 +97,7 @@ func (m *Store) ListContainers(ctx context.Context, owner string) ([]*containers
 }
 
 func (m *Store) ListRunning(ctx context.Context) ([]*containers.Container, error) {
-	return m.list((*containers.Container).Running), nil
+	return m.list((*containers.Container).Active), nil
 }
 
 func (m *Store) UpdateContainer(ctx context.Context, id string, fn func(*containers.Container) error) (*containers.Container, error) {
