@@ -95,7 +95,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		Project: cfg.Project, ProjectNumber: cfg.ProjectNumber, StatePath: statePath(cfg.StateDir, "cloudrun.json"),
 		MaxJobs: cfg.MaxJobs, MaxRunning: cfg.Quotas.MaxRunning, Logger: log.With("part", "cloudrun"),
 		RunJobsPerMinute: unlimitedIfZero(cfg.Quotas.RunJobsPerMinute), WritesPerMinute: unlimitedIfZero(cfg.Quotas.WritesPerMinute),
-		ReadsPerMinute: unlimitedIfZero(cfg.Quotas.ReadsPerMin),
+		ReadsPerMinute: unlimitedIfZero(cfg.Quotas.ReadsPerMin), Buckets: gcs,
 	}, runner)
 	if err != nil {
 		return err
