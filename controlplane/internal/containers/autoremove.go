@@ -29,6 +29,9 @@ const actionRemovalFailed = "runsock-removal-failed"
 // unavailable goes on in the background (owned by the Service, ended by Close).
 func (s *Service) autoRemove(ctx context.Context, c *Container) {
 	err := s.remove(ctx, c)
+	if err == nil {
+		s.removeAnonymous(ctx, c.Owner, c.Mounts) // run --rm removes the anonymous volumes, as Docker does
+	}
 	if err == nil || errdefs.IsNotFound(err) {
 		return
 	}
@@ -73,7 +76,11 @@ func (s *Service) retryAutoRemove(c *Container, err error) {
 			if cur.Running() {
 				return errRunningAgain
 			}
-			return s.remove(ctx, cur)
+			if err := s.remove(ctx, cur); err != nil {
+				return err
+			}
+			s.removeAnonymous(ctx, cur.Owner, cur.Mounts)
+			return nil
 		}()
 		switch {
 		case s.ctx.Err() != nil || errors.Is(err, errRunningAgain):

@@ -26,6 +26,8 @@ type Container struct {
 	// Executions are every execution this container has run, oldest first; the last one is the current one.
 	Executions   []string
 	RestartCount int
+	// Mounts are the volumes and tmpfs mounts, names and prefixes decided at create; nil without any.
+	Mounts []Mount `json:",omitempty"`
 	// Ports are the published ports with their host ports decided (-p, -P); nil without any.
 	Ports network.PortMap `json:",omitempty"`
 	// Agent is the current start's agent (credential hashes, run, or why there is none).

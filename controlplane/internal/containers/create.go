@@ -64,6 +64,12 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	// Cloud Run grants, and labels say so.
 	c.Config.Labels = GrantedLabels(c.Config.Labels, cpu, mem)
 	c.Ports = publishedPorts(c.HostConfig, c.Config.ExposedPorts)
+	if c.Mounts, err = parseMounts(&c.HostConfig, &c.Config); err != nil {
+		return nil, err
+	}
+	if err := s.ensureVolumes(ctx, p.Email, c.Mounts); err != nil {
+		return nil, err
+	}
 	if c.HostConfig.NetworkMode == "" {
 		c.HostConfig.NetworkMode = "bridge"
 	}
@@ -78,6 +84,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 		err = s.store.CreateContainer(ctx, c)
 	}
 	if err != nil {
+		s.removeAnonymous(context.WithoutCancel(ctx), p.Email, c.Mounts)
 		if errdefs.IsConflict(err) {
 			return nil, s.nameInUse(ctx, p.Email, name)
 		}
@@ -109,8 +116,8 @@ func checkCloudRunCan(hc *container.HostConfig, nc *network.NetworkingConfig) er
 	if hc.Privileged {
 		why = append(why, "privileged mode (--privileged)")
 	}
-	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 {
-		why = append(why, "volumes and bind mounts (-v, --mount, --volumes-from)")
+	if len(hc.VolumesFrom) > 0 {
+		why = append(why, "volumes of another container (--volumes-from)")
 	}
 	if len(hc.Devices) > 0 {
 		why = append(why, "devices (--device)")
@@ -167,6 +174,12 @@ func mergeImageConfig(cfg container.Config, img ImageConfig) container.Config {
 			labels[k] = v
 		}
 		cfg.Labels = labels
+	}
+	for _, v := range img.Volumes {
+		if cfg.Volumes == nil {
+			cfg.Volumes = map[string]struct{}{}
+		}
+		cfg.Volumes[v] = struct{}{}
 	}
 	for _, ps := range img.ExposedPorts {
 		port, err := network.ParsePort(ps)

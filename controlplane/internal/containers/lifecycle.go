@@ -35,7 +35,7 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 	}
 	spec := LaunchSpec{Timeout: timeout, Image: c.ImageRef, Entrypoint: c.Config.Entrypoint, Args: c.Config.Cmd, Env: c.Config.Env,
 		WorkingDir: c.Config.WorkingDir, User: c.Config.User, CPU: c.CPU, MemoryBytes: c.MemoryBytes,
-		Labels: map[string]string{"managed-by": "runsock"}, ContainerID: c.ID, Owner: c.Owner}
+		Labels: map[string]string{"managed-by": "runsock"}, ContainerID: c.ID, Owner: c.Owner, Mounts: c.Mounts}
 	agent := s.prepareAgent(ctx, c, &spec)
 	exec, err := s.launcher.Launch(ctx, spec)
 	if err != nil {
@@ -239,7 +239,7 @@ func (s *Service) Restart(ctx context.Context, p identity.Principal, ref string,
 }
 
 // Remove deletes the container's executions and records (409 for a running one unless force).
-func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, force bool) error {
+func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, force, volumes bool) error {
 	c, err := s.resolveFor(ctx, p, ref, "remove")
 	if err != nil {
 		return err
@@ -252,7 +252,13 @@ func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, 
 			return fmt.Errorf("remove container %s: %w", c.Name, err)
 		}
 	}
-	return s.remove(ctx, c)
+	if err := s.remove(ctx, c); err != nil {
+		return err
+	}
+	if volumes {
+		s.removeAnonymous(ctx, c.Owner, c.Mounts)
+	}
+	return nil
 }
 
 func (s *Service) remove(ctx context.Context, c *Container) error {

@@ -19,8 +19,10 @@ type Options struct {
 	Images   ImageResolver
 	Logs     LogSource
 	// Agent gives starts the runsock agent (nil: containers run without it).
-	Agent  Agent
-	Logger *slog.Logger
+	Agent Agent
+	// Volumes creates and removes the volumes containers mount (nil: a create naming one fails with 501).
+	Volumes Volumes
+	Logger  *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
 }
@@ -32,6 +34,7 @@ type Service struct {
 	images   ImageResolver
 	logs     LogSource
 	agent    Agent
+	volumes  Volumes
 	log      *slog.Logger
 	now      func() time.Time
 	bus      *bus
@@ -59,7 +62,7 @@ func New(o Options) *Service {
 		now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent,
+	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent, volumes: o.Volumes,
 		log: log, now: now,
 		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{},
 		sleep: sleep, autoRemoveRetryFor: autoRemoveRetryFor}

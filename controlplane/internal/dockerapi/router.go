@@ -39,7 +39,8 @@ type ContainerBackend interface {
 	Stop(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error
 	Kill(ctx context.Context, p identity.Principal, ref, signal string) error
 	Restart(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error
-	Remove(ctx context.Context, p identity.Principal, ref string, force bool) error
+	// Remove removes the container; volumes also removes its anonymous volumes (rm -v).
+	Remove(ctx context.Context, p identity.Principal, ref string, force, volumes bool) error
 	Rename(ctx context.Context, p identity.Principal, ref, newName string) error
 	// Wait resumes the wait resume names when it is not nil (a wait cut by the request timeout).
 	Wait(ctx context.Context, p identity.Principal, ref string, cond container.WaitCondition, resume *containers.WaitCursor) (<-chan containers.WaitResult, containers.WaitCursor, error)
@@ -65,8 +66,10 @@ type Options struct {
 	Containers ContainerBackend
 	Images     ImageBackend
 	Agent      AgentBackend
-	Info       Info
-	Logger     *slog.Logger
+	// Volumes serves /volumes (nil: volumes are not configured; lists are empty, creates answer 501).
+	Volumes VolumeBackend
+	Info    Info
+	Logger  *slog.Logger
 	// FirestoreOps, when set, reports the container state store's Firestore document reads, writes and queries since
 	// start to admins (GET /runsock/v1/debug/firestore), so benchmarks can count what a docker command costs.
 	FirestoreOps func() map[string]int64
@@ -81,6 +84,7 @@ type Handler struct {
 	c         ContainerBackend
 	img       ImageBackend
 	agent     AgentBackend
+	vol       VolumeBackend
 	info      Info
 	ops       func() map[string]int64
 	docWrites func(prefix string, limit int) any
@@ -103,7 +107,7 @@ func New(o Options) *Handler {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, info: o.Info, log: log, mux: http.NewServeMux(),
+	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, vol: o.Volumes, info: o.Info, log: log, mux: http.NewServeMux(),
 		streams: map[io.Closer]struct{}{}, nets: newNetRegistry()}
 	h.routes()
 	return h

@@ -84,7 +84,12 @@ func (h *Handler) diskUsage(w http.ResponseWriter, r *http.Request, p identity.P
 	}
 	du.Images, du.Containers, du.Volumes, du.BuildCache = []*image.Summary{}, []*container.Summary{}, []*volume.Volume{}, []any{}
 	for _, c := range list {
-		du.Containers = append(du.Containers, summary(c))
+		sc := summary(c)
+		sc.Mounts = h.mountPoints(c)
+		du.Containers = append(du.Containers, sc)
+	}
+	if du.Volumes, err = h.diskUsageVolumes(r.Context(), p, list); err != nil {
+		return err
 	}
 	if h.img != nil {
 		if du.Images, err = imagePtrs(h.img.List(r.Context(), p.Email, ImageListOptions{})); err != nil {
