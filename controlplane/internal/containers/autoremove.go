@@ -28,10 +28,7 @@ const actionRemovalFailed = "runsock-removal-failed"
 // autoRemove removes c, which has just exited (or failed to start) with AutoRemove set; a removal refused as
 // unavailable goes on in the background (owned by the Service, ended by Close).
 func (s *Service) autoRemove(ctx context.Context, c *Container) {
-	err := s.remove(ctx, c)
-	if err == nil {
-		s.removeAnonymous(ctx, c.Owner, c.Mounts) // run --rm removes the anonymous volumes, as Docker does
-	}
+	err := s.remove(ctx, c, true) // run --rm removes the anonymous volumes too, as Docker does
 	if err == nil || errdefs.IsNotFound(err) {
 		return
 	}
@@ -76,11 +73,7 @@ func (s *Service) retryAutoRemove(c *Container, err error) {
 			if cur.Running() {
 				return errRunningAgain
 			}
-			if err := s.remove(ctx, cur); err != nil {
-				return err
-			}
-			s.removeAnonymous(ctx, cur.Owner, cur.Mounts)
-			return nil
+			return s.remove(ctx, cur, true)
 		}()
 		switch {
 		case s.ctx.Err() != nil || errors.Is(err, errRunningAgain):

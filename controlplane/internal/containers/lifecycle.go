@@ -252,16 +252,12 @@ func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, 
 			return fmt.Errorf("remove container %s: %w", c.Name, err)
 		}
 	}
-	if err := s.remove(ctx, c); err != nil {
-		return err
-	}
-	if volumes {
-		s.removeAnonymous(ctx, c.Owner, c.Mounts)
-	}
-	return nil
+	return s.remove(ctx, c, volumes)
 }
 
-func (s *Service) remove(ctx context.Context, c *Container) error {
+// remove deletes c's executions and record; anonymous also removes its anonymous volumes (rm -v, run --rm) before
+// the destroy event, so that a `docker run --rm` that returns on it finds them gone.
+func (s *Service) remove(ctx context.Context, c *Container, anonymous bool) error {
 	for _, e := range c.Executions {
 		if err := s.launcher.DeleteExecution(ctx, e); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove container %s: execution %s: %w", c.Name, e, err)
@@ -274,6 +270,9 @@ func (s *Service) remove(ctx context.Context, c *Container) error {
 		return err
 	}
 	s.forgetAgent(c)
+	if anonymous {
+		s.removeAnonymous(ctx, c.Owner, c.Mounts)
+	}
 	s.emit(ctx, c, "destroy", nil)
 	return nil
 }
@@ -468,7 +467,7 @@ func (s *Service) Prune(ctx context.Context, p identity.Principal, filters map[s
 			continue
 		}
 		s.Audit(ctx, p, c, "prune")
-		if err := s.remove(ctx, c); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		if err := s.remove(ctx, c, false); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 			return removed, err
 		}
 		removed = append(removed, c.ID)
