@@ -167,17 +167,18 @@ func TestVolumeErrors(t *testing.T) {
 		{[]string{"volume", "rm", "no-such-volume-e2e"}, "no such volume"},
 		{[]string{"volume", "inspect", "no-such-volume-e2e"}, "no such volume"},
 		{[]string{"volume", "create", "-d", "nosuch", uniqueName("v")}, `plugin "nosuch" not found`},
-		{[]string{"run", "--rm", "-v", "x:rel", "alpine", "true"}, "mount path must be absolute"},
-		{[]string{"run", "--rm", "-v", "x:/a:bogus", "alpine", "true"}, "invalid mode: bogus"},
+		{[]string{"volume", "create", "v"}, "volume name is too short"},
+		{[]string{"run", "--rm", "-v", "xx:rel", "alpine", "true"}, "mount path must be absolute"},
+		{[]string{"run", "--rm", "-v", "xx:/a:bogus", "alpine", "true"}, "invalid mode: bogus"},
 		{[]string{"run", "--rm", "-v", "/etc:/host-etc", "alpine", "true"}, "cannot bind-mount /etc"},
-		{[]string{"run", "--rm", "-v", "a:/same", "-v", "b:/same", "alpine", "true"}, "Duplicate mount point"},
+		{[]string{"run", "--rm", "-v", "aa:/same", "-v", "bb:/same", "alpine", "true"}, "Duplicate mount point"},
 	} {
 		r := docker(t, tc.args...)
 		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("docker %s: %s, want an error with %q", strings.Join(tc.args, " "), r, tc.want)
 		}
 	}
-	for _, n := range []string{"x", "a", "b"} {
+	for _, n := range []string{"xx", "aa", "bb"} {
 		if volumeNames(t)[n] {
 			t.Errorf("a refused create left volume %q", n)
 		}

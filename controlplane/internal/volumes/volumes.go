@@ -105,6 +105,17 @@ func errorf(kind error, format string, args ...any) error {
 	return &errkind.Error{Msg: fmt.Sprintf(format, args...), Kind: kind}
 }
 
+// checkName applies Docker's rules for local volume names, with its messages.
+func checkName(name string) error {
+	if len(name) == 1 {
+		return errorf(errdefs.ErrInvalidArgument, "create %s: volume name is too short, names should be at least two alphanumeric characters", name)
+	}
+	if !validName.MatchString(name) {
+		return errorf(errdefs.ErrInvalidArgument, "create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name, name)
+	}
+	return nil
+}
+
 func noSuchVolume(name string) error {
 	return errorf(errdefs.ErrNotFound, "get %s: no such volume", name)
 }
@@ -133,8 +144,9 @@ func (s *Service) Create(ctx context.Context, owner string, req CreateRequest) (
 	name := req.Name
 	if name == "" {
 		name = randomName()
-	} else if !validName.MatchString(name) {
-		return nil, errorf(errdefs.ErrInvalidArgument, "create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name, name)
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
 	if req.Driver != "" && req.Driver != Driver {
 		return nil, errorf(errdefs.ErrNotFound, "create %s: error looking up volume plugin %s: plugin %q not found", name, req.Driver, req.Driver)
@@ -164,8 +176,8 @@ func (s *Service) Ensure(ctx context.Context, owner, name string, anonymous bool
 	if name == "" {
 		name = randomName()
 	}
-	if !validName.MatchString(name) {
-		return "", "", errorf(errdefs.ErrInvalidArgument, "create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name, name)
+	if err := checkName(name); err != nil {
+		return "", "", err
 	}
 	v := &Volume{Name: name, Owner: owner, CreatedAt: s.cfg.Now().UTC().Truncate(time.Second)}
 	if anonymous {
