@@ -67,6 +67,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if c.Mounts, err = parseMounts(&c.HostConfig, &c.Config); err != nil {
 		return nil, err
 	}
+	if c.Mounts, err = s.volumesFrom(ctx, p, c.HostConfig.VolumesFrom, c.Mounts); err != nil {
+		return nil, err
+	}
 	if err := s.ensureVolumes(ctx, p.Email, c.Mounts); err != nil {
 		return nil, err
 	}
@@ -115,9 +118,6 @@ func checkCloudRunCan(hc *container.HostConfig, nc *network.NetworkingConfig) er
 	var why []string
 	if hc.Privileged {
 		why = append(why, "privileged mode (--privileged)")
-	}
-	if len(hc.VolumesFrom) > 0 {
-		why = append(why, "volumes of another container (--volumes-from)")
 	}
 	if len(hc.Devices) > 0 {
 		why = append(why, "devices (--device)")

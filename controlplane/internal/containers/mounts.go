@@ -11,6 +11,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+
+	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
 // Mount is one of a container's mounts as runsock records it: a volume (a prefix of the volumes bucket, a Cloud
@@ -23,6 +25,9 @@ type Mount struct {
 	Destination string
 	ReadOnly    bool  `json:",omitempty"`
 	SizeBytes   int64 `json:",omitempty"` // tmpfs size (0: Cloud Run's default, half the memory limit)
+	// implicit marks, during create only, an anonymous volume from Config.Volumes (an image's VOLUME, -v /path),
+	// which a --volumes-from source's volume at the same path replaces.
+	implicit bool
 }
 
 // Volumes is the volumes package as containers use it.
@@ -119,7 +124,7 @@ func parseMounts(hc *container.HostConfig, cfg *container.Config) ([]Mount, erro
 		if seen[path.Clean(p)] {
 			continue // a named volume, tmpfs or bind given for an image's VOLUME takes its place
 		}
-		if err := add(Mount{Type: mount.TypeVolume, Anonymous: true, Destination: p}); err != nil {
+		if err := add(Mount{Type: mount.TypeVolume, Anonymous: true, Destination: p, implicit: true}); err != nil {
 			return nil, err
 		}
 	}
@@ -274,4 +279,54 @@ func (s *Service) VolumeUsers(ctx context.Context, owner, name string) ([]string
 		}
 	}
 	return ids, nil
+}
+
+// volumesFrom adds the volumes of the containers named by --volumes-from (REF[:ro|:rw]) to ms, as Docker does: each
+// volume at its destination, read-only when the mode says ro (or, without a mode, as the source mounts it), unless
+// the new container mounts something there already. tmpfs mounts are not shared. The source must be p's own
+// container: volumes belong to their owner.
+func (s *Service) volumesFrom(ctx context.Context, p identity.Principal, refs []string, ms []Mount) ([]Mount, error) {
+	// An anonymous volume not yet created (an image's VOLUME, -v /path) gives way to the source's volume there.
+	taken := map[string]bool{}
+	kept := ms[:0:0]
+	for _, m := range ms {
+		if len(refs) > 0 && m.Type == mount.TypeVolume && m.implicit {
+			continue
+		}
+		taken[m.Destination] = true
+		kept = append(kept, m)
+	}
+	fromImage := ms
+	ms = kept
+	for _, spec := range refs {
+		ref, mode, _ := strings.Cut(spec, ":")
+		if mode != "" && mode != "ro" && mode != "rw" {
+			return nil, invalidMount("invalid mode: %s", mode)
+		}
+		src, err := s.Resolve(ctx, p, ref)
+		if err == nil && src.Owner != p.Email {
+			err = noSuchContainer(ref)
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range src.Mounts {
+			if m.Type != mount.TypeVolume || taken[m.Destination] {
+				continue
+			}
+			if mode != "" {
+				m.ReadOnly = mode == "ro"
+			}
+			taken[m.Destination] = true
+			ms = append(ms, m)
+		}
+	}
+	for _, m := range fromImage { // the image's VOLUMEs no source filled
+		if m.Type == mount.TypeVolume && m.implicit && !taken[m.Destination] {
+			taken[m.Destination] = true
+			ms = append(ms, m)
+		}
+	}
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Destination < ms[j].Destination })
+	return ms, nil
 }

@@ -28,7 +28,7 @@ func TestParseMounts(t *testing.T) {
 				{Type: mount.TypeVolume, Name: "logs", Destination: "/logs", ReadOnly: true},
 				{Type: mount.TypeTmpfs, Destination: "/scratch", SizeBytes: 64 << 20},
 				{Type: mount.TypeTmpfs, Destination: "/t", SizeBytes: 1 << 20},
-				{Type: mount.TypeVolume, Anonymous: true, Destination: "/var/lib/x"}}},
+				{Type: mount.TypeVolume, Anonymous: true, Destination: "/var/lib/x", implicit: true}}},
 		{name: "bind of a host path", hc: container.HostConfig{Binds: []string{"/etc:/x"}}, err: "cannot bind-mount /etc"},
 		{name: "bind through --mount", hc: container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeBind, Source: "/src", Target: "/x"}}}, err: "cannot bind-mount /src"},
 		{name: "relative destination", hc: container.HostConfig{Binds: []string{"v1:rel"}}, err: "mount path must be absolute"},
