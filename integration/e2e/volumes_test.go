@@ -184,3 +184,26 @@ func TestVolumeErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestVolumesFrom: --volumes-from shares a container's anonymous volume; :ro makes it read-only; rm -v of the source
+// removes it once no container uses it.
+func TestVolumesFrom(t *testing.T) {
+	src := uniqueName("vfrom")
+	removeOnCleanup(t, src)
+	mustDocker(t, "create", "--name", src, "-v", "/shared", "alpine", "true")
+	anon := strings.TrimSpace(mustDocker(t, "inspect", "--format", `{{range .Mounts}}{{.Name}}{{end}}`, src))
+	mustDocker(t, "run", "--rm", "--volumes-from", src, "alpine", "sh", "-c", "echo shared > /shared/f")
+	if got := mustDocker(t, "run", "--rm", "--volumes-from", src+":ro", "alpine", "cat", "/shared/f"); got != "shared\n" {
+		t.Fatalf("read through --volumes-from: %q", got)
+	}
+	if r := docker(t, "run", "--rm", "--volumes-from", src+":ro", "alpine", "sh", "-c", "echo x > /shared/g"); r.code == 0 {
+		t.Fatalf("--volumes-from :ro took a write: %s", r)
+	}
+	if !volumeNames(t)[anon] {
+		t.Fatalf("run --rm --volumes-from removed the source's anonymous volume %s", anon)
+	}
+	mustDocker(t, "rm", "-v", src)
+	if volumeNames(t)[anon] {
+		t.Fatalf("rm -v of the source kept %s", anon)
+	}
+}
