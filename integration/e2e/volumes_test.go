@@ -207,3 +207,23 @@ func TestVolumesFrom(t *testing.T) {
 		t.Fatalf("rm -v of the source kept %s", anon)
 	}
 }
+
+// TestCopyIntoCreatedContainersVolume: as testcontainers does, create a container, docker cp a file to its volume's
+// mount point (which the image does not have), start it: the process reads the file, and the volume keeps it.
+func TestCopyIntoCreatedContainersVolume(t *testing.T) {
+	vol, c := uniqueName("cpvol"), uniqueName("cpc")
+	t.Cleanup(func() { docker(t, "volume", "rm", "-f", vol) })
+	removeOnCleanup(t, c)
+	mustDocker(t, "create", "--name", c, "-v", vol+":/data", "alpine", "cat", "/data/init.sql")
+	src := t.TempDir() + "/init.sql"
+	if err := os.WriteFile(src, []byte("create table t;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustDocker(t, "cp", src, c+":/data/")
+	if got := mustDocker(t, "start", "-a", c); got != "create table t;\n" {
+		t.Fatalf("start -a printed %q", got)
+	}
+	if got := mustDocker(t, "run", "--rm", "-v", vol+":/v", "alpine", "cat", "/v/init.sql"); got != "create table t;\n" {
+		t.Fatalf("the volume holds %q", got)
+	}
+}
