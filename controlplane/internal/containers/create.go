@@ -70,7 +70,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if c.Mounts, err = s.volumesFrom(ctx, p, c.HostConfig.VolumesFrom, c.Mounts); err != nil {
 		return nil, err
 	}
-	if err := s.ensureVolumes(ctx, p.Email, c.Mounts); err != nil {
+	if err := s.ensureVolumes(ctx, p.Email, &c.Mounts); err != nil {
 		return nil, err
 	}
 	if c.HostConfig.NetworkMode == "" {

@@ -229,14 +229,31 @@ func parseSize(v string) (int64, error) {
 
 // ensureVolumes creates the volumes a new container names (Docker creates a named volume on first use) and its
 // anonymous ones, filling in names and prefixes. On failure it removes the anonymous volumes it made.
-func (s *Service) ensureVolumes(ctx context.Context, owner string, ms []Mount) error {
+//
+// Without a volumes service (no volumes bucket) an image's VOLUME paths stay plain directories of the container, as
+// they were before runsock had volumes, and ms loses them; a volume the user names is refused (501).
+func (s *Service) ensureVolumes(ctx context.Context, owner string, ms *[]Mount) error {
+	if s.volumes == nil {
+		kept := (*ms)[:0]
+		for _, m := range *ms {
+			if m.Type == mount.TypeVolume && !m.implicit {
+				return errorf(errdefs.ErrNotImplemented, "volumes are not configured on this control plane (no volumes bucket)")
+			}
+			if m.Type != mount.TypeVolume {
+				kept = append(kept, m)
+			}
+		}
+		*ms = kept
+		return nil
+	}
+	return s.ensureEach(ctx, owner, *ms)
+}
+
+func (s *Service) ensureEach(ctx context.Context, owner string, ms []Mount) error {
 	for i := range ms {
 		m := &ms[i]
 		if m.Type != mount.TypeVolume {
 			continue
-		}
-		if s.volumes == nil {
-			return errorf(errdefs.ErrNotImplemented, "volumes are not configured on this control plane (no volumes bucket)")
 		}
 		name, prefix, err := s.volumes.Ensure(ctx, owner, m.Name, m.Anonymous)
 		if err != nil {

@@ -113,4 +113,9 @@ func TestContainerVolumes(t *testing.T) {
 		HostConfig: container.HostConfig{Tmpfs: map[string]string{"/t": ""}}}); err != nil {
 		t.Fatalf("tmpfs without a volumes service: %v", err)
 	}
+	// An image's VOLUME stays a directory of the container there, as before runsock had volumes.
+	c, err := plain.Create(ctx, alice, containers.CreateRequest{Config: container.Config{Image: "alpine", Volumes: map[string]struct{}{"/db": {}}}})
+	if err != nil || len(c.Mounts) != 0 {
+		t.Fatalf("image VOLUME without a volumes service: %+v, %v", c, err)
+	}
 }
