@@ -71,6 +71,7 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 	}
 	s.recordLaunch(ctx, c2, exec)
 	s.watch(c2.ID, exec)
+	s.emitVolumes(ctx, c2, "mount")
 	s.emit(ctx, c2, "start", nil)
 	return nil
 }

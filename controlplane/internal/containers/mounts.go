@@ -30,6 +30,9 @@ type Mount struct {
 	implicit bool
 }
 
+// volumeDriver is Docker's driver name of every runsock volume (volumes.Driver).
+const volumeDriver = "local"
+
 // Volumes is the volumes package as containers use it.
 type Volumes interface {
 	// Ensure returns owner's volume name, creating it if needed (anonymous: a new anonymous volume, name "" for a

@@ -185,6 +185,7 @@ func (s *Service) afterExit(ctx context.Context, c *Container, execution string,
 		s.emit(ctx, c, "oom", nil)
 	}
 	s.emitDie(ctx, c, execution, out)
+	s.emitVolumes(ctx, c, "unmount")
 	if c.HostConfig.AutoRemove {
 		s.autoRemove(ctx, c)
 	}

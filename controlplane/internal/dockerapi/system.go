@@ -117,7 +117,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p identity.Prin
 	}
 	for k := range filters {
 		switch k {
-		case "type", "container", "event", "label", "image", "scope", containers.OwnerFilter:
+		case "type", "container", "event", "label", "image", "scope", "volume", containers.OwnerFilter:
 		default:
 			return invalid("invalid filter '%s'", k)
 		}
@@ -180,7 +180,15 @@ func eventMatches(e containers.Event, f map[string][]string) bool {
 		}
 		return false
 	}
-	if !in("type", e.Type) || !in("event", e.Action) || !in("container", e.ActorID, e.Attributes["name"]) || !in("image", e.Attributes["image"]) {
+	// A volume event names its container in an attribute (mount, unmount), a container event is its actor.
+	ctr := []string{e.Attributes["container"]}
+	vol := ""
+	if e.Type == "container" {
+		ctr = []string{e.ActorID, e.Attributes["name"]}
+	} else if e.Type == "volume" {
+		vol = e.ActorID
+	}
+	if !in("type", e.Type) || !in("event", e.Action) || !in("container", ctr...) || !in("image", e.Attributes["image"]) || !in("volume", vol) {
 		return false
 	}
 	for _, l := range f["label"] {

@@ -2,10 +2,14 @@ package dockerapi_test
 
 import (
 	"encoding/json"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/runsock/runsock/controlplane/internal/volumes"
@@ -61,6 +65,20 @@ func TestVolumeRoutes(t *testing.T) {
 	}
 	if resp, _ := e.do(t, "DELETE", "/v1.50/volumes/data", ""); resp.StatusCode != 404 {
 		t.Fatalf("second rm: %d", resp.StatusCode)
+	}
+
+	// Docker's volume events, filtered by type and volume.
+	now := strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)
+	_, body = e.do(t, "GET", "/v1.50/events?since=1&until="+now+"&filters="+url.QueryEscape(`{"type":["volume"],"volume":["data"]}`), "")
+	var actions []string
+	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+		var m events.Message
+		if json.Unmarshal([]byte(line), &m) == nil {
+			actions = append(actions, string(m.Action)+" "+m.Actor.ID)
+		}
+	}
+	if strings.Join(actions, ",") != "create data,destroy data" {
+		t.Fatalf("volume events: %v (%s)", actions, body)
 	}
 
 	// Prune: anonymous volumes only unless all=true.

@@ -56,6 +56,9 @@ func (s *Service) create(ctx context.Context, v *Volume) (*Volume, error) {
 	if err != nil {
 		return nil, classify(err, "create volume "+v.Name)
 	}
+	if s.users != nil {
+		s.users.PublishVolume(ctx, v.Owner, "create", v.Name, map[string]string{"driver": Driver})
+	}
 	return v, nil
 }
 

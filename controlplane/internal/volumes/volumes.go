@@ -47,10 +47,13 @@ func OwnerKey(owner string) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// Users names the containers that mount a volume (the containers package implements it).
+// Users is the containers side of volumes (the containers package implements it): which containers mount a
+// volume, and the event stream volume events join.
 type Users interface {
 	// VolumeUsers returns the IDs of owner's containers, in any state, that mount the volume name.
 	VolumeUsers(ctx context.Context, owner, name string) ([]string, error)
+	// PublishVolume records and publishes Docker's volume event (create, destroy) of owner's volume name.
+	PublishVolume(ctx context.Context, owner, action, name string, attrs map[string]string)
 }
 
 // Objects is the bucket as this package uses it (bucket.go implements it on the JSON API).
@@ -160,11 +163,7 @@ func (s *Service) Create(ctx context.Context, owner string, req CreateRequest) (
 		return nil, errorf(errdefs.ErrInvalidArgument, "create %s: runsock volumes are Cloud Storage prefixes and take no driver options (got %s)", name, strings.Join(keys, ", "))
 	}
 	v := &Volume{Name: name, Owner: owner, Labels: req.Labels, CreatedAt: s.cfg.Now().UTC().Truncate(time.Second)}
-	got, err := s.create(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	return got, nil
+	return s.create(ctx, v)
 }
 
 // Ensure returns owner's volume name, creating it as Docker does when a container first names it; anonymous
@@ -241,8 +240,14 @@ func (s *Service) remove(ctx context.Context, owner, name string) (int64, error)
 	if err != nil {
 		return 0, fmt.Errorf("remove %s: deleting its files: %w", name, err)
 	}
-	if err := s.deleteRecord(ctx, owner, name); err != nil && !errdefs.IsNotFound(err) {
+	if err := s.deleteRecord(ctx, owner, name); err != nil {
+		if errdefs.IsNotFound(err) {
+			return n, nil // removed meanwhile by another call, which announced it
+		}
 		return 0, fmt.Errorf("remove %s: %w", name, err)
+	}
+	if s.users != nil {
+		s.users.PublishVolume(ctx, owner, "destroy", name, map[string]string{"driver": Driver})
 	}
 	return n, nil
 }

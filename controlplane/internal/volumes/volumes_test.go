@@ -32,10 +32,15 @@ const (
 	bob    = "bob@example.com"
 )
 
-type users map[string][]string // volume name → container IDs
+// users plays the containers side: map owner/name → container IDs; events are recorded under the key "events".
+type users map[string][]string
 
 func (u users) VolumeUsers(_ context.Context, owner, name string) ([]string, error) {
 	return u[owner+"/"+name], nil
+}
+
+func (u users) PublishVolume(_ context.Context, owner, action, name string, _ map[string]string) {
+	u["events"] = append(u["events"], action+" "+owner+"/"+name)
 }
 
 type fixture struct {
@@ -158,6 +163,9 @@ func TestCreateGetPerOwner(t *testing.T) {
 	if list, _ := f.svc.List(ctx, alice, nil); len(list) != 2 {
 		t.Fatalf("refused creates left volumes: %v", names(list))
 	}
+	if ev := f.users["events"]; len(ev) != 2 || ev[0] != "create "+alice+"/data" {
+		t.Fatalf("events %v: want one create per volume made (none for the second create of data)", ev)
+	}
 }
 
 func TestListFilters(t *testing.T) {
@@ -224,6 +232,9 @@ func TestRemoveDeletesOnlyItsFiles(t *testing.T) {
 	if f.exists(alice, "aa", "dir/file") || !f.exists(alice, "aab", "file") || !f.exists(bob, "aa", "file") {
 		t.Fatalf("after rm aa: aa/dir/file %v (want gone), aab/file %v, bob's aa/file %v (want kept)",
 			f.exists(alice, "aa", "dir/file"), f.exists(alice, "aab", "file"), f.exists(bob, "aa", "file"))
+	}
+	if ev := f.users["events"]; ev[len(ev)-1] != "destroy "+alice+"/aa" {
+		t.Fatalf("events %v: want a destroy last", ev)
 	}
 	if err := f.svc.Remove(ctx, alice, "aa", false); !errdefs.IsNotFound(err) {
 		t.Fatalf("second remove: %v", err)
