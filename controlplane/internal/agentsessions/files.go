@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	pathpkg "path"
 	"time"
 
@@ -78,6 +79,10 @@ func (s *Sessions) ArchiveStat(ctx context.Context, p identity.Principal, ref, p
 		return container.PathStat{}, err
 	}
 	st, err := v.Stat(ctx, path)
+	if errdefs.IsNotFound(err) && isMountPoint(c, path) {
+		// The mount point is a directory once the container runs (the docker CLI stats it before a cp in).
+		return container.PathStat{Name: pathpkg.Base(pathpkg.Clean("/" + path)), Mode: os.ModeDir | 0o755}, nil
+	}
 	return st, fileNotFound(err, path, ref)
 }
 
