@@ -103,6 +103,10 @@ resource "google_cloud_run_v2_service" "controlplane" {
         value = google_service_account.jobs.email
       }
       env {
+        name  = "RUNSOCK_VOLUMES_BUCKET"
+        value = google_storage_bucket.volumes.name
+      }
+      env {
         name  = "RUNSOCK_TASK_TIMEOUT"
         value = var.task_timeout
       }

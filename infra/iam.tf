@@ -102,6 +102,14 @@ resource "google_artifact_registry_repository_iam_member" "jobs_agent_reader" {
   member     = "serviceAccount:${google_service_account.jobs.email}"
 }
 
+# The control plane deletes a removed volume's objects and sums their sizes (docker volume rm/prune, system df).
+resource "google_storage_bucket_iam_member" "controlplane_volumes_object_user" {
+  bucket = google_storage_bucket.volumes.name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${google_service_account.controlplane.email}"
+}
+
+# The jobs mount the bucket (Cloud Storage volumes: only-dir per volume); gcsfuse needs list, read, create, delete.
 resource "google_storage_bucket_iam_member" "jobs_volumes_object_user" {
   bucket = google_storage_bucket.volumes.name
   role   = "roles/storage.objectUser"

@@ -43,6 +43,8 @@ var ControlPlaneEnv = map[string]EnvRule{
 	"RUNSOCK_DOCKERHUB_REPO":      {DefaultOK, "dockerhub, as Terraform names it"},
 	"RUNSOCK_JOB_SERVICE_ACCOUNT": {MustSet, "default is the compute default account, far from least privilege"},
 	"RUNSOCK_TASK_TIMEOUT":        {MustSet, "from var.task_timeout"},
+	"RUNSOCK_VOLUMES_BUCKET":      {MustSet, "default empty turns volumes off; the bucket Terraform created"},
+	"RUNSOCK_STORAGE_ENDPOINT":    {MustNotSet, "gcpsim only"},
 	"RUNSOCK_JOB_IDLE_GRACE":      {DefaultOK, "1h"},
 	"RUNSOCK_RECONCILE_INTERVAL":  {DefaultOK, "5m"},
 	"RUNSOCK_EXECUTION_POLL_MAX":  {DefaultOK, "30s"},

@@ -39,6 +39,9 @@ var importAPIs = map[string]string{
 	"google.golang.org/api/iamcredentials":                  "iamcredentials.googleapis.com",
 	"github.com/google/go-containerregistry":                "artifactregistry.googleapis.com",
 	"github.com/GoogleCloudPlatform/functions-framework-go": "",
+	// The volumes package calls the Cloud Storage JSON API by hand (over google.golang.org/api/transport): its
+	// importers call Cloud Storage.
+	"github.com/runsock/runsock/controlplane/internal/volumes": "storage.googleapis.com",
 }
 
 // apiOfImport returns the API an import path calls, or "".

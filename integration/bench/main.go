@@ -34,6 +34,7 @@ var benches = []bench{
 	{"latency", benchLatency},
 	{"run", benchRun},
 	{"cp", benchCp},
+	{"volume", benchVolume},
 	{"ps", benchPs},
 	{"fsops", benchFirestoreOps},
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"os"
 	"time"
 
 	mregistry "github.com/moby/moby/api/types/registry"
 
 	"github.com/runsock/runsock/integration/gcpsim/accesstoken"
 	"github.com/runsock/runsock/integration/gcpsim/registry"
+	"github.com/runsock/runsock/integration/gcpsim/storage"
 )
 
 // serviceAgent is the Cloud Run service agent of the project: it pulls the jobs' images. Google grants it
@@ -67,4 +69,33 @@ func pullAuth(cfg config, tokens *accesstoken.Issuer) func(context.Context, stri
 		b, err := json.Marshal(mregistry.AuthConfig{Username: "oauth2accesstoken", Password: t.Value})
 		return base64.URLEncoding.EncodeToString(b), err
 	}
+}
+
+// newStorage builds Cloud Storage: its buckets in the state dir (or a temporary directory, removed by the returned
+// cleanup), authenticated with tokens, IAM from --storage-iam.
+func newStorage(cfg config, tokens *accesstoken.Issuer, log *slog.Logger) (*storage.Server, func(), error) {
+	dir, cleanup := statePath(cfg.StateDir, "storage"), func() {}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "gcpsim-storage-")
+		if err != nil {
+			return nil, nil, err
+		}
+		dir, cleanup = d, func() { os.RemoveAll(d) }
+	}
+	var bindings []storage.Binding
+	for _, f := range cfg.StorageIAM {
+		b, err := storage.ParseBinding(f)
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		bindings = append(bindings, b...)
+	}
+	s, err := storage.New(storage.Config{Dir: dir, Buckets: cfg.Buckets, Project: cfg.Project, ProjectNumber: cfg.ProjectNumber,
+		Location: cfg.Region, Bindings: bindings, VerifyAccessToken: verifier(tokens), Logger: log.With("part", "storage")})
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return s, cleanup, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/runsock/runsock/integration/gcpsim/registry"
+	"github.com/runsock/runsock/integration/gcpsim/storage"
 )
 
 // config is every setting of gcpsim, read once from flags, with environment
@@ -43,8 +44,12 @@ type config struct {
 	RegistryRepos, RegistryRemoteRepos []string
 	RegistryIAM                        []string
 	DockerHubAddr                      string
-	HostServiceAccount                 string
-	Quotas                             quotas
+	// Cloud Storage: the JSON API's listen address, its buckets and their IAM bindings (storage.ParseBinding).
+	StorageAddr        string
+	Buckets            []string
+	StorageIAM         []string
+	HostServiceAccount string
+	Quotas             quotas
 }
 
 // quotas are the simulated quotas' limits (0 = unlimited for the rates).
@@ -97,6 +102,10 @@ func loadConfig(args []string) (config, error) {
 	fs.StringVar(&remoteRepos, "registry-remote-repos", env("GCPSIM_REGISTRY_REMOTE_REPOS", "dockerhub"), "remote repositories pulling through from --dockerhub-addr (comma-separated)")
 	fs.Var(sinkFlags{&c.RegistryIAM}, "registry-iam", "repository IAM binding REPO:ROLE=MEMBER[,MEMBER] (repeatable), e.g. runsock:reader=serviceAccount:E")
 	fs.StringVar(&c.DockerHubAddr, "dockerhub-addr", env("GCPSIM_DOCKERHUB_ADDR", "127.0.0.1:18097"), "listen address of the Docker Hub stand-in (anonymous registry)")
+	var buckets string
+	fs.StringVar(&c.StorageAddr, "storage-addr", env("GCPSIM_STORAGE_ADDR", "127.0.0.1:18098"), "Cloud Storage JSON API listen address")
+	fs.StringVar(&buckets, "buckets", env("GCPSIM_BUCKETS", ""), "Cloud Storage buckets (comma-separated)")
+	fs.Var(sinkFlags{&c.StorageIAM}, "storage-iam", "bucket IAM binding BUCKET:ROLE=MEMBER[,MEMBER] (repeatable), e.g. b:objectUser=serviceAccount:E")
 	fs.StringVar(&c.HostServiceAccount, "host-service-account", env("GCPSIM_HOST_SERVICE_ACCOUNT", ""), "metadata server's service account for callers on this machine (the control plane)")
 	quotaFlags := []struct {
 		name, def, usage string
@@ -120,6 +129,7 @@ func loadConfig(args []string) (config, error) {
 	}
 	isSep := func(r rune) bool { return r == ',' || r == ' ' }
 	c.RegistryRepos, c.RegistryRemoteRepos = strings.FieldsFunc(repos, isSep), strings.FieldsFunc(remoteRepos, isSep)
+	c.Buckets = strings.FieldsFunc(buckets, isSep)
 	var errs []error
 	var err error
 	if c.Subnet, err = netip.ParsePrefix(subnet); err != nil {
@@ -143,6 +153,11 @@ func loadConfig(args []string) (config, error) {
 	for _, b := range c.RegistryIAM {
 		if _, err := registry.ParseBinding(b); err != nil {
 			errs = append(errs, fmt.Errorf("--registry-iam: %w", err))
+		}
+	}
+	for _, b := range c.StorageIAM {
+		if _, err := storage.ParseBinding(b); err != nil {
+			errs = append(errs, fmt.Errorf("--storage-iam: %w", err))
 		}
 	}
 	for i, q := range quotaFlags {

@@ -76,6 +76,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	gcs, removeStorage, err := newStorage(cfg, tokens, log)
+	if err != nil {
+		return err
+	}
+	defer removeStorage()
 	runner, err := tasks.New(ctx, tasks.Config{
 		RegistryAuth: pullAuth(cfg, tokens),
 		DockerHost:   cfg.DockerHost, Network: cfg.Network, Subnet: cfg.Subnet, MetadataIP: cfg.MetadataIP,
@@ -90,7 +95,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		Project: cfg.Project, ProjectNumber: cfg.ProjectNumber, StatePath: statePath(cfg.StateDir, "cloudrun.json"),
 		MaxJobs: cfg.MaxJobs, MaxRunning: cfg.Quotas.MaxRunning, Logger: log.With("part", "cloudrun"),
 		RunJobsPerMinute: unlimitedIfZero(cfg.Quotas.RunJobsPerMinute), WritesPerMinute: unlimitedIfZero(cfg.Quotas.WritesPerMinute),
-		ReadsPerMinute: unlimitedIfZero(cfg.Quotas.ReadsPerMin),
+		ReadsPerMinute: unlimitedIfZero(cfg.Quotas.ReadsPerMin), Buckets: gcs,
 	}, runner)
 	if err != nil {
 		return err
@@ -126,6 +131,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("metadata listener: %w", err)
 	}
+	gcsSrv, gcsL, err := listenHTTP(cfg.StorageAddr, gcs)
+	if err != nil {
+		return fmt.Errorf("storage listener: %w", err)
+	}
 	hubSrv, hubL, err := listenHTTP(cfg.DockerHubAddr, hub)
 	if err != nil {
 		return fmt.Errorf("docker hub listener: %w", err)
@@ -140,7 +149,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 5+len(feSrvs))
+	errc := make(chan error, 6+len(feSrvs))
+	go func() { errc <- gcsSrv.Serve(gcsL) }()
 	go func() { errc <- g.Serve(grpcL) }()
 	go func() { errc <- regSrv.Serve(regL) }()
 	go func() { errc <- mdSrv.Serve(mdL) }()
@@ -150,7 +160,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		go func() { errc <- s.Serve(feLs[i]) }()
 	}
 	log.Info("gcpsim ready", "grpc", grpcL.Addr().String(), "registry", regL.Addr().String(), "metadata", mdL.Addr().String(),
-		"tasks' metadata", taskMdL.Addr().String(), "dockerhub", hubL.Addr().String(),
+		"tasks' metadata", taskMdL.Addr().String(), "dockerhub", hubL.Addr().String(), "storage", gcsL.Addr().String(),
 		"network", cfg.Network, "project", cfg.Project, "region", cfg.Region, "frontends", len(cfg.Frontends))
 
 	select {
@@ -159,7 +169,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	case err = <-errc:
 		log.Error("listener failed", "err", err)
 	}
-	shutdown(g, append([]*http.Server{regSrv, mdSrv, taskMdSrv, hubSrv}, feSrvs...)...)
+	shutdown(g, append([]*http.Server{regSrv, mdSrv, taskMdSrv, hubSrv, gcsSrv}, feSrvs...)...)
 	return err
 }
 

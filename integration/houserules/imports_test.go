@@ -62,6 +62,11 @@ var rules = []rule{
 			module+"controlplane/internal/livelogs", module+"linkproto"),
 	},
 	{
+		name: "volumes never imports the HTTP layer or the container lifecycle (each declares what it needs of the other)",
+		from: exactly(module + "controlplane/internal/volumes"),
+		to:   underAny(module+"controlplane/internal/dockerapi", module+"controlplane/internal/containers"),
+	},
+	{
 		name: "localproxy never imports the Google Cloud data-plane SDKs",
 		from: under(module + "localproxy"),
 		to: underAny("cloud.google.com/go/firestore", "cloud.google.com/go/run", "cloud.google.com/go/logging",

@@ -27,7 +27,7 @@ import (
 const BusyboxPath = "/usr/bin/busybox"
 
 // Names are the images this package builds.
-var Names = []string{"alpine", "busybox", "httpd"}
+var Names = []string{"alpine", "busybox", "httpd", "volume"}
 
 // epoch is the time on every file and the image's creation, so that builds are reproducible.
 var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -45,8 +45,8 @@ var base struct {
 
 // Image builds one of Names: /bin/busybox with a symlink for each of its applets (sh, echo, cat, sleep, httpd, …),
 // /etc/{os-release,hostname,passwd,group} with root and nobody, /tmp (1777). alpine and busybox run `sh`; httpd
-// serves /www/index.html with `httpd -f -p 8080 -h /www` and exposes 8080/tcp. The image is for this machine's
-// architecture (that of its busybox) and the same build gives the same digest.
+// serves /www/index.html with `httpd -f -p 8080 -h /www` and exposes 8080/tcp; volume runs `sh` with VOLUME /data.
+// The image is for this machine's architecture (that of its busybox) and the same build gives the same digest.
 func Image(name string) (v1.Image, error) {
 	if !slices.Contains(Names, name) {
 		return nil, fmt.Errorf("test image %q: want one of %s", name, strings.Join(Names, ", "))
@@ -68,6 +68,10 @@ func Image(name string) (v1.Image, error) {
 		layers = append(layers, www)
 		cfg.Cmd = []string{"httpd", "-f", "-p", "8080", "-h", "/www"}
 		cfg.ExposedPorts = map[string]struct{}{"8080/tcp": {}}
+	}
+	if name == "volume" {
+		// An image with a VOLUME, as database images have: each container gets an anonymous volume at /data.
+		cfg.Volumes = map[string]struct{}{"/data": {}}
 	}
 	cfg.Labels = map[string]string{"org.opencontainers.image.title": name, "org.opencontainers.image.vendor": "runsock test images"}
 

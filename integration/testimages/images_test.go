@@ -83,6 +83,9 @@ func TestImageContents(t *testing.T) {
 					t.Error("www/index.html missing")
 				}
 			}
+			if _, ok := cf.Config.Volumes["/data"]; ok != (n == "volume") {
+				t.Errorf("%s: VOLUME /data = %v, want it only on the volume image", n, ok)
+			}
 			if got := strings.Join(cf.Config.Cmd, " "); "["+got+"]" != wantCmd {
 				t.Errorf("Cmd = %v, want %s", cf.Config.Cmd, wantCmd)
 			}

@@ -14,6 +14,8 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/images"
 	"github.com/runsock/runsock/controlplane/internal/logs"
 	"github.com/runsock/runsock/controlplane/internal/registryauth"
+	"github.com/runsock/runsock/controlplane/internal/store"
+	"github.com/runsock/runsock/controlplane/internal/volumes"
 )
 
 // logSource adapts the Cloud Logging reader to containers.LogSource.
@@ -75,4 +77,17 @@ func imagesConfig(cfg config.Config, reg []remote.Option, log *slog.Logger) imag
 // configured registry host (the metadata server on Cloud Run; locally gcpsim's, through GCE_METADATA_HOST).
 func registryOptions(cfg config.Config) []remote.Option {
 	return []remote.Option{remote.WithAuthFromKeychain(registryauth.New(cfg.RegistryHost))}
+}
+
+// newVolumes builds the volumes service; without a volumes bucket it answers that volumes are off.
+func newVolumes(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (*volumes.Service, error) {
+	vcfg := volumes.Config{Bucket: cfg.VolumesBucket, Logger: log}
+	if cfg.VolumesBucket != "" {
+		b, err := volumes.NewBucket(ctx, cfg.VolumesBucket, cfg.StorageEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		vcfg.Objects = b
+	}
+	return volumes.New(st.Client(), vcfg), nil
 }

@@ -50,6 +50,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer st.Close()
 	driver, err := cloudrun.New(ctx, cloudrun.Config{Project: cfg.Project, Region: cfg.Region, Endpoint: cfg.RunEndpoint,
 		Insecure: cfg.EndpointsInsecure, TaskTimeout: cfg.TaskTimeout, ServiceAccount: cfg.JobServiceAccount, Logger: log,
+		VolumesBucket: cfg.VolumesBucket,
 		Quotas: cloudrun.Quotas{RunJobsPerMinute: cfg.RunJobsPerMinute, WritesPerMinute: cfg.RunWritesPerMinute,
 			ReadsPerMinute: cfg.RunReadsPerMinute, RetryFor: cfg.QuotaRetryFor}, PollSlowMax: cfg.ExecutionPollMax})
 	if err != nil {
@@ -70,8 +71,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer agent.Close()
+	vols, err := newVolumes(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
 	svc := containers.New(containers.Options{Store: st, Launcher: driver, Images: imgs, Agent: agent.containersAgent(), Sizes: agent.sizes,
-		Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log})
+		Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log, Volumes: vols})
+	vols.SetUsers(svc)
 	defer svc.Close()
 	sessions := agentsessions.NewSessions(svc, agent.hub, agent.exits, agent.files, log)
 	defer sessions.Close()
@@ -79,7 +85,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("resume watchers: %w", err)
 	}
 	defer startReconcile(cfg, st, driver, svc, log)()
-	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Registry: imgs, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
+	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Registry: imgs, Volumes: vols, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
 		FirestoreDocWrites: func(prefix string, limit int) any { return st.DocumentWrites(prefix, limit) },
 		Info:               dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
 	handler, err := withIdentity(cfg, api, log)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	pathpkg "path"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -77,6 +79,10 @@ func (s *Sessions) ArchiveStat(ctx context.Context, p identity.Principal, ref, p
 		return container.PathStat{}, err
 	}
 	st, err := v.Stat(ctx, path)
+	if errdefs.IsNotFound(err) && isMountPoint(c, path) {
+		// The mount point is a directory once the container runs (the docker CLI stats it before a cp in).
+		return container.PathStat{Name: pathpkg.Base(pathpkg.Clean("/" + path)), Mode: os.ModeDir | 0o755}, nil
+	}
 	return st, fileNotFound(err, path, ref)
 }
 
@@ -127,6 +133,12 @@ func (s *Sessions) ArchivePut(ctx context.Context, p identity.Principal, ref, pa
 	}
 	// Checked against the image and what is staged: what the next start applies the archive to.
 	dir, err := s.files.View(c.ImageRef, staged).Dir(ctx, path)
+	if errdefs.IsNotFound(err) && isMountPoint(c, path) {
+		// A volume's or tmpfs's mount point is a directory once the container runs, whether the image has it or
+		// not (docker cp into a created container's volume, as testcontainers does): the agent extracts there
+		// after Cloud Run has mounted it.
+		dir, err = pathpkg.Clean(path), nil
+	}
 	if err != nil {
 		return fileNotFound(err, path, ref)
 	}
@@ -139,6 +151,17 @@ func (s *Sessions) ArchivePut(ctx context.Context, p identity.Principal, ref, pa
 	}
 	return s.files.Stage(ctx, c.ID, containerfs.Staged{Path: dir, Data: data,
 		PutOptions: containerfs.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID}})
+}
+
+// isMountPoint reports whether p is where one of c's mounts is.
+func isMountPoint(c *containers.Container, p string) bool {
+	p = pathpkg.Clean("/" + p)
+	for _, m := range c.Mounts {
+		if m.Destination == p {
+			return true
+		}
+	}
+	return false
 }
 
 // captureAfterExit takes id's changes from its agent once its exit is recorded, and stores them. Errors are

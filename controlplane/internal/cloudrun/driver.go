@@ -39,6 +39,8 @@ type Config struct {
 	TaskTimeout time.Duration
 	// ServiceAccount is the identity tasks run as ("" = the project's default compute service account).
 	ServiceAccount string
+	// VolumesBucket is the Cloud Storage bucket volumes are prefixes of ("" = a launch with a volume fails).
+	VolumesBucket string
 	// ClientOptions are extra options for the Google clients (credentials, user agent).
 	ClientOptions []option.ClientOption
 	// Quotas are the Admin API rate quotas to stay within (zero: the defaults).
@@ -83,6 +85,7 @@ type Driver struct {
 	parent     string
 	timeout    time.Duration
 	sa         string
+	bucket     string
 	log        *slog.Logger
 	q          *limiter
 	poll       *poller
@@ -131,7 +134,7 @@ func newDriver(cfg Config, jobs jobsAPI, execs executionsAPI, tasks tasksAPI) *D
 	d := &Driver{
 		jobs: jobs, executions: execs, tasks: tasks,
 		parent:  fmt.Sprintf("projects/%s/locations/%s", cfg.Project, cfg.Region),
-		timeout: timeout, sa: cfg.ServiceAccount, log: log, q: newLimiter(cfg.Quotas),
+		timeout: timeout, sa: cfg.ServiceAccount, bucket: cfg.VolumesBucket, log: log, q: newLimiter(cfg.Quotas),
 	}
 	d.poll = newPoller(d.Inspect, cfg.PollFastFor, cfg.PollSlowMax)
 	return d
@@ -164,6 +167,14 @@ func (d *Driver) Launch(ctx context.Context, spec containers.LaunchSpec) (string
 		return "", withKind(errInvalid, "launch: image is required")
 	}
 	t := TemplateFor(spec, d.sa, d.timeout)
+	for _, v := range t.Volumes {
+		if !v.Memory {
+			if d.bucket == "" {
+				return "", withKind(errNotImplemented, "launch: volumes are not configured (no volumes bucket)")
+			}
+			t.Bucket = d.bucket
+		}
+	}
 	jobName := d.parent + "/jobs/" + t.JobID()
 	if _, ok := d.created.Load(t.JobID()); !ok {
 		if err := d.ensureJob(ctx, t); err != nil {

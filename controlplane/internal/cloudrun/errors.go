@@ -73,4 +73,6 @@ func isCode(err error, c codes.Code) bool {
 var (
 	errNotFound = errdefs.ErrNotFound
 	errInvalid  = errdefs.ErrInvalidArgument
+	// errNotImplemented: what this deployment is not configured for (volumes without a bucket).
+	errNotImplemented = errdefs.ErrNotImplemented
 )

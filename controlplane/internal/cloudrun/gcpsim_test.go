@@ -4,9 +4,13 @@ import (
 	"context"
 	"net"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/types/mount"
 
 	"github.com/runsock/runsock/controlplane/internal/cloudrun"
 	"github.com/runsock/runsock/controlplane/internal/containers"
@@ -145,3 +149,55 @@ func TestFollowLogsOnGcpsim(t *testing.T) {
 		t.Errorf("followed %q", got)
 	}
 }
+
+// TestTemplateShapeCostOnGcpsim measures what choosing "a job per set of mounts" costs (docs/volumes.md): a launch
+// whose mounts are new (CreateJob, then RunJob) against one that reuses the job (RunJob only), on gcpsim. It asserts
+// that each task wrote to its mounted volume; the figures are logged for the doc.
+func TestTemplateShapeCostOnGcpsim(t *testing.T) {
+	env := gcpsim(t)
+	bucket := os.Getenv("RUNSOCK_VOLUMES_BUCKET")
+	if bucket == "" {
+		t.Skip("RUNSOCK_VOLUMES_BUCKET not set")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d, err := cloudrun.New(ctx, cloudrun.Config{Project: env.project, Region: env.region, Endpoint: env.grpc, Insecure: true,
+		VolumesBucket: bucket, Quotas: cloudrun.Quotas{RunJobsPerMinute: 1000, WritesPerMinute: 1000, ReadsPerMinute: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	const n = 5
+	var fresh, reused []time.Duration
+	for i := range n {
+		spec := containers.LaunchSpec{Image: env.image, Args: []string{"sh", "-c", "echo x > /data/f && grep -q ' /data ' /proc/mounts"}, CPU: "1", MemoryBytes: 512 << 20,
+			Mounts: []containers.Mount{{Type: mount.TypeVolume, Name: "m", Prefix: "v1/measure/" + uniqueSuffix() + "/", Destination: "/data"}}}
+		for round := range 2 {
+			start := time.Now()
+			exec, err := d.Launch(ctx, spec)
+			took := time.Since(start)
+			if err != nil {
+				t.Fatalf("launch %d.%d: %v", i, round, err)
+			}
+			out, err := d.Wait(ctx, exec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.ExitCode != 0 || out.Error != "" {
+				t.Fatalf("launch %d.%d: the task did not write to its volume: %+v", i, round, out)
+			}
+			d.DeleteExecution(context.Background(), exec)
+			if round == 0 {
+				fresh = append(fresh, took)
+			} else {
+				reused = append(reused, took)
+			}
+		}
+	}
+	slices.Sort(fresh)
+	slices.Sort(reused)
+	t.Logf("figures: Launch with new mounts (CreateJob + RunJob) median %v (min %v, max %v); with the job reused (RunJob) median %v (min %v, max %v); n=%d",
+		fresh[n/2], fresh[0], fresh[n-1], reused[n/2], reused[0], reused[n-1], n)
+}
+
+func uniqueSuffix() string { return strconv.FormatInt(time.Now().UnixNano(), 36) }

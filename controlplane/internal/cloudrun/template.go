@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/moby/moby/api/types/mount"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/runsock/runsock/controlplane/internal/containers"
@@ -35,11 +37,36 @@ type Template struct {
 	MemoryBytes    int64    `json:"memoryBytes,omitempty"`
 	ServiceAccount string   `json:"serviceAccount,omitempty"`
 	TimeoutSeconds int64    `json:"timeoutSeconds"`
+	// Volumes are the container's mounts: RunJob overrides cannot change volumes, so a set of mounts is part of
+	// the template (docs/volumes.md says why this shape). Bucket is the volumes bucket when any is a volume.
+	Volumes []TemplateVolume `json:"volumes,omitempty"`
+	Bucket  string           `json:"bucket,omitempty"`
+}
+
+// TemplateVolume is one mount of a launch template: a prefix of the volumes bucket (a Cloud Storage volume with
+// only-dir) or, with Memory, an in-memory volume of SizeBytes (0 = Cloud Run's default, half the memory).
+type TemplateVolume struct {
+	Path      string `json:"path"`
+	Prefix    string `json:"prefix,omitempty"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
+	Memory    bool   `json:"memory,omitempty"`
+	SizeBytes int64  `json:"sizeBytes,omitempty"`
 }
 
 // TemplateFor derives the launch template of spec under the driver's configuration.
 func TemplateFor(spec containers.LaunchSpec, serviceAccount string, timeout time.Duration) Template {
+	var vols []TemplateVolume
+	for _, m := range spec.Mounts {
+		v := TemplateVolume{Path: m.Destination, ReadOnly: m.ReadOnly}
+		if m.Type == mount.TypeTmpfs {
+			v.Memory, v.SizeBytes = true, m.SizeBytes
+		} else {
+			v.Prefix = m.Prefix
+		}
+		vols = append(vols, v)
+	}
 	return Template{
+		Volumes:        vols,
 		Image:          spec.Image,
 		Entrypoint:     spec.Entrypoint,
 		WorkingDir:     spec.WorkingDir,
@@ -93,6 +120,23 @@ func (t Template) job() *runpb.Job {
 	if len(limits) > 0 {
 		c.Resources = &runpb.ResourceRequirements{Limits: limits}
 	}
+	var volumes []*runpb.Volume
+	for i, v := range t.Volumes {
+		name := "v" + strconv.Itoa(i)
+		c.VolumeMounts = append(c.VolumeMounts, &runpb.VolumeMount{Name: name, MountPath: v.Path})
+		if v.Memory {
+			src := &runpb.EmptyDirVolumeSource{Medium: runpb.EmptyDirVolumeSource_MEMORY}
+			if v.SizeBytes > 0 {
+				src.SizeLimit = memoryLimit(v.SizeBytes)
+			}
+			volumes = append(volumes, &runpb.Volume{Name: name, VolumeType: &runpb.Volume_EmptyDir{EmptyDir: src}})
+			continue
+		}
+		volumes = append(volumes, &runpb.Volume{Name: name, VolumeType: &runpb.Volume_Gcs{Gcs: &runpb.GCSVolumeSource{
+			Bucket: t.Bucket, ReadOnly: v.ReadOnly,
+			MountOptions: []string{"only-dir=" + strings.TrimSuffix(v.Prefix, "/")},
+		}}})
+	}
 	return &runpb.Job{
 		Labels: map[string]string{LabelManagedBy: ManagedByValue, LabelTemplate: t.Hash()[:63]},
 		Template: &runpb.ExecutionTemplate{
@@ -102,6 +146,7 @@ func (t Template) job() *runpb.Job {
 				Retries:        &runpb.TaskTemplate_MaxRetries{MaxRetries: 0},
 				Timeout:        durationpb.New(time.Duration(t.TimeoutSeconds) * time.Second),
 				ServiceAccount: t.ServiceAccount,
+				Volumes:        volumes,
 			},
 		},
 	}

@@ -1,12 +1,15 @@
 package cloudrun
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/mount"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -149,4 +152,62 @@ func TestTranslate(t *testing.T) {
 	if err := translate(status.Error(codes.InvalidArgument, "memory must be at least 512Mi"), "op"); err.Error() != "memory must be at least 512Mi" {
 		t.Errorf("invalid argument message = %q, want Google's message as is", err)
 	}
+}
+
+func TestJobVolumes(t *testing.T) {
+	spec := containers.LaunchSpec{Image: "img@sha256:1", Mounts: []containers.Mount{
+		{Type: mount.TypeVolume, Name: "db", Prefix: "v1/k/db/", Destination: "/data"},
+		{Type: mount.TypeVolume, Name: "cfg", Prefix: "v1/k/cfg/", Destination: "/etc/app", ReadOnly: true},
+		{Type: mount.TypeTmpfs, Destination: "/scratch", SizeBytes: 64 << 20},
+		{Type: mount.TypeTmpfs, Destination: "/run/x"},
+	}}
+	tpl := TemplateFor(spec, "sa@p", time.Hour)
+	tpl.Bucket = "p-runsock-volumes"
+	tt := tpl.job().GetTemplate().GetTemplate()
+	vols, mounts := tt.GetVolumes(), tt.GetContainers()[0].GetVolumeMounts()
+	if len(vols) != 4 || len(mounts) != 4 {
+		t.Fatalf("%d volumes, %d mounts; want 4 and 4", len(vols), len(mounts))
+	}
+	for i, want := range []struct {
+		path, bucket, onlyDir string
+		readOnly              bool
+		size                  string
+	}{
+		{"/data", "p-runsock-volumes", "only-dir=v1/k/db", false, ""},
+		{"/etc/app", "p-runsock-volumes", "only-dir=v1/k/cfg", true, ""},
+		{"/scratch", "", "", false, "64Mi"},
+		{"/run/x", "", "", false, ""},
+	} {
+		v, m := vols[i], mounts[i]
+		if m.GetName() != v.GetName() || m.GetMountPath() != want.path {
+			t.Errorf("mount %d = %v of volume %s, want %s of %s", i, m, v.GetName(), want.path, m.GetName())
+		}
+		if gcs := v.GetGcs(); want.bucket != "" {
+			if gcs.GetBucket() != want.bucket || gcs.GetReadOnly() != want.readOnly || len(gcs.GetMountOptions()) != 1 || gcs.GetMountOptions()[0] != want.onlyDir {
+				t.Errorf("volume %d = %v, want bucket %s %s ro=%v", i, v, want.bucket, want.onlyDir, want.readOnly)
+			}
+		} else if ed := v.GetEmptyDir(); ed.GetMedium() != runpb.EmptyDirVolumeSource_MEMORY || ed.GetSizeLimit() != want.size {
+			t.Errorf("volume %d = %v, want in-memory of %q", i, v, want.size)
+		}
+	}
+	// The mounts are part of the template: another set is another job; none leaves the ID of a job without volumes
+	// as it was.
+	other := spec
+	other.Mounts = spec.Mounts[:1]
+	plain := TemplateFor(containers.LaunchSpec{Image: "img@sha256:1"}, "sa@p", time.Hour)
+	if a, b := TemplateFor(spec, "sa@p", time.Hour).JobID(), TemplateFor(other, "sa@p", time.Hour).JobID(); a == b {
+		t.Error("two sets of mounts share a job")
+	}
+	if strings.Contains(mustJSON(t, plain), "volumes") {
+		t.Error("a template without mounts encodes a volumes field: every existing job ID would change")
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -50,6 +50,11 @@ type Config struct {
 	// TeamRepo, AgentRepo and DockerHubRepo are repository IDs (defaults "runsock", "runsock-agent", "dockerhub").
 	TeamRepo, AgentRepo, DockerHubRepo string
 
+	// VolumesBucket is the Cloud Storage bucket docker volumes are prefixes of ("" = volumes are off: creating one
+	// answers 501). StorageEndpoint overrides the Cloud Storage JSON API's URL (gcpsim: "http://127.0.0.1:18098";
+	// "" = https://storage.googleapis.com).
+	VolumesBucket, StorageEndpoint string
+
 	// TaskTimeout is every execution's task timeout (default 24h, max 168h).
 	TaskTimeout time.Duration
 	// JobServiceAccount runs the jobs ("" = the project's default compute service account).
@@ -124,6 +129,8 @@ const (
 	envPrivateRegistries = "RUNSOCK_PRIVATE_REGISTRIES"
 	envTeamRepo          = "RUNSOCK_TEAM_REPO"
 	envAgentRepo         = "RUNSOCK_AGENT_REPO"
+	envVolumesBucket     = "RUNSOCK_VOLUMES_BUCKET"
+	envStorageEndpoint   = "RUNSOCK_STORAGE_ENDPOINT"
 	envDockerHubRepo     = "RUNSOCK_DOCKERHUB_REPO"
 	envTaskTimeout       = "RUNSOCK_TASK_TIMEOUT"
 	envJobSA             = "RUNSOCK_JOB_SERVICE_ACCOUNT"
@@ -152,7 +159,7 @@ func EnvNames() []string {
 		envRunEndpoint, envLoggingEndpoint, envEndpointsInsecure, envRegistryHost, envRegistryInsecure, envPrivateRegistries, envTeamRepo,
 		envAgentRepo, envDockerHubRepo, envTaskTimeout, envJobSA, envJobIdleGrace, envReconcileInterval, envExecutionPollMax, envAgentURL, envAgentBinary,
 		envIdentityMode, envDevInsecure, envDevUser, envOIDCIssuer, envAudience, envAllow, envAdmins, envAllowAllInvokers, envLogFormat,
-		envLogLevel, envFirestoreEmulator}
+		envLogLevel, envFirestoreEmulator, envVolumesBucket, envStorageEndpoint}
 }
 
 // Load parses args (without the program name) with env as the environment (os.Getenv when nil). Flags override env.
@@ -214,6 +221,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	fs.Int64Var(&c.CaptureLimit, "capture-limit", 256<<20, "largest capture of an exited container's changes kept, in bytes (0 = none)")
 	fs.StringVar(&c.DockerHubRepo, "dockerhub-repo", env(envDockerHubRepo, "dockerhub"), "Docker Hub remote repository ("+envDockerHubRepo+")")
 	fs.DurationVar(&c.TaskTimeout, "task-timeout", envDur(envTaskTimeout, 24*time.Hour), "task timeout ("+envTaskTimeout+")")
+	fs.StringVar(&c.VolumesBucket, "volumes-bucket", env(envVolumesBucket, ""), "Cloud Storage bucket of docker volumes ("+envVolumesBucket+")")
+	fs.StringVar(&c.StorageEndpoint, "storage-endpoint", env(envStorageEndpoint, ""), "Cloud Storage JSON API URL override ("+envStorageEndpoint+")")
 	fs.StringVar(&c.JobServiceAccount, "job-service-account", env(envJobSA, ""), "jobs' service account ("+envJobSA+")")
 	fs.DurationVar(&c.JobIdleGrace, "job-idle-grace", envDur(envJobIdleGrace, time.Hour), "idle job grace period ("+envJobIdleGrace+")")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", envDur(envReconcileInterval, 5*time.Minute), "reconciler interval ("+envReconcileInterval+")")

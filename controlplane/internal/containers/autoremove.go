@@ -28,7 +28,7 @@ const actionRemovalFailed = "runsock-removal-failed"
 // autoRemove removes c, which has just exited (or failed to start) with AutoRemove set; a removal refused as
 // unavailable goes on in the background (owned by the Service, ended by Close).
 func (s *Service) autoRemove(ctx context.Context, c *Container) {
-	err := s.remove(ctx, c)
+	err := s.remove(ctx, c, true) // run --rm removes the anonymous volumes too, as Docker does
 	if err == nil || errdefs.IsNotFound(err) {
 		return
 	}
@@ -73,7 +73,7 @@ func (s *Service) retryAutoRemove(c *Container, err error) {
 			if cur.Running() {
 				return errRunningAgain
 			}
-			return s.remove(ctx, cur)
+			return s.remove(ctx, cur, true)
 		}()
 		switch {
 		case s.ctx.Err() != nil || errors.Is(err, errRunningAgain):

@@ -37,6 +37,8 @@ type Container struct {
 	// RestartCancelled is Docker's restart manager cancelled by a stop, or a kill with the container's stop signal (any
 	// signal when it has none, and SIGKILL): no policy restarts the container until the user starts it again.
 	RestartCancelled bool `json:",omitempty"`
+	// Mounts are the volumes and tmpfs mounts, names and prefixes decided at create; nil without any.
+	Mounts []Mount `json:",omitempty"`
 	// Ports are the published ports with their host ports decided (-p, -P); nil without any.
 	Ports network.PortMap `json:",omitempty"`
 	// Agent is the current start's agent (credential hashes, run, or why there is none).

@@ -73,6 +73,15 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if c.HostConfig.RestartPolicy.Name == "" {
 		c.HostConfig.RestartPolicy.Name = container.RestartPolicyDisabled // as Docker records the default
 	}
+	if c.Mounts, err = parseMounts(&c.HostConfig, &c.Config); err != nil {
+		return nil, err
+	}
+	if c.Mounts, err = s.volumesFrom(ctx, p, c.HostConfig.VolumesFrom, c.Mounts); err != nil {
+		return nil, err
+	}
+	if err := s.ensureVolumes(ctx, p.Email, &c.Mounts); err != nil {
+		return nil, err
+	}
 	if c.HostConfig.NetworkMode == "" {
 		c.HostConfig.NetworkMode = "bridge"
 	}
@@ -87,6 +96,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 		err = s.store.CreateContainer(ctx, c)
 	}
 	if err != nil {
+		s.removeAnonymous(context.WithoutCancel(ctx), p.Email, c.Mounts)
 		if errdefs.IsConflict(err) {
 			return nil, s.nameInUse(ctx, p.Email, name)
 		}
@@ -117,9 +127,6 @@ func checkCloudRunCan(hc *container.HostConfig, nc *network.NetworkingConfig) er
 	var why []string
 	if hc.Privileged {
 		why = append(why, "privileged mode (--privileged)")
-	}
-	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 {
-		why = append(why, "volumes and bind mounts (-v, --mount, --volumes-from)")
 	}
 	if len(hc.Devices) > 0 {
 		why = append(why, "devices (--device)")
@@ -171,6 +178,12 @@ func mergeImageConfig(cfg container.Config, img ImageConfig) container.Config {
 			labels[k] = v
 		}
 		cfg.Labels = labels
+	}
+	for _, v := range img.Volumes {
+		if cfg.Volumes == nil {
+			cfg.Volumes = map[string]struct{}{}
+		}
+		cfg.Volumes[v] = struct{}{}
 	}
 	for _, ps := range img.ExposedPorts {
 		port, err := network.ParsePort(ps)

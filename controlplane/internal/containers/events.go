@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"github.com/moby/moby/api/types/mount"
 	"maps"
 	"strconv"
 	"sync"
@@ -56,6 +57,28 @@ func (s *Service) Emit(ctx context.Context, c *Container, action string, extra m
 // describes has already been committed.
 func (s *Service) emit(ctx context.Context, c *Container, action string, extra map[string]string) {
 	s.publish(ctx, Event{Owner: c.Owner, Type: "container", Action: action, ActorID: c.ID, Attributes: eventAttributes(c, extra), Time: s.now()})
+}
+
+// PublishVolume records and publishes an event of owner's volume name (create, destroy; volumes.Users).
+func (s *Service) PublishVolume(ctx context.Context, owner, action, name string, attrs map[string]string) {
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	s.publish(ctx, Event{Owner: owner, Type: "volume", Action: action, ActorID: name, Attributes: attrs, Time: s.now()})
+}
+
+// emitVolumes publishes Docker's volume mount (at start) or unmount (at exit) events of c's volumes.
+func (s *Service) emitVolumes(ctx context.Context, c *Container, action string) {
+	for _, m := range c.Mounts {
+		if m.Type != mount.TypeVolume {
+			continue
+		}
+		attrs := map[string]string{"container": c.ID, "driver": volumeDriver}
+		if action == "mount" {
+			attrs["destination"], attrs["read/write"], attrs["propagation"] = m.Destination, strconv.FormatBool(!m.ReadOnly), ""
+		}
+		s.PublishVolume(ctx, c.Owner, action, m.Name, attrs)
+	}
 }
 
 // emitDie records and publishes c's die event: Docker's exitCode attribute for /events, and the outcome itself.

@@ -48,7 +48,7 @@ func (s *Service) start(ctx context.Context, c *Container, mode startMode) error
 	}
 	spec := LaunchSpec{Timeout: timeout, Image: c.ImageRef, Entrypoint: c.Config.Entrypoint, Args: c.Config.Cmd, Env: c.Config.Env,
 		WorkingDir: c.Config.WorkingDir, User: c.Config.User, CPU: c.CPU, MemoryBytes: c.MemoryBytes,
-		Labels: map[string]string{"managed-by": "runsock"}, ContainerID: c.ID, Owner: c.Owner}
+		Labels: map[string]string{"managed-by": "runsock"}, ContainerID: c.ID, Owner: c.Owner, Mounts: c.Mounts}
 	agent := s.prepareAgent(ctx, c, &spec)
 	if c.HostConfig.NetworkMode.IsNone() && agent.Unavailable != "" {
 		// Only the agent can take the process off the network: without it, `none` would be a lie.
@@ -94,6 +94,7 @@ func (s *Service) start(ctx context.Context, c *Container, mode startMode) error
 	}
 	s.recordLaunch(ctx, c2, exec)
 	s.watch(c2.ID, exec)
+	s.emitVolumes(ctx, c2, "mount")
 	s.emit(ctx, c2, "start", nil)
 	return nil
 }
@@ -337,7 +338,7 @@ func (s *Service) Restart(ctx context.Context, p identity.Principal, ref string,
 }
 
 // Remove deletes the container's executions and records (409 for a running one unless force).
-func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, force bool) error {
+func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, force, volumes bool) error {
 	c, err := s.resolveFor(ctx, p, ref, "remove")
 	if err != nil {
 		return err
@@ -363,10 +364,12 @@ func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, 
 			return fmt.Errorf("remove container %s: %w", c.Name, err)
 		}
 	}
-	return s.remove(ctx, c)
+	return s.remove(ctx, c, volumes)
 }
 
-func (s *Service) remove(ctx context.Context, c *Container) error {
+// remove deletes c's executions and record; anonymous also removes its anonymous volumes (rm -v, run --rm) before
+// the destroy event, so that a `docker run --rm` that returns on it finds them gone.
+func (s *Service) remove(ctx context.Context, c *Container, anonymous bool) error {
 	for _, e := range c.Executions {
 		if err := s.launcher.DeleteExecution(ctx, e); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove container %s: execution %s: %w", c.Name, e, err)
@@ -379,6 +382,9 @@ func (s *Service) remove(ctx context.Context, c *Container) error {
 		return err
 	}
 	s.forgetAgent(c)
+	if anonymous {
+		s.removeAnonymous(ctx, c.Owner, c.Mounts)
+	}
 	s.emit(ctx, c, "destroy", nil)
 	return nil
 }
@@ -576,7 +582,7 @@ func (s *Service) Prune(ctx context.Context, p identity.Principal, filters map[s
 		}
 		size := s.writableSize(ctx, c)
 		s.Audit(ctx, p, c, "prune")
-		if err := s.remove(ctx, c); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		if err := s.remove(ctx, c, false); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 			return rep, err
 		}
 		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)

@@ -109,10 +109,10 @@ func TestLifecycle(t *testing.T) {
 			act:        func(e *lifecycleEnv) error { return e.s.Restart(bg, alice, "web", nil, "") },
 			wantStatus: container.StateRunning, wantEvents: []string{"start", "restart"}},
 		{name: "remove a running container without force", running: true,
-			act:     func(e *lifecycleEnv) error { return e.s.Remove(bg, alice, "web", false) },
+			act:     func(e *lifecycleEnv) error { return e.s.Remove(bg, alice, "web", false, false) },
 			wantErr: errdefs.ErrConflict, wantStatus: container.StateRunning},
 		{name: "force-remove a running container", running: true,
-			act:        func(e *lifecycleEnv) error { return e.s.Remove(bg, alice, "web", true) },
+			act:        func(e *lifecycleEnv) error { return e.s.Remove(bg, alice, "web", true, false) },
 			wantStatus: "", wantEvents: []string{"destroy"}, racyDie: true,
 			check: func(t *testing.T, e *lifecycleEnv, _ *containers.Container) {
 				if got := e.l.Deleted(); !slices.Contains(got, containerstest.Execution(1)) {
@@ -123,7 +123,7 @@ func TestLifecycle(t *testing.T) {
 				}
 			}},
 		{name: "remove an unknown container",
-			act:     func(e *lifecycleEnv) error { return e.s.Remove(bg, alice, "nope", false) },
+			act:     func(e *lifecycleEnv) error { return e.s.Remove(bg, alice, "nope", false, false) },
 			wantErr: errdefs.ErrNotFound, wantStatus: container.StateCreated},
 		{name: "an exit is recorded with its code", running: true,
 			act: func(e *lifecycleEnv) error {

@@ -187,7 +187,7 @@ func TestAdminActionsAreAudited(t *testing.T) {
 		{"restart", func(p identity.Principal, ref string) error { return s.Restart(ctx, p, ref, nil, "") }},
 		{"stop", func(p identity.Principal, ref string) error { return s.Stop(ctx, p, ref, nil, "") }},
 		{"rename", func(p identity.Principal, ref string) error { return s.Rename(ctx, p, ref, "db2") }},
-		{"remove", func(p identity.Principal, ref string) error { return s.Remove(ctx, p, ref, true) }},
+		{"remove", func(p identity.Principal, ref string) error { return s.Remove(ctx, p, ref, true, false) }},
 	}
 	for _, step := range steps {
 		if err := step.do(admin, c.ID); err != nil {
@@ -210,7 +210,7 @@ func TestAdminActionsAreAudited(t *testing.T) {
 	if err := s.Start(ctx, alice, "mine"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Remove(ctx, alice, "mine", true); err != nil {
+	if err := s.Remove(ctx, alice, "mine", true, false); err != nil {
 		t.Fatal(err)
 	}
 	if a := auditsOf(st, own.ID); len(a) != 0 {

@@ -91,7 +91,7 @@ func TestPauseRules(t *testing.T) {
 		t.Fatalf("after pause: Paused %v, status %s, running %v", c.State.Paused, c.DockerStatus(), c.Running())
 	}
 	step("pause again", s.Pause(bg, o, pauseID), errdefs.ErrConflict)
-	step("remove a paused container", s.Remove(bg, o, pauseID, false), errdefs.ErrConflict)
+	step("remove a paused container", s.Remove(bg, o, pauseID, false, false), errdefs.ErrConflict)
 	step("start a paused container", s.Start(bg, o, pauseID), errdefs.ErrConflict)
 	step("unpause", s.Unpause(bg, o, pauseID), nil)
 	if paused() {

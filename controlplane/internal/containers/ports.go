@@ -55,6 +55,8 @@ type LaunchSpec struct {
 	Owner string
 	// Timeout is this execution's task timeout (0 = the driver's default); from the label runsock.task-timeout.
 	Timeout time.Duration
+	// Mounts are the container's volumes and tmpfs mounts, in the order of their destinations.
+	Mounts []Mount
 }
 
 // Outcome is how an execution ended.
@@ -125,6 +127,8 @@ type ImageConfig struct {
 	// ExposedPorts are "PORT/PROTO", e.g. "80/tcp".
 	ExposedPorts []string
 	StopSignal   string
+	// Volumes are the image's VOLUME paths: each gets an anonymous volume, as Docker gives it.
+	Volumes []string
 }
 
 // LogSource delivers a container's output: the Cloud Logging reader now, the agent's live stream later.

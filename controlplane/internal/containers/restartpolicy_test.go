@@ -158,7 +158,7 @@ func TestStopEndsTheRestartLoop(t *testing.T) {
 		if err := s.Start(bg, alice, "web"); !errdefs.IsNotModified(err) {
 			t.Errorf("start of a restarting container: %v; want not modified, as Docker", err)
 		}
-		if err := s.Remove(bg, alice, "web", false); !errdefs.IsConflict(err) {
+		if err := s.Remove(bg, alice, "web", false, false); !errdefs.IsConflict(err) {
 			t.Errorf("rm of a restarting container: %v; want a conflict", err)
 		}
 		ch, _, err := s.Wait(bg, alice, "web", container.WaitConditionNotRunning, nil)

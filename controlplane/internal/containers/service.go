@@ -21,8 +21,10 @@ type Options struct {
 	// Agent gives starts the runsock agent (nil: containers run without it).
 	Agent Agent
 	// Sizes tells what prune frees (nil: prune reports nothing freed).
-	Sizes  WritableSizer
-	Logger *slog.Logger
+	Sizes WritableSizer
+	// Volumes creates and removes the volumes containers mount (nil: a create naming one fails with 501).
+	Volumes Volumes
+	Logger  *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
 }
@@ -35,6 +37,7 @@ type Service struct {
 	logs     LogSource
 	agent    Agent
 	sizes    WritableSizer
+	volumes  Volumes
 	log      *slog.Logger
 	now      func() time.Time
 	bus      *bus
@@ -64,7 +67,8 @@ func New(o Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent, sizes: o.Sizes,
-		log: log, now: now,
+		volumes: o.Volumes,
+		log:     log, now: now,
 		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{}, restarting: map[string]bool{},
 		sleep: sleep, autoRemoveRetryFor: autoRemoveRetryFor}
 }
@@ -190,6 +194,7 @@ func (s *Service) afterExit(ctx context.Context, c *Container, execution string,
 		s.emit(ctx, c, "oom", nil)
 	}
 	s.emitDie(ctx, c, execution, out)
+	s.emitVolumes(ctx, c, "unmount")
 	if c.Restarting() {
 		s.scheduleRestart(c)
 		return

@@ -50,7 +50,9 @@ func (h *Handler) containerList(w http.ResponseWriter, r *http.Request, p identi
 	}
 	out := make([]*container.Summary, 0, len(list))
 	for _, c := range list {
-		out = append(out, summary(c))
+		sc := summary(c)
+		sc.Mounts = h.mountPoints(c)
+		out = append(out, sc)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -60,7 +62,9 @@ func (h *Handler) containerInspect(w http.ResponseWriter, r *http.Request, p ide
 	if err != nil {
 		return err
 	}
-	out, err := withKeys(inspect(c), containerInspectKeys())
+	ic := inspect(c)
+	ic.Mounts = h.mountPoints(c)
+	out, err := withKeys(ic, containerInspectKeys())
 	if err != nil {
 		return err
 	}
@@ -191,7 +195,7 @@ func (h *Handler) containerDelete(w http.ResponseWriter, r *http.Request, p iden
 	if boolValue(r, "link") {
 		return invalid("links are not supported")
 	}
-	if err := h.c.Remove(r.Context(), p, r.PathValue("id"), boolValue(r, "force")); err != nil {
+	if err := h.c.Remove(r.Context(), p, r.PathValue("id"), boolValue(r, "force"), boolValue(r, "v")); err != nil {
 		return err
 	}
 	return noContent(w)

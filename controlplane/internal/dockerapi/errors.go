@@ -64,3 +64,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 func invalid(format string, args ...any) error {
 	return &errkind.Error{Msg: fmt.Sprintf(format, args...), Kind: errdefs.ErrInvalidArgument}
 }
+
+func notFound(msg string) error { return &errkind.Error{Msg: msg, Kind: errdefs.ErrNotFound} }
+
+func notImplemented(msg string) error {
+	return &errkind.Error{Msg: msg, Kind: errdefs.ErrNotImplemented}
+}

@@ -103,7 +103,7 @@ func (noContainers) Unpause(context.Context, identity.Principal, string) error {
 func (noContainers) Restart(context.Context, identity.Principal, string, *int, string) error {
 	return errNothing
 }
-func (noContainers) Remove(context.Context, identity.Principal, string, bool) error {
+func (noContainers) Remove(context.Context, identity.Principal, string, bool, bool) error {
 	return errNothing
 }
 func (noContainers) Rename(context.Context, identity.Principal, string, string) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/controlplane/internal/store"
+	"github.com/runsock/runsock/controlplane/internal/volumes"
 )
 
 // The launcher and image resolver are containerstest's fakes: these unit tests exercise the HTTP layer and the
@@ -38,6 +39,13 @@ func (fakeLogs) Logs(ctx context.Context, t containers.LogTarget, o containers.L
 		}
 	}
 }
+
+// noObjects is a volumes bucket holding nothing: the handler tests see volume records, not files (the volumes
+// package's own tests use gcpsim's Cloud Storage).
+type noObjects struct{}
+
+func (noObjects) DeletePrefix(context.Context, string) (int64, error) { return 0, nil }
+func (noObjects) Usage(context.Context, string) (int64, error)        { return 0, nil }
 
 type env struct {
 	url   string
@@ -61,8 +69,10 @@ func setup(t *testing.T, opts ...func(*dockerapi.Options)) *env {
 		t.Fatal(err)
 	}
 	l := containerstest.NewLauncher()
-	svc := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}, Logs: fakeLogs{}})
-	o := dockerapi.Options{Containers: svc, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}}
+	vols := volumes.New(st.Client(), volumes.Config{Bucket: "test-volumes", Objects: noObjects{}})
+	svc := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}, Logs: fakeLogs{}, Volumes: vols})
+	vols.SetUsers(svc)
+	o := dockerapi.Options{Containers: svc, Volumes: vols, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -158,7 +168,7 @@ func TestBadInput(t *testing.T) {
 		{"name in use", "POST", "/containers/create?name=taken", `{"Image":"alpine"}`, 409, `The container name "/taken" is already in use`},
 		{"unknown image", "POST", "/containers/create", `{"Image":"nosuch:1"}`, 404, "No such image: nosuch:1"},
 		{"impossible resources", "POST", "/containers/create", long, 400, "at most 4GiB of memory with 1 CPUs"},
-		{"volumes refused", "POST", "/containers/create", `{"Image":"alpine","HostConfig":{"Binds":["/a:/b"]}}`, 400, "cannot do volumes"},
+		{"bind mounts refused", "POST", "/containers/create", `{"Image":"alpine","HostConfig":{"Binds":["/a:/b"]}}`, 400, "cannot bind-mount /a"},
 		{"unknown container", "GET", "/containers/nosuch/json", "", 404, "No such container: nosuch"},
 		{"bad filter key", "GET", "/containers/json?filters=" + url.QueryEscape(`{"bogus":["x"]}`), "", 400, "invalid filter 'bogus'"},
 		{"bad filter JSON", "GET", "/containers/json?filters=notjson", "", 400, "invalid filters"},

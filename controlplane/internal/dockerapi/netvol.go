@@ -7,14 +7,12 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/api/types/volume"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
 // netRegistry answers the network routes. Cloud Run gives every task its own network; runsock has exactly the
 // three built-in networks and refuses to create others (a container asking for one is refused at create).
-// TODO(store): volume records in Firestore once Cloud Run volumes are mapped; until then volumes are refused.
 type netRegistry struct {
 	once    sync.Once
 	builtin map[string]network.Inspect
@@ -53,21 +51,7 @@ func (h *Handler) netVolRoutes() {
 	h.handle("POST /networks/prune", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 		return writeJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: []string{}})
 	})
-	h.handle("GET /volumes", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-		return writeJSON(w, http.StatusOK, volume.ListResponse{Volumes: []volume.Volume{}, Warnings: []string{}})
-	})
-	h.handle("POST /volumes/create", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-		return invalid("runsock runs containers on Cloud Run Jobs and cannot give them volumes yet")
-	})
-	h.handle("GET /volumes/{name}", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-		return &errkind.Error{Msg: "get " + r.PathValue("name") + ": no such volume", Kind: errdefs.ErrNotFound}
-	})
-	h.handle("DELETE /volumes/{name}", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-		return &errkind.Error{Msg: "get " + r.PathValue("name") + ": no such volume", Kind: errdefs.ErrNotFound}
-	})
-	h.handle("POST /volumes/prune", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-		return writeJSON(w, http.StatusOK, volume.PruneReport{VolumesDeleted: []string{}})
-	})
+	h.volumeRoutes()
 }
 
 func (h *Handler) networkList(w http.ResponseWriter, r *http.Request, p identity.Principal) error {

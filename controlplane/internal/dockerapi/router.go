@@ -41,7 +41,8 @@ type ContainerBackend interface {
 	Pause(ctx context.Context, p identity.Principal, ref string) error
 	Unpause(ctx context.Context, p identity.Principal, ref string) error
 	Restart(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error
-	Remove(ctx context.Context, p identity.Principal, ref string, force bool) error
+	// Remove removes the container; volumes also removes its anonymous volumes (rm -v).
+	Remove(ctx context.Context, p identity.Principal, ref string, force, volumes bool) error
 	Rename(ctx context.Context, p identity.Principal, ref, newName string) error
 	Update(ctx context.Context, p identity.Principal, ref string, u container.UpdateConfig) ([]string, error)
 	// Wait resumes the wait resume names when it is not nil (a wait cut by the request timeout).
@@ -70,8 +71,10 @@ type Options struct {
 	Agent      AgentBackend
 	// Registry answers distribution inspect and image history; nil answers as Images nil does.
 	Registry RegistryBackend
-	Info     Info
-	Logger   *slog.Logger
+	// Volumes serves /volumes (nil: volumes are not configured; lists are empty, creates answer 501).
+	Volumes VolumeBackend
+	Info    Info
+	Logger  *slog.Logger
 	// FirestoreOps, when set, reports the container state store's Firestore document reads, writes and queries since
 	// start to admins (GET /runsock/v1/debug/firestore), so benchmarks can count what a docker command costs.
 	FirestoreOps func() map[string]int64
@@ -87,6 +90,7 @@ type Handler struct {
 	img       ImageBackend
 	agent     AgentBackend
 	registry  RegistryBackend
+	vol       VolumeBackend
 	info      Info
 	ops       func() map[string]int64
 	docWrites func(prefix string, limit int) any
@@ -109,7 +113,7 @@ func New(o Options) *Handler {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, registry: o.Registry, info: o.Info, log: log, mux: http.NewServeMux(),
+	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, registry: o.Registry, vol: o.Volumes, info: o.Info, log: log, mux: http.NewServeMux(),
 		streams: map[io.Closer]struct{}{}, nets: newNetRegistry()}
 	h.routes()
 	return h

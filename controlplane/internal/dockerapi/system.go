@@ -129,7 +129,12 @@ func (h *Handler) diskUsage(w http.ResponseWriter, r *http.Request, p identity.P
 	}
 	du.Images, du.Containers, du.Volumes, du.BuildCache = []*image.Summary{}, []*container.Summary{}, []*volume.Volume{}, []any{}
 	for _, c := range list {
-		du.Containers = append(du.Containers, summary(c))
+		sc := summary(c)
+		sc.Mounts = h.mountPoints(c)
+		du.Containers = append(du.Containers, sc)
+	}
+	if du.Volumes, err = h.diskUsageVolumes(r.Context(), p, list); err != nil {
+		return err
 	}
 	if h.img != nil {
 		if du.Images, err = imagePtrs(h.img.List(r.Context(), p.Email, ImageListOptions{})); err != nil {
@@ -157,7 +162,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p identity.Prin
 	}
 	for k := range filters {
 		switch k {
-		case "type", "container", "event", "label", "image", "scope", containers.OwnerFilter:
+		case "type", "container", "event", "label", "image", "scope", "volume", containers.OwnerFilter:
 		default:
 			return invalid("invalid filter '%s'", k)
 		}
@@ -220,7 +225,15 @@ func eventMatches(e containers.Event, f map[string][]string) bool {
 		}
 		return false
 	}
-	if !in("type", e.Type) || !in("event", e.Action) || !in("container", e.ActorID, e.Attributes["name"]) || !in("image", e.Attributes["image"]) {
+	// A volume event names its container in an attribute (mount, unmount), a container event is its actor.
+	ctr := []string{e.Attributes["container"]}
+	vol := ""
+	if e.Type == "container" {
+		ctr = []string{e.ActorID, e.Attributes["name"]}
+	} else if e.Type == "volume" {
+		vol = e.ActorID
+	}
+	if !in("type", e.Type) || !in("event", e.Action) || !in("container", ctr...) || !in("image", e.Attributes["image"]) || !in("volume", vol) {
 		return false
 	}
 	for _, l := range f["label"] {

@@ -192,11 +192,16 @@ func (s *Service) Resolve(ctx context.Context, owner, ref string) (containers.Re
 		ports = append(ports, p)
 	}
 	sort.Strings(ports)
+	var vols []string
+	for v := range c.Volumes {
+		vols = append(vols, v)
+	}
+	sort.Strings(vols)
 	return containers.ResolvedImage{
 		ID: rec.ID, Reference: rec.Reference,
 		Config: containers.ImageConfig{
 			Entrypoint: c.Entrypoint, Cmd: c.Cmd, Env: c.Env, WorkingDir: c.WorkingDir, User: c.User,
-			Labels: c.Labels, ExposedPorts: ports, StopSignal: c.StopSignal,
+			Labels: c.Labels, ExposedPorts: ports, StopSignal: c.StopSignal, Volumes: vols,
 		},
 	}, nil
 }

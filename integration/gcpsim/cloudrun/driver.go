@@ -137,7 +137,13 @@ func (s *Service) taskSpec(exec string, index, attempt int, adopted bool) (tasks
 		t.ScheduledTime = timestamppb.New(now)
 		s.taskUpdated(t, now)
 	}
+	ms, merr := mounts(t, c, s.cfg.Buckets, t.ServiceAccount)
+	startErr := ""
+	if merr != nil {
+		startErr = merr.Error()
+	}
 	return tasks.Spec{
+		Mounts: ms, StartError: startErr,
 		Project: loc.project, Region: loc.region, Job: e.Job, Execution: execShort(e),
 		TaskIndex: index, TaskAttempt: attempt, TaskCount: int(e.TaskCount),
 		ContainerName: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, Env: env,

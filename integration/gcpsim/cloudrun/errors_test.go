@@ -34,6 +34,19 @@ func TestInvalidJobs(t *testing.T) {
 			j.Template.Template.Containers[0].Env = []*runpb.EnvVar{{Name: name, Values: &runpb.EnvVar_Value{Value: "x"}}}
 		})
 	}
+	// vols sets the task template's volumes and the container's mounts from a mix of both.
+	vols := func(items ...any) *runpb.Job {
+		return mod(func(j *runpb.Job) {
+			for _, it := range items {
+				switch v := it.(type) {
+				case *runpb.Volume:
+					j.Template.Template.Volumes = append(j.Template.Template.Volumes, v)
+				case *runpb.VolumeMount:
+					j.Template.Template.Containers[0].VolumeMounts = append(j.Template.Template.Containers[0].VolumeMounts, v)
+				}
+			}
+		})
+	}
 	tooMany := map[string]string{}
 	for i := range 65 {
 		tooMany[fmt.Sprintf("k%d", i)] = "v"
@@ -75,6 +88,26 @@ func TestInvalidJobs(t *testing.T) {
 		{"env with =", "", env("A=B"), codes.InvalidArgument},
 		{"env X_GOOGLE_", "", env("X_GOOGLE_A"), codes.InvalidArgument},
 		{"empty env name", "", env(""), codes.InvalidArgument},
+		{"volume without type", "", vols(&runpb.Volume{Name: "v"}), codes.InvalidArgument},
+		{"volume name not a DNS label", "", vols(gcsVol("V_1", "b"), mnt("V_1", "/data")), codes.InvalidArgument},
+		{"duplicate volume names", "", vols(gcsVol("v", "b"), gcsVol("v", "b")), codes.InvalidArgument},
+		{"gcs without bucket", "", vols(gcsVol("v", "")), codes.InvalidArgument},
+		{"gcs with an unknown flag", "", vols(gcsVol("v", "b", "no-such-flag=1")), codes.InvalidArgument},
+		{"gcs with a leading --", "", vols(gcsVol("v", "b", "--only-dir=x")), codes.InvalidArgument},
+		{"gcs on gen1", "", mod(func(j *runpb.Job) {
+			j.Template.Template.Volumes = []*runpb.Volume{gcsVol("v", "b")}
+			j.Template.Template.ExecutionEnvironment = runpb.ExecutionEnvironment_EXECUTION_ENVIRONMENT_GEN1
+		}), codes.InvalidArgument},
+		{"in-memory with a bad size", "", vols(memVol("m", "lots")), codes.InvalidArgument},
+		{"disk empty_dir", "", vols(&runpb.Volume{Name: "d", VolumeType: &runpb.Volume_EmptyDir{EmptyDir: &runpb.EmptyDirVolumeSource{Medium: runpb.EmptyDirVolumeSource_DISK}}}), codes.Unimplemented},
+		{"nfs", "", vols(&runpb.Volume{Name: "n", VolumeType: &runpb.Volume_Nfs{Nfs: &runpb.NFSVolumeSource{Server: "s"}}}), codes.Unimplemented},
+		{"mount of no volume", "", vols(gcsVol("v", "b"), mnt("w", "/data")), codes.InvalidArgument},
+		{"mount path relative", "", vols(gcsVol("v", "b"), mnt("v", "data")), codes.InvalidArgument},
+		{"mount path with colon", "", vols(gcsVol("v", "b"), mnt("v", "/da:ta")), codes.InvalidArgument},
+		{"mount at /proc/x", "", vols(gcsVol("v", "b"), mnt("v", "/proc/x")), codes.InvalidArgument},
+		{"mount at /dev", "", vols(memVol("m", ""), mnt("m", "/dev")), codes.InvalidArgument},
+		{"two mounts at one path", "", vols(gcsVol("v", "b"), memVol("m", ""), mnt("v", "/data"), mnt("m", "/data")), codes.InvalidArgument},
+		{"valid gcs and in-memory", "", vols(gcsVol("v", "b", "only-dir=u/v", "implicit-dirs=true"), memVol("m", "64Mi"), mnt("v", "/data"), mnt("m", "/tmp/x")), codes.OK},
 		{"valid 2 cpu 8Gi", "", limits("2", "8Gi"), codes.OK},
 		{"valid 0.5 cpu 1Gi", "", limits("500m", "1Gi"), codes.OK},
 		{"valid 6 cpu 24Gi", "", limits("6", "24Gi"), codes.OK},
@@ -184,4 +217,16 @@ func TestStateSurvivesRestart(t *testing.T) {
 	if err != nil || got.Uid != j.Uid || got.Etag != j.Etag {
 		t.Errorf("after restart GetJob = %v, %v", got, err)
 	}
+}
+
+func gcsVol(name, bucket string, opts ...string) *runpb.Volume {
+	return &runpb.Volume{Name: name, VolumeType: &runpb.Volume_Gcs{Gcs: &runpb.GCSVolumeSource{Bucket: bucket, MountOptions: opts}}}
+}
+
+func memVol(name, size string) *runpb.Volume {
+	return &runpb.Volume{Name: name, VolumeType: &runpb.Volume_EmptyDir{EmptyDir: &runpb.EmptyDirVolumeSource{Medium: runpb.EmptyDirVolumeSource_MEMORY, SizeLimit: size}}}
+}
+
+func mnt(name, path string) *runpb.VolumeMount {
+	return &runpb.VolumeMount{Name: name, MountPath: path}
 }

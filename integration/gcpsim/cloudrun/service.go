@@ -43,6 +43,8 @@ type Config struct {
 	// execution, delete operation); reads (get/list/wait of jobs, executions, tasks, operations; IAM reads).
 	// 0 = the default (DefaultRunJobsPerMinute…), negative = unlimited.
 	RunJobsPerMinute, WritesPerMinute, ReadsPerMinute int
+	// Buckets resolves Cloud Storage volumes to directories (nil: a task with one fails to start).
+	Buckets Buckets
 	// Now is the quotas' clock (nil = time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger

@@ -129,10 +129,10 @@ func (s *Service) normalizeJob(j *runpb.Job) error {
 	if tt.ServiceAccount == "" {
 		tt.ServiceAccount = s.defaultServiceAccount()
 	}
-	if len(tt.GetVolumes()) > 0 {
-		return unsupported("volumes")
+	if err := validateContainers(tt.GetContainers()); err != nil {
+		return err
 	}
-	return validateContainers(tt.GetContainers())
+	return validateVolumes(tt)
 }
 
 func validateCounts(taskCount, parallelism int32) error {
@@ -183,9 +183,6 @@ func validateContainers(cs []*runpb.Container) error {
 			if p.ContainerPort <= 0 || p.ContainerPort >= 65536 {
 				return invalid("%s.ports: container_port must be between 1 and 65535, got %d", field, p.ContainerPort)
 			}
-		}
-		if len(c.GetVolumeMounts()) > 0 {
-			return unsupported("volume mounts")
 		}
 		if c.Resources == nil {
 			c.Resources = &runpb.ResourceRequirements{}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	ltype "google.golang.org/genproto/googleapis/logging/type"
@@ -40,6 +43,20 @@ type Spec struct {
 	MemoryBytes     int64
 	Timeout         time.Duration
 	ServiceAccount  string // empty: Config.DefaultServiceAccount
+	Mounts          []Mount
+	// StartError, when set, fails the attempt before it starts with this message (a volume that cannot be mounted).
+	StartError string
+}
+
+// Mount is one volume mount of the task's container: a Cloud Storage volume is a bind of the bucket's directory
+// (Source, SubDir for only-dir), an in-memory volume a tmpfs.
+type Mount struct {
+	Target    string
+	Source    string // the bucket's directory on the Docker Engine's machine
+	SubDir    string // slash-separated, inside Source; created when missing, as gcsfuse's only-dir shows an empty prefix
+	ReadOnly  bool
+	Tmpfs     bool
+	SizeBytes int64 // tmpfs size; 0: half the container's memory limit, as Cloud Run defaults it
 }
 
 // Outcome says how an attempt ended.
@@ -95,6 +112,9 @@ func (r *Runner) Run(ctx context.Context, s Spec, started func(time.Time)) Resul
 			return Result{Outcome: Cancelled, Message: MsgCancelled, Ended: time.Now()}
 		case <-time.After(r.cfg.StartLatency):
 		}
+	}
+	if s.StartError != "" {
+		return r.startFailed(ctx, s.StartError)
 	}
 	if err := r.pull(ctx, s.Image); err != nil {
 		return r.startFailed(ctx, fmt.Sprintf("Failed to pull image %s: %v", s.Image, err))
@@ -189,6 +209,13 @@ func (r *Runner) create(ctx context.Context, s Spec, ip netip.Addr) (string, err
 			MemorySwap: s.MemoryBytes, // no swap: Cloud Run has none
 		},
 	}
+	for _, m := range s.Mounts {
+		dm, err := dockerMount(m, s.MemoryBytes)
+		if err != nil {
+			return "", err
+		}
+		host.Mounts = append(host.Mounts, dm)
+	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		r.cfg.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}},
 	}}
@@ -200,6 +227,22 @@ func (r *Runner) create(ctx context.Context, s Spec, ip netip.Addr) (string, err
 		return "", fmt.Errorf("create container for %s-task%d: %w", s.Execution, s.TaskIndex, err)
 	}
 	return res.ID, nil
+}
+
+func dockerMount(m Mount, memory int64) (mount.Mount, error) {
+	if m.Tmpfs {
+		size := m.SizeBytes
+		if size == 0 {
+			size = memory / 2
+		}
+		return mount.Mount{Type: mount.TypeTmpfs, Target: m.Target,
+			TmpfsOptions: &mount.TmpfsOptions{SizeBytes: size, Mode: 0o1777}}, nil
+	}
+	src := filepath.Join(m.Source, filepath.FromSlash(m.SubDir))
+	if err := os.MkdirAll(src, 0o777); err != nil {
+		return mount.Mount{}, fmt.Errorf("volume at %s: %w", m.Target, err)
+	}
+	return mount.Mount{Type: mount.TypeBind, Source: src, Target: m.Target, ReadOnly: m.ReadOnly}, nil
 }
 
 func (r *Runner) remove(id string) {

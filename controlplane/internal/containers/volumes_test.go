@@ -1,0 +1,121 @@
+package containers_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+
+	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/containers/containerstest"
+)
+
+// fakeVolumes records the volumes the Service creates and removes; the volumes package has its own tests.
+type fakeVolumes struct {
+	mu      sync.Mutex
+	vols    map[string]bool // owner/name
+	n       int
+	removed []string
+}
+
+func (f *fakeVolumes) Ensure(_ context.Context, owner, name string, anonymous bool) (string, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if name == "" {
+		f.n++
+		name = strings.Repeat(string(rune('a'+f.n)), 64)
+	}
+	f.vols[owner+"/"+name] = true
+	return name, "v1/" + owner + "/" + name + "/", nil
+}
+
+func (f *fakeVolumes) RemoveAnonymous(_ context.Context, owner string, names []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, names...)
+	return nil
+}
+
+func TestContainerVolumes(t *testing.T) {
+	ctx := context.Background()
+	st, l, vols := containerstest.NewStore(), containerstest.NewLauncher(), &fakeVolumes{vols: map[string]bool{}}
+	s := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}, Volumes: vols})
+	defer s.Close()
+
+	src, err := s.Create(ctx, alice, containers.CreateRequest{Name: "src", Config: container.Config{Image: "alpine", Volumes: map[string]struct{}{"/anon": {}}},
+		HostConfig: container.HostConfig{Binds: []string{"db:/data:ro"}, Tmpfs: map[string]string{"/t": "size=1m"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(src.Mounts) != 3 || src.Mounts[0].Name == "" || !src.Mounts[0].Anonymous || src.Mounts[1].Name != "db" || src.Mounts[1].Prefix != "v1/alice@example.com/db/" {
+		t.Fatalf("mounts = %+v", src.Mounts)
+	}
+	if !vols.vols["alice@example.com/db"] {
+		t.Fatal("the named volume was not created on first use")
+	}
+	// The launch carries the mounts, so the job template does.
+	if err := s.Start(ctx, alice, "src"); err != nil {
+		t.Fatal(err)
+	}
+	if specs := l.Specs(); len(specs) != 1 || len(specs[0].Mounts) != 3 || specs[0].Mounts[2].Type != mount.TypeTmpfs || specs[0].Mounts[2].SizeBytes != 1<<20 {
+		t.Fatalf("launch mounts = %+v", l.Specs())
+	}
+
+	// --volumes-from: the source's volumes (not its tmpfs), read-write when asked; another owner's source is not found.
+	dst, err := s.Create(ctx, alice, containers.CreateRequest{Name: "dst", Config: container.Config{Image: "alpine"},
+		HostConfig: container.HostConfig{VolumesFrom: []string{"src:rw"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dst.Mounts) != 2 || dst.Mounts[0].Name != src.Mounts[0].Name || dst.Mounts[1].Name != "db" || dst.Mounts[1].ReadOnly {
+		t.Fatalf("volumes-from mounts = %+v", dst.Mounts)
+	}
+	if _, err := s.Create(ctx, bob, containers.CreateRequest{Config: container.Config{Image: "alpine"},
+		HostConfig: container.HostConfig{VolumesFrom: []string{src.ID}}}); !errdefs.IsNotFound(err) {
+		t.Fatalf("bob's --volumes-from alice's container: %v", err)
+	}
+	if _, err := s.Create(ctx, alice, containers.CreateRequest{Config: container.Config{Image: "alpine"},
+		HostConfig: container.HostConfig{VolumesFrom: []string{"src:bogus"}}}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("bad --volumes-from mode: %v", err)
+	}
+
+	users, err := s.VolumeUsers(ctx, "alice@example.com", "db")
+	if err != nil || !slices.Contains(users, src.ID) || !slices.Contains(users, dst.ID) {
+		t.Fatalf("VolumeUsers(db) = %v, %v", users, err)
+	}
+	// rm without -v keeps the anonymous volumes; rm -v asks to remove them (the volumes package keeps those in use).
+	if err := s.Remove(ctx, alice, "dst", true, false); err != nil {
+		t.Fatal(err)
+	}
+	if len(vols.removed) != 0 {
+		t.Fatalf("rm without -v removed %v", vols.removed)
+	}
+	if err := s.Remove(ctx, alice, "src", true, true); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(vols.removed, []string{src.Mounts[0].Name}) {
+		t.Fatalf("rm -v removed %v, want only the anonymous %s", vols.removed, src.Mounts[0].Name)
+	}
+
+	// Without a volumes service, a create naming a volume says volumes are off; a tmpfs needs none.
+	plain := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}})
+	defer plain.Close()
+	if _, err := plain.Create(ctx, alice, containers.CreateRequest{Config: container.Config{Image: "alpine"},
+		HostConfig: container.HostConfig{Binds: []string{"db:/data"}}}); !errdefs.IsNotImplemented(err) {
+		t.Fatalf("volume without a volumes service: %v", err)
+	}
+	if _, err := plain.Create(ctx, alice, containers.CreateRequest{Config: container.Config{Image: "alpine"},
+		HostConfig: container.HostConfig{Tmpfs: map[string]string{"/t": ""}}}); err != nil {
+		t.Fatalf("tmpfs without a volumes service: %v", err)
+	}
+	// An image's VOLUME stays a directory of the container there, as before runsock had volumes.
+	c, err := plain.Create(ctx, alice, containers.CreateRequest{Config: container.Config{Image: "alpine", Volumes: map[string]struct{}{"/db": {}}}})
+	if err != nil || len(c.Mounts) != 0 {
+		t.Fatalf("image VOLUME without a volumes service: %+v, %v", c, err)
+	}
+}

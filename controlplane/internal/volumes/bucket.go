@@ -1,0 +1,144 @@
+package volumes
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"google.golang.org/api/option"
+	htransport "google.golang.org/api/transport/http"
+)
+
+// Bucket is the volumes bucket through the Cloud Storage JSON API (cloud-run-volumes.md §4): objects.list by
+// prefix and objects.delete, with the control plane's credentials (on Cloud Run its service account, from the
+// metadata server).
+type Bucket struct {
+	name     string
+	endpoint string // "https://storage.googleapis.com" or gcpsim's "http://127.0.0.1:18098"
+	hc       *http.Client
+}
+
+var _ Objects = (*Bucket)(nil)
+
+// NewBucket returns the bucket name at endpoint ("" = Google's), authenticated as Google's libraries find
+// credentials (opts may override).
+func NewBucket(ctx context.Context, name, endpoint string, opts ...option.ClientOption) (*Bucket, error) {
+	if endpoint == "" {
+		endpoint = "https://storage.googleapis.com"
+	}
+	opts = append([]option.ClientOption{option.WithScopes("https://www.googleapis.com/auth/devstorage.read_write")}, opts...)
+	hc, _, err := htransport.NewClient(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("volumes bucket %s: %w", name, err)
+	}
+	return &Bucket{name: name, endpoint: strings.TrimSuffix(endpoint, "/"), hc: hc}, nil
+}
+
+type listPage struct {
+	Items []struct {
+		Name string `json:"name"`
+		Size string `json:"size"`
+	} `json:"items"`
+	NextPageToken string `json:"nextPageToken"`
+}
+
+// each calls fn for every object under prefix, page by page (1,000 a page, one Class A operation each).
+func (b *Bucket) each(ctx context.Context, prefix string, fn func(name string, size int64) error) error {
+	token := ""
+	for {
+		q := url.Values{"prefix": {prefix}, "fields": {"items(name,size),nextPageToken"}}
+		if token != "" {
+			q.Set("pageToken", token)
+		}
+		var page listPage
+		if err := b.do(ctx, http.MethodGet, "/storage/v1/b/"+url.PathEscape(b.name)+"/o?"+q.Encode(), &page); err != nil {
+			return fmt.Errorf("list gs://%s/%s: %w", b.name, prefix, err)
+		}
+		for _, it := range page.Items {
+			n, _ := strconv.ParseInt(it.Size, 10, 64)
+			if err := fn(it.Name, n); err != nil {
+				return err
+			}
+		}
+		if page.NextPageToken == "" {
+			return nil
+		}
+		token = page.NextPageToken
+	}
+}
+
+// DeletePrefix deletes every object under prefix; an object already gone is not an error.
+func (b *Bucket) DeletePrefix(ctx context.Context, prefix string) (int64, error) {
+	var names []string
+	var total int64
+	if err := b.each(ctx, prefix, func(name string, size int64) error {
+		names, total = append(names, name), total+size
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	// Deepest first, so a directory placeholder ("dir/") goes after what it held.
+	for i := len(names) - 1; i >= 0; i-- {
+		err := b.do(ctx, http.MethodDelete, "/storage/v1/b/"+url.PathEscape(b.name)+"/o/"+url.PathEscape(names[i]), nil)
+		if err != nil && !errdefs.IsNotFound(err) {
+			return 0, fmt.Errorf("delete gs://%s/%s: %w", b.name, names[i], err)
+		}
+	}
+	return total, nil
+}
+
+// Usage sums the sizes of the objects under prefix.
+func (b *Bucket) Usage(ctx context.Context, prefix string) (int64, error) {
+	var total int64
+	err := b.each(ctx, prefix, func(_ string, size int64) error { total += size; return nil })
+	return total, err
+}
+
+// apiError is Cloud Storage's JSON error body.
+type apiError struct {
+	Error struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (b *Bucket) do(ctx context.Context, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, b.endpoint+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cloud storage: %v: %w", err, errdefs.ErrUnavailable)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e apiError
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		json.Unmarshal(body, &e)
+		msg := e.Error.Message
+		if msg == "" {
+			msg = resp.Status
+		}
+		var kind error = errdefs.ErrUnknown
+		switch {
+		case resp.StatusCode == http.StatusNotFound:
+			kind = errdefs.ErrNotFound
+		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+			kind = errdefs.ErrPermissionDenied
+		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+			kind = errdefs.ErrUnavailable
+		}
+		return fmt.Errorf("cloud storage: %s: %w", msg, kind)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
