@@ -59,7 +59,9 @@ const (
 	KindStats       = "stats"
 	KindTunnel      = "tunnel" // bytes to and from 127.0.0.1:Port inside the container (published ports)
 	// KindCapture: once the main process has ended, the container's changes against its image as a layer tar
-	// (Started with a Capture, Data, Result), or an Error of ErrKindTooLarge over EnvCapture's limit.
+	// (Started with a Capture, Data, Result), or an Error of ErrKindTooLarge over EnvCapture's limit. With
+	// OpenSpec.Now, the same at once, while the main process runs (docker diff, export and commit of a running
+	// container).
 	KindCapture = "capture"
 )
 
@@ -71,6 +73,8 @@ type OpenSpec struct {
 	Signal  int          `json:"signal,omitempty"`
 	TopArgs string       `json:"topArgs,omitempty"`
 	Port    int          `json:"port,omitempty"` // KindTunnel
+	// Now asks KindCapture for the changes so far, without waiting for the main process to end.
+	Now bool `json:"now,omitempty"`
 	// Window is the control plane's receive window for the session's Data (see Flow); 0 from a control plane
 	// without flow control.
 	Window int64 `json:"window,omitempty"`

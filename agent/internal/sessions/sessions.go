@@ -31,7 +31,7 @@ type Server struct {
 	// StagedDone is called once the last staged archive has been applied or has failed (see
 	// linkproto.ArchiveSpec.Last); nil when no archives are staged.
 	StagedDone func()
-	// Capture is the filesystem snapshot taken before the main process started, CaptureLimit the capture's size
+	// Capture is the filesystem snapshot taken before the main process starts (Take, before SetMain), CaptureLimit the capture's size
 	// limit, CaptureDone called when a capture session ends (nil Capture: nothing is captured).
 	Capture      *capture.Snapshot
 	CaptureLimit int64
@@ -124,7 +124,7 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 	case linkproto.KindStats:
 		return out.result(0, procfs.Stats())
 	case linkproto.KindCapture:
-		err = s.capture(ctx, st, out)
+		err = s.capture(ctx, st, out, spec.Now)
 	case linkproto.KindTunnel:
 		err = s.tunnel(ctx, spec.Port, st, out)
 	case linkproto.KindArchiveStat, linkproto.KindArchiveGet, linkproto.KindArchivePut:
@@ -215,22 +215,24 @@ func (s *Server) archive(kind string, spec linkproto.ArchiveSpec, st linkproto.F
 	}
 }
 
-// capture sends the container's changes once the main process has ended.
-func (s *Server) capture(ctx context.Context, st linkproto.FrameStream, out *sender) error {
+// capture sends the container's changes once the main process has ended, or at once (now) while it runs.
+func (s *Server) capture(ctx context.Context, st linkproto.FrameStream, out *sender, now bool) error {
 	if s.Capture == nil {
 		return &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: "this container's changes are not captured"}
 	}
-	if s.CaptureDone != nil {
+	if !now && s.CaptureDone != nil {
 		defer s.CaptureDone()
 	}
-	m, err := s.mainProc(ctx)
+	m, err := s.mainProc(ctx) // the snapshot is taken before the main process starts
 	if err != nil {
 		return nil
 	}
-	select {
-	case <-m.Done():
-	case <-ctx.Done():
-		return nil
+	if !now {
+		select {
+		case <-m.Done():
+		case <-ctx.Done():
+			return nil
+		}
 	}
 	changes, size, err := s.Capture.Changes()
 	if err != nil {

@@ -289,7 +289,23 @@ func (h *Hub) Capture(ctx context.Context, containerID string) (linkproto.Captur
 	if err != nil {
 		return linkproto.Capture{}, nil, err
 	}
-	sess, err := h.openOn(ctx, a, containerID, linkproto.OpenSpec{Kind: linkproto.KindCapture})
+	return h.capture(ctx, a, containerID, linkproto.OpenSpec{Kind: linkproto.KindCapture})
+}
+
+// CaptureNow reads a running container's changes so far against its image as a layer tar (docker diff, export
+// and commit of a running container), from its current agent. Over the agent's limit it is
+// errdefs.ErrResourceExhausted; a container that runs without capture is errdefs.ErrInvalidArgument. Close the
+// reader.
+func (h *Hub) CaptureNow(ctx context.Context, containerID string) (linkproto.Capture, io.ReadCloser, error) {
+	a, err := h.connWithin(ctx, containerID)
+	if err != nil {
+		return linkproto.Capture{}, nil, err
+	}
+	return h.capture(ctx, a, containerID, linkproto.OpenSpec{Kind: linkproto.KindCapture, Now: true})
+}
+
+func (h *Hub) capture(ctx context.Context, a *agentConn, containerID string, spec linkproto.OpenSpec) (linkproto.Capture, io.ReadCloser, error) {
+	sess, err := h.openOn(ctx, a, containerID, spec)
 	if err != nil {
 		return linkproto.Capture{}, nil, err
 	}

@@ -34,6 +34,7 @@ type Link interface {
 	ArchiveGet(ctx context.Context, id, path string) (container.PathStat, io.ReadCloser, error)
 	ArchivePut(ctx context.Context, id, path string, r io.Reader, opts agentlink.PutOptions) error
 	Capture(ctx context.Context, id string) (linkproto.Capture, io.ReadCloser, error)
+	CaptureNow(ctx context.Context, id string) (linkproto.Capture, io.ReadCloser, error)
 	Tunnel(ctx context.Context, id string, port int, conn io.ReadWriter) error
 	WaitConnected(ctx context.Context, id string) error
 	SetNotConnectedReason(id, why string)

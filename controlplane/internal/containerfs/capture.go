@@ -64,25 +64,13 @@ func (c *Captures) doc(id string) *firestore.DocumentRef {
 }
 
 // Store pushes the layer tar read from r as id's capture and records it; r is closed (when it is an io.Closer) once
-// read. The tar is spooled to a temporary file:
-// a layer's digest must be known before its upload.
+// read.
 func (c *Captures) Store(ctx context.Context, id string, r io.Reader, rec Capture) (Capture, error) {
-	f, err := os.CreateTemp("", "capture-*.tar")
+	layer, cleanup, err := SpoolLayer(r)
 	if err != nil {
-		return rec, err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if _, err := io.Copy(f, r); err != nil {
 		return rec, fmt.Errorf("receive the capture of %s: %w", id, err)
 	}
-	if c, ok := r.(io.Closer); ok {
-		c.Close() // received: the agent may exit while the layer is pushed
-	}
-	layer, err := tarball.LayerFromFile(f.Name())
-	if err != nil {
-		return rec, err
-	}
+	defer cleanup()
 	img, err := mutate.AppendLayers(empty.Image, layer)
 	if err != nil {
 		return rec, err
@@ -125,6 +113,32 @@ func (c *Captures) Get(ctx context.Context, id string) (*Capture, error) {
 func (c *Captures) Delete(ctx context.Context, id string) error {
 	_, err := c.doc(id).Delete(ctx)
 	return err
+}
+
+// SpoolLayer reads the layer tar r into a temporary file (a layer's digest must be known before its upload) and
+// returns it as a layer; r is closed (when it is an io.Closer) once read, so an agent may go on. Call cleanup when
+// the layer is no longer read.
+func SpoolLayer(r io.Reader) (l v1.Layer, cleanup func(), err error) {
+	f, err := os.CreateTemp("", "capture-*.tar")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup = func() { os.Remove(f.Name()) }
+	_, err = io.Copy(f, r)
+	if c, ok := r.(io.Closer); ok {
+		c.Close()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		l, err = tarball.LayerFromFile(f.Name())
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return l, cleanup, nil
 }
 
 // layer returns the captured layer of rec.

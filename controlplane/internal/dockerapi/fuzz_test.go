@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/runsock/runsock/controlplane/internal/agentsessions"
+	"github.com/runsock/runsock/controlplane/internal/commit"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/identity"
@@ -180,4 +181,7 @@ func (noAgent) Changes(context.Context, identity.Principal, string) ([]container
 }
 func (noAgent) Export(context.Context, identity.Principal, string) (io.ReadCloser, error) {
 	return nil, errNothing
+}
+func (noAgent) Commit(context.Context, identity.Principal, string, commit.Options) (string, error) {
+	return "", errNothing
 }
