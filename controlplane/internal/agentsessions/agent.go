@@ -69,7 +69,7 @@ type AgentOptions struct {
 	// Staged are the archives copied into containers before they start (nil: none are).
 	Staged StagedArchives
 	// CaptureLimit > 0: agents capture their container's changes when its process ends, up to this many bytes of
-	// file contents (not for --rm containers).
+	// file contents, or fewer for a container labelled containers.LabelCaptureLimit (not for --rm containers).
 	CaptureLimit int64
 	// URL is what agents dial; CAPEM the PEM of the CA that signed its certificate ("" = system roots); Audience
 	// the identity-token audience ("" = URL).
@@ -157,8 +157,8 @@ func (a *Agent) Prepare(ctx context.Context, c *containers.Container, spec *cont
 	if a.deliverStaged(ctx, c.ID) {
 		spec.Env = append(spec.Env, linkproto.EnvStaged+"=1")
 	}
-	if a.o.CaptureLimit > 0 && !c.HostConfig.AutoRemove {
-		spec.Env = append(spec.Env, linkproto.EnvCapture+"="+strconv.FormatInt(a.o.CaptureLimit, 10))
+	if limit, _ := containers.CaptureLimit(c, a.o.CaptureLimit); limit > 0 && !c.HostConfig.AutoRemove {
+		spec.Env = append(spec.Env, linkproto.EnvCapture+"="+strconv.FormatInt(limit, 10))
 	}
 	return rec
 }
