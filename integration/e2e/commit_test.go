@@ -36,6 +36,11 @@ func TestCommitExitedContainer(t *testing.T) {
 	if env := mustDocker(t, "image", "inspect", "-f", "{{json .Config.Env}}", image); !strings.Contains(env, `"GREETING=hello"`) || !strings.Contains(env, `"PATH=`) {
 		t.Errorf("image env = %s (want GREETING=hello and the base image's PATH)", env)
 	}
+	// docker history: the commit's entry on top, with the container's command and the message.
+	hist := strings.Split(mustDocker(t, "history", "--no-trunc", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Comment}}", image), "\n")
+	if want := id + "|sh -c mkdir -p /out && echo committed > /out/file.txt|the build"; hist[0] != want || len(hist) < 3 {
+		t.Errorf("docker history = %q, want first %q", hist, want)
+	}
 	if out := mustDocker(t, "run", "--rm", image); out != "committed\n" {
 		t.Errorf("docker run of the committed image (its CMD) = %q", out)
 	}

@@ -25,6 +25,8 @@ type ImageBackend interface {
 	Pull(ctx context.Context, owner string, req PullRequest, progress func(jsonstream.Message) error) error
 	List(ctx context.Context, owner string, opts ImageListOptions) ([]image.Summary, error)
 	Inspect(ctx context.Context, owner, ref string) (image.InspectResponse, error)
+	// History is docker history's list, newest first.
+	History(ctx context.Context, owner, ref string) ([]image.HistoryResponseItem, error)
 	// Tag gives source the additional name repo:tag.
 	Tag(ctx context.Context, owner, source, repo, tag string) error
 	Delete(ctx context.Context, owner, ref string, opts ImageDeleteOptions) ([]image.DeleteResponse, error)

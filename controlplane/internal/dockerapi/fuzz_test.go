@@ -119,6 +119,9 @@ func (noImages) Pull(context.Context, string, dockerapi.PullRequest, func(jsonst
 func (noImages) Inspect(context.Context, string, string) (image.InspectResponse, error) {
 	return image.InspectResponse{}, errNothing
 }
+func (noImages) History(context.Context, string, string) ([]image.HistoryResponseItem, error) {
+	return nil, errNothing
+}
 func (noImages) Tag(context.Context, string, string, string, string) error { return errNothing }
 func (noImages) Delete(context.Context, string, string, dockerapi.ImageDeleteOptions) ([]image.DeleteResponse, error) {
 	return nil, errNothing

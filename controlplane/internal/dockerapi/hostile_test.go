@@ -540,6 +540,10 @@ func (f fakeImageBackend) Inspect(ctx context.Context, owner, ref string) (image
 	return image.InspectResponse{}, fmt.Errorf("No such image: %s: %w", ref, errdefs.ErrNotFound)
 }
 
+func (f fakeImageBackend) History(ctx context.Context, owner, ref string) ([]image.HistoryResponseItem, error) {
+	return nil, fmt.Errorf("No such image: %s: %w", ref, errdefs.ErrNotFound)
+}
+
 func (f fakeImageBackend) Tag(ctx context.Context, owner, source, repo, tag string) error {
 	f.acts.Add(1)
 	return nil

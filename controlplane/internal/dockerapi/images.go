@@ -17,7 +17,7 @@ var errNoImages = &errkind.Error{Msg: "images are not available on this control 
 func (h *Handler) imageRoutes() {
 	h.handle("POST /images/create", h.imagePull)
 	h.handle("GET /images/json", h.imageList)
-	h.handle("GET /images/{name...}", h.imageGet) // {name}/json: names contain slashes
+	h.handle("GET /images/{name...}", h.imageGet) // {name}/json and {name}/history: names contain slashes
 	h.handle("POST /images/{name...}", h.imagePost)
 	h.handle("DELETE /images/{name...}", h.imageDelete)
 	h.handle("POST /images/prune", h.imagePrune)
@@ -92,6 +92,16 @@ func (h *Handler) imageList(w http.ResponseWriter, r *http.Request, p identity.P
 }
 
 func (h *Handler) imageGet(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if name, ok := strings.CutSuffix(r.PathValue("name"), "/history"); ok {
+		if h.img == nil {
+			return errNoImages
+		}
+		items, err := h.img.History(r.Context(), p.Email, name)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, items)
+	}
 	name, ok := strings.CutSuffix(r.PathValue("name"), "/json")
 	if !ok {
 		return &errkind.Error{Msg: "page not found", Kind: errdefs.ErrNotFound}
