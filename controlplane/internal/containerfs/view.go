@@ -487,9 +487,13 @@ func (v *View) Changes(ctx context.Context) ([]container.FilesystemChange, error
 	for p, k := range kinds {
 		changes = append(changes, container.FilesystemChange{Path: p, Kind: k})
 	}
-	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+	// In the order Docker's walk of the container's layer finds them: depth first, each directory's entries by
+	// name ("/a", "/a/x", "/a-b"), which is the paths' order with "/" before every other byte.
+	sort.Slice(changes, func(i, j int) bool { return walkKey(changes[i].Path) < walkKey(changes[j].Path) })
 	return changes, nil
 }
+
+func walkKey(p string) string { return strings.ReplaceAll(p, "/", "\x00") }
 
 // eachEntry calls fn with each header of layer l.
 func eachEntry(l v1.Layer, fn func(h *tar.Header)) error {

@@ -208,6 +208,12 @@ func TestChangesAsDockerDiff(t *testing.T) {
 	if got := diffLines(t, v); got != "C /etc\nD /etc/group\nA /out\nA /out/report.txt\nC /tmp\nA /tmp/b.txt\nC /var\nC /var/lib\nA /var/lib/new\nA /var/lib/new/c\n" {
 		t.Errorf("running container's diff:\n%s", got)
 	}
+	// Docker's walk order: a directory's entries right after it, before its siblings named with bytes below "/".
+	v = NewReader(true).View(image, []Staged{{Path: "/tmp", Data: tarOf(t, entry{name: "a-b", body: "1"},
+		entry{name: "a/", dir: true}, entry{name: "a/x", body: "2"})}})
+	if got := diffLines(t, v); got != "C /tmp\nA /tmp/a\nA /tmp/a/x\nA /tmp/a-b\n" {
+		t.Errorf("diff order:\n%s", got)
+	}
 	if got := diffLines(t, NewReader(true).View(image, nil)); got != "" {
 		t.Errorf("unchanged container's diff: %q", got)
 	}
