@@ -101,6 +101,9 @@ type ArchiveSpec struct {
 	// (or has failed) the agent starts the main process.
 	Staged bool `json:"staged,omitempty"`
 	Last   bool `json:"last,omitempty"`
+	// Layer marks an image layer to apply (a container's earlier runs' changes, restored at its restart): its
+	// ".wh.NAME" entries delete NAME.
+	Layer bool `json:"layer,omitempty"`
 }
 
 // StagedWait bounds how long an agent started with EnvStaged waits for the staged archives before it gives up and

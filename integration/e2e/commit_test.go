@@ -159,3 +159,30 @@ func TestCaptureLimitLabel(t *testing.T) {
 		t.Errorf("diff of a running container over its capture limit: %s", r)
 	}
 }
+
+// TestCopyOutOfExitedContainerAfterRestart: a container started again keeps its earlier runs' files (Docker keeps a
+// container's filesystem across restarts): the same steps on runsock and on the reference Docker Engine print the
+// same, and docker cp and docker diff afterwards agree.
+func TestCopyOutOfExitedContainerAfterRestart(t *testing.T) {
+	refImage := referenceAlpine(t)
+	name := uniqueName("restart-keeps")
+	removeOnCleanup(t, name)
+	t.Cleanup(func() { refDocker(t, "rm", "-f", name) })
+	script := "cat /count 2>/dev/null; echo run >> /count; if [ -e /etc/group ]; then rm /etc/group; echo removed; fi"
+	if r, ref := onBoth(t, refImage, "create", "--name", name, "alpine", "sh", "-c", script); r.code != 0 || ref.code != 0 {
+		t.Fatalf("create: runsock %s\nreference %s", r, ref)
+	}
+	for i, want := range []string{"removed\n", "run\n", "run\nrun\n"} {
+		r, ref := onBoth(t, refImage, "start", "-a", name)
+		if r.code != 0 || r.stdout != ref.stdout || ref.stdout != want {
+			t.Fatalf("start %d: runsock %s\nreference %s\nwant stdout %q", i+1, r, ref, want)
+		}
+	}
+	got := tarEntries(t, mustDocker(t, "cp", name+":/count", "-"))
+	if h := got["count"]; h == nil || h.Size != int64(len("run\nrun\nrun\n")) {
+		t.Errorf("cp of /count after three runs: %v", got)
+	}
+	if r, ref := onBoth(t, refImage, "diff", name); r.code != 0 || r.stdout != ref.stdout {
+		t.Errorf("docker diff after three runs:\nrunsock: %s\nreference Docker Engine:\n%s", r, ref.stdout)
+	}
+}

@@ -206,7 +206,7 @@ func (s *Server) archive(kind string, spec linkproto.ArchiveSpec, st linkproto.F
 	default:
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(recvData(st, pw)) }()
-		err := archive.Put(spec.Path, pr, archive.PutOptions{NoOverwriteDirNonDir: spec.NoOverwriteDirNonDir, CopyUIDGID: spec.CopyUIDGID})
+		err := archive.Put(spec.Path, pr, archive.PutOptions{NoOverwriteDirNonDir: spec.NoOverwriteDirNonDir, CopyUIDGID: spec.CopyUIDGID, Layer: spec.Layer})
 		pr.CloseWithError(errors.New("archive: extraction ended"))
 		if err != nil {
 			return err

@@ -72,7 +72,7 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 		files.Captures, files.Limit = caps, cfg.CaptureLimit
 	}
 	p.files = files
-	aopts := agentsessions.AgentOptions{Wrap: wrap, Link: p.hub, Credentials: creds, Logs: p.live, Staged: files.Staging,
+	aopts := agentsessions.AgentOptions{Wrap: wrap, Link: p.hub, Credentials: creds, Logs: p.live, Staged: files.Staging, Restored: files,
 		CaptureLimit: cfg.CaptureLimit, URL: cfg.AgentURL, ServiceAccount: cfg.AgentServiceAccount, Logger: log}
 	if cfg.AgentCAFile != "" {
 		pem, err := os.ReadFile(cfg.AgentCAFile)

@@ -390,14 +390,15 @@ func (r *archiveReader) Close() error {
 type PutOptions struct {
 	NoOverwriteDirNonDir bool
 	CopyUIDGID           bool
-	// Staged, Last: a staged archive delivered before the main process starts (linkproto.ArchiveSpec).
-	Staged, Last bool
+	// Staged, Last: a staged archive delivered before the main process starts; Layer: an image layer whose
+	// whiteouts delete (linkproto.ArchiveSpec).
+	Staged, Last, Layer bool
 }
 
 // ArchivePut extracts the tar stream r (plain, gzip or bzip2) into the directory path (PUT archive), streaming.
 func (h *Hub) ArchivePut(ctx context.Context, containerID, path string, r io.Reader, opts PutOptions) error {
 	spec := &linkproto.ArchiveSpec{Path: path, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir, CopyUIDGID: opts.CopyUIDGID,
-		Staged: opts.Staged, Last: opts.Last}
+		Staged: opts.Staged, Last: opts.Last, Layer: opts.Layer}
 	sess, err := h.open(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindArchivePut, Archive: spec})
 	if err != nil {
 		return err

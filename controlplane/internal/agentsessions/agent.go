@@ -57,6 +57,14 @@ type StagedArchives interface {
 
 var _ StagedArchives = (*containerfs.Staging)(nil)
 
+// RestoredLayers opens what a new start of a container restores: its earlier runs' captured changes, as layer
+// tars in order (*containerfs.Files).
+type RestoredLayers interface {
+	RestoredLayers(ctx context.Context, id string) ([]func() (io.ReadCloser, error), error)
+}
+
+var _ RestoredLayers = (*containerfs.Files)(nil)
+
 // AgentOptions configure an Agent. Wrap, Link and Credentials are required.
 type AgentOptions struct {
 	// Wrap returns the agent-wrapped form of a digest reference (agentimage.Layerer.Wrap's Image). Results are cached
@@ -68,6 +76,9 @@ type AgentOptions struct {
 	Logs LiveLogDeleter
 	// Staged are the archives copied into containers before they start (nil: none are).
 	Staged StagedArchives
+	// Restored are containers' earlier runs' changes, applied after the staged archives at a new start, as Docker
+	// keeps a container's filesystem across restarts (nil: none are).
+	Restored RestoredLayers
 	// CaptureLimit > 0: agents capture their container's changes when its process ends, up to this many bytes of
 	// file contents, or fewer for a container labelled containers.LabelCaptureLimit (not for --rm containers).
 	CaptureLimit int64
@@ -175,7 +186,14 @@ func (a *Agent) deliverStaged(ctx context.Context, id string) bool {
 		a.log.Warn("read staged archives; starting without them", "container", id, "err", err)
 		return false
 	}
-	if len(staged) == 0 {
+	var restored []func() (io.ReadCloser, error)
+	if a.o.Restored != nil {
+		if restored, err = a.o.Restored.RestoredLayers(ctx, id); err != nil {
+			a.log.Warn("read the earlier runs' changes; starting without them", "container", id, "err", err)
+			restored = nil
+		}
+	}
+	if len(staged) == 0 && len(restored) == 0 {
 		return false
 	}
 	a.wg.Add(1)
@@ -187,16 +205,41 @@ func (a *Agent) deliverStaged(ctx context.Context, id string) bool {
 			a.log.Warn("staged archives not delivered", "container", id, "err", err)
 			return
 		}
+		last := len(staged) + len(restored) - 1
 		for i, s := range staged {
 			err := a.o.Link.ArchivePut(ctx, id, s.Path, bytes.NewReader(s.Data), agentlink.PutOptions{
-				NoOverwriteDirNonDir: s.NoOverwriteDirNonDir, CopyUIDGID: s.CopyUIDGID, Staged: true, Last: i == len(staged)-1})
+				NoOverwriteDirNonDir: s.NoOverwriteDirNonDir, CopyUIDGID: s.CopyUIDGID, Staged: true, Last: i == last})
 			if err != nil {
 				a.log.Warn("staged archive not applied", "container", id, "path", s.Path, "err", err)
+			}
+		}
+		for i, open := range restored {
+			err := a.putLayer(ctx, id, open, len(staged)+i == last)
+			if err != nil {
+				a.log.Warn("an earlier run's changes not restored", "container", id, "err", err)
 			}
 		}
 	}()
 	return true
 }
+
+// putLayer applies one restored layer at the container's root, owners kept, whiteouts deleting. When the layer
+// cannot be read, an empty archive still carries Last, so the agent does not wait for it.
+func (a *Agent) putLayer(ctx context.Context, id string, open func() (io.ReadCloser, error), last bool) error {
+	opts := agentlink.PutOptions{CopyUIDGID: true, Staged: true, Last: last, Layer: true}
+	rc, err := open()
+	if err != nil {
+		if last {
+			_ = a.o.Link.ArchivePut(ctx, id, "/", bytes.NewReader(emptyTar), opts)
+		}
+		return err
+	}
+	defer rc.Close()
+	return a.o.Link.ArchivePut(ctx, id, "/", rc, opts)
+}
+
+// emptyTar is a tar archive with no entries: two zero blocks.
+var emptyTar = make([]byte, 1024)
 
 // env is the agent's RUNSOCK_* environment for one start of c.
 func (a *Agent) env(c *containers.Container, secret, run string) []string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
@@ -24,9 +25,13 @@ type Files interface {
 	List(ctx context.Context, id string) ([]containerfs.Staged, error)
 	View(image string, staged []containerfs.Staged) *containerfs.View
 	ExitedView(ctx context.Context, id, image string) (*containerfs.View, error)
+	RunningView(ctx context.Context, id, image string, live v1.Layer) (*containerfs.View, error)
 	CaptureLimit() (int64, bool)
 	StoreCapture(ctx context.Context, id string, r io.Reader, rec containerfs.Capture) (containerfs.Capture, error)
 	RecordCapture(ctx context.Context, id string, rec containerfs.Capture) error
+	CaptureBegins(id string)
+	CaptureDone(id string)
+	WaitCapture(ctx context.Context, id string)
 }
 
 var _ Files = (*containerfs.Files)(nil)
@@ -192,36 +197,12 @@ func (s *Sessions) captureAfterExit(id string) {
 // captureTimeout bounds one capture: the agent's walk, the transfer and the push.
 const captureTimeout = 10 * time.Minute
 
-func (s *Sessions) captureBegins(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.captures[id]; !ok {
-		s.captures[id] = make(chan struct{})
-	}
-}
+func (s *Sessions) captureBegins(id string) { s.files.CaptureBegins(id) }
 
-func (s *Sessions) captureDone(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ch, ok := s.captures[id]; ok {
-		close(ch)
-		delete(s.captures, id)
-	}
-}
+func (s *Sessions) captureDone(id string) { s.files.CaptureDone(id) }
 
 // waitCapture waits for id's capture in progress, if any: docker cp right after docker wait sees the files.
-func (s *Sessions) waitCapture(ctx context.Context, id string) {
-	s.mu.Lock()
-	ch := s.captures[id]
-	s.mu.Unlock()
-	if ch == nil {
-		return
-	}
-	select {
-	case <-ch:
-	case <-ctx.Done():
-	}
-}
+func (s *Sessions) waitCapture(ctx context.Context, id string) { s.files.WaitCapture(ctx, id) }
 
 // wholeView resolves ref for a whole-filesystem call (diff, export, commit): a created or exited container's
 // filesystem is its image, staged archives and captured layer; a running one's takes its agent's capture now (a
@@ -252,12 +233,12 @@ func (s *Sessions) wholeView(ctx context.Context, p identity.Principal, ref stri
 	if err != nil {
 		return nil, nil, nil, errkind.New(errdefs.ErrUnavailable, "read the changes of container %s: %v", c.ID, err)
 	}
-	staged, err := s.files.List(ctx, c.ID)
+	v, err = s.files.RunningView(ctx, c.ID, c.ImageRef, l)
 	if err != nil {
 		cleanup()
 		return nil, nil, nil, err
 	}
-	return c, s.files.View(c.ImageRef, staged).WithLive(l), cleanup, nil
+	return c, v, cleanup, nil
 }
 
 // Changes lists ref's filesystem changes against its image (docker diff).

@@ -47,9 +47,8 @@ type Sessions struct {
 	log     *slog.Logger
 	execs   *execRegistry
 
-	mu       sync.Mutex                                  // guards resizes and captures, and orders every wg.Add before Close's cancel or after it
-	resizes  map[string]map[chan agentlink.Size]struct{} // container → live attach sessions' resize channels
-	captures map[string]chan struct{}                    // container → closed when its capture in progress ends
+	mu      sync.Mutex                                  // guards resizes, and orders every wg.Add before Close's cancel or after it
+	resizes map[string]map[chan agentlink.Size]struct{} // container → live attach sessions' resize channels
 
 	ctx       context.Context // ends at Close; parent of detached execs and exit recordings
 	cancel    context.CancelFunc
@@ -67,7 +66,7 @@ func NewSessions(c Containers, link Link, exits <-chan agentlink.ExitReport, fil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sessions{c: c, link: link, files: files, commits: commits, log: log, execs: newExecRegistry(),
-		resizes: map[string]map[chan agentlink.Size]struct{}{}, captures: map[string]chan struct{}{}, ctx: ctx, cancel: cancel}
+		resizes: map[string]map[chan agentlink.Size]struct{}{}, ctx: ctx, cancel: cancel}
 	if exits != nil {
 		s.wg.Add(1)
 		go s.recordExits(exits)

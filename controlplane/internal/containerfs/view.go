@@ -81,8 +81,8 @@ func (v *View) Base(ctx context.Context) (v1.Image, error) {
 	return img, nil
 }
 
-// Layers are what the container has on top of its image, bottom first: each staged archive (StagedLayers of them),
-// then its captured or live changes, if any.
+// Layers are what the container has on top of its image, bottom first: each staged archive (stagedLayers of them),
+// then its changes: its earlier runs', and its last (captured) or current (live) run's.
 func (v *View) Layers(ctx context.Context) (layers []v1.Layer, stagedLayers int, err error) {
 	for _, s := range v.staged {
 		l, err := stagedLayer(s)
@@ -95,21 +95,28 @@ func (v *View) Layers(ctx context.Context) (layers []v1.Layer, stagedLayers int,
 	if err != nil {
 		return nil, 0, err
 	}
-	if top != nil {
-		layers = append(layers, top)
-	}
-	return layers, len(v.staged), nil
+	return append(layers, top...), len(v.staged), nil
 }
 
-// top is the layer of the container's changes since its start: live, or captured at its last exit; nil for none.
-func (v *View) top(ctx context.Context) (v1.Layer, error) {
-	switch {
-	case v.live != nil:
-		return v.live, nil
-	case v.cap != nil && v.cap.Image != "":
-		return v.caps.layer(ctx, v.cap, v.r.nopt, v.r.remote)
+// top are the layers of the container's changes: its earlier runs' restored into this one, then this run's (live,
+// or captured at its exit).
+func (v *View) top(ctx context.Context) ([]v1.Layer, error) {
+	var out []v1.Layer
+	if v.cap != nil {
+		rec := *v.cap
+		if v.live != nil { // the capture is of the last run; this one started with all of it
+			rec = Capture{Earlier: Restored(v.cap)}
+		}
+		ls, err := v.caps.layers(ctx, &rec, v.r.nopt, v.r.remote)
+		if err != nil {
+			return nil, err
+		}
+		out = ls
 	}
-	return nil, nil
+	if v.live != nil {
+		out = append(out, v.live)
+	}
+	return out, nil
 }
 
 // View returns the filesystem of a container of image (a digest reference) with staged on top.
