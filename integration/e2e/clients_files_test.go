@@ -82,9 +82,12 @@ func sdkFiles(t *testing.T, host, image string) string {
 	if err != nil {
 		t.Fatalf("diff: %v", err)
 	}
+	var lines []string // in the daemon's order, which is not fixed
 	for _, ch := range diff.Changes {
-		fmt.Fprintf(&out, "diff: %s %s\n", ch.Kind, ch.Path)
+		lines = append(lines, fmt.Sprintf("diff: %s %s\n", ch.Kind, ch.Path))
 	}
+	sort.Strings(lines)
+	out.WriteString(strings.Join(lines, ""))
 
 	exp, err := c.ContainerExport(ctx, created.ID, client.ContainerExportOptions{})
 	if err != nil {

@@ -67,7 +67,7 @@ func TestRunningContainerFiles(t *testing.T) {
 	mustRefDocker(t, "run", "-d", "--name", name, refImage, "sh", "-c", script)
 	waitFor(t, 30*time.Second, "/live/f on the reference", func() bool { return refDocker(t, "exec", name, "test", "-f", "/live/f").code == 0 })
 
-	got, want := mustDocker(t, "diff", name), mustRefDocker(t, "diff", name)
+	got, want := sortedLines(mustDocker(t, "diff", name)), sortedLines(mustRefDocker(t, "diff", name))
 	if got != want {
 		t.Errorf("docker diff of a running container:\nrunsock:\n%sreference Docker Engine:\n%s", got, want)
 	}
@@ -110,14 +110,14 @@ func TestDiffAsDockerEngine(t *testing.T) {
 		}
 	}
 	r, ref := onBoth(t, refImage, "diff", name)
-	if r.code != 0 || r.stdout != ref.stdout {
+	if r.code != 0 || sortedLines(r.stdout) != sortedLines(ref.stdout) {
 		t.Errorf("docker diff of a created container:\nrunsock: %s\nreference Docker Engine:\n%s", r, ref.stdout)
 	}
 	if r, ref := onBoth(t, refImage, "start", "-a", name); r.code != 0 || ref.code != 0 {
 		t.Fatalf("start -a: runsock %s\nreference %s", r, ref)
 	}
 	r, ref = onBoth(t, refImage, "diff", name)
-	if r.code != 0 || r.stdout != ref.stdout {
+	if r.code != 0 || sortedLines(r.stdout) != sortedLines(ref.stdout) {
 		t.Errorf("docker diff of the exited container:\nrunsock: %s\nreference Docker Engine:\n%s", r, ref.stdout)
 	}
 	t.Logf("docker diff of the exited container, as both print it:\n%s", ref.stdout)
@@ -182,7 +182,7 @@ func TestCopyOutOfExitedContainerAfterRestart(t *testing.T) {
 	if h := got["count"]; h == nil || h.Size != int64(len("run\nrun\nrun\n")) {
 		t.Errorf("cp of /count after three runs: %v", got)
 	}
-	if r, ref := onBoth(t, refImage, "diff", name); r.code != 0 || r.stdout != ref.stdout {
+	if r, ref := onBoth(t, refImage, "diff", name); r.code != 0 || sortedLines(r.stdout) != sortedLines(ref.stdout) {
 		t.Errorf("docker diff after three runs:\nrunsock: %s\nreference Docker Engine:\n%s", r, ref.stdout)
 	}
 }

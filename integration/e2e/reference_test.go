@@ -2,9 +2,18 @@ package e2e
 
 import (
 	"os"
+	"sort"
 	"strings"
 	"testing"
 )
+
+// sortedLines sorts output's lines: docker diff's order is its daemon's walk of maps, not fixed, so lines are
+// compared as sets.
+func sortedLines(output string) string {
+	lines := strings.Split(strings.TrimSuffix(output, "\n"), "\n")
+	sort.Strings(lines)
+	return strings.Join(lines, "\n") + "\n"
+}
 
 // The reference Docker Engine is the one gcpsim runs tasks on (GCPSIM_DOCKER_HOST, never DOCKER_HOST): tests run
 // the same steps on it and on runsock and compare what each shows.

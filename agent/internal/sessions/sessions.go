@@ -235,12 +235,17 @@ func (s *Server) capture(ctx context.Context, st linkproto.FrameStream, out *sen
 		}
 	}
 	changes, size, err := s.Capture.Changes()
-	if err != nil {
-		return err
-	}
-	if size > s.CaptureLimit {
-		return &linkproto.Error{Kind: linkproto.ErrKindTooLarge, Message: fmt.Sprintf(
+	if err == nil && size > s.CaptureLimit {
+		err = &linkproto.Error{Kind: linkproto.ErrKindTooLarge, Message: fmt.Sprintf(
 			"the container's changes (%d bytes) are over the capture limit (%d bytes)", size, s.CaptureLimit)}
+	}
+	if err != nil {
+		// Said here, not by Serve: after the exit the agent ends once this returns, and the answer must leave first.
+		if ferr := out.fail(err); ferr != nil {
+			return ferr
+		}
+		awaitClose(ctx, st)
+		return nil
 	}
 	meta := linkproto.EncodeMeta(linkproto.Capture{Changes: len(changes), Bytes: size})
 	if err := out.send(&linkproto.Frame{Type: linkproto.FrameStarted, Meta: meta}); err != nil {
@@ -258,6 +263,12 @@ func (s *Server) capture(ctx context.Context, st linkproto.FrameStream, out *sen
 	}
 	// The agent exits once the capture is taken: wait until the control plane has read it all (it ends the
 	// session), or the process could end before the last frames leave.
+	awaitClose(ctx, st)
+	return nil
+}
+
+// awaitClose waits (up to a minute) for the control plane to end the session, having read what was sent.
+func awaitClose(ctx context.Context, st linkproto.FrameStream) {
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
@@ -270,7 +281,6 @@ func (s *Server) capture(ctx context.Context, st linkproto.FrameStream, out *sen
 	case <-ctx.Done():
 	case <-time.After(time.Minute):
 	}
-	return nil
 }
 
 // recvData copies Data frames into w until a Close frame.

@@ -60,7 +60,8 @@ var _ StagedArchives = (*containerfs.Staging)(nil)
 // RestoredLayers opens what a new start of a container restores: its earlier runs' captured changes, as layer
 // tars in order (*containerfs.Files).
 type RestoredLayers interface {
-	RestoredLayers(ctx context.Context, id string) ([]func() (io.ReadCloser, error), error)
+	RestoredLayers(ctx context.Context, id string) ([]string, error)
+	OpenLayer(ctx context.Context, image string) (io.ReadCloser, error)
 }
 
 var _ RestoredLayers = (*containerfs.Files)(nil)
@@ -186,7 +187,7 @@ func (a *Agent) deliverStaged(ctx context.Context, id string) bool {
 		a.log.Warn("read staged archives; starting without them", "container", id, "err", err)
 		return false
 	}
-	var restored []func() (io.ReadCloser, error)
+	var restored []string
 	if a.o.Restored != nil {
 		if restored, err = a.o.Restored.RestoredLayers(ctx, id); err != nil {
 			a.log.Warn("read the earlier runs' changes; starting without them", "container", id, "err", err)
@@ -213,8 +214,8 @@ func (a *Agent) deliverStaged(ctx context.Context, id string) bool {
 				a.log.Warn("staged archive not applied", "container", id, "path", s.Path, "err", err)
 			}
 		}
-		for i, open := range restored {
-			err := a.putLayer(ctx, id, open, len(staged)+i == last)
+		for i, image := range restored {
+			err := a.putLayer(ctx, id, image, len(staged)+i == last)
 			if err != nil {
 				a.log.Warn("an earlier run's changes not restored", "container", id, "err", err)
 			}
@@ -225,9 +226,9 @@ func (a *Agent) deliverStaged(ctx context.Context, id string) bool {
 
 // putLayer applies one restored layer at the container's root, owners kept, whiteouts deleting. When the layer
 // cannot be read, an empty archive still carries Last, so the agent does not wait for it.
-func (a *Agent) putLayer(ctx context.Context, id string, open func() (io.ReadCloser, error), last bool) error {
+func (a *Agent) putLayer(ctx context.Context, id, image string, last bool) error {
 	opts := agentlink.PutOptions{CopyUIDGID: true, Staged: true, Last: last, Layer: true}
-	rc, err := open()
+	rc, err := a.o.Restored.OpenLayer(ctx, image)
 	if err != nil {
 		if last {
 			_ = a.o.Link.ArchivePut(ctx, id, "/", bytes.NewReader(emptyTar), opts)

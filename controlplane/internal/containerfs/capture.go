@@ -193,29 +193,28 @@ func (c *Captures) layer(ctx context.Context, image string, nopt []name.Option, 
 	return ls[0], nil
 }
 
-// RestoredLayers opens, as uncompressed layer tars in order, what a new start of id restores: its earlier runs'
-// captured changes (Docker keeps a container's filesystem across restarts). None without captures.
-func (f *Files) RestoredLayers(ctx context.Context, id string) ([]func() (io.ReadCloser, error), error) {
+// RestoredLayers are what a new start of id restores: its earlier runs' captured changes, as capture images (digest
+// references) in order (Docker keeps a container's filesystem across restarts). None without captures. A capture
+// in progress (a start right after the exit) is waited for.
+func (f *Files) RestoredLayers(ctx context.Context, id string) ([]string, error) {
 	if f.Captures == nil {
 		return nil, nil
 	}
-	f.WaitCapture(ctx, id) // a restart right after the exit
+	f.WaitCapture(ctx, id)
 	rec, err := f.Captures.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if rec == nil {
-		return nil, nil
-	}
-	layers, err := f.Captures.layers(ctx, rec, f.Reader.nopt, f.Reader.remote)
+	return Restored(rec), nil
+}
+
+// OpenLayer streams the uncompressed layer tar of a capture image; close it.
+func (f *Files) OpenLayer(ctx context.Context, image string) (io.ReadCloser, error) {
+	l, err := f.Captures.layer(ctx, image, f.Reader.nopt, f.Reader.remote)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]func() (io.ReadCloser, error), len(layers))
-	for i, l := range layers {
-		out[i] = l.Uncompressed
-	}
-	return out, nil
+	return l.Uncompressed()
 }
 
 // CaptureLimit returns the capture limit, and false when exited containers' files are not kept.

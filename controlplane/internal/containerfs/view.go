@@ -375,6 +375,7 @@ func subtree(flat io.Reader, w io.Writer, idx index, real, base string) error {
 		h := *idx[p]
 		h.Name = rename(p) + "/"
 		h.Size = 0
+		h.Mode = dockerMode(&h)
 		h.Format = tar.FormatPAX
 		return tw.WriteHeader(&h)
 	}
@@ -408,6 +409,7 @@ func subtree(flat io.Reader, w io.Writer, idx index, real, base string) error {
 				h.Linkname = rename(lp)
 			}
 		}
+		h.Mode = dockerMode(h)
 		h.Format = tar.FormatPAX
 		if err := tw.WriteHeader(h); err != nil {
 			return err
@@ -422,6 +424,27 @@ func subtree(flat io.Reader, w io.Writer, idx index, real, base string) error {
 		}
 	}
 	return tw.Close()
+}
+
+// dockerMode is an entry's mode as Docker's archives write it: the permission bits with the file type's (c_ISREG,
+// c_ISDIR…, as moby's archive package adds them), which docker-py's tarfile members show.
+func dockerMode(h *tar.Header) int64 {
+	m := h.Mode & 0o7777
+	switch h.Typeflag {
+	case tar.TypeDir:
+		m |= 0o40000
+	case tar.TypeReg, tar.TypeLink:
+		m |= 0o100000
+	case tar.TypeSymlink:
+		m |= 0o120000
+	case tar.TypeChar:
+		m |= 0o20000
+	case tar.TypeBlock:
+		m |= 0o60000
+	case tar.TypeFifo:
+		m |= 0o10000
+	}
+	return m
 }
 
 // Export streams the whole flattened filesystem as a tar (docker export). Close the reader.
@@ -494,8 +517,8 @@ func (v *View) Changes(ctx context.Context) ([]container.FilesystemChange, error
 	for p, k := range kinds {
 		changes = append(changes, container.FilesystemChange{Path: p, Kind: k})
 	}
-	// In the order Docker's walk of the container's layer finds them: depth first, each directory's entries by
-	// name ("/a", "/a/x", "/a-b"), which is the paths' order with "/" before every other byte.
+	// Docker's daemon lists them in the order its walk of two trees' maps meets them, which is not fixed; runsock
+	// lists them depth first, each directory's entries by name ("/a", "/a/x", "/a-b").
 	sort.Slice(changes, func(i, j int) bool { return walkKey(changes[i].Path) < walkKey(changes[j].Path) })
 	return changes, nil
 }
