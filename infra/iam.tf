@@ -71,10 +71,11 @@ resource "google_artifact_registry_repository_iam_member" "controlplane_agent_wr
   member     = "serviceAccount:${google_service_account.controlplane.email}"
 }
 
-resource "google_artifact_registry_repository_iam_member" "controlplane_team_reader" {
+# Writer, not only reader: docker commit pushes the committed images to TEAM_REPO/commits (docs/files.md).
+resource "google_artifact_registry_repository_iam_member" "controlplane_team_writer" {
   location   = google_artifact_registry_repository.team.location
   repository = google_artifact_registry_repository.team.name
-  role       = "roles/artifactregistry.reader"
+  role       = "roles/artifactregistry.writer"
   member     = "serviceAccount:${google_service_account.controlplane.email}"
 }
 

@@ -76,7 +76,9 @@ const (
 	KindPause   = "pause"
 	KindUnpause = "unpause"
 	// KindCapture: once the main process has ended, the container's changes against its image as a layer tar
-	// (Started with a Capture, Data, Result), or an Error of ErrKindTooLarge over EnvCapture's limit.
+	// (Started with a Capture, Data, Result), or an Error of ErrKindTooLarge over EnvCapture's limit. With
+	// OpenSpec.Now, the same at once, while the main process runs (docker diff, export and commit of a running
+	// container).
 	KindCapture = "capture"
 )
 
@@ -88,6 +90,8 @@ type OpenSpec struct {
 	Signal  int          `json:"signal,omitempty"`
 	TopArgs string       `json:"topArgs,omitempty"`
 	Port    int          `json:"port,omitempty"` // KindTunnel
+	// Now asks KindCapture for the changes so far, without waiting for the main process to end.
+	Now bool `json:"now,omitempty"`
 	// Window is the control plane's receive window for the session's Data (see Flow); 0 from a control plane
 	// without flow control.
 	Window int64 `json:"window,omitempty"`
@@ -115,6 +119,9 @@ type ArchiveSpec struct {
 	// (or has failed) the agent starts the main process.
 	Staged bool `json:"staged,omitempty"`
 	Last   bool `json:"last,omitempty"`
+	// Layer marks an image layer to apply (a container's earlier runs' changes, restored at its restart): its
+	// ".wh.NAME" entries delete NAME.
+	Layer bool `json:"layer,omitempty"`
 }
 
 // StagedWait bounds how long an agent started with EnvStaged waits for the staged archives before it gives up and

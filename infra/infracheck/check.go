@@ -91,7 +91,7 @@ var RolesByAPI = map[Principal]map[string][]Need{
 		"firestore.googleapis.com":        {{"roles/datastore.user", ""}},
 		"logging.googleapis.com":          {{"roles/logging.viewer", ""}},
 		"pubsub.googleapis.com":           {{"roles/pubsub.subscriber", "google_pubsub_subscription.controlplane_events"}},
-		"artifactregistry.googleapis.com": {{"roles/artifactregistry.writer", "google_artifact_registry_repository.agent"}, {"roles/artifactregistry.reader", "google_artifact_registry_repository.team"}, {"roles/artifactregistry.reader", "google_artifact_registry_repository.dockerhub"}},
+		"artifactregistry.googleapis.com": {{"roles/artifactregistry.writer", "google_artifact_registry_repository.agent"}, {"roles/artifactregistry.writer", "google_artifact_registry_repository.team"} /* docker commit */, {"roles/artifactregistry.reader", "google_artifact_registry_repository.dockerhub"}},
 		"storage.googleapis.com":          {{"roles/storage.objectUser", "google_storage_bucket.volumes"}},
 	},
 	Events: {

@@ -81,16 +81,15 @@ func run() int {
 		close(staged)
 	}
 
-	// The snapshot the container's changes are found against, before anything (staged archives included) runs.
+	// The snapshot the container's changes are found against, taken once the staged archives are applied, just
+	// before the user's process starts (so a staged file the process deletes is a deletion).
 	captured := make(chan struct{})
+	var snap *capture.Snapshot
 	if limit, err := strconv.ParseInt(os.Getenv(linkproto.EnvCapture), 10, 64); err == nil {
-		if snap, err := capture.Take("/"); err != nil {
-			log.Warn("filesystem snapshot failed: the container's changes will not be kept", "err", err)
-		} else {
-			var once sync.Once
-			srv.Capture, srv.CaptureLimit = snap, limit
-			srv.CaptureDone = func() { once.Do(func() { close(captured) }) }
-		}
+		var once sync.Once
+		snap = capture.New("/")
+		srv.Capture, srv.CaptureLimit = snap, limit
+		srv.CaptureDone = func() { once.Do(func() { close(captured) }) }
 	}
 
 	linked := make(chan struct{})
@@ -121,6 +120,11 @@ func run() int {
 		case <-staged:
 		case <-time.After(stagedWait):
 			arrived = false
+		}
+	}
+	if snap != nil {
+		if err := snap.Take(); err != nil {
+			log.Warn("filesystem snapshot failed: the container's changes will not be kept", "err", err)
 		}
 	}
 	// The container's OOM kills so far: one more at the exit means the kernel killed a process of this run for

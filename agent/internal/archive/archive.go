@@ -135,10 +135,12 @@ func AddEntry(tw *tar.Writer, path, name string) error {
 	return nil
 }
 
-// PutOptions are Docker's archive PUT options.
+// PutOptions are Docker's archive PUT options, and Layer: the archive is an image layer (a container's earlier
+// run's changes, restored at its restart), whose ".wh.NAME" entries delete NAME instead of being written.
 type PutOptions struct {
 	NoOverwriteDirNonDir bool
 	CopyUIDGID           bool
+	Layer                bool
 }
 
 // Put extracts the tar stream r (plain, gzip or bzip2) into the existing directory dir.

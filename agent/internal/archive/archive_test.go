@@ -111,3 +111,31 @@ func TestPutErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A layer's whiteouts delete what they name (a file, a directory with its contents); an ordinary archive's
+// ".wh." entries are files like any other.
+func TestPutLayerWhiteouts(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "gone.txt"), []byte("x"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "tree", "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "tree", "sub", "f"), []byte("x"), 0o644)
+	layer := tarOf(t, map[string]string{".wh.gone.txt": "", ".wh.tree": "", "new/": "", "new/n.txt": "n"})
+	if err := Put(dir, bytes.NewReader(layer), PutOptions{Layer: true, CopyUIDGID: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"gone.txt", "tree", ".wh.gone.txt", ".wh.tree"} {
+		if _, err := os.Lstat(filepath.Join(dir, p)); !os.IsNotExist(err) {
+			t.Errorf("%s after the layer: %v, want it gone", p, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "new", "n.txt")); string(b) != "n" {
+		t.Errorf("new/n.txt = %q", b)
+	}
+	plain := t.TempDir()
+	if err := Put(plain, bytes.NewReader(tarOf(t, map[string]string{".wh.x": "w"})), PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(plain, ".wh.x")); string(b) != "w" {
+		t.Errorf("an ordinary archive's .wh.x = %q", b)
+	}
+}

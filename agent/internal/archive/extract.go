@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"syscall"
 	"time"
 
@@ -95,6 +96,14 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 			return nil // "./": the extraction point itself
 		}
 		return invalidf("%q would replace the extraction point %q", hdr.Name, x.dir)
+	}
+	if x.opts.Layer {
+		if base := path.Base(name); strings.HasPrefix(base, ".wh.") {
+			if base == ".wh..wh..opq" { // captures write none: each deletion is its own whiteout
+				return nil
+			}
+			return x.root.RemoveAll(path.Join(path.Dir(name), strings.TrimPrefix(base, ".wh.")))
+		}
 	}
 	if err := x.checkOverwrite(name, hdr); err != nil {
 		return err

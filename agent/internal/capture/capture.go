@@ -31,11 +31,25 @@ type Snapshot struct {
 
 // Take walks root ("/" in a container).
 func Take(root string) (*Snapshot, error) {
-	s := &Snapshot{root: root, entries: map[string]entry{}}
-	err := walk(root, func(p string, st *syscall.Stat_t) {
-		s.entries[p] = entry{ctime: st.Ctim, ino: st.Ino, dir: st.Mode&syscall.S_IFMT == syscall.S_IFDIR}
+	s := New(root)
+	return s, s.Take()
+}
+
+// New returns the snapshot of root, to be taken later (Take): the agent hands it to its sessions when it links,
+// and takes it once the staged archives are applied, just before the user's process starts. Its Changes must
+// not be asked for before Take has returned.
+func New(root string) *Snapshot { return &Snapshot{root: root} }
+
+// Take walks root now. After a failed Take, Changes fails.
+func (s *Snapshot) Take() error {
+	entries := map[string]entry{}
+	err := walk(s.root, func(p string, st *syscall.Stat_t) {
+		entries[p] = entry{ctime: st.Ctim, ino: st.Ino, dir: st.Mode&syscall.S_IFMT == syscall.S_IFDIR}
 	})
-	return s, err
+	if err == nil {
+		s.entries = entries
+	}
+	return err
 }
 
 // walk calls fn for every path under root on root's device, except skipped ones, with container paths ("/etc").
@@ -99,6 +113,9 @@ const (
 
 // Changes compares the root filesystem with the snapshot. Size is the bytes of the regular files to write.
 func (s *Snapshot) Changes() (changes []Change, size int64, err error) {
+	if s.entries == nil {
+		return nil, 0, errors.New("the filesystem snapshot taken before the process started failed")
+	}
 	seen := map[string]bool{}
 	err = walk(s.root, func(p string, st *syscall.Stat_t) {
 		seen[p] = true

@@ -34,7 +34,7 @@ type Server struct {
 	// StagedDone is called once the last staged archive has been applied or has failed (see
 	// linkproto.ArchiveSpec.Last); nil when no archives are staged.
 	StagedDone func()
-	// Capture is the filesystem snapshot taken before the main process started, CaptureLimit the capture's size
+	// Capture is the filesystem snapshot taken before the main process starts (Take, before SetMain), CaptureLimit the capture's size
 	// limit, CaptureDone called when a capture session ends (nil Capture: nothing is captured).
 	Capture      *capture.Snapshot
 	CaptureLimit int64
@@ -136,7 +136,7 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 	case linkproto.KindStats:
 		return out.result(0, procfs.Stats())
 	case linkproto.KindCapture:
-		err = s.capture(ctx, st, out)
+		err = s.capture(ctx, st, out, spec.Now)
 	case linkproto.KindTunnel:
 		err = s.tunnel(ctx, spec.Port, st, out)
 	case linkproto.KindArchiveStat, linkproto.KindArchiveGet, linkproto.KindArchivePut:
@@ -218,7 +218,7 @@ func (s *Server) archive(kind string, spec linkproto.ArchiveSpec, st linkproto.F
 	default:
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(recvData(st, pw)) }()
-		err := archive.Put(spec.Path, pr, archive.PutOptions{NoOverwriteDirNonDir: spec.NoOverwriteDirNonDir, CopyUIDGID: spec.CopyUIDGID})
+		err := archive.Put(spec.Path, pr, archive.PutOptions{NoOverwriteDirNonDir: spec.NoOverwriteDirNonDir, CopyUIDGID: spec.CopyUIDGID, Layer: spec.Layer})
 		pr.CloseWithError(errors.New("archive: extraction ended"))
 		if err != nil {
 			return err
@@ -227,30 +227,37 @@ func (s *Server) archive(kind string, spec linkproto.ArchiveSpec, st linkproto.F
 	}
 }
 
-// capture sends the container's changes once the main process has ended.
-func (s *Server) capture(ctx context.Context, st linkproto.FrameStream, out *sender) error {
+// capture sends the container's changes once the main process has ended, or at once (now) while it runs.
+func (s *Server) capture(ctx context.Context, st linkproto.FrameStream, out *sender, now bool) error {
 	if s.Capture == nil {
 		return &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: "this container's changes are not captured"}
 	}
-	if s.CaptureDone != nil {
+	if !now && s.CaptureDone != nil {
 		defer s.CaptureDone()
 	}
-	m, err := s.mainProc(ctx)
+	m, err := s.mainProc(ctx) // the snapshot is taken before the main process starts
 	if err != nil {
 		return nil
 	}
-	select {
-	case <-m.Done():
-	case <-ctx.Done():
-		return nil
+	if !now {
+		select {
+		case <-m.Done():
+		case <-ctx.Done():
+			return nil
+		}
 	}
 	changes, size, err := s.Capture.Changes()
-	if err != nil {
-		return err
-	}
-	if size > s.CaptureLimit {
-		return &linkproto.Error{Kind: linkproto.ErrKindTooLarge, Message: fmt.Sprintf(
+	if err == nil && size > s.CaptureLimit {
+		err = &linkproto.Error{Kind: linkproto.ErrKindTooLarge, Message: fmt.Sprintf(
 			"the container's changes (%d bytes) are over the capture limit (%d bytes)", size, s.CaptureLimit)}
+	}
+	if err != nil {
+		// Said here, not by Serve: after the exit the agent ends once this returns, and the answer must leave first.
+		if ferr := out.fail(err); ferr != nil {
+			return ferr
+		}
+		awaitClose(ctx, st)
+		return nil
 	}
 	meta := linkproto.EncodeMeta(linkproto.Capture{Changes: len(changes), Bytes: size})
 	if err := out.send(&linkproto.Frame{Type: linkproto.FrameStarted, Meta: meta}); err != nil {
@@ -268,6 +275,12 @@ func (s *Server) capture(ctx context.Context, st linkproto.FrameStream, out *sen
 	}
 	// The agent exits once the capture is taken: wait until the control plane has read it all (it ends the
 	// session), or the process could end before the last frames leave.
+	awaitClose(ctx, st)
+	return nil
+}
+
+// awaitClose waits (up to a minute) for the control plane to end the session, having read what was sent.
+func awaitClose(ctx context.Context, st linkproto.FrameStream) {
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
@@ -280,7 +293,6 @@ func (s *Server) capture(ctx context.Context, st linkproto.FrameStream, out *sen
 	case <-ctx.Done():
 	case <-time.After(time.Minute):
 	}
-	return nil
 }
 
 // recvData copies Data frames into w until a Close frame.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runsock/runsock/agent/internal/capture"
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/output"
 	"github.com/runsock/runsock/agent/internal/pid1"
@@ -249,5 +250,46 @@ func TestArchive(t *testing.T) {
 	s.Serve(context.Background(), linkproto.OpenSpec{Kind: linkproto.KindArchiveStat, Archive: &linkproto.ArchiveSpec{Path: filepath.Join(dir, "missing")}}, st)
 	if got := st.result(t); got.err == nil || got.err.Kind != linkproto.ErrKindNotFound {
 		t.Errorf("stat of a missing path: %+v; want not found", got)
+	}
+}
+
+// A capture with Now answers while the main process runs, with the changes so far; without Now it waits for the
+// exit. Only the exit's capture marks the capture done.
+func TestCaptureNowWhileRunning(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "kept"), []byte("k"), 0o644)
+	snap := capture.New(root)
+	if err := snap.Take(); err != nil {
+		t.Fatal(err)
+	}
+	r := pid1.NewReaper()
+	defer r.Close()
+	m := mainproc.Start(context.Background(), r, []string{"sh", "-c", "echo new > " + filepath.Join(root, "new") + "; exec sleep 30"},
+		mainproc.Options{}, output.New(1<<20, time.Now))
+	defer m.Signal(syscall.SIGKILL)
+	var captured bool
+	s := &Server{Reaper: r, Main: m, Capture: snap, CaptureLimit: 1 << 20, CaptureDone: func() { captured = true }}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(root, "new")); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := newStream(closeFrame)
+	if err := s.Serve(ctx, linkproto.OpenSpec{Kind: linkproto.KindCapture, Now: true}, st); err != nil {
+		t.Fatal(err)
+	}
+	got := st.result(t)
+	if got.err != nil || !got.started || !strings.Contains(got.stdout, "new") || captured {
+		t.Fatalf("capture now while running: %+v (err %v), capture marked done %v", got, got.err, captured)
+	}
+	select {
+	case <-m.Done():
+		t.Fatal("the capture on demand ended the main process")
+	default:
 	}
 }

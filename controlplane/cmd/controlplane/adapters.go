@@ -56,6 +56,10 @@ func (b imageBackend) Inspect(ctx context.Context, owner, ref string) (image.Ins
 	return b.s.Inspect(ctx, owner, ref)
 }
 
+func (b imageBackend) History(ctx context.Context, owner, ref string) ([]image.HistoryResponseItem, error) {
+	return b.s.History(ctx, owner, ref)
+}
+
 func (b imageBackend) Tag(ctx context.Context, owner, source, repo, tag string) error {
 	return b.s.Tag(ctx, owner, source, repo, tag)
 }

@@ -17,10 +17,12 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/agentimage"
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
 	"github.com/runsock/runsock/controlplane/internal/agentsessions"
+	"github.com/runsock/runsock/controlplane/internal/commit"
 	"github.com/runsock/runsock/controlplane/internal/config"
 	"github.com/runsock/runsock/controlplane/internal/containerfs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/identity"
+	"github.com/runsock/runsock/controlplane/internal/images"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
 	"github.com/runsock/runsock/controlplane/internal/store"
 )
@@ -72,7 +74,7 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 		files.Captures, files.Limit = caps, cfg.CaptureLimit
 	}
 	p.files, p.sizes = files, files
-	aopts := agentsessions.AgentOptions{Wrap: wrap, Link: p.hub, Credentials: creds, Logs: p.live, Staged: files.Staging,
+	aopts := agentsessions.AgentOptions{Wrap: wrap, Link: p.hub, Credentials: creds, Logs: p.live, Staged: files.Staging, Restored: files,
 		CaptureLimit: cfg.CaptureLimit, URL: cfg.AgentURL, ServiceAccount: cfg.AgentServiceAccount, Logger: log}
 	if cfg.AgentCAFile != "" {
 		pem, err := os.ReadFile(cfg.AgentCAFile)
@@ -83,6 +85,15 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 	}
 	p.agent = agentsessions.NewAgent(aopts)
 	return p, nil
+}
+
+// newCommitter pushes committed containers to the team repository's "commits" image and records them with imgs;
+// nil (no interface value) when containers' files are not kept, so docker commit says so.
+func newCommitter(cfg config.Config, p *agentParts, imgs *images.Service, reg []remote.Option) (agentsessions.Committer, error) {
+	if p.files == nil || cfg.CaptureLimit <= 0 {
+		return nil, nil
+	}
+	return commit.New(cfg.RegistryHost+"/"+cfg.Project+"/"+cfg.TeamRepo+"/commits", cfg.RegistryInsecure, imgs, reg...)
 }
 
 // containersAgent is the lifecycle's agent: nil (an interface holding no value) when containers run without it.

@@ -79,7 +79,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log, Volumes: vols})
 	vols.SetUsers(svc)
 	defer svc.Close()
-	sessions := agentsessions.NewSessions(svc, agent.hub, agent.exits, agent.files, log)
+	commits, err := newCommitter(cfg, agent, imgs, reg)
+	if err != nil {
+		return err
+	}
+	sessions := agentsessions.NewSessions(svc, agent.hub, agent.exits, agent.files, commits, log)
 	defer sessions.Close()
 	if err := svc.Resume(ctx); err != nil {
 		return fmt.Errorf("resume watchers: %w", err)

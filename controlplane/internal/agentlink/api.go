@@ -309,7 +309,23 @@ func (h *Hub) Capture(ctx context.Context, containerID string) (linkproto.Captur
 	if err != nil {
 		return linkproto.Capture{}, nil, err
 	}
-	sess, err := h.openOn(ctx, a, containerID, linkproto.OpenSpec{Kind: linkproto.KindCapture})
+	return h.capture(ctx, a, containerID, linkproto.OpenSpec{Kind: linkproto.KindCapture})
+}
+
+// CaptureNow reads a running container's changes so far against its image as a layer tar (docker diff, export
+// and commit of a running container), from its current agent. Over the agent's limit it is
+// errdefs.ErrResourceExhausted; a container that runs without capture is errdefs.ErrInvalidArgument. Close the
+// reader.
+func (h *Hub) CaptureNow(ctx context.Context, containerID string) (linkproto.Capture, io.ReadCloser, error) {
+	a, err := h.connWithin(ctx, containerID)
+	if err != nil {
+		return linkproto.Capture{}, nil, err
+	}
+	return h.capture(ctx, a, containerID, linkproto.OpenSpec{Kind: linkproto.KindCapture, Now: true})
+}
+
+func (h *Hub) capture(ctx context.Context, a *agentConn, containerID string, spec linkproto.OpenSpec) (linkproto.Capture, io.ReadCloser, error) {
+	sess, err := h.openOn(ctx, a, containerID, spec)
 	if err != nil {
 		return linkproto.Capture{}, nil, err
 	}
@@ -394,14 +410,15 @@ func (r *archiveReader) Close() error {
 type PutOptions struct {
 	NoOverwriteDirNonDir bool
 	CopyUIDGID           bool
-	// Staged, Last: a staged archive delivered before the main process starts (linkproto.ArchiveSpec).
-	Staged, Last bool
+	// Staged, Last: a staged archive delivered before the main process starts; Layer: an image layer whose
+	// whiteouts delete (linkproto.ArchiveSpec).
+	Staged, Last, Layer bool
 }
 
 // ArchivePut extracts the tar stream r (plain, gzip or bzip2) into the directory path (PUT archive), streaming.
 func (h *Hub) ArchivePut(ctx context.Context, containerID, path string, r io.Reader, opts PutOptions) error {
 	spec := &linkproto.ArchiveSpec{Path: path, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir, CopyUIDGID: opts.CopyUIDGID,
-		Staged: opts.Staged, Last: opts.Last}
+		Staged: opts.Staged, Last: opts.Last, Layer: opts.Layer}
 	sess, err := h.open(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindArchivePut, Archive: spec})
 	if err != nil {
 		return err

@@ -37,6 +37,7 @@ type Link interface {
 	ArchiveGet(ctx context.Context, id, path string) (container.PathStat, io.ReadCloser, error)
 	ArchivePut(ctx context.Context, id, path string, r io.Reader, opts agentlink.PutOptions) error
 	Capture(ctx context.Context, id string) (linkproto.Capture, io.ReadCloser, error)
+	CaptureNow(ctx context.Context, id string) (linkproto.Capture, io.ReadCloser, error)
 	Tunnel(ctx context.Context, id string, port int, conn io.ReadWriter) error
 	WaitConnected(ctx context.Context, id string) error
 	SetNotConnectedReason(id, why string)
@@ -59,6 +60,15 @@ type StagedArchives interface {
 
 var _ StagedArchives = (*containerfs.Staging)(nil)
 
+// RestoredLayers opens what a new start of a container restores: its earlier runs' captured changes, as layer
+// tars in order (*containerfs.Files).
+type RestoredLayers interface {
+	RestoredLayers(ctx context.Context, id string) ([]string, error)
+	OpenLayer(ctx context.Context, image string) (io.ReadCloser, error)
+}
+
+var _ RestoredLayers = (*containerfs.Files)(nil)
+
 // AgentOptions configure an Agent. Wrap, Link and Credentials are required.
 type AgentOptions struct {
 	// Wrap returns the agent-wrapped form of a digest reference (agentimage.Layerer.Wrap's Image). Results are cached
@@ -70,8 +80,11 @@ type AgentOptions struct {
 	Logs LiveLogDeleter
 	// Staged are the archives copied into containers before they start (nil: none are).
 	Staged StagedArchives
+	// Restored are containers' earlier runs' changes, applied after the staged archives at a new start, as Docker
+	// keeps a container's filesystem across restarts (nil: none are).
+	Restored RestoredLayers
 	// CaptureLimit > 0: agents capture their container's changes when its process ends, up to this many bytes of
-	// file contents (not for --rm containers).
+	// file contents, or fewer for a container labelled containers.LabelCaptureLimit (not for --rm containers).
 	CaptureLimit int64
 	// URL is what agents dial; CAPEM the PEM of the CA that signed its certificate ("" = system roots); Audience
 	// the identity-token audience ("" = URL).
@@ -159,8 +172,8 @@ func (a *Agent) Prepare(ctx context.Context, c *containers.Container, spec *cont
 	if a.deliverStaged(ctx, c.ID) {
 		spec.Env = append(spec.Env, linkproto.EnvStaged+"=1")
 	}
-	if a.o.CaptureLimit > 0 && !c.HostConfig.AutoRemove {
-		spec.Env = append(spec.Env, linkproto.EnvCapture+"="+strconv.FormatInt(a.o.CaptureLimit, 10))
+	if limit, _ := containers.CaptureLimit(c, a.o.CaptureLimit); limit > 0 && !c.HostConfig.AutoRemove {
+		spec.Env = append(spec.Env, linkproto.EnvCapture+"="+strconv.FormatInt(limit, 10))
 	}
 	return rec
 }
@@ -177,7 +190,14 @@ func (a *Agent) deliverStaged(ctx context.Context, id string) bool {
 		a.log.Warn("read staged archives; starting without them", "container", id, "err", err)
 		return false
 	}
-	if len(staged) == 0 {
+	var restored []string
+	if a.o.Restored != nil {
+		if restored, err = a.o.Restored.RestoredLayers(ctx, id); err != nil {
+			a.log.Warn("read the earlier runs' changes; starting without them", "container", id, "err", err)
+			restored = nil
+		}
+	}
+	if len(staged) == 0 && len(restored) == 0 {
 		return false
 	}
 	a.wg.Add(1)
@@ -189,16 +209,41 @@ func (a *Agent) deliverStaged(ctx context.Context, id string) bool {
 			a.log.Warn("staged archives not delivered", "container", id, "err", err)
 			return
 		}
+		last := len(staged) + len(restored) - 1
 		for i, s := range staged {
 			err := a.o.Link.ArchivePut(ctx, id, s.Path, bytes.NewReader(s.Data), agentlink.PutOptions{
-				NoOverwriteDirNonDir: s.NoOverwriteDirNonDir, CopyUIDGID: s.CopyUIDGID, Staged: true, Last: i == len(staged)-1})
+				NoOverwriteDirNonDir: s.NoOverwriteDirNonDir, CopyUIDGID: s.CopyUIDGID, Staged: true, Last: i == last})
 			if err != nil {
 				a.log.Warn("staged archive not applied", "container", id, "path", s.Path, "err", err)
+			}
+		}
+		for i, image := range restored {
+			err := a.putLayer(ctx, id, image, len(staged)+i == last)
+			if err != nil {
+				a.log.Warn("an earlier run's changes not restored", "container", id, "err", err)
 			}
 		}
 	}()
 	return true
 }
+
+// putLayer applies one restored layer at the container's root, owners kept, whiteouts deleting. When the layer
+// cannot be read, an empty archive still carries Last, so the agent does not wait for it.
+func (a *Agent) putLayer(ctx context.Context, id, image string, last bool) error {
+	opts := agentlink.PutOptions{CopyUIDGID: true, Staged: true, Last: last, Layer: true}
+	rc, err := a.o.Restored.OpenLayer(ctx, image)
+	if err != nil {
+		if last {
+			_ = a.o.Link.ArchivePut(ctx, id, "/", bytes.NewReader(emptyTar), opts)
+		}
+		return err
+	}
+	defer rc.Close()
+	return a.o.Link.ArchivePut(ctx, id, "/", rc, opts)
+}
+
+// emptyTar is a tar archive with no entries: two zero blocks.
+var emptyTar = make([]byte, 1024)
 
 // env is the agent's RUNSOCK_* environment for one start of c.
 func (a *Agent) env(c *containers.Container, secret, run string) []string {

@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
+	"github.com/runsock/runsock/controlplane/internal/commit"
 	"github.com/runsock/runsock/controlplane/internal/containerfs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
@@ -25,12 +27,23 @@ type Files interface {
 	List(ctx context.Context, id string) ([]containerfs.Staged, error)
 	View(image string, staged []containerfs.Staged) *containerfs.View
 	ExitedView(ctx context.Context, id, image string) (*containerfs.View, error)
+	RunningView(ctx context.Context, id, image string, live v1.Layer) (*containerfs.View, error)
 	CaptureLimit() (int64, bool)
 	StoreCapture(ctx context.Context, id string, r io.Reader, rec containerfs.Capture) (containerfs.Capture, error)
 	RecordCapture(ctx context.Context, id string, rec containerfs.Capture) error
+	CaptureBegins(id string)
+	CaptureDone(id string)
+	WaitCapture(ctx context.Context, id string)
 }
 
 var _ Files = (*containerfs.Files)(nil)
+
+// Committer pushes a container's filesystem as a new image and records it (*commit.Committer).
+type Committer interface {
+	Commit(ctx context.Context, owner string, t commit.Target, o commit.Options) (string, error)
+}
+
+var _ Committer = (*commit.Committer)(nil)
 
 // archiveTarget resolves ref for an archive call: a running container with the agent is served by the agent
 // (agent true); a created or exited one, when files are wired, from its image and staged archives.
@@ -207,65 +220,119 @@ func (s *Sessions) captureAfterExit(id string) {
 // captureTimeout bounds one capture: the agent's walk, the transfer and the push.
 const captureTimeout = 10 * time.Minute
 
-func (s *Sessions) captureBegins(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.captures[id]; !ok {
-		s.captures[id] = make(chan struct{})
-	}
-}
+func (s *Sessions) captureBegins(id string) { s.files.CaptureBegins(id) }
 
-func (s *Sessions) captureDone(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ch, ok := s.captures[id]; ok {
-		close(ch)
-		delete(s.captures, id)
-	}
-}
+func (s *Sessions) captureDone(id string) { s.files.CaptureDone(id) }
 
 // waitCapture waits for id's capture in progress, if any: docker cp right after docker wait sees the files.
-func (s *Sessions) waitCapture(ctx context.Context, id string) {
-	s.mu.Lock()
-	ch := s.captures[id]
-	s.mu.Unlock()
-	if ch == nil {
-		return
-	}
-	select {
-	case <-ch:
-	case <-ctx.Done():
-	}
-}
+func (s *Sessions) waitCapture(ctx context.Context, id string) { s.files.WaitCapture(ctx, id) }
 
-// exitedOrCreated resolves ref for a whole-filesystem call (diff, export): the view of a created or exited
-// container. A running one's would need a capture on demand, which the agent does not take yet.
-func (s *Sessions) exitedOrCreated(ctx context.Context, p identity.Principal, ref, what string) (*containerfs.View, error) {
+// wholeView resolves ref for a whole-filesystem call (diff, export, commit): a created or exited container's
+// filesystem is its image, staged archives and captured layer; a running one's takes its agent's capture now (a
+// walk of its filesystem, sent as a layer). Call done once the view is no longer read.
+func (s *Sessions) wholeView(ctx context.Context, p identity.Principal, ref string) (c *containers.Container, v *containerfs.View, done func(), err error) {
 	c, agent, err := s.archiveTarget(ctx, p, ref)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	if agent {
-		return nil, errkind.New(errdefs.ErrNotImplemented, "%s of a running container is not supported by runsock yet; "+
-			"stop it first", what)
+	if !agent {
+		v, err := s.view(ctx, c)
+		return c, v, func() {}, err
 	}
-	return s.view(ctx, c)
+	if s.files == nil {
+		return nil, nil, nil, errkind.New(errdefs.ErrNotImplemented, "this control plane keeps no containers' files")
+	}
+	_, rc, err := s.link.CaptureNow(ctx, c.ID)
+	switch {
+	case errdefs.IsResourceExhausted(err):
+		return nil, nil, nil, errkind.New(errdefs.ErrConflict, "container %s is running and its files cannot be read whole: %v", c.ID, err)
+	case errdefs.IsInvalidArgument(err): // its start took no snapshot: --rm, or capture off
+		return nil, nil, nil, errkind.New(errdefs.ErrConflict, "container %s is running without its changes being "+
+			"tracked (it was started with --rm, or the control plane keeps no files): stop it first", c.ID)
+	case err != nil:
+		return nil, nil, nil, err
+	}
+	l, cleanup, err := containerfs.SpoolLayer(rc)
+	if err != nil {
+		return nil, nil, nil, errkind.New(errdefs.ErrUnavailable, "read the changes of container %s: %v", c.ID, err)
+	}
+	v, err = s.files.RunningView(ctx, c.ID, c.ImageRef, l)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	return c, v, cleanup, nil
 }
 
 // Changes lists ref's filesystem changes against its image (docker diff).
 func (s *Sessions) Changes(ctx context.Context, p identity.Principal, ref string) ([]container.FilesystemChange, error) {
-	v, err := s.exitedOrCreated(ctx, p, ref, "diff")
+	_, v, done, err := s.wholeView(ctx, p, ref)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	return v.Changes(ctx)
 }
 
 // Export streams ref's whole filesystem as a tar (docker export); close the reader.
 func (s *Sessions) Export(ctx context.Context, p identity.Principal, ref string) (io.ReadCloser, error) {
-	v, err := s.exitedOrCreated(ctx, p, ref, "export")
+	c, v, done, err := s.wholeView(ctx, p, ref)
 	if err != nil {
 		return nil, err
 	}
-	return v.Export(ctx)
+	rc, err := v.Export(ctx)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	s.c.Emit(ctx, c, "export", nil)
+	return &doneCloser{ReadCloser: rc, done: done}, nil
+}
+
+type doneCloser struct {
+	io.ReadCloser
+	done func()
+}
+
+func (d *doneCloser) Close() error {
+	err := d.ReadCloser.Close()
+	d.done()
+	return err
+}
+
+// Commit pushes ref's filesystem as a new image for the caller (docker commit): the container's image, the
+// archives staged into it and its changes (captured at its exit, or taken now from a running container, which is
+// not paused: Cloud Run cannot pause a task). It returns the image ID.
+func (s *Sessions) Commit(ctx context.Context, p identity.Principal, ref string, o commit.Options) (string, error) {
+	if s.commits == nil {
+		c, err := s.c.Resolve(ctx, p, ref)
+		if err != nil {
+			return "", err
+		}
+		return "", errkind.New(errdefs.ErrNotImplemented, "cannot commit container %s: this control plane keeps no containers' files", c.ID)
+	}
+	// Bad names and changes are refused before anything is read.
+	repoTag, err := commit.RepoTag(o.Repo, o.Tag)
+	if err != nil {
+		return "", err
+	}
+	c, err := s.c.Resolve(ctx, p, ref)
+	if err != nil {
+		return "", err
+	}
+	if _, err := commit.Config(c.Config, o); err != nil {
+		return "", err
+	}
+	c, v, done, err := s.wholeView(ctx, p, c.ID)
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	s.c.Audit(ctx, p, c, "commit")
+	id, err := s.commits.Commit(ctx, p.Email, commit.Target{ID: c.ID, Config: c.Config, View: v}, o)
+	if err != nil {
+		return "", err
+	}
+	s.c.Emit(ctx, c, "commit", map[string]string{"comment": o.Comment, "imageID": id, "imageRef": repoTag})
+	return id, nil
 }

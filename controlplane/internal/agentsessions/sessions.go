@@ -42,12 +42,13 @@ type Sessions struct {
 	c     Containers
 	link  Link
 	files Files // nil: archives only reach running containers
-	log   *slog.Logger
-	execs *execRegistry
+	// commits is nil when files are not kept: docker commit answers that it cannot.
+	commits Committer
+	log     *slog.Logger
+	execs   *execRegistry
 
-	mu       sync.Mutex                                  // guards resizes and captures, and orders every wg.Add before Close's cancel or after it
-	resizes  map[string]map[chan agentlink.Size]struct{} // container → live attach sessions' resize channels
-	captures map[string]chan struct{}                    // container → closed when its capture in progress ends
+	mu      sync.Mutex                                  // guards resizes, and orders every wg.Add before Close's cancel or after it
+	resizes map[string]map[chan agentlink.Size]struct{} // container → live attach sessions' resize channels
 
 	ctx       context.Context // ends at Close; parent of detached execs and exit recordings
 	cancel    context.CancelFunc
@@ -57,14 +58,15 @@ type Sessions struct {
 
 // NewSessions returns the sessions of c's containers through link, and starts recording the exits that arrive on
 // exits (the channel the Hub was built with; nil = none). files serves the archives of containers that are not
-// running (nil: those answer that the container is not running). log may be nil.
-func NewSessions(c Containers, link Link, exits <-chan agentlink.ExitReport, files Files, log *slog.Logger) *Sessions {
+// running (nil: those answer that the container is not running); commits pushes committed containers (nil: docker
+// commit is refused). log may be nil.
+func NewSessions(c Containers, link Link, exits <-chan agentlink.ExitReport, files Files, commits Committer, log *slog.Logger) *Sessions {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Sessions{c: c, link: link, files: files, log: log, execs: newExecRegistry(),
-		resizes: map[string]map[chan agentlink.Size]struct{}{}, captures: map[string]chan struct{}{}, ctx: ctx, cancel: cancel}
+	s := &Sessions{c: c, link: link, files: files, commits: commits, log: log, execs: newExecRegistry(),
+		resizes: map[string]map[chan agentlink.Size]struct{}{}, ctx: ctx, cancel: cancel}
 	if exits != nil {
 		s.wg.Add(1)
 		go s.recordExits(exits)

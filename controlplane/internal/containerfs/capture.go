@@ -24,7 +24,10 @@ import (
 // Capture is what was kept of a container's last run: its changes against its image as one layer, stored in the
 // registry as the only layer of the image Image (a digest reference), or why not.
 type Capture struct {
-	Image     string    `firestore:"image"`
+	Image string `firestore:"image"`
+	// Earlier are the layers of the container's earlier runs (digest references, oldest first), restored into the
+	// run Image was captured from: its filesystem is the image, the staged archives, Earlier, then Image.
+	Earlier   []string  `firestore:"earlier"`
 	Changes   int       `firestore:"changes"`
 	Bytes     int64     `firestore:"bytes"`
 	OverLimit bool      `firestore:"overLimit"`
@@ -64,25 +67,18 @@ func (c *Captures) doc(id string) *firestore.DocumentRef {
 }
 
 // Store pushes the layer tar read from r as id's capture and records it; r is closed (when it is an io.Closer) once
-// read. The tar is spooled to a temporary file:
-// a layer's digest must be known before its upload.
+// read.
 func (c *Captures) Store(ctx context.Context, id string, r io.Reader, rec Capture) (Capture, error) {
-	f, err := os.CreateTemp("", "capture-*.tar")
+	prev, err := c.Get(ctx, id)
 	if err != nil {
 		return rec, err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if _, err := io.Copy(f, r); err != nil {
+	rec.Earlier = Restored(prev) // this run started with them (Agent.Prepare restores them)
+	layer, cleanup, err := SpoolLayer(r)
+	if err != nil {
 		return rec, fmt.Errorf("receive the capture of %s: %w", id, err)
 	}
-	if c, ok := r.(io.Closer); ok {
-		c.Close() // received: the agent may exit while the layer is pushed
-	}
-	layer, err := tarball.LayerFromFile(f.Name())
-	if err != nil {
-		return rec, err
-	}
+	defer cleanup()
 	img, err := mutate.AppendLayers(empty.Image, layer)
 	if err != nil {
 		return rec, err
@@ -99,7 +95,21 @@ func (c *Captures) Store(ctx context.Context, id string, r io.Reader, rec Captur
 	return rec, c.Record(ctx, id, rec)
 }
 
-// Record records id's capture (a failed or refused one too).
+// Restored are the layers a new run of a container whose last capture is prev starts with: prev's earlier layers
+// and prev's own (none of a run whose changes were not kept).
+func Restored(prev *Capture) []string {
+	if prev == nil {
+		return nil
+	}
+	out := append([]string(nil), prev.Earlier...)
+	if prev.Image != "" {
+		out = append(out, prev.Image)
+	}
+	return out
+}
+
+// Record records id's capture (a failed or refused one too). A capture with no layer keeps the earlier layers the
+// run started with.
 func (c *Captures) Record(ctx context.Context, id string, rec Capture) error {
 	_, err := c.doc(id).Set(ctx, captureDoc{Capture: &rec})
 	return err
@@ -127,21 +137,84 @@ func (c *Captures) Delete(ctx context.Context, id string) error {
 	return err
 }
 
-// layer returns the captured layer of rec.
-func (c *Captures) layer(ctx context.Context, rec *Capture, nopt []name.Option, opts []remote.Option) (v1.Layer, error) {
-	ref, err := name.ParseReference(rec.Image, nopt...)
+// SpoolLayer reads the layer tar r into a temporary file (a layer's digest must be known before its upload) and
+// returns it as a layer; r is closed (when it is an io.Closer) once read, so an agent may go on. Call cleanup when
+// the layer is no longer read.
+func SpoolLayer(r io.Reader) (l v1.Layer, cleanup func(), err error) {
+	f, err := os.CreateTemp("", "capture-*.tar")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup = func() { os.Remove(f.Name()) }
+	_, err = io.Copy(f, r)
+	if c, ok := r.(io.Closer); ok {
+		c.Close()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		l, err = tarball.LayerFromFile(f.Name())
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return l, cleanup, nil
+}
+
+// layers returns rec's layers: the earlier runs', then its own.
+func (c *Captures) layers(ctx context.Context, rec *Capture, nopt []name.Option, opts []remote.Option) ([]v1.Layer, error) {
+	var out []v1.Layer
+	for _, img := range Restored(rec) {
+		l, err := c.layer(ctx, img, nopt, opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// layer returns the only layer of the capture image (a digest reference).
+func (c *Captures) layer(ctx context.Context, image string, nopt []name.Option, opts []remote.Option) (v1.Layer, error) {
+	ref, err := name.ParseReference(image, nopt...)
 	if err != nil {
 		return nil, err
 	}
 	img, err := remote.Image(ref, append([]remote.Option{remote.WithContext(ctx)}, opts...)...)
 	if err != nil {
-		return nil, errkind.New(errdefs.ErrUnavailable, "read the capture %s: %v", rec.Image, err)
+		return nil, errkind.New(errdefs.ErrUnavailable, "read the capture %s: %v", image, err)
 	}
 	ls, err := img.Layers()
 	if err != nil || len(ls) != 1 {
-		return nil, fmt.Errorf("capture %s: want one layer (%v)", rec.Image, err)
+		return nil, fmt.Errorf("capture %s: want one layer (%v)", image, err)
 	}
 	return ls[0], nil
+}
+
+// RestoredLayers are what a new start of id restores: its earlier runs' captured changes, as capture images (digest
+// references) in order (Docker keeps a container's filesystem across restarts). None without captures. A capture
+// in progress (a start right after the exit) is waited for.
+func (f *Files) RestoredLayers(ctx context.Context, id string) ([]string, error) {
+	if f.Captures == nil {
+		return nil, nil
+	}
+	f.WaitCapture(ctx, id)
+	rec, err := f.Captures.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return Restored(rec), nil
+}
+
+// OpenLayer streams the uncompressed layer tar of a capture image; close it.
+func (f *Files) OpenLayer(ctx context.Context, image string) (io.ReadCloser, error) {
+	l, err := f.Captures.layer(ctx, image, f.Reader.nopt, f.Reader.remote)
+	if err != nil {
+		return nil, err
+	}
+	return l.Uncompressed()
 }
 
 // CaptureLimit returns the capture limit, and false when exited containers' files are not kept.
@@ -154,9 +227,35 @@ func (f *Files) StoreCapture(ctx context.Context, id string, r io.Reader, rec Ca
 	return f.Captures.Store(ctx, id, r, rec)
 }
 
-// RecordCapture records a capture that has no layer (over the limit, or failed).
+// RecordCapture records a capture that has no layer (over the limit, or failed): the earlier runs' layers stay
+// for the next start.
 func (f *Files) RecordCapture(ctx context.Context, id string, rec Capture) error {
+	prev, err := f.Captures.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	rec.Earlier = Restored(prev)
 	return f.Captures.Record(ctx, id, rec)
+}
+
+// RunningView is the filesystem of running container id: its image, its staged archives, the earlier runs'
+// changes it started with, and live, its changes so far (its agent's capture on demand).
+func (f *Files) RunningView(ctx context.Context, id, image string, live v1.Layer) (*View, error) {
+	staged, err := f.List(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v := f.View(image, staged).WithLive(live)
+	if f.Captures != nil {
+		rec, err := f.Captures.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil {
+			v = v.WithCapture(f.Captures, rec)
+		}
+	}
+	return v, nil
 }
 
 // ExitedView is the filesystem of exited container id: its image, its staged archives and its last run's changes.

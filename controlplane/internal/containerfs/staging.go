@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -161,6 +162,46 @@ type Files struct {
 	Captures *Captures
 	// Limit is the largest capture kept, in bytes of file contents.
 	Limit int64
+
+	mu      sync.Mutex
+	pending map[string]chan struct{} // container → closed when its capture in progress ends
+}
+
+// CaptureBegins notes that id's capture is in progress: reads of its files and its next start wait for it.
+func (f *Files) CaptureBegins(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pending == nil {
+		f.pending = map[string]chan struct{}{}
+	}
+	if _, ok := f.pending[id]; !ok {
+		f.pending[id] = make(chan struct{})
+	}
+}
+
+// CaptureDone ends what CaptureBegins noted.
+func (f *Files) CaptureDone(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ch, ok := f.pending[id]; ok {
+		close(ch)
+		delete(f.pending, id)
+	}
+}
+
+// WaitCapture waits for id's capture in progress, if any, or for ctx: docker cp right after docker wait sees the
+// files, and a restart right after the exit restores them.
+func (f *Files) WaitCapture(ctx context.Context, id string) {
+	f.mu.Lock()
+	ch := f.pending[id]
+	f.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
 }
 
 // View returns the filesystem of a container of image with staged on top.

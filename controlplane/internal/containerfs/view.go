@@ -49,6 +49,7 @@ type View struct {
 	staged []Staged
 	caps   *Captures
 	cap    *Capture
+	live   v1.Layer
 }
 
 // WithCapture puts the layer of a container's last run (rec, stored by caps) on top of the view.
@@ -57,13 +58,17 @@ func (v *View) WithCapture(caps *Captures, rec *Capture) *View {
 	return v
 }
 
-// View returns the filesystem of a container of image (a digest reference) with staged on top.
-func (r *Reader) View(image string, staged []Staged) *View {
-	return &View{r: r, image: image, staged: staged}
+// WithLive puts l, a running container's changes so far (its agent's capture on demand), on top of the view.
+func (v *View) WithLive(l v1.Layer) *View {
+	v.live = l
+	return v
 }
 
-// flatten streams the flattened filesystem; close it.
-func (v *View) flatten(ctx context.Context) (io.ReadCloser, error) {
+// Image is the digest reference of the container's image, the view's bottom.
+func (v *View) Image() string { return v.image }
+
+// Base reads the container's image from the registry.
+func (v *View) Base(ctx context.Context) (v1.Image, error) {
 	ref, err := name.ParseReference(v.image, v.r.nopt...)
 	if err != nil {
 		return nil, fmt.Errorf("image %q: %w", v.image, err)
@@ -73,20 +78,61 @@ func (v *View) flatten(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, errkind.New(errdefs.ErrUnavailable, "read the layers of %s: %v", v.image, err)
 	}
-	var layers []v1.Layer
+	return img, nil
+}
+
+// Layers are what the container has on top of its image, bottom first: each staged archive (stagedLayers of them),
+// then its changes: its earlier runs', and its last (captured) or current (live) run's.
+func (v *View) Layers(ctx context.Context) (layers []v1.Layer, stagedLayers int, err error) {
 	for _, s := range v.staged {
 		l, err := stagedLayer(s)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		layers = append(layers, l)
 	}
-	if v.cap != nil && v.cap.Image != "" {
-		l, err := v.caps.layer(ctx, v.cap, v.r.nopt, v.r.remote)
+	top, err := v.top(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	return append(layers, top...), len(v.staged), nil
+}
+
+// top are the layers of the container's changes: its earlier runs' restored into this one, then this run's (live,
+// or captured at its exit).
+func (v *View) top(ctx context.Context) ([]v1.Layer, error) {
+	var out []v1.Layer
+	if v.cap != nil {
+		rec := *v.cap
+		if v.live != nil { // the capture is of the last run; this one started with all of it
+			rec = Capture{Earlier: Restored(v.cap)}
+		}
+		ls, err := v.caps.layers(ctx, &rec, v.r.nopt, v.r.remote)
 		if err != nil {
 			return nil, err
 		}
-		layers = append(layers, l)
+		out = ls
+	}
+	if v.live != nil {
+		out = append(out, v.live)
+	}
+	return out, nil
+}
+
+// View returns the filesystem of a container of image (a digest reference) with staged on top.
+func (r *Reader) View(image string, staged []Staged) *View {
+	return &View{r: r, image: image, staged: staged}
+}
+
+// flatten streams the flattened filesystem; close it.
+func (v *View) flatten(ctx context.Context) (io.ReadCloser, error) {
+	img, err := v.Base(ctx)
+	if err != nil {
+		return nil, err
+	}
+	layers, _, err := v.Layers(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if len(layers) > 0 {
 		if img, err = mutate.AppendLayers(img, layers...); err != nil {
@@ -329,6 +375,7 @@ func subtree(flat io.Reader, w io.Writer, idx index, real, base string) error {
 		h := *idx[p]
 		h.Name = rename(p) + "/"
 		h.Size = 0
+		h.Mode = dockerMode(&h)
 		h.Format = tar.FormatPAX
 		return tw.WriteHeader(&h)
 	}
@@ -362,6 +409,7 @@ func subtree(flat io.Reader, w io.Writer, idx index, real, base string) error {
 				h.Linkname = rename(lp)
 			}
 		}
+		h.Mode = dockerMode(h)
 		h.Format = tar.FormatPAX
 		if err := tw.WriteHeader(h); err != nil {
 			return err
@@ -378,52 +426,121 @@ func subtree(flat io.Reader, w io.Writer, idx index, real, base string) error {
 	return tw.Close()
 }
 
+// dockerMode is an entry's mode as Docker's archives write it: the permission bits with the file type's (c_ISREG,
+// c_ISDIR…, as moby's archive package adds them), which docker-py's tarfile members show.
+func dockerMode(h *tar.Header) int64 {
+	m := h.Mode & 0o7777
+	switch h.Typeflag {
+	case tar.TypeDir:
+		m |= 0o40000
+	case tar.TypeReg, tar.TypeLink:
+		m |= 0o100000
+	case tar.TypeSymlink:
+		m |= 0o120000
+	case tar.TypeChar:
+		m |= 0o20000
+	case tar.TypeBlock:
+		m |= 0o60000
+	case tar.TypeFifo:
+		m |= 0o10000
+	}
+	return m
+}
+
 // Export streams the whole flattened filesystem as a tar (docker export). Close the reader.
 func (v *View) Export(ctx context.Context) (io.ReadCloser, error) {
 	return v.flatten(ctx)
 }
 
-// Changes lists the captured layer's changes as docker diff does, sorted by path: a whiteout is a deletion, a path
-// the image (with the staged archives) has is a modification, any other an addition. Without a capture: none.
+// Changes lists the container's changes against its image as docker diff does, sorted by path: the staged
+// archives' entries and the changes since the start (captured at the exit, or live), each path the image has a
+// modification (C), any other an addition (A), a whiteout of a path the image has a deletion (D). The directories
+// above a changed path are listed too, as Docker's copy-up shows them (C when the image has them).
 func (v *View) Changes(ctx context.Context) ([]container.FilesystemChange, error) {
-	if v.cap == nil || v.cap.Image == "" {
+	layers, _, err := v.Layers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(layers) == 0 {
 		return []container.FilesystemChange{}, nil
 	}
 	base := *v
-	base.cap = nil
+	base.staged, base.cap, base.live = nil, nil, nil
 	idx, err := base.index(ctx)
 	if err != nil {
 		return nil, err
 	}
-	l, err := v.caps.layer(ctx, v.cap, v.r.nopt, v.r.remote)
-	if err != nil {
-		return nil, err
+	kinds := map[string]container.ChangeType{}
+	touch := func(p string) { // p and its parents are in the container's layer
+		for ; p != "/"; p = path.Dir(p) {
+			if _, ok := kinds[p]; ok && p != "" {
+				continue
+			}
+			if idx[p] != nil {
+				kinds[p] = container.ChangeModify
+			} else {
+				kinds[p] = container.ChangeAdd
+			}
+		}
 	}
+	for _, l := range layers {
+		if err := eachEntry(l, func(h *tar.Header) {
+			p := path.Clean("/" + h.Name)
+			dir, file := path.Split(p)
+			switch {
+			case file == ".wh..wh..opq":
+				return
+			case strings.HasPrefix(file, ".wh."):
+				gone := path.Join(dir, strings.TrimPrefix(file, ".wh."))
+				for q := range kinds {
+					if q == gone || strings.HasPrefix(q, gone+"/") {
+						delete(kinds, q)
+					}
+				}
+				if d := path.Dir(gone); d != "/" {
+					touch(d)
+				}
+				if idx[gone] != nil {
+					kinds[gone] = container.ChangeDelete
+				}
+			default:
+				if kinds[p] == container.ChangeDelete {
+					kinds[p] = container.ChangeModify // deleted, then made again
+				}
+				touch(p)
+			}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	changes := make([]container.FilesystemChange, 0, len(kinds))
+	for p, k := range kinds {
+		changes = append(changes, container.FilesystemChange{Path: p, Kind: k})
+	}
+	// Docker's daemon lists them in the order its walk of two trees' maps meets them, which is not fixed; runsock
+	// lists them depth first, each directory's entries by name ("/a", "/a/x", "/a-b").
+	sort.Slice(changes, func(i, j int) bool { return walkKey(changes[i].Path) < walkKey(changes[j].Path) })
+	return changes, nil
+}
+
+func walkKey(p string) string { return strings.ReplaceAll(p, "/", "\x00") }
+
+// eachEntry calls fn with each header of layer l.
+func eachEntry(l v1.Layer, fn func(h *tar.Header)) error {
 	rc, err := l.Uncompressed()
 	if err != nil {
-		return nil, errkind.New(errdefs.ErrUnavailable, "read the capture %s: %v", v.cap.Image, err)
+		return errkind.New(errdefs.ErrUnavailable, "read a layer: %v", err)
 	}
 	defer rc.Close()
-	changes := []container.FilesystemChange{}
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, errkind.New(errdefs.ErrUnavailable, "read the capture %s: %v", v.cap.Image, err)
+			return errkind.New(errdefs.ErrUnavailable, "read a layer: %v", err)
 		}
-		p := path.Clean("/" + h.Name)
-		c := container.FilesystemChange{Path: p, Kind: container.ChangeAdd}
-		switch dir, file := path.Split(p); {
-		case strings.HasPrefix(file, ".wh."):
-			c = container.FilesystemChange{Path: path.Join(dir, strings.TrimPrefix(file, ".wh.")), Kind: container.ChangeDelete}
-		case idx[p] != nil:
-			c.Kind = container.ChangeModify
-		}
-		changes = append(changes, c)
+		fn(h)
 	}
-	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
-	return changes, nil
 }

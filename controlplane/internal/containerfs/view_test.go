@@ -184,3 +184,50 @@ func TestStagedLayerOwners(t *testing.T) {
 		}
 	}
 }
+
+// TestChangesAsDockerDiff: the staged archives and the changes since the start, against the image, as docker diff
+// lists them: parents of a change as C (in the image) or A, deletions of image paths as D, a staged file deleted
+// by the process not at all.
+func TestChangesAsDockerDiff(t *testing.T) {
+	image := pushImage(t, tarOf(t, entry{name: "etc/", dir: true}, entry{name: "etc/passwd", body: "root"},
+		entry{name: "etc/group", body: "g"}, entry{name: "tmp/", dir: true, mode: 0o1777}, entry{name: "var/lib/", dir: true}))
+	staged := []Staged{{Path: "/tmp", Data: tarOf(t, entry{name: "a.txt", body: "A"}, entry{name: "b.txt", body: "B"})},
+		{Path: "/var/lib", Data: tarOf(t, entry{name: "new/", dir: true}, entry{name: "new/c", body: "C"})}}
+	live, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(tarOf(t, entry{name: "etc/", dir: true}, entry{name: "etc/.wh.group"},
+			entry{name: "out/", dir: true}, entry{name: "out/report.txt", body: "r"}, entry{name: "tmp/.wh.a.txt"}))), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewReader(true).View(image, staged)
+	if got := diffLines(t, v); got != "C /tmp\nA /tmp/a.txt\nA /tmp/b.txt\nC /var\nC /var/lib\nA /var/lib/new\nA /var/lib/new/c\n" {
+		t.Errorf("created container's diff:\n%s", got)
+	}
+	v = NewReader(true).View(image, staged).WithLive(live)
+	if got := diffLines(t, v); got != "C /etc\nD /etc/group\nA /out\nA /out/report.txt\nC /tmp\nA /tmp/b.txt\nC /var\nC /var/lib\nA /var/lib/new\nA /var/lib/new/c\n" {
+		t.Errorf("running container's diff:\n%s", got)
+	}
+	// Docker's walk order: a directory's entries right after it, before its siblings named with bytes below "/".
+	v = NewReader(true).View(image, []Staged{{Path: "/tmp", Data: tarOf(t, entry{name: "a-b", body: "1"},
+		entry{name: "a/", dir: true}, entry{name: "a/x", body: "2"})}})
+	if got := diffLines(t, v); got != "C /tmp\nA /tmp/a\nA /tmp/a/x\nA /tmp/a-b\n" {
+		t.Errorf("diff order:\n%s", got)
+	}
+	if got := diffLines(t, NewReader(true).View(image, nil)); got != "" {
+		t.Errorf("unchanged container's diff: %q", got)
+	}
+}
+
+func diffLines(t *testing.T, v *View) string {
+	t.Helper()
+	changes, err := v.Changes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, c := range changes {
+		b.WriteString(c.Kind.String() + " " + c.Path + "\n")
+	}
+	return b.String()
+}

@@ -49,6 +49,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if err != nil {
 		return nil, err
 	}
+	if _, _, err := labelCaptureLimit(req.Config.Labels); err != nil {
+		return nil, err
+	}
 	if s.images == nil {
 		return nil, errorf(errdefs.ErrUnavailable, "images are not available yet on this control plane")
 	}

@@ -6,11 +6,42 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/docker/go-units"
 )
 
 // LabelTaskTimeout is the Docker label that sets one container's Cloud Run task timeout (a Go duration, e.g. "5s",
 // at most 168h). Without it the control plane's configured task timeout applies.
 const LabelTaskTimeout = "runsock.task-timeout"
+
+// LabelCaptureLimit is the Docker label that lowers one container's capture limit: the most bytes of changed files
+// kept when its process ends (docker cp, diff, export and commit of the exited container read them), as a size
+// ("64m", "512k", "0" to keep nothing). The control plane's -capture-limit stays the most any container gets.
+const LabelCaptureLimit = "runsock.capture-limit"
+
+// CaptureLimit is c's capture limit under the operator's (0: nothing is captured).
+func CaptureLimit(c *Container, operator int64) (int64, error) {
+	n, set, err := labelCaptureLimit(c.Config.Labels)
+	switch {
+	case err != nil:
+		return 0, err
+	case !set:
+		return max(operator, 0), nil
+	}
+	return max(min(n, operator), 0), nil
+}
+
+// labelCaptureLimit reads LabelCaptureLimit from labels (set false when absent).
+func labelCaptureLimit(labels map[string]string) (n int64, set bool, err error) {
+	v, ok := labels[LabelCaptureLimit]
+	if !ok {
+		return 0, false, nil
+	}
+	n, err = units.RAMInBytes(v)
+	if err != nil || n < 0 {
+		return 0, false, errorf(errdefs.ErrInvalidArgument, "label %s=%q: want a size such as 64m, 512k or 0", LabelCaptureLimit, v)
+	}
+	return n, true, nil
+}
 
 // ErrorCancelled is State.Error for an execution cancelled by someone other than the container's user.
 const ErrorCancelled = "execution cancelled"

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/runsock/runsock/controlplane/internal/agentsessions"
+	"github.com/runsock/runsock/controlplane/internal/commit"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/detachkeys"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
@@ -285,6 +286,34 @@ func (h *Handler) containerExport(w http.ResponseWriter, r *http.Request, p iden
 		h.log.Warn("export ended early", "container", r.PathValue("id"), "err", err)
 	}
 	return nil
+}
+
+// containerCommit makes a new image of the container's filesystem (POST /commit): repo and tag name it, comment
+// and author go into its history, each changes value is a Dockerfile instruction for its config, the body (a
+// container config, optional) is merged over the container's. pause is accepted: a Cloud Run task cannot be
+// paused, so a running container's changes are read while it runs.
+func (h *Handler) containerCommit(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	q := r.URL.Query()
+	ref := q.Get("container")
+	if ref == "" {
+		return &errkind.Error{Msg: "No such container: ", Kind: errdefs.ErrNotFound}
+	}
+	if h.agent == nil {
+		if _, err := h.c.Resolve(r.Context(), p, ref); err != nil {
+			return err
+		}
+		return errNoAgent
+	}
+	var cfg *container.Config
+	if err := decodeBody(r, &cfg); err != nil {
+		return err
+	}
+	id, err := h.agent.Commit(r.Context(), p, ref, commit.Options{Repo: q.Get("repo"), Tag: q.Get("tag"),
+		Comment: q.Get("comment"), Author: q.Get("author"), Changes: q["changes"], Config: cfg})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, container.CommitResponse{ID: id})
 }
 
 // tunnel carries one published-port connection from localproxy to 127.0.0.1:port inside the container, as a

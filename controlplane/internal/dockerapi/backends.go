@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/runsock/runsock/controlplane/internal/agentsessions"
+	"github.com/runsock/runsock/controlplane/internal/commit"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
@@ -76,9 +77,12 @@ type AgentBackend interface {
 	ArchiveStat(ctx context.Context, p identity.Principal, ref, path string) (container.PathStat, error)
 	ArchiveGet(ctx context.Context, p identity.Principal, ref, path string) (container.PathStat, io.ReadCloser, error)
 	ArchivePut(ctx context.Context, p identity.Principal, ref, path string, r io.Reader, noOverwriteDirNonDir, copyUIDGID bool) error
-	// Changes (docker diff) and Export (docker export) read a created or exited container's filesystem.
+	// Changes (docker diff) and Export (docker export) read a container's whole filesystem (a running one's through
+	// its agent's capture on demand).
 	Changes(ctx context.Context, p identity.Principal, ref string) ([]container.FilesystemChange, error)
 	Export(ctx context.Context, p identity.Principal, ref string) (io.ReadCloser, error)
+	// Commit pushes ref's filesystem as a new image for p (docker commit) and returns its ID.
+	Commit(ctx context.Context, p identity.Principal, ref string, o commit.Options) (string, error)
 
 	TunnelCheck(ctx context.Context, p identity.Principal, ref string) (*containers.Container, error)
 	Tunnel(ctx context.Context, c *containers.Container, port int, conn io.ReadWriter) error

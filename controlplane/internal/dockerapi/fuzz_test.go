@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/api/types/registry"
 
 	"github.com/runsock/runsock/controlplane/internal/agentsessions"
+	"github.com/runsock/runsock/controlplane/internal/commit"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/identity"
@@ -134,6 +135,9 @@ func (noImages) Pull(context.Context, string, dockerapi.PullRequest, func(jsonst
 func (noImages) Inspect(context.Context, string, string) (image.InspectResponse, error) {
 	return image.InspectResponse{}, errNothing
 }
+func (noImages) History(context.Context, string, string) ([]image.HistoryResponseItem, error) {
+	return nil, errNothing
+}
 func (noImages) Tag(context.Context, string, string, string, string) error { return errNothing }
 func (noImages) Delete(context.Context, string, string, dockerapi.ImageDeleteOptions) ([]image.DeleteResponse, error) {
 	return nil, errNothing
@@ -196,4 +200,7 @@ func (noAgent) Changes(context.Context, identity.Principal, string) ([]container
 }
 func (noAgent) Export(context.Context, identity.Principal, string) (io.ReadCloser, error) {
 	return nil, errNothing
+}
+func (noAgent) Commit(context.Context, identity.Principal, string, commit.Options) (string, error) {
+	return "", errNothing
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/runsock/runsock/controlplane/internal/agentsessions"
+	"github.com/runsock/runsock/controlplane/internal/commit"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/identity"
@@ -496,6 +497,17 @@ func (a fakeAgent) Changes(ctx context.Context, p identity.Principal, ref string
 	return nil, err
 }
 
+func (a fakeAgent) Commit(ctx context.Context, p identity.Principal, ref string, o commit.Options) (string, error) {
+	if _, err := commit.RepoTag(o.Repo, o.Tag); err != nil {
+		return "", err
+	}
+	if _, err := a.resolve(ctx, p, ref); err != nil {
+		return "", err
+	}
+	a.acts.Add(1) // an image pushed and recorded
+	return "sha256:" + strings.Repeat("0", 64), nil
+}
+
 func (a fakeAgent) Export(ctx context.Context, p identity.Principal, ref string) (io.ReadCloser, error) {
 	if _, err := a.resolve(ctx, p, ref); err != nil {
 		return nil, err
@@ -528,6 +540,10 @@ func (f fakeImageBackend) List(ctx context.Context, owner string, opts dockerapi
 
 func (f fakeImageBackend) Inspect(ctx context.Context, owner, ref string) (image.InspectResponse, error) {
 	return image.InspectResponse{}, fmt.Errorf("No such image: %s: %w", ref, errdefs.ErrNotFound)
+}
+
+func (f fakeImageBackend) History(ctx context.Context, owner, ref string) ([]image.HistoryResponseItem, error) {
+	return nil, fmt.Errorf("No such image: %s: %w", ref, errdefs.ErrNotFound)
 }
 
 func (f fakeImageBackend) Tag(ctx context.Context, owner, source, repo, tag string) error {

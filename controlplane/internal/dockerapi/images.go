@@ -17,7 +17,7 @@ var errNoImages = &errkind.Error{Msg: "images are not available on this control 
 func (h *Handler) imageRoutes() {
 	h.handle("POST /images/create", h.imagePull)
 	h.handle("GET /images/json", h.imageList)
-	h.handle("GET /images/{name...}", h.imageGet) // {name}/json: names contain slashes
+	h.handle("GET /images/{name...}", h.imageGet) // {name}/json and {name}/history: names contain slashes
 	h.handle("POST /images/{name...}", h.imagePost)
 	h.handle("DELETE /images/{name...}", h.imageDelete)
 	h.handle("POST /images/prune", h.imagePrune)

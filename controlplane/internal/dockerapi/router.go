@@ -189,6 +189,7 @@ func (h *Handler) routes() {
 	h.handleBody("PUT /containers/{id}/archive", archiveBody, h.archivePut)
 	h.handle("GET /containers/{id}/changes", h.containerChanges)
 	h.handle("GET /containers/{id}/export", h.containerExport)
+	h.handle("POST /commit", h.containerCommit)
 	h.handleBody("POST /runsock/v1/containers/{id}/tunnel", duplexBody, h.tunnel)
 
 	h.handle("POST /containers/{id}/exec", h.execCreate)
