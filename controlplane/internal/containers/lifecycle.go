@@ -54,6 +54,7 @@ func (s *Service) start(ctx context.Context, c *Container, restart bool) error {
 		c.State = State{Status: container.StateRunning, StartedAt: s.now().UTC(), Execution: exec}
 		c.Agent = agent
 		c.Executions = append(c.Executions, exec)
+		c.Ports = publishedPorts(c.HostConfig, c.Config.ExposedPorts) // random host ports are chosen anew per start
 		if restart {
 			c.RestartCount++
 		}

@@ -181,3 +181,11 @@ func (noAgent) Changes(context.Context, identity.Principal, string) ([]container
 func (noAgent) Export(context.Context, identity.Principal, string) (io.ReadCloser, error) {
 	return nil, errNothing
 }
+
+func (noContainers) Published(context.Context, identity.Principal, string) (containers.PublishedPorts, error) {
+	return containers.PublishedPorts{}, errNothing
+}
+
+func (noContainers) AssignPorts(context.Context, identity.Principal, string, string, []containers.PortAssignment) (containers.PublishedPorts, error) {
+	return containers.PublishedPorts{}, errNothing
+}
