@@ -2,6 +2,7 @@ package ports
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -113,22 +115,10 @@ func (p *Publisher) Started(ctx context.Context, ref string) {
 	if open {
 		return
 	}
-	bindings, err := p.bindings(ctx, c.id)
+	lns, cports, err := p.listen(ctx, c.id)
 	if err != nil {
-		p.log.Warn("ports: inspect failed; ports not published", "container", c.id, "err", err)
+		p.log.Warn("ports: ports not published", "container", c.id, "err", err)
 		return
-	}
-	var lns []net.Listener
-	var cports []string
-	for _, b := range bindings {
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", b.hostPort))
-		if err != nil {
-			p.log.Error("ports: cannot publish", "container", c.id, "host_port", b.hostPort, "err", err)
-			continue
-		}
-		p.log.Info("ports: published", "container", c.id, "addr", ln.Addr().String(), "container_port", b.containerPort)
-		lns = append(lns, ln)
-		cports = append(cports, b.containerPort)
 	}
 	if len(lns) == 0 {
 		return
@@ -226,12 +216,6 @@ type inspect struct {
 	State struct {
 		Running bool
 	}
-	HostConfig struct {
-		PortBindings map[string][]portBinding
-	}
-	NetworkSettings struct {
-		Ports map[string][]portBinding
-	}
 }
 
 func (p *Publisher) inspect(ctx context.Context, id string) (inspect, int, error) {
@@ -251,31 +235,129 @@ func (p *Publisher) inspect(ctx context.Context, id string) (inspect, int, error
 	return in, resp.StatusCode, json.NewDecoder(resp.Body).Decode(&in)
 }
 
-func (p *Publisher) bindings(ctx context.Context, id string) ([]binding, error) {
-	in, _, err := p.inspect(ctx, id)
-	if err != nil {
-		return nil, err
+// published is the control plane's GET PortsPath answer (containers.PublishedPorts).
+type published struct {
+	Execution string
+	Ports     []publishedPort
+}
+
+type publishedPort struct {
+	Port     string
+	Index    int
+	HostPort string
+	Random   bool
+}
+
+// assignment is one element of the POST PortsPath body (containers.PortAssignment).
+type assignment struct {
+	Port     string
+	Index    int
+	Previous string
+	HostPort string
+}
+
+// listen opens a listener for every TCP binding of id: on its host port when it has one, else (a random port not yet
+// assigned, or one this machine cannot bind again) on a port the kernel picks, which it then reports to the control
+// plane so that inspect, docker port and ps show it. A report refused (another proxy of the user claimed the port
+// first, or the container was started again) closes the listeners it concerned.
+func (p *Publisher) listen(ctx context.Context, id string) ([]net.Listener, []string, error) {
+	var pp published
+	if err := p.call(ctx, http.MethodGet, id, nil, &pp); err != nil {
+		return nil, nil, err
 	}
-	src := in.NetworkSettings.Ports
-	if len(src) == 0 {
-		src = in.HostConfig.PortBindings
-	}
-	var out []binding
-	for port, bs := range src {
-		cport, proto, _ := strings.Cut(port, "/")
+	var lns, assigned []net.Listener
+	var cports []string
+	var as []assignment
+	seen := map[string]bool{}
+	for _, b := range pp.Ports {
+		cport, proto, _ := strings.Cut(b.Port, "/")
 		if proto != "" && proto != "tcp" {
 			continue // only TCP can be tunnelled
 		}
-		seen := map[string]bool{}
-		for _, b := range bs {
-			if b.HostPort == "" || b.HostPort == "0" || seen[b.HostPort] {
-				continue // -P without a port assigned by the control plane: nothing to listen on
+		if b.HostPort != "" && seen[b.HostPort] {
+			continue
+		}
+		var ln net.Listener
+		var err error
+		if b.HostPort != "" {
+			ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", b.HostPort))
+			if err != nil && !b.Random {
+				p.log.Error("ports: cannot publish", "container", id, "host_port", b.HostPort, "err", err)
+				continue
 			}
-			seen[b.HostPort] = true
-			out = append(out, binding{hostPort: b.HostPort, containerPort: cport})
+		}
+		if ln == nil { // random: let the kernel choose a free port
+			if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				p.log.Error("ports: cannot publish", "container", id, "container_port", b.Port, "err", err)
+				continue
+			}
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			as = append(as, assignment{Port: b.Port, Index: b.Index, Previous: b.HostPort, HostPort: port})
+			assigned = append(assigned, ln)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		seen[port] = true
+		lns, cports = append(lns, ln), append(cports, cport)
+	}
+	if len(as) > 0 {
+		body := struct {
+			Execution string
+			Ports     []assignment
+		}{pp.Execution, as}
+		if err := p.call(ctx, http.MethodPost, id, body, nil); err != nil {
+			p.log.Warn("ports: random host ports not recorded; closing them", "container", id, "err", err)
+			keep, kept := lns[:0], cports[:0]
+			for i, ln := range lns {
+				if slices.Contains(assigned, ln) {
+					ln.Close()
+					continue
+				}
+				keep, kept = append(keep, ln), append(kept, cports[i])
+			}
+			lns, cports = keep, kept
 		}
 	}
-	return out, nil
+	for i, ln := range lns {
+		p.log.Info("ports: published", "container", id, "addr", ln.Addr().String(), "container_port", cports[i])
+	}
+	return lns, cports, nil
+}
+
+// PortsPath is the control plane route for a running container's published ports: GET them, POST the host ports
+// chosen for random ones.
+func PortsPath(id string) string { return "/runsock/v1/containers/" + url.PathEscape(id) + "/ports" }
+
+// call sends in (nil: no body) to PortsPath(id) and decodes the answer into out (nil: discard).
+func (p *Publisher) call(ctx context.Context, method, id string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.up.Target(PortsPath(id), "").String(), body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := p.up.RoundTrip(req)
+	if err != nil {
+		return fmt.Errorf("%s published ports of %s: %w", method, id, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var m struct{ Message string }
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&m)
+		return fmt.Errorf("%s published ports of %s: %s: %s", method, id, resp.Status, m.Message)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func (p *Publisher) accept(ln net.Listener, id, cport string) {
