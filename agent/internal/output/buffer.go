@@ -1,7 +1,10 @@
 package output
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,10 +53,25 @@ func (b *Buffer) signal() {
 	b.changed = make(chan struct{})
 }
 
-// Write appends p to stream as one or more chunks, blocking while the buffer is full. It copies p.
+// chunkCost is what the buffer charges a chunk beyond its bytes (its header, its slice): many short lines cost
+// memory too, and the bound must hold for them.
+const chunkCost = 64
+
+// nextMax bounds the chunks one Next returns.
+const nextMax = 1024
+
+// Write appends p to stream as chunks of one line each (a line's bytes up to and including its newline, each chunk
+// stamped with its own time, as Docker's log drivers keep one entry per line); bytes after the last newline make a
+// chunk of their own, sent at once (an interactive prompt must not wait for a newline), which readers of the logs
+// join with the rest of their line. A line longer than linkproto.MaxChunk is cut. It blocks while the buffer is
+// full, and copies p.
 func (b *Buffer) Write(ctx context.Context, stream uint8, p []byte) error {
 	for len(p) > 0 {
-		n := min(len(p), linkproto.MaxChunk)
+		n := len(p)
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			n = i + 1
+		}
+		n = min(n, linkproto.MaxChunk)
 		if err := b.append(ctx, stream, p[:n]); err != nil {
 			return err
 		}
@@ -63,10 +81,11 @@ func (b *Buffer) Write(ctx context.Context, stream uint8, p []byte) error {
 }
 
 func (b *Buffer) append(ctx context.Context, stream uint8, p []byte) error {
+	cost := len(p) + chunkCost
 	b.mu.Lock()
-	for b.size > 0 && b.size+len(p) > b.max {
+	for b.size > 0 && b.size+cost > b.max {
 		if b.drop {
-			b.size -= len(b.chunks[0].Data)
+			b.size -= len(b.chunks[0].Data) + chunkCost
 			b.chunks = b.chunks[1:]
 			continue
 		}
@@ -82,7 +101,7 @@ func (b *Buffer) append(ctx context.Context, stream uint8, p []byte) error {
 	defer b.mu.Unlock()
 	b.chunks = append(b.chunks, Chunk{Stream: stream, Seq: b.next, Time: b.now(), Data: append([]byte(nil), p...)})
 	b.next++
-	b.size += len(p)
+	b.size += cost
 	b.signal()
 	return nil
 }
@@ -126,7 +145,7 @@ func (b *Buffer) Ack(seq uint64) {
 	b.acked = seq
 	i := 0
 	for i < len(b.chunks) && b.chunks[i].Seq <= seq {
-		b.size -= len(b.chunks[i].Data)
+		b.size -= len(b.chunks[i].Data) + chunkCost
 		i++
 	}
 	b.chunks = append(b.chunks[:0:0], b.chunks[i:]...)
@@ -149,16 +168,12 @@ func (b *Buffer) Finish(e Exit) {
 }
 
 // Next waits until there are chunks after seq, or the exit report once everything after seq has been handed out,
-// and returns them. It returns ctx.Err() when ctx ends.
+// and returns them (at most nextMax at a time). It returns ctx.Err() when ctx ends.
 func (b *Buffer) Next(ctx context.Context, after uint64) ([]Chunk, *Exit, error) {
 	for {
 		b.mu.Lock()
-		var out []Chunk
-		for _, c := range b.chunks {
-			if c.Seq > after {
-				out = append(out, c)
-			}
-		}
+		i, _ := slices.BinarySearchFunc(b.chunks, after+1, func(c Chunk, seq uint64) int { return cmp.Compare(c.Seq, seq) })
+		out := slices.Clone(b.chunks[i:min(len(b.chunks), i+nextMax)])
 		exit, ch := b.exit, b.changed
 		b.mu.Unlock()
 		if len(out) > 0 {
