@@ -168,8 +168,11 @@ func (h *Handler) copyLines(ctx context.Context, mw *muxWriter, lines iter.Seq2[
 			data = append([]byte(l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")+" "), data...)
 		}
 		pos := ""
-		if l.Seq > 0 {
+		if l.Seq > 0 || l.Offset > 0 {
 			pos = strconv.FormatUint(l.Seq+1, 10)
+			if l.Offset > 0 {
+				pos += "." + strconv.Itoa(l.Offset) // the entry ended inside chunk Seq+1
+			}
 		}
 		if mw.writePos(l.Stream, data, pos) != nil {
 			return false

@@ -62,12 +62,14 @@ func (j *lineJoiner) add(c Chunk, out func(containers.LogLine) bool) bool {
 		p.data = nil
 		// The position after this entry: the whole chunk if nothing of it is left, and never past a line still
 		// pending (a resumed read must see it again).
-		pos := c.Seq
+		pos, off := c.Seq, 0
 		if len(d) > 0 {
-			pos = c.Seq - 1
+			pos, off = c.Seq-1, c.Offset+len(c.Data)-len(d)
 		}
-		pos = j.before(pos)
-		if !out(containers.LogLine{Stream: int(c.Stream), Time: t, Data: entry, Seq: pos}) {
+		if low := j.before(pos); low != pos {
+			pos, off = low, 0
+		}
+		if !out(containers.LogLine{Stream: int(c.Stream), Time: t, Data: entry, Seq: pos, Offset: off}) {
 			return false
 		}
 	}
