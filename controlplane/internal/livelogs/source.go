@@ -70,10 +70,11 @@ func (l Source) awaitRun(ctx context.Context, id, run string) (State, error) {
 }
 
 func (l Source) live(ctx context.Context, t containers.LogTarget, opts containers.LogOptions, st State, yield func(containers.LogLine, error) bool) {
-	// Chunks are joined into Docker's log entries (lines.go) before since/until, which apply to an entry's time.
+	// Chunks are joined into Docker's log entries (lines.go) before since/until, which apply to an entry's time and
+	// both include an entry at their time, as Docker's do (an entry after until is left out).
 	j := &lineJoiner{}
 	out := func(l containers.LogLine) bool {
-		if (!opts.Since.IsZero() && l.Time.Before(opts.Since)) || (!opts.Until.IsZero() && !l.Time.Before(opts.Until)) {
+		if (!opts.Since.IsZero() && l.Time.Before(opts.Since)) || (!opts.Until.IsZero() && l.Time.After(opts.Until)) {
 			return true
 		}
 		return yield(l, nil)
