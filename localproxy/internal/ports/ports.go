@@ -47,8 +47,8 @@ type Publisher struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	created map[string]created        // by ID: containers with published ports created through this proxy
-	active  map[string][]net.Listener // by ID
+	created map[string]created      // by ID: containers with published ports created through this proxy
+	active  map[string]*publication // by ID
 }
 
 // New returns a Publisher. log nil = discard.
@@ -57,7 +57,7 @@ func New(up Upstream, log *slog.Logger) *Publisher {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Publisher{up: up, log: log, ctx: ctx, cancel: cancel, created: map[string]created{}, active: map[string][]net.Listener{}}
+	return &Publisher{up: up, log: log, ctx: ctx, cancel: cancel, created: map[string]created{}, active: map[string]*publication{}}
 }
 
 // createRequest is the part of a container create body that publishes ports.
@@ -103,21 +103,34 @@ func (p *Publisher) lookup(ref string) (created, bool) {
 	return created{}, false
 }
 
-// Started opens the listeners of ref if it is one of ours and not already published.
+// publication is the listeners of one run of a container.
+type publication struct{ lns []net.Listener }
+
+// Started opens the listeners of ref, if it is one of ours, for the run that just started: listeners of its previous
+// run still open (a restart, whose die this proxy has not seen yet) are closed first, as that run's ports are over.
 func (p *Publisher) Started(ctx context.Context, ref string) {
 	c, ok := p.lookup(ref)
 	if !ok {
 		return
 	}
+	p.publish(ctx, c.id, true)
+}
+
+// publish opens id's listeners; replace says what to do with ones already open: close them (a new run) or leave
+// them (Reopen of a run already published).
+func (p *Publisher) publish(ctx context.Context, id string, replace bool) {
 	p.mu.Lock()
-	_, open := p.active[c.id]
+	_, open := p.active[id]
 	p.mu.Unlock()
 	if open {
-		return
+		if !replace {
+			return
+		}
+		p.unpublish(id, nil)
 	}
-	lns, cports, err := p.listen(ctx, c.id)
+	lns, cports, err := p.listen(ctx, id)
 	if err != nil {
-		p.log.Warn("ports: ports not published", "container", c.id, "err", err)
+		p.log.Warn("ports: ports not published", "container", id, "err", err)
 		return
 	}
 	if len(lns) == 0 {
@@ -125,18 +138,19 @@ func (p *Publisher) Started(ctx context.Context, ref string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, open := p.active[c.id]; open || p.ctx.Err() != nil { // published meanwhile, or closed (Close cancels under mu)
+	if _, open := p.active[id]; open || p.ctx.Err() != nil { // published meanwhile, or closed (Close cancels under mu)
 		for _, ln := range lns {
 			ln.Close()
 		}
 		return
 	}
-	p.active[c.id] = lns
+	pub := &publication{lns: lns}
+	p.active[id] = pub
 	p.wg.Add(len(lns) + 1)
 	for i, ln := range lns {
-		go p.accept(ln, c.id, cports[i])
+		go p.accept(ln, id, cports[i])
 	}
-	go p.watch(c.id)
+	go p.watch(id, pub)
 }
 
 // listedContainer is the part of GET /containers/json that Reopen reads.
@@ -197,7 +211,7 @@ func (p *Publisher) Reopen(ctx context.Context) error {
 		p.mu.Lock()
 		p.created[c.ID] = created{id: c.ID, name: name}
 		p.mu.Unlock()
-		p.Started(ctx, c.ID)
+		p.publish(ctx, c.ID, false)
 	}
 	return nil
 }
@@ -418,9 +432,9 @@ func (r connReader) Read(b []byte) (int, error) {
 }
 
 // watch closes id's listeners when the container dies or is destroyed.
-func (p *Publisher) watch(id string) {
+func (p *Publisher) watch(id string, pub *publication) {
 	defer p.wg.Done()
-	defer p.unpublish(id)
+	defer p.unpublish(id, pub)
 	if p.watchEvents(id) {
 		return
 	}
@@ -473,12 +487,17 @@ func (p *Publisher) watchEvents(id string) bool {
 	}
 }
 
-func (p *Publisher) unpublish(id string) {
+// unpublish closes id's listeners: those of pub only (a watcher ending), or whatever is open (pub nil).
+func (p *Publisher) unpublish(id string, pub *publication) {
 	p.mu.Lock()
-	lns := p.active[id]
+	cur := p.active[id]
+	if cur == nil || (pub != nil && cur != pub) {
+		p.mu.Unlock()
+		return
+	}
 	delete(p.active, id)
 	p.mu.Unlock()
-	for _, ln := range lns {
+	for _, ln := range cur.lns {
 		ln.Close()
 		p.log.Info("ports: closed", "container", id, "addr", ln.Addr().String())
 	}
@@ -489,8 +508,10 @@ func (p *Publisher) Published(id string) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []string
-	for _, ln := range p.active[id] {
-		out = append(out, ln.Addr().String())
+	if pub := p.active[id]; pub != nil {
+		for _, ln := range pub.lns {
+			out = append(out, ln.Addr().String())
+		}
 	}
 	return out
 }
@@ -499,8 +520,8 @@ func (p *Publisher) Published(id string) []string {
 func (p *Publisher) Close() {
 	p.mu.Lock() // every wg.Add happens under mu after checking p.ctx: none can follow the Wait below
 	p.cancel()
-	for id, lns := range p.active {
-		for _, ln := range lns {
+	for id, pub := range p.active {
+		for _, ln := range pub.lns {
 			ln.Close()
 		}
 		delete(p.active, id)

@@ -312,3 +312,29 @@ func TestRandomHostPorts(t *testing.T) {
 		}
 	})
 }
+
+// A restart through this proxy publishes the new run's ports even when the old run's die has not been seen yet: the
+// control plane forgot the old random port at the new start, so a new one is picked and reported.
+func TestRestartRepublishes(t *testing.T) {
+	id := strings.Repeat("bc", 32)
+	fp := &fakePorts{ports: []publishedPort{{Port: "8080/tcp", Random: true}}}
+	up, _ := upstream.New(portsServer(t, id, fp, make(chan struct{})).URL, "", staticToken("tok"))
+	p := New(up, nil)
+	defer p.Close()
+	p.Created(id, "web", []byte(`{"HostConfig":{"PublishAllPorts":true}}`))
+	p.Started(context.Background(), "web")
+	fp.mu.Lock()
+	fp.ports[0].HostPort = "" // the restart's new start
+	fp.mu.Unlock()
+	p.Started(context.Background(), "web")
+	if len(fp.posted) != 2 {
+		t.Fatalf("posted %+v; want an assignment for each run", fp.posted)
+	}
+	port := fp.posted[1][0].HostPort
+	if got := p.Published(id); len(got) != 1 || got[0] != "127.0.0.1:"+port {
+		t.Fatalf("published %v; want only the new run's 127.0.0.1:%s", got, port)
+	}
+	if b := dial(t, "127.0.0.1:"+port, "again"); b != "8080:again" {
+		t.Fatalf("through the new run's port: %q", b)
+	}
+}
