@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -254,7 +255,14 @@ func parseTimestamp(v string, now time.Time) (time.Time, error) {
 	// cannot hold today's seconds with nanoseconds: a bound would move by a few hundred nanoseconds and miss the
 	// entry it names).
 	if secs, frac, hasFrac := strings.Cut(v, "."); secs != "" {
-		if sec, err := strconv.ParseInt(secs, 10, 64); err == nil {
+		sec, err := strconv.ParseInt(secs, 10, 64)
+		if errors.Is(err, strconv.ErrRange) { // a number of seconds past any date: the caller says it is out of range
+			sec, err = 1<<40, nil
+			if strings.HasPrefix(secs, "-") {
+				sec = -sec
+			}
+		}
+		if err == nil {
 			var nsec int64
 			if hasFrac {
 				n, err := strconv.ParseUint(frac, 10, 64)
