@@ -12,7 +12,7 @@
 // HostPort "" or "0" as testcontainers sends) is chosen here, where it is bound: the proxy listens on 127.0.0.1:0 and
 // reports the port the kernel gave (POST the same path, compare-and-set on the port it saw), before the start's
 // answer reaches the client, so inspect, docker port and ps show it at once. A proxy that restarts binds the recorded
-// port again, or, when this machine cannot, another one it reports. Listeners bind 127.0.0.1 only,
+// port again (or logs and skips it, as a fixed one, when this machine cannot: it may be the user's other machine). Listeners bind 127.0.0.1 only,
 // whatever HostIp asked, so nothing is exposed to the network. They close when the container dies or is destroyed
 // (watched through /events filtered by the container, or by polling inspect when events fail).
 //

@@ -271,9 +271,9 @@ type assignment struct {
 }
 
 // listen opens a listener for every TCP binding of id: on its host port when it has one, else (a random port not yet
-// assigned, or one this machine cannot bind again) on a port the kernel picks, which it then reports to the control
-// plane so that inspect, docker port and ps show it. A report refused (another proxy of the user claimed the port
-// first, or the container was started again) closes the listeners it concerned.
+// assigned for this run) on a port the kernel picks, which it then reports to the control plane so that inspect,
+// docker port and ps show it. A report refused (another proxy of the user claimed the port first, or the container
+// was started again) closes the listeners it concerned.
 func (p *Publisher) listen(ctx context.Context, id string) ([]net.Listener, []string, error) {
 	var pp published
 	if err := p.call(ctx, http.MethodGet, id, nil, &pp); err != nil {
@@ -294,13 +294,13 @@ func (p *Publisher) listen(ctx context.Context, id string) ([]net.Listener, []st
 		var ln net.Listener
 		var err error
 		if b.HostPort != "" {
-			ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", b.HostPort))
-			if err != nil && !b.Random {
+			// Taken here (another program, or this user's other machine is the one that publishes it): skipped,
+			// never moved, so that what inspect shows stays true for the proxy that bound it.
+			if ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", b.HostPort)); err != nil {
 				p.log.Error("ports: cannot publish", "container", id, "host_port", b.HostPort, "err", err)
 				continue
 			}
-		}
-		if ln == nil { // random: let the kernel choose a free port
+		} else { // random and not yet assigned for this run: let the kernel choose a free port
 			if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 				p.log.Error("ports: cannot publish", "container", id, "container_port", b.Port, "err", err)
 				continue

@@ -247,8 +247,8 @@ func dial(t *testing.T, addr, msg string) string {
 	return string(b)
 }
 
-// A random host port ("" / "0" / -P) is chosen here, where it is bound, and reported to the control plane; one this
-// machine can no longer bind is moved (compare and set on the old one); a report refused closes the listener.
+// A random host port ("" / "0" / -P) is chosen here, where it is bound, and reported to the control plane; one
+// already assigned that this machine cannot bind is left alone; a report refused closes the listener.
 func TestRandomHostPorts(t *testing.T) {
 	t.Run("assigned", func(t *testing.T) {
 		id := strings.Repeat("56", 32)
@@ -273,7 +273,7 @@ func TestRandomHostPorts(t *testing.T) {
 			t.Fatalf("through the random port: %q", b)
 		}
 	})
-	t.Run("moved when taken here", func(t *testing.T) {
+	t.Run("taken here: skipped, not moved", func(t *testing.T) {
 		id := strings.Repeat("78", 32)
 		taken, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -285,14 +285,11 @@ func TestRandomHostPorts(t *testing.T) {
 		up, _ := upstream.New(portsServer(t, id, fp, make(chan struct{})).URL, "", staticToken("tok"))
 		p := New(up, nil)
 		defer p.Close()
-		if err := p.Reopen(context.Background()); err != nil {
+		if err := p.Reopen(context.Background()); err != nil { // e.g. the user's other laptop starting its proxy
 			t.Fatal(err)
 		}
-		if len(fp.posted) != 1 || fp.posted[0][0].Previous != old || fp.posted[0][0].HostPort == old {
-			t.Fatalf("posted %+v; want a move from %s", fp.posted, old)
-		}
-		if got := p.Published(id); len(got) != 1 || got[0] != "127.0.0.1:"+fp.posted[0][0].HostPort {
-			t.Fatalf("published %v; want the new port", got)
+		if len(fp.posted) != 0 || len(p.Published(id)) != 0 {
+			t.Fatalf("posted %+v, published %v; want the assigned port left to the proxy that holds it", fp.posted, p.Published(id))
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
