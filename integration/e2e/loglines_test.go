@@ -13,8 +13,8 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// referenceHost is the machine's Docker Engine (gcpsim's), the reference for Docker's behaviour. Never DOCKER_HOST.
-func referenceHost(t *testing.T) string {
+// refEngineHost is the machine's Docker Engine (gcpsim's), the reference for Docker's behaviour. Never DOCKER_HOST.
+func refEngineHost(t *testing.T) string {
 	t.Helper()
 	h := os.Getenv("GCPSIM_DOCKER_HOST")
 	if h == "" {
@@ -29,7 +29,7 @@ type engine struct {
 }
 
 func engines(t *testing.T) []engine {
-	return []engine{{"runsock", stack.dockerHost, stack.arURL + "/alpine:latest"}, {"docker", referenceHost(t), "alpine:latest"}}
+	return []engine{{"runsock", stack.dockerHost, stack.arURL + "/alpine:latest"}, {"docker", refEngineHost(t), "alpine:latest"}}
 }
 
 func (e engine) must(t *testing.T, args ...string) string {

@@ -1,7 +1,6 @@
 package output
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"slices"
@@ -60,18 +59,12 @@ const chunkCost = 64
 // nextMax bounds the chunks one Next returns.
 const nextMax = 1024
 
-// Write appends p to stream as chunks of one line each (a line's bytes up to and including its newline, each chunk
-// stamped with its own time, as Docker's log drivers keep one entry per line); bytes after the last newline make a
-// chunk of their own, sent at once (an interactive prompt must not wait for a newline), which readers of the logs
-// join with the rest of their line. A line longer than linkproto.MaxChunk is cut. It blocks while the buffer is
-// full, and copies p.
+// Write appends p to stream as one or more chunks (at most linkproto.MaxChunk each), stamped with the time it is
+// written: a read of the process's output, whose lines readers of the logs split into Docker's entries, each with
+// this time (Docker stamps each line when its copier reads it). It blocks while the buffer is full, and copies p.
 func (b *Buffer) Write(ctx context.Context, stream uint8, p []byte) error {
 	for len(p) > 0 {
-		n := len(p)
-		if i := bytes.IndexByte(p, '\n'); i >= 0 {
-			n = i + 1
-		}
-		n = min(n, linkproto.MaxChunk)
+		n := min(len(p), linkproto.MaxChunk)
 		if err := b.append(ctx, stream, p[:n]); err != nil {
 			return err
 		}

@@ -162,6 +162,8 @@ type LogOptions struct {
 type LogPosition struct {
 	Seq    uint64
 	Offset int
+	// More says another entry follows at once (the rest of the same chunk): a writer need not flush before it.
+	More bool
 }
 
 // LogLine is one entry of output: a line with its trailing newline, or a partial entry as Docker's drivers make
@@ -175,4 +177,6 @@ type LogLine struct {
 	// LogPosition{Seq: Seq + 1, Offset: Offset} (Offset non-zero when the line ended inside that chunk).
 	Seq    uint64
 	Offset int
+	// More says another entry follows at once (the rest of the same chunk): a writer need not flush before it.
+	More bool
 }

@@ -13,8 +13,8 @@ import (
 // the newline, one time, and --tail counts them as two).
 const maxLine = 16 << 10
 
-// lineJoiner turns the agent's chunks (one line each, or the bytes of a line not yet ended, sent at once for attach)
-// into Docker's log entries: a line joined from its pieces, stamped with the time its newline arrived, as Docker's
+// lineJoiner turns the agent's chunks (one read of the output each: several lines, or a piece of one) into Docker's
+// log entries, one per line: a line joined from its pieces, stamped with the time its newline arrived, as Docker's
 // copier stamps a line when it is complete; a line past maxLine cut as Docker cuts it. Each stream has its own line,
 // as each of Docker's streams has its own copier. Bytes after the last newline stay pending until flush: Docker logs
 // them only at the stream's end, without a newline.
@@ -69,7 +69,9 @@ func (j *lineJoiner) add(c Chunk, out func(containers.LogLine) bool) bool {
 		if low := j.before(pos); low != pos {
 			pos, off = low, 0
 		}
-		if !out(containers.LogLine{Stream: int(c.Stream), Time: t, Data: entry, Seq: pos, Offset: off}) {
+		// More: this chunk gives another entry at once (not merely a piece left pending), so no flush is needed.
+		more := bytes.IndexByte(d, '\n') >= 0 || len(d) >= maxLine
+		if !out(containers.LogLine{Stream: int(c.Stream), Time: t, Data: entry, Seq: pos, Offset: off, More: more}) {
 			return false
 		}
 	}

@@ -80,3 +80,14 @@ func TestLineJoiner(t *testing.T) {
 		})
 	}
 }
+
+// More tells the writer another entry of the same chunk follows at once; the last complete line before a pending
+// piece is not More (it must be flushed: the piece may wait long for its newline).
+func TestLineJoinerMore(t *testing.T) {
+	var got []containers.LogLine
+	j := &lineJoiner{}
+	j.add(Chunk{Stream: 1, Seq: 1, Time: time.Unix(1, 0), Data: []byte("a\nb\nprompt> ")}, func(l containers.LogLine) bool { got = append(got, l); return true })
+	if len(got) != 2 || !got[0].More || got[1].More {
+		t.Fatalf("entries %+v; want a (More) and b (not More)", got)
+	}
+}
