@@ -34,6 +34,9 @@ type pendingLine struct {
 func (j *lineJoiner) add(c Chunk, out func(containers.LogLine) bool) bool {
 	p := &j.pend[streamIndex(c.Stream)]
 	d := c.Data
+	// Lines of one read get the read's time, each a nanosecond after the one before: Docker's copier stamps each
+	// line with its own time.Now(), so no two entries share a time and --since/--until can name one exactly.
+	k := 0
 	for len(d) > 0 {
 		if len(p.data) == 0 {
 			p.first = c.Seq
@@ -47,6 +50,9 @@ func (j *lineJoiner) add(c Chunk, out func(containers.LogLine) bool) bool {
 			entry, d = join(p.data, d[:i+1]), d[i+1:]
 			if !p.partialTS.IsZero() {
 				t = p.partialTS
+			} else {
+				t = t.Add(time.Duration(k))
+				k++
 			}
 			p.partialTS = time.Time{}
 		case len(d) >= room: // maxLine without a newline: a partial entry
