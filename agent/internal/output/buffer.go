@@ -1,7 +1,9 @@
 package output
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,7 +53,16 @@ func (b *Buffer) signal() {
 	b.changed = make(chan struct{})
 }
 
-// Write appends p to stream as one or more chunks, blocking while the buffer is full. It copies p.
+// chunkCost is what the buffer charges a chunk beyond its bytes (its header, its slice): many short lines cost
+// memory too, and the bound must hold for them.
+const chunkCost = 64
+
+// nextMax bounds the chunks one Next returns.
+const nextMax = 1024
+
+// Write appends p to stream as one or more chunks (at most linkproto.MaxChunk each), stamped with the time it is
+// written: a read of the process's output, whose lines readers of the logs split into Docker's entries, each with
+// this time (Docker stamps each line when its copier reads it). It blocks while the buffer is full, and copies p.
 func (b *Buffer) Write(ctx context.Context, stream uint8, p []byte) error {
 	for len(p) > 0 {
 		n := min(len(p), linkproto.MaxChunk)
@@ -64,10 +75,11 @@ func (b *Buffer) Write(ctx context.Context, stream uint8, p []byte) error {
 }
 
 func (b *Buffer) append(ctx context.Context, stream uint8, p []byte) error {
+	cost := len(p) + chunkCost
 	b.mu.Lock()
-	for b.size > 0 && b.size+len(p) > b.max {
+	for b.size > 0 && b.size+cost > b.max {
 		if b.drop {
-			b.size -= len(b.chunks[0].Data)
+			b.size -= len(b.chunks[0].Data) + chunkCost
 			b.chunks = b.chunks[1:]
 			continue
 		}
@@ -83,7 +95,7 @@ func (b *Buffer) append(ctx context.Context, stream uint8, p []byte) error {
 	defer b.mu.Unlock()
 	b.chunks = append(b.chunks, Chunk{Stream: stream, Seq: b.next, Time: b.now(), Data: append([]byte(nil), p...)})
 	b.next++
-	b.size += len(p)
+	b.size += cost
 	b.signal()
 	return nil
 }
@@ -127,7 +139,7 @@ func (b *Buffer) Ack(seq uint64) {
 	b.acked = seq
 	i := 0
 	for i < len(b.chunks) && b.chunks[i].Seq <= seq {
-		b.size -= len(b.chunks[i].Data)
+		b.size -= len(b.chunks[i].Data) + chunkCost
 		i++
 	}
 	b.chunks = append(b.chunks[:0:0], b.chunks[i:]...)
@@ -150,16 +162,12 @@ func (b *Buffer) Finish(e Exit) {
 }
 
 // Next waits until there are chunks after seq, or the exit report once everything after seq has been handed out,
-// and returns them. It returns ctx.Err() when ctx ends.
+// and returns them (at most nextMax at a time). It returns ctx.Err() when ctx ends.
 func (b *Buffer) Next(ctx context.Context, after uint64) ([]Chunk, *Exit, error) {
 	for {
 		b.mu.Lock()
-		var out []Chunk
-		for _, c := range b.chunks {
-			if c.Seq > after {
-				out = append(out, c)
-			}
-		}
+		i, _ := slices.BinarySearchFunc(b.chunks, after+1, func(c Chunk, seq uint64) int { return cmp.Compare(c.Seq, seq) })
+		out := slices.Clone(b.chunks[i:min(len(b.chunks), i+nextMax)])
 		exit, ch := b.exit, b.changed
 		b.mu.Unlock()
 		if len(out) > 0 {

@@ -19,8 +19,12 @@ type server Hub
 
 var _ linkproto.Server = (*server)(nil)
 
-// maxBatchBytes bounds one livelogs write.
+// maxBatchBytes bounds one livelogs write: the chunks' bytes plus chunkCost each (the agent sends one chunk per
+// line, so a batch of short lines is mostly headers: sequence, stream, time in the document).
 const maxBatchBytes = 64 << 10
+
+// chunkCost is what a chunk adds to a batch document beyond its bytes (field names, sequence, stream, time).
+const chunkCost = 48
 
 // Control serves an agent's control stream: hello, then Open and GoAway frames to the agent until the stream ends.
 func (s *server) Control(st linkproto.FrameStream) error {
@@ -195,7 +199,7 @@ func (h *Hub) persist(ctx context.Context, r agentRun, base uint64, st linkproto
 			switch r.f.Type {
 			case linkproto.FrameChunk:
 				batch = append(batch, livelogs.Chunk{Stream: r.f.Stream, Seq: base + r.f.Seq, Time: time.Unix(0, r.f.Time), Data: r.f.Data})
-				size += len(r.f.Data)
+				size += len(r.f.Data) + chunkCost
 				if size >= maxBatchBytes {
 					if err := flush(); err != nil {
 						return err

@@ -5,6 +5,10 @@
 // container is owners.go: admins see everyone's but change another user's only by full ID or the owner filter,
 // and each such change is an "admin" event.
 //
+// Published ports (publish.go): fixed host ports are recorded at create; random ones (-P, -p CPORT, HostPort "" or
+// "0") are left unassigned at each start until the owner's localproxy, which can bind them, reports its choice
+// (AssignPorts, compare-and-set, only for the current execution).
+//
 // It declares the small interfaces it needs from other parts in ports.go (Launcher, ImageResolver, LogSource,
 // Agent) and container.go (Store); main.go wires their implementations (cloudrun, images, livelogs.Source,
 // agentsessions.Agent, store). The sessions a container has through its agent (exec, attach with input, cp, top,

@@ -76,6 +76,7 @@ func (s *Service) start(ctx context.Context, c *Container, mode startMode) error
 		c.State = State{Status: container.StateRunning, StartedAt: s.now().UTC(), Execution: exec}
 		c.Agent = agent
 		c.Executions = append(c.Executions, exec)
+		c.Ports = publishedPorts(c.HostConfig, c.Config.ExposedPorts) // random host ports are chosen anew per start
 		if mode != startPolicy {
 			// As Docker's start and restart: the restart policy begins afresh (count, backoff, manual stop).
 			c.RestartCount, c.RestartDelay, c.ManuallyStopped, c.RestartCancelled = 0, 0, false, false

@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -250,9 +251,31 @@ func parseTimestamp(v string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(v); err == nil {
 		return now.Add(-d), nil
 	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	// "SECONDS[.NANOSECONDS]", as the CLI sends --since/--until: two integers, as Docker reads them (a float64
+	// cannot hold today's seconds with nanoseconds: a bound would move by a few hundred nanoseconds and miss the
+	// entry it names).
+	if secs, frac, hasFrac := strings.Cut(v, "."); secs != "" {
+		sec, err := strconv.ParseInt(secs, 10, 64)
+		if errors.Is(err, strconv.ErrRange) { // a number of seconds past any date: the caller says it is out of range
+			sec, err = 1<<40, nil
+			if strings.HasPrefix(secs, "-") {
+				sec = -sec
+			}
+		}
+		if err == nil {
+			var nsec int64
+			if hasFrac {
+				n, err := strconv.ParseUint(frac, 10, 64)
+				if err != nil || len(frac) == 0 || len(frac) > 9 {
+					return time.Time{}, errorf(errdefs.ErrInvalidArgument, "invalid timestamp %q", v)
+				}
+				nsec = int64(n)
+				for range 9 - len(frac) {
+					nsec *= 10
+				}
+			}
+			return time.Unix(sec, nsec), nil
+		}
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
 		if t, err := time.Parse(layout, v); err == nil {

@@ -175,15 +175,21 @@ type LogOptions struct {
 type LogPosition struct {
 	Seq    uint64
 	Offset int
+	// More says another entry follows at once (the rest of the same chunk): a writer need not flush before it.
+	More bool
 }
 
-// LogLine is one chunk of output, normally one line with its trailing newline.
+// LogLine is one entry of output: a line with its trailing newline, or a partial entry as Docker's drivers make
+// them (16 KiB of a longer line, or the unfinished end of the output).
 type LogLine struct {
 	// Stream is 1 for stdout, 2 for stderr (stdcopy's numbering).
 	Stream int
 	Time   time.Time
 	Data   []byte
 	// Seq is the line's sequence in the live output (0 from Cloud Logging): the output after it resumes at
-	// LogPosition{Seq: Seq + 1}.
-	Seq uint64
+	// LogPosition{Seq: Seq + 1, Offset: Offset} (Offset non-zero when the line ended inside that chunk).
+	Seq    uint64
+	Offset int
+	// More says another entry follows at once (the rest of the same chunk): a writer need not flush before it.
+	More bool
 }

@@ -204,3 +204,11 @@ func (noAgent) Export(context.Context, identity.Principal, string) (io.ReadClose
 func (noAgent) Commit(context.Context, identity.Principal, string, commit.Options) (string, error) {
 	return "", errNothing
 }
+
+func (noContainers) Published(context.Context, identity.Principal, string) (containers.PublishedPorts, error) {
+	return containers.PublishedPorts{}, errNothing
+}
+
+func (noContainers) AssignPorts(context.Context, identity.Principal, string, string, []containers.PortAssignment) (containers.PublishedPorts, error) {
+	return containers.PublishedPorts{}, errNothing
+}

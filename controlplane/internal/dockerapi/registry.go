@@ -26,8 +26,6 @@ type RegistryBackend interface {
 var (
 	errNoBuild = &errkind.Error{Kind: errdefs.ErrNotImplemented,
 		Msg: "runsock runs containers on Cloud Run Jobs and does not build images: build and push them elsewhere (Cloud Build, docker buildx against a registry), then pull"}
-	errNoCommit = &errkind.Error{Kind: errdefs.ErrNotImplemented,
-		Msg: "runsock does not commit containers to images: a container's files are kept only to copy out (docker cp, diff, export)"}
 	errNoPush = &errkind.Error{Kind: errdefs.ErrNotImplemented,
 		Msg: "runsock keeps no image layers, so it cannot push: push to Artifact Registry directly"}
 	errNoSave = &errkind.Error{Kind: errdefs.ErrNotImplemented,
@@ -43,7 +41,7 @@ var (
 func (h *Handler) registryRoutes() {
 	h.handle("GET /distribution/{name...}", h.distribution) // {name}/json: names contain slashes
 	unsupported := map[string]error{
-		"POST /build": errNoBuild, "POST /commit": errNoCommit, "POST /session": errNoSession,
+		"POST /build": errNoBuild, "POST /session": errNoSession,
 		"GET /images/get": errNoSave, "POST /images/load": errNoSave, "GET /images/search": errNoSearch,
 		"POST /auth": errNoLogin,
 	}

@@ -59,16 +59,21 @@ func builtinNetworkID(name string) string {
 	return (name + "0000000000000000000000000000000000000000000000000000000000000000")[:64]
 }
 
-// inspectPorts is NetworkSettings.Ports: every exposed port, with its host bindings when published (while running,
-// as Docker shows them).
+// inspectPorts is NetworkSettings.Ports: while running, every exposed port with its host bindings when published
+// (a random one once the owner's localproxy has bound it); otherwise empty, as Docker shows it.
 func inspectPorts(c *containers.Container) network.PortMap {
 	out := network.PortMap{}
+	if !c.Running() {
+		return out
+	}
 	for p := range c.Config.ExposedPorts {
 		out[p] = nil
 	}
-	if c.Running() {
-		for p, b := range c.Ports {
-			out[p] = b
+	for p, bindings := range c.Ports {
+		for _, b := range bindings {
+			if b.HostPort != "" {
+				out[p] = append(out[p], b)
+			}
 		}
 	}
 	return out
@@ -77,7 +82,13 @@ func inspectPorts(c *containers.Container) network.PortMap {
 // portSummaries is docker ps's PORTS column.
 func portSummaries(c *containers.Container) []container.PortSummary {
 	out := []container.PortSummary{}
-	for p, bindings := range inspectPorts(c) {
+	ports := inspectPorts(c)
+	if len(ports) == 0 { // not running: the exposed ports, as moby's container view lists them
+		for p := range c.Config.ExposedPorts {
+			ports[p] = nil
+		}
+	}
+	for p, bindings := range ports {
 		if len(bindings) == 0 {
 			out = append(out, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
 			continue

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,10 +111,21 @@ func applyLogsToken(r *http.Request, tok url.Values, opts *containers.LogOptions
 		return err
 	}
 	from := &containers.LogPosition{}
-	if from.Seq, err = tokenUint(r, tok, "seq", true); err != nil {
-		return err
-	}
-	if r.Header.Get(proxyproto.ResumePositionHeader) == "" {
+	if p := r.Header.Get(proxyproto.ResumePositionHeader); p != "" {
+		// The position after the last entry delivered: "SEQ", or "SEQ.OFFSET" when it ended inside chunk SEQ.
+		seq, off, hasOff := strings.Cut(p, ".")
+		if from.Seq, err = strconv.ParseUint(seq, 10, 64); err != nil {
+			return invalid("invalid resume position %q", p)
+		}
+		if hasOff {
+			if from.Offset, err = strconv.Atoi(off); err != nil || from.Offset < 0 {
+				return invalid("invalid resume position %q", p)
+			}
+		}
+	} else {
+		if from.Seq, err = tokenUint(r, tok, "seq", false); err != nil {
+			return err
+		}
 		off, _ := strconv.Atoi(tok.Get("off"))
 		from.Offset = max(off, 0)
 	}

@@ -51,6 +51,9 @@ type ContainerBackend interface {
 	Logs(ctx context.Context, p identity.Principal, ref string, opts containers.LogOptions) (*containers.Container, iter.Seq2[containers.LogLine, error], error)
 	Attach(ctx context.Context, p identity.Principal, ref string, stdout, stderr bool) (*containers.Container, func(context.Context) iter.Seq2[containers.LogLine, error], error)
 	Events(ctx context.Context, owner string, since, until time.Time) ([]containers.Event, <-chan containers.Event, error)
+	// Published and AssignPorts serve localproxy's random host ports (published.go).
+	Published(ctx context.Context, p identity.Principal, ref string) (containers.PublishedPorts, error)
+	AssignPorts(ctx context.Context, p identity.Principal, ref, execution string, as []containers.PortAssignment) (containers.PublishedPorts, error)
 }
 
 var _ ContainerBackend = (*containers.Service)(nil)
@@ -191,6 +194,8 @@ func (h *Handler) routes() {
 	h.handle("GET /containers/{id}/export", h.containerExport)
 	h.handle("POST /commit", h.containerCommit)
 	h.handleBody("POST /runsock/v1/containers/{id}/tunnel", duplexBody, h.tunnel)
+	h.handle("GET /runsock/v1/containers/{id}/ports", h.publishedPorts)
+	h.handle("POST /runsock/v1/containers/{id}/ports", h.assignPorts)
 
 	h.handle("POST /containers/{id}/exec", h.execCreate)
 	h.handleBody("POST /exec/{id}/start", duplexBody, h.execStart)

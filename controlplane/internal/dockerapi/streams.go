@@ -35,8 +35,14 @@ type muxWriter struct {
 
 func (m *muxWriter) write(stream int, p []byte) error { return m.writePos(stream, p, "") }
 
-// writePos writes p on stream; pos is where the stream stands after it (framed streams only; "" = not resumable).
+// writePos writes p on stream and flushes; pos is where the stream stands after it (framed streams only; "" = not
+// resumable).
 func (m *muxWriter) writePos(stream int, p []byte, pos string) error {
+	return m.writeEntry(stream, p, pos, true)
+}
+
+// writeEntry is writePos, flushing only when flush says so (the next entry is not already at hand).
+func (m *muxWriter) writeEntry(stream int, p []byte, pos string, flush bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.buf[:0]
@@ -54,7 +60,7 @@ func (m *muxWriter) writePos(stream int, p []byte, pos string) error {
 			return err
 		}
 	}
-	return m.writeLocked(b)
+	return m.writeFlush(b, flush)
 }
 
 // frame writes a control frame of a framed stream (nothing otherwise).
@@ -71,14 +77,16 @@ func (m *muxWriter) frame(kind byte, pos string, data []byte) error {
 	return m.writeLocked(b)
 }
 
-func (m *muxWriter) writeLocked(b []byte) error {
+func (m *muxWriter) writeLocked(b []byte) error { return m.writeFlush(b, true) }
+
+func (m *muxWriter) writeFlush(b []byte, flush bool) error {
 	if m.closed {
 		return io.ErrClosedPipe
 	}
 	if _, err := m.w.Write(b); err != nil {
 		return err
 	}
-	if m.flush != nil {
+	if flush && m.flush != nil {
 		return m.flush()
 	}
 	return nil
@@ -170,10 +178,13 @@ func (h *Handler) copyLines(ctx context.Context, mw *muxWriter, lines iter.Seq2[
 			data = append([]byte(l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")+" "), data...)
 		}
 		pos := ""
-		if l.Seq > 0 {
+		if l.Seq > 0 || l.Offset > 0 {
 			pos = strconv.FormatUint(l.Seq+1, 10)
+			if l.Offset > 0 {
+				pos += "." + strconv.Itoa(l.Offset) // the entry ended inside chunk Seq+1
+			}
 		}
-		if mw.writePos(l.Stream, data, pos) != nil {
+		if mw.writeEntry(l.Stream, data, pos, !l.More) != nil {
 			return false
 		}
 	}

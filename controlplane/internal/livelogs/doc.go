@@ -21,7 +21,11 @@
 // few seconds in case another writer exists.
 //
 // Source adapts the store to the containers package's LogSource (what `docker logs` and attach read), falling back to
-// Cloud Logging for a container whose agent never linked. It imports containers for those types only; containers
+// Cloud Logging for a container whose agent never linked. It serves Docker's log entries, not chunks: a chunk is one read of
+// the process's output (several lines, or a piece of one), and Source splits and joins them as Docker's log copier
+// does (lines.go), each line its own entry: a line stamped when its newline came, 16 KiB partial entries sharing one time, the unfinished end
+// only once the run is over, without a newline. A resume position names the chunk, and the offset in it when an
+// entry ended inside one ("SEQ.OFFSET"). It imports containers for those types only; containers
 // never imports livelogs.
 //
 // Goroutines: none of its own; Follow runs in its caller's goroutine, and a following Source read runs one timer

@@ -70,17 +70,20 @@ func (l Source) awaitRun(ctx context.Context, id, run string) (State, error) {
 }
 
 func (l Source) live(ctx context.Context, t containers.LogTarget, opts containers.LogOptions, st State, yield func(containers.LogLine, error) bool) {
-	wanted := func(c Chunk) bool {
-		if (c.Stream == 2 && !opts.Stderr && !t.Tty) || (c.Stream != 2 && !opts.Stdout) {
-			return false
-		}
-		return (opts.Since.IsZero() || !c.Time.Before(opts.Since)) && (opts.Until.IsZero() || c.Time.Before(opts.Until))
-	}
-	emit := func(c Chunk) bool {
-		if !wanted(c) {
+	// Chunks are joined into Docker's log entries (lines.go) before since/until, which apply to an entry's time and
+	// both include an entry at their time, as Docker's do (an entry after until is left out).
+	j := &lineJoiner{}
+	out := func(l containers.LogLine) bool {
+		if (!opts.Since.IsZero() && l.Time.Before(opts.Since)) || (!opts.Until.IsZero() && l.Time.After(opts.Until)) {
 			return true
 		}
-		return yield(containers.LogLine{Stream: int(c.Stream), Time: c.Time, Data: c.Data, Seq: c.Seq}, nil)
+		return yield(l, nil)
+	}
+	emit := func(c Chunk) bool {
+		if (c.Stream == 2 && !opts.Stderr && !t.Tty) || (c.Stream != 2 && !opts.Stdout) {
+			return true
+		}
+		return j.add(c, out)
 	}
 	after := st.LastSeq
 	var history iter.Seq2[Chunk, error] // nil: no history, only what comes next
@@ -130,6 +133,10 @@ func (l Source) live(ctx context.Context, t containers.LogTarget, opts container
 	}
 	start(containers.LogPosition{Seq: after + 1})
 	if !opts.Follow {
+		// A line the process has not ended is Docker's to log only at the stream's end: once the run is over.
+		if !t.Running || st.Complete {
+			j.flush(out)
+		}
 		return
 	}
 	fctx, cancel := context.WithCancel(ctx)
@@ -150,9 +157,6 @@ func (l Source) live(ctx context.Context, t containers.LogTarget, opts container
 	}
 	var stopped bool
 	err := l.Live.Follow(fctx, t.ContainerID, FollowOptions{After: after}, func(c Chunk) error {
-		if !opts.Until.IsZero() && !c.Time.Before(opts.Until) {
-			return nil
-		}
 		if !emit(c) {
 			stopped = true
 			return context.Canceled
@@ -161,5 +165,9 @@ func (l Source) live(ctx context.Context, t containers.LogTarget, opts container
 	})
 	if err != nil && !stopped && fctx.Err() == nil {
 		yield(containers.LogLine{}, err)
+		return
+	}
+	if !stopped && ctx.Err() == nil {
+		j.flush(out) // the run ended: its unfinished line is logged as it is
 	}
 }

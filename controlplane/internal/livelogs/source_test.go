@@ -68,3 +68,58 @@ func TestSourceStartAndResume(t *testing.T) {
 		})
 	}
 }
+
+// Entries are lines even when a chunk holds several (an older agent): each has its own resume position, inside the
+// chunk when it ends there, and a read resumed there repeats nothing. A line the process has not ended is logged
+// only once the run is over, without a newline, as Docker logs it.
+func TestSourceEntriesAndUnfinishedLine(t *testing.T) {
+	ctx := context.Background()
+	store := newTestStore(t)
+	if _, err := store.BeginRun(ctx, "c2", "run1"); err != nil {
+		t.Fatal(err)
+	}
+	var chunks []Chunk
+	for i, d := range []string{"l1\n", "l2\nl3\n", "l4\n", "unfin", "ished"} {
+		chunks = append(chunks, Chunk{Stream: 1, Seq: uint64(i + 1), Time: time.Now(), Data: []byte(d)})
+	}
+	if _, err := store.Append(ctx, "c2", chunks); err != nil {
+		t.Fatal(err)
+	}
+	src := Source{Live: store}
+	read := func(target containers.LogTarget, opts containers.LogOptions) ([]string, []containers.LogPosition) {
+		t.Helper()
+		opts.Stdout = true
+		var entries []string
+		var next []containers.LogPosition
+		for l, err := range src.Logs(ctx, target, opts) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries = append(entries, string(l.Data))
+			next = append(next, containers.LogPosition{Seq: l.Seq + 1, Offset: l.Offset})
+		}
+		return entries, next
+	}
+	running := containers.LogTarget{ContainerID: "c2", AgentRun: "run1", Running: true}
+	entries, next := read(running, containers.LogOptions{Tail: -1})
+	if strings.Join(entries, "|") != "l1\n|l2\n|l3\n|l4\n" {
+		t.Fatalf("entries of a running container %q; want four lines, the unfinished one held back", entries)
+	}
+	if next[1] != (containers.LogPosition{Seq: 2, Offset: 3}) {
+		t.Fatalf("position after l2 %+v; want inside chunk 2", next[1])
+	}
+	resumed, _ := read(running, containers.LogOptions{From: &next[1]})
+	if strings.Join(resumed, "|") != "l3\n|l4\n" {
+		t.Fatalf("resumed after l2: %q; want l3 and l4 only", resumed)
+	}
+	if err := store.Complete(ctx, "c2", "run1", 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	exited := containers.LogTarget{ContainerID: "c2", AgentRun: "run1"}
+	if entries, _ := read(exited, containers.LogOptions{Tail: -1}); strings.Join(entries, "|") != "l1\n|l2\n|l3\n|l4\n|unfinished" {
+		t.Fatalf("entries after the exit %q; want the unfinished line last, joined, without a newline", entries)
+	}
+	if entries, _ := read(exited, containers.LogOptions{Tail: 2}); strings.Join(entries, "|") != "l4\n|unfinished" {
+		t.Fatalf("tail 2 after the exit %q; want l4 and the unfinished line", entries)
+	}
+}

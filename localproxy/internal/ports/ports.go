@@ -2,6 +2,7 @@ package ports
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,8 +47,8 @@ type Publisher struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	created map[string]created        // by ID: containers with published ports created through this proxy
-	active  map[string][]net.Listener // by ID
+	created map[string]created      // by ID: containers with published ports created through this proxy
+	active  map[string]*publication // by ID
 }
 
 // New returns a Publisher. log nil = discard.
@@ -55,7 +57,7 @@ func New(up Upstream, log *slog.Logger) *Publisher {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Publisher{up: up, log: log, ctx: ctx, cancel: cancel, created: map[string]created{}, active: map[string][]net.Listener{}}
+	return &Publisher{up: up, log: log, ctx: ctx, cancel: cancel, created: map[string]created{}, active: map[string]*publication{}}
 }
 
 // createRequest is the part of a container create body that publishes ports.
@@ -101,52 +103,54 @@ func (p *Publisher) lookup(ref string) (created, bool) {
 	return created{}, false
 }
 
-// Started opens the listeners of ref if it is one of ours and not already published.
+// publication is the listeners of one run of a container.
+type publication struct{ lns []net.Listener }
+
+// Started opens the listeners of ref, if it is one of ours, for the run that just started: listeners of its previous
+// run still open (a restart, whose die this proxy has not seen yet) are closed first, as that run's ports are over.
 func (p *Publisher) Started(ctx context.Context, ref string) {
 	c, ok := p.lookup(ref)
 	if !ok {
 		return
 	}
+	p.publish(ctx, c.id, true)
+}
+
+// publish opens id's listeners; replace says what to do with ones already open: close them (a new run) or leave
+// them (Reopen of a run already published).
+func (p *Publisher) publish(ctx context.Context, id string, replace bool) {
 	p.mu.Lock()
-	_, open := p.active[c.id]
+	_, open := p.active[id]
 	p.mu.Unlock()
 	if open {
-		return
-	}
-	bindings, err := p.bindings(ctx, c.id)
-	if err != nil {
-		p.log.Warn("ports: inspect failed; ports not published", "container", c.id, "err", err)
-		return
-	}
-	var lns []net.Listener
-	var cports []string
-	for _, b := range bindings {
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", b.hostPort))
-		if err != nil {
-			p.log.Error("ports: cannot publish", "container", c.id, "host_port", b.hostPort, "err", err)
-			continue
+		if !replace {
+			return
 		}
-		p.log.Info("ports: published", "container", c.id, "addr", ln.Addr().String(), "container_port", b.containerPort)
-		lns = append(lns, ln)
-		cports = append(cports, b.containerPort)
+		p.unpublish(id, nil)
+	}
+	lns, cports, err := p.listen(ctx, id)
+	if err != nil {
+		p.log.Warn("ports: ports not published", "container", id, "err", err)
+		return
 	}
 	if len(lns) == 0 {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, open := p.active[c.id]; open || p.ctx.Err() != nil { // published meanwhile, or closed (Close cancels under mu)
+	if _, open := p.active[id]; open || p.ctx.Err() != nil { // published meanwhile, or closed (Close cancels under mu)
 		for _, ln := range lns {
 			ln.Close()
 		}
 		return
 	}
-	p.active[c.id] = lns
+	pub := &publication{lns: lns}
+	p.active[id] = pub
 	p.wg.Add(len(lns) + 1)
 	for i, ln := range lns {
-		go p.accept(ln, c.id, cports[i])
+		go p.accept(ln, id, cports[i])
 	}
-	go p.watch(c.id)
+	go p.watch(id, pub)
 }
 
 // listedContainer is the part of GET /containers/json that Reopen reads.
@@ -207,7 +211,7 @@ func (p *Publisher) Reopen(ctx context.Context) error {
 		p.mu.Lock()
 		p.created[c.ID] = created{id: c.ID, name: name}
 		p.mu.Unlock()
-		p.Started(ctx, c.ID)
+		p.publish(ctx, c.ID, false)
 	}
 	return nil
 }
@@ -225,12 +229,6 @@ func publishesTCP(c listedContainer) bool {
 type inspect struct {
 	State struct {
 		Running bool
-	}
-	HostConfig struct {
-		PortBindings map[string][]portBinding
-	}
-	NetworkSettings struct {
-		Ports map[string][]portBinding
 	}
 }
 
@@ -251,31 +249,129 @@ func (p *Publisher) inspect(ctx context.Context, id string) (inspect, int, error
 	return in, resp.StatusCode, json.NewDecoder(resp.Body).Decode(&in)
 }
 
-func (p *Publisher) bindings(ctx context.Context, id string) ([]binding, error) {
-	in, _, err := p.inspect(ctx, id)
-	if err != nil {
-		return nil, err
+// published is the control plane's GET PortsPath answer (containers.PublishedPorts).
+type published struct {
+	Execution string
+	Ports     []publishedPort
+}
+
+type publishedPort struct {
+	Port     string
+	Index    int
+	HostPort string
+	Random   bool
+}
+
+// assignment is one element of the POST PortsPath body (containers.PortAssignment).
+type assignment struct {
+	Port     string
+	Index    int
+	Previous string
+	HostPort string
+}
+
+// listen opens a listener for every TCP binding of id: on its host port when it has one, else (a random port not yet
+// assigned for this run) on a port the kernel picks, which it then reports to the control plane so that inspect,
+// docker port and ps show it. A report refused (another proxy of the user claimed the port first, or the container
+// was started again) closes the listeners it concerned.
+func (p *Publisher) listen(ctx context.Context, id string) ([]net.Listener, []string, error) {
+	var pp published
+	if err := p.call(ctx, http.MethodGet, id, nil, &pp); err != nil {
+		return nil, nil, err
 	}
-	src := in.NetworkSettings.Ports
-	if len(src) == 0 {
-		src = in.HostConfig.PortBindings
-	}
-	var out []binding
-	for port, bs := range src {
-		cport, proto, _ := strings.Cut(port, "/")
+	var lns, assigned []net.Listener
+	var cports []string
+	var as []assignment
+	seen := map[string]bool{}
+	for _, b := range pp.Ports {
+		cport, proto, _ := strings.Cut(b.Port, "/")
 		if proto != "" && proto != "tcp" {
 			continue // only TCP can be tunnelled
 		}
-		seen := map[string]bool{}
-		for _, b := range bs {
-			if b.HostPort == "" || b.HostPort == "0" || seen[b.HostPort] {
-				continue // -P without a port assigned by the control plane: nothing to listen on
+		if b.HostPort != "" && seen[b.HostPort] {
+			continue
+		}
+		var ln net.Listener
+		var err error
+		if b.HostPort != "" {
+			// Taken here (another program, or this user's other machine is the one that publishes it): skipped,
+			// never moved, so that what inspect shows stays true for the proxy that bound it.
+			if ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", b.HostPort)); err != nil {
+				p.log.Error("ports: cannot publish", "container", id, "host_port", b.HostPort, "err", err)
+				continue
 			}
-			seen[b.HostPort] = true
-			out = append(out, binding{hostPort: b.HostPort, containerPort: cport})
+		} else { // random and not yet assigned for this run: let the kernel choose a free port
+			if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				p.log.Error("ports: cannot publish", "container", id, "container_port", b.Port, "err", err)
+				continue
+			}
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			as = append(as, assignment{Port: b.Port, Index: b.Index, Previous: b.HostPort, HostPort: port})
+			assigned = append(assigned, ln)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		seen[port] = true
+		lns, cports = append(lns, ln), append(cports, cport)
+	}
+	if len(as) > 0 {
+		body := struct {
+			Execution string
+			Ports     []assignment
+		}{pp.Execution, as}
+		if err := p.call(ctx, http.MethodPost, id, body, nil); err != nil {
+			p.log.Warn("ports: random host ports not recorded; closing them", "container", id, "err", err)
+			keep, kept := lns[:0], cports[:0]
+			for i, ln := range lns {
+				if slices.Contains(assigned, ln) {
+					ln.Close()
+					continue
+				}
+				keep, kept = append(keep, ln), append(kept, cports[i])
+			}
+			lns, cports = keep, kept
 		}
 	}
-	return out, nil
+	for i, ln := range lns {
+		p.log.Info("ports: published", "container", id, "addr", ln.Addr().String(), "container_port", cports[i])
+	}
+	return lns, cports, nil
+}
+
+// PortsPath is the control plane route for a running container's published ports: GET them, POST the host ports
+// chosen for random ones.
+func PortsPath(id string) string { return "/runsock/v1/containers/" + url.PathEscape(id) + "/ports" }
+
+// call sends in (nil: no body) to PortsPath(id) and decodes the answer into out (nil: discard).
+func (p *Publisher) call(ctx context.Context, method, id string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.up.Target(PortsPath(id), "").String(), body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := p.up.RoundTrip(req)
+	if err != nil {
+		return fmt.Errorf("%s published ports of %s: %w", method, id, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var m struct{ Message string }
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&m)
+		return fmt.Errorf("%s published ports of %s: %s: %s", method, id, resp.Status, m.Message)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func (p *Publisher) accept(ln net.Listener, id, cport string) {
@@ -336,9 +432,9 @@ func (r connReader) Read(b []byte) (int, error) {
 }
 
 // watch closes id's listeners when the container dies or is destroyed.
-func (p *Publisher) watch(id string) {
+func (p *Publisher) watch(id string, pub *publication) {
 	defer p.wg.Done()
-	defer p.unpublish(id)
+	defer p.unpublish(id, pub)
 	if p.watchEvents(id) {
 		return
 	}
@@ -391,12 +487,17 @@ func (p *Publisher) watchEvents(id string) bool {
 	}
 }
 
-func (p *Publisher) unpublish(id string) {
+// unpublish closes id's listeners: those of pub only (a watcher ending), or whatever is open (pub nil).
+func (p *Publisher) unpublish(id string, pub *publication) {
 	p.mu.Lock()
-	lns := p.active[id]
+	cur := p.active[id]
+	if cur == nil || (pub != nil && cur != pub) {
+		p.mu.Unlock()
+		return
+	}
 	delete(p.active, id)
 	p.mu.Unlock()
-	for _, ln := range lns {
+	for _, ln := range cur.lns {
 		ln.Close()
 		p.log.Info("ports: closed", "container", id, "addr", ln.Addr().String())
 	}
@@ -407,8 +508,10 @@ func (p *Publisher) Published(id string) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []string
-	for _, ln := range p.active[id] {
-		out = append(out, ln.Addr().String())
+	if pub := p.active[id]; pub != nil {
+		for _, ln := range pub.lns {
+			out = append(out, ln.Addr().String())
+		}
 	}
 	return out
 }
@@ -417,8 +520,8 @@ func (p *Publisher) Published(id string) []string {
 func (p *Publisher) Close() {
 	p.mu.Lock() // every wg.Add happens under mu after checking p.ctx: none can follow the Wait below
 	p.cancel()
-	for id, lns := range p.active {
-		for _, ln := range lns {
+	for id, pub := range p.active {
+		for _, ln := range pub.lns {
 			ln.Close()
 		}
 		delete(p.active, id)
