@@ -34,7 +34,8 @@ const (
 	// quota before trying again: the loop goes on rather than ending for good, as Docker's would only when the
 	// process itself cannot start. A user's `docker start` is never retried (RunJob is not idempotent, see
 	// docs/local-stack.md); here an UNAVAILABLE RunJob that did start an execution leaves it unreferenced — the
-	// retry's execution is the one the container records — and the reconciler cancels it (cancelLeaked).
+	// retry's execution is the one the container records — and the reconciler cancels and deletes it after its
+	// launch grace (cleanCloud: executions no container references).
 	restartRetryUnavailable = 5 * time.Second
 )
 
