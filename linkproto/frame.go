@@ -22,7 +22,8 @@ const (
 	FrameChunk
 	// FrameAck: control plane → agent on Output. Seq is the highest durable sequence; Code 1 acknowledges the exit.
 	FrameAck
-	// FrameExit: agent → control plane on Output, after the last chunk. Code is the exit code, Time the exit time.
+	// FrameExit: agent → control plane on Output, after the last chunk. Code is the exit code, Time the exit time,
+	// Meta an ExitInfo or nothing.
 	FrameExit
 	// FrameSession: agent → control plane, first frame of a Session stream. Seq is the session ID, Code the agent's
 	// receive window (see Flow; 0 from an agent without flow control).

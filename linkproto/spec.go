@@ -21,6 +21,12 @@ const (
 	EnvStdinOnce = "RUNSOCK_STDIN_ONCE" // "1": the first attach's stdin EOF closes the main process's stdin
 	EnvTTY       = "RUNSOCK_TTY"        // "1": the main process runs on a pseudo-terminal
 	EnvUser      = "RUNSOCK_USER"       // Docker's user[:group] the main process runs as (Cloud Run has no such setting)
+	EnvGroupAdd  = "RUNSOCK_GROUP_ADD"  // the container's --group-add groups, comma-separated (names or IDs)
+	// EnvInit "1": Docker's --init. Without it the main process gets only the signals it would get as PID 1.
+	EnvInit = "RUNSOCK_INIT"
+	// EnvNetworkNone "1": Docker's --network none. The main process and execs run in their own network namespace
+	// with only a loopback interface.
+	EnvNetworkNone = "RUNSOCK_NETWORK_NONE"
 	// EnvStaged "1": archives were copied into the container before this start; the agent starts the main process
 	// only once the control plane has delivered them (archive-put sessions with Staged, the last one with Last),
 	// or after StagedWait.
@@ -32,6 +38,13 @@ const (
 	// EnvExecution is set by Cloud Run (not the launcher): the short name of the execution a task runs in.
 	EnvExecution = "CLOUD_RUN_EXECUTION"
 )
+
+// ExitInfo is the Meta of an Exit frame, when there is more to say than the code (none from an older agent).
+type ExitInfo struct {
+	// OOMKilled: the kernel's OOM killer killed a process of the container while it ran (its cgroup's
+	// memory.events oom_kill rose), what Docker reports as State.OOMKilled.
+	OOMKilled bool `json:"oomKilled,omitempty"`
+}
 
 // Hello is the Meta of the first Control frame.
 type Hello struct {
@@ -58,6 +71,10 @@ const (
 	KindTop         = "top"
 	KindStats       = "stats"
 	KindTunnel      = "tunnel" // bytes to and from 127.0.0.1:Port inside the container (published ports)
+	// KindPause stops every process of the container but the agent (SIGSTOP), KindUnpause continues them (SIGCONT):
+	// docker pause and unpause. Each answers Result once done.
+	KindPause   = "pause"
+	KindUnpause = "unpause"
 	// KindCapture: once the main process has ended, the container's changes against its image as a layer tar
 	// (Started with a Capture, Data, Result), or an Error of ErrKindTooLarge over EnvCapture's limit.
 	KindCapture = "capture"
@@ -86,6 +103,7 @@ type ExecSpec struct {
 	Stdin      bool     `json:"stdin,omitempty"` // attach stdin; otherwise the process reads /dev/null
 	Height     uint16   `json:"height,omitempty"`
 	Width      uint16   `json:"width,omitempty"`
+	GroupAdd   []string `json:"groupAdd,omitempty"` // the container's --group-add: exec'd processes get them too, as under Docker
 }
 
 // ArchiveSpec names a path for archive sessions and carries PUT's options.

@@ -7,18 +7,22 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/runsock/runsock/agent/internal/capture"
 	"github.com/runsock/runsock/agent/internal/link"
 	"github.com/runsock/runsock/agent/internal/mainproc"
+	"github.com/runsock/runsock/agent/internal/netns"
 	"github.com/runsock/runsock/agent/internal/output"
 	"github.com/runsock/runsock/agent/internal/pid1"
+	"github.com/runsock/runsock/agent/internal/procfs"
 	"github.com/runsock/runsock/agent/internal/sessions"
 	"github.com/runsock/runsock/linkproto"
 )
@@ -41,6 +45,12 @@ func main() {
 }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == netns.HelperArg {
+		// The agent binary between the clone of a --network none process and its exec (netns): nothing else runs.
+		code, msg := netns.RunHelper(os.Args[2:])
+		fmt.Fprintln(os.Stderr, msg)
+		return code
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	args := os.Args[1:]
 	if i := slices.Index(args, "--"); i >= 0 {
@@ -57,9 +67,12 @@ func run() int {
 		StdinOnce: os.Getenv(linkproto.EnvStdinOnce) == "1",
 		TTY:       os.Getenv(linkproto.EnvTTY) == "1",
 		User:      os.Getenv(linkproto.EnvUser),
+		GroupAdd:  splitList(os.Getenv(linkproto.EnvGroupAdd)),
+		Init:      os.Getenv(linkproto.EnvInit) == "1",
+		NoNetwork: os.Getenv(linkproto.EnvNetworkNone) == "1",
 		Tee:       true,
 	}
-	srv := &sessions.Server{Reaper: reaper, Log: log, Root: os.Getpid()}
+	srv := &sessions.Server{Reaper: reaper, Log: log, Root: os.Getpid(), NoNetwork: opts.NoNetwork}
 	staged := make(chan struct{})
 	if os.Getenv(linkproto.EnvStaged) == "1" {
 		var once sync.Once
@@ -110,6 +123,9 @@ func run() int {
 			arrived = false
 		}
 	}
+	// The container's OOM kills so far: one more at the exit means the kernel killed a process of this run for
+	// memory, which the exit report says at once (Cloud Run's own record of it arrives seconds later).
+	oomBefore, oomKnown := procfs.OOMKills()
 	var main *mainproc.Main
 	if arrived {
 		main = mainproc.Start(ctx, reaper, args, opts, buf)
@@ -118,12 +134,13 @@ func run() int {
 	}
 	srv.SetMain(main)
 	if main.PID() != 0 {
-		go pid1.Forward(ctx, main.PID())
+		go pid1.Forward(ctx, main.Signal)
 	}
 
 	<-main.Done()
 	code, at := main.Exit()
-	buf.Finish(output.Exit{Code: code, At: at})
+	oomAfter, _ := procfs.OOMKills()
+	buf.Finish(output.Exit{Code: code, At: at, OOMKilled: oomKnown && oomAfter > oomBefore})
 	if client != nil {
 		wait := exitNoLinkWait
 		select {
@@ -182,4 +199,12 @@ func newClient(log *slog.Logger, buf *output.Buffer, srv *sessions.Server, onCon
 		return nil
 	}
 	return c
+}
+
+// splitList splits a comma-separated environment value ("" is none).
+func splitList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }

@@ -393,6 +393,9 @@ func (c *Client) sendOutput(ctx context.Context, out linkproto.ClientStream) err
 		}
 		if exit != nil {
 			f := &linkproto.Frame{Type: linkproto.FrameExit, Code: int64(exit.Code), Time: exit.At.UnixNano(), Seq: sent}
+			if exit.OOMKilled {
+				f.Meta = linkproto.EncodeMeta(linkproto.ExitInfo{OOMKilled: true})
+			}
 			if err := out.Send(f); err != nil {
 				return fmt.Errorf("send exit: %w", err)
 			}

@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/runsock/runsock/agent/internal/netns"
 	"github.com/runsock/runsock/agent/internal/output"
 	"github.com/runsock/runsock/agent/internal/pid1"
 	"github.com/runsock/runsock/linkproto"
@@ -31,6 +30,14 @@ type Options struct {
 	TTY       bool
 	Tee       bool   // copy output to the agent's own stdout/stderr
 	User      string // Docker's user[:group] to run as ("" = the agent's own)
+	// GroupAdd are the container's --group-add groups (names or IDs), supplementary groups on top of the user's.
+	GroupAdd []string
+	// Init is Docker's --init: an init process (tini) is PID 1 and the command its child, so every signal reaches
+	// the command as it reaches any process. Without it the command is PID 1 on Docker, and Signal delivers only
+	// what PID 1 would receive (pid1.ReachesInit).
+	Init bool
+	// NoNetwork is Docker's --network none: the process runs in its own network namespace with only lo (netns).
+	NoNetwork bool
 }
 
 // Main is the running main process.
@@ -68,15 +75,21 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = UserEnv()
-	if opts.User != "" {
-		cred, home, err := Credential(opts.User)
-		if err != nil {
-			m.fail(ctx, buf, 126, "runsock agent: "+err.Error())
+	// Always resolved, root included: the process gets the supplementary groups Docker gives it, not the agent's.
+	cred, home, err := Credential(opts.User, opts.GroupAdd)
+	if err != nil {
+		m.fail(ctx, buf, 126, "runsock agent: "+err.Error())
+		return m
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if home != "" && opts.User != "" {
+		cmd.Env = append(cmd.Env, "HOME="+home)
+	}
+	if opts.NoNetwork {
+		if err := netns.Wrap(cmd, "/proc/self/exe"); err != nil {
+			code, msg := pid1.StartError(err)
+			m.fail(ctx, buf, code, "runsock agent: "+msg)
 			return m
-		}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		if home != "" {
-			cmd.Env = append(cmd.Env, "HOME="+home)
 		}
 	}
 	var pumps []*os.File
@@ -89,9 +102,6 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 			return m
 		}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-		if cmd.SysProcAttr == nil {
-			cmd.SysProcAttr = &syscall.SysProcAttr{}
-		}
 		cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty = true, true
 		m.pty, m.stdin = master, master
 		pumps, streams, closeAfter = []*os.File{master}, []uint8{linkproto.StreamStdout}, []*os.File{slave}
@@ -128,6 +138,9 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 			f.Close()
 		}
 		code, msg := pid1.StartError(err)
+		if opts.NoNetwork && errors.Is(err, syscall.EPERM) {
+			msg = "network mode none: this sandbox does not let the agent create a user and network namespace: " + err.Error()
+		}
 		m.fail(ctx, buf, code, "runsock agent: "+msg)
 		return m
 	}
@@ -244,7 +257,7 @@ func (m *Main) EndStdin() {
 	}
 	m.stdinDone = true
 	if m.pty != nil {
-		_, _ = m.pty.Write([]byte{4})
+		// As Docker: a terminal's input is never closed by the end of an attach (a detach, a client gone).
 		return
 	}
 	m.stdin.Close()
@@ -258,7 +271,10 @@ func (m *Main) Resize(h, w uint16) error {
 	return pty.Setsize(m.pty, &pty.Winsize{Rows: h, Cols: w})
 }
 
-// Signal sends sig to the process.
+// Signal sends sig to the process as Docker would deliver it: with Init, as tini forwards it to its child; without,
+// only if the process would receive it as the container's PID 1 (a signal it has no handler for is dropped, as the
+// kernel drops it for PID 1). SIGKILL ends the whole container, as the death of PID 1 does on Docker: when the
+// agent is PID 1 every other process in it is killed too.
 func (m *Main) Signal(sig syscall.Signal) error {
 	if m.pid == 0 {
 		return errors.New("the main process is not running")
@@ -268,41 +284,11 @@ func (m *Main) Signal(sig syscall.Signal) error {
 		return errors.New("the main process has exited")
 	default:
 	}
+	if sig == syscall.SIGKILL && os.Getpid() == 1 {
+		_ = syscall.Kill(-1, syscall.SIGKILL) // every process but PID 1 (kill(2)): the namespace's end
+	}
+	if !m.opts.Init && !pid1.ReachesInit(m.pid, sig) {
+		return nil
+	}
 	return syscall.Kill(m.pid, sig)
-}
-
-// Credential resolves Docker's user forms: uid, uid:gid, name, name:group (names through /etc/passwd and /etc/group).
-func Credential(spec string) (*syscall.Credential, string, error) {
-	name, group, hasGroup := strings.Cut(spec, ":")
-	cred := &syscall.Credential{}
-	home := ""
-	if uid, err := strconv.ParseUint(name, 10, 32); err == nil {
-		cred.Uid, cred.Gid = uint32(uid), uint32(uid)
-		if u, err := user.LookupId(name); err == nil {
-			gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-			cred.Gid, home = uint32(gid), u.HomeDir
-		}
-	} else {
-		u, err := user.Lookup(name)
-		if err != nil {
-			return nil, "", fmt.Errorf("unable to find user %s: no matching entries in passwd file", name)
-		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		cred.Uid, cred.Gid, home = uint32(uid), uint32(gid), u.HomeDir
-	}
-	if hasGroup {
-		if gid, err := strconv.ParseUint(group, 10, 32); err == nil {
-			cred.Gid = uint32(gid)
-		} else {
-			g, err := user.LookupGroup(group)
-			if err != nil {
-				return nil, "", fmt.Errorf("unable to find group %s: no matching entries in group file", group)
-			}
-			gid, _ := strconv.ParseUint(g.Gid, 10, 32)
-			cred.Gid = uint32(gid)
-		}
-	}
-	cred.NoSetGroups = true
-	return cred, home, nil
 }

@@ -2,6 +2,7 @@ package mainproc
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,6 +44,17 @@ func outputOf(t *testing.T, m *Main, buf *output.Buffer) (stdout, stderr string)
 	return out.String(), errb.String()
 }
 
+// waitCatches waits until process pid has installed a handler for sig (a shell's trap runs after its start).
+func waitCatches(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ok, _ := pid1.Catches(pid, sig); ok {
+			return
+		}
+	}
+	t.Fatalf("process %d never caught %v", pid, sig)
+}
+
 func TestMainProcess(t *testing.T) {
 	r := pid1.NewReaper()
 	defer r.Close()
@@ -78,7 +90,30 @@ func TestMainProcess(t *testing.T) {
 					t.Errorf("WriteStdin without -i: %v; want ErrNoStdin", err)
 				}
 			}},
-		{name: "signal", args: []string{"sleep", "30"},
+		{name: "a signal PID 1 has no handler for is dropped", args: []string{"sleep", "30"},
+			drive: func(t *testing.T, m *Main) {
+				if err := m.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case <-m.Done():
+					t.Fatal("SIGTERM ended a process without a handler for it; as PID 1 it would not")
+				case <-time.After(300 * time.Millisecond):
+				}
+				if err := m.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantCode: 137},
+		{name: "a handled signal is delivered", args: []string{"sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.05; done"},
+			drive: func(t *testing.T, m *Main) {
+				waitCatches(t, m.PID(), syscall.SIGTERM)
+				if err := m.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantCode: 7},
+		{name: "with --init every signal is delivered", args: []string{"sleep", "30"}, opts: Options{Init: true},
 			drive: func(t *testing.T, m *Main) {
 				if err := m.Signal(syscall.SIGTERM); err != nil {
 					t.Fatal(err)
@@ -110,26 +145,33 @@ func TestMainProcess(t *testing.T) {
 func TestCredential(t *testing.T) {
 	tests := []struct {
 		spec     string
+		add      []string
 		uid, gid uint32
+		groups   []uint32
 		bad      bool
 	}{
-		{spec: "0", uid: 0, gid: 0},
-		{spec: "root", uid: 0, gid: 0},
-		{spec: "0:7", uid: 0, gid: 7},
-		{spec: "12345", uid: 12345, gid: 12345}, // a uid with no passwd entry runs with the same gid, as Docker does
+		{spec: "0", uid: 0, gid: 0, groups: []uint32{0}},
+		{spec: "", uid: 0, gid: 0, groups: []uint32{0}},
+		{spec: "root", uid: 0, gid: 0, groups: []uint32{0}},
+		{spec: "0:7", uid: 0, gid: 7, groups: []uint32{7}},
+		{spec: "0:7", add: []string{"1234", "99"}, uid: 0, gid: 7, groups: []uint32{7, 99, 1234}},
+		{spec: "root", add: []string{"root"}, uid: 0, gid: 0, groups: []uint32{0}},
+		{spec: "12345", uid: 12345, gid: 0, groups: []uint32{0}}, // no passwd entry: group 0, as under Docker
+		{spec: "12345:5678", uid: 12345, gid: 5678, groups: []uint32{5678}},
 		{spec: "no-such-user-here", bad: true},
 		{spec: "root:no-such-group-here", bad: true},
+		{spec: "root", add: []string{"no-such-group-here"}, bad: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
-			cred, _, err := Credential(tt.spec)
+			cred, _, err := Credential(tt.spec, tt.add)
 			if tt.bad {
 				if err == nil {
 					t.Fatalf("Credential(%q) = %+v; want an error", tt.spec, cred)
 				}
 				return
 			}
-			if err != nil || cred.Uid != tt.uid || cred.Gid != tt.gid || !cred.NoSetGroups {
+			if err != nil || cred.Uid != tt.uid || cred.Gid != tt.gid || !slices.Equal(cred.Groups, tt.groups) || cred.NoSetGroups {
 				t.Fatalf("Credential(%q) = %+v, %v; want uid %d gid %d", tt.spec, cred, err, tt.uid, tt.gid)
 			}
 		})

@@ -18,8 +18,9 @@ type Chunk struct {
 
 // Exit is the main process's exit report.
 type Exit struct {
-	Code int
-	At   time.Time
+	Code      int
+	At        time.Time
+	OOMKilled bool // a process of the container was killed by the kernel's OOM killer
 }
 
 // Buffer is the bounded, sequence-numbered output buffer. Sequences start at 1.

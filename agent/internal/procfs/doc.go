@@ -1,5 +1,5 @@
 // Package procfs reads /proc and the cgroup filesystem for docker top (the agent's descendants, ps -ef style) and
-// docker stats (cgroup v2, falling back to v1, plus /proc/stat and /proc/net/dev).
+// docker stats (cgroup v2, falling back to v1, plus /proc/stat and /proc/net/dev), and the cgroup's OOM kills.
 //
 // It starts no goroutines and imports only linkproto from runsock.
 package procfs

@@ -46,6 +46,25 @@ func cgroupPath(controller string) string {
 	return "/"
 }
 
+// OOMKills is how many processes of the agent's cgroup the kernel's OOM killer has killed: oom_kill of cgroup v2's
+// memory.events, else of v1's memory.oom_control (Linux 4.13 and later). ok is false when neither can be read.
+// /proc/self/cgroup names the cgroup from the host's root where the container sees its own cgroup at the mount's
+// root (Docker on cgroup v1 bind-mounts it there, with no cgroup namespace), so both places are tried.
+func OOMKills() (n uint64, ok bool) {
+	dir, file := filepath.Join(cgroupRoot, cgroupPath("")), "memory.events"
+	root := cgroupRoot
+	if _, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers")); err != nil {
+		root = filepath.Join(cgroupRoot, "memory")
+		dir, file = filepath.Join(root, cgroupPath("memory")), "memory.oom_control"
+	}
+	for _, d := range []string{dir, root} {
+		if n, ok = keyValues(filepath.Join(d, file))["oom_kill"]; ok {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
 func readUint(path string) uint64 {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/runsock/runsock/agent/internal/mainproc"
+	"github.com/runsock/runsock/agent/internal/netns"
 	"github.com/runsock/runsock/agent/internal/pid1"
 	"github.com/runsock/runsock/linkproto"
 )
@@ -46,7 +47,11 @@ func (s *Server) exec(ctx context.Context, spec linkproto.ExecSpec, st linkproto
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = io.Copy(&dataWriter{out: out, stream: p.streams[i]}, f)
+			if _, err := io.Copy(&dataWriter{out: out, stream: p.streams[i]}, f); err != nil {
+				// The client is gone (a detach leaves the process running): keep reading, or the process would
+				// block once its pipe or terminal is full.
+				_, _ = io.Copy(io.Discard, f)
+			}
 		}()
 	}
 	ws := <-p.wait
@@ -90,9 +95,7 @@ func (s *Server) execInput(st linkproto.FrameStream, p *execProc) {
 				_, _ = p.stdin.Write(f.Data)
 			}
 		case linkproto.FrameClose:
-			if p.pty != nil {
-				_, _ = p.pty.Write([]byte{4})
-			} else {
+			if p.pty == nil { // as Docker: a terminal's input stays open when the client's ends
 				p.closeStdin()
 			}
 		case linkproto.FrameResize:
@@ -112,15 +115,30 @@ func (s *Server) startExec(spec linkproto.ExecSpec) (*execProc, error) {
 	cmd := exec.Command(spec.Cmd[0], spec.Cmd[1:]...)
 	cmd.Env = append(mainproc.UserEnv(), spec.Env...)
 	cmd.Dir = spec.WorkingDir
-	cmd.SysProcAttr = &syscall.SysProcAttr{}
-	if spec.User != "" {
-		cred, home, err := mainproc.Credential(spec.User)
-		if err != nil {
-			return nil, &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: err.Error()}
+	if spec.WorkingDir != "" {
+		// runc fails the exec before anything runs; without this check the failure would read as a missing command.
+		if fi, err := os.Stat(spec.WorkingDir); err != nil || !fi.IsDir() {
+			reason := "no such file or directory"
+			if err == nil {
+				reason = "not a directory"
+			}
+			return nil, &linkproto.Error{Kind: linkproto.ErrKindInternal, Message: fmt.Sprintf(
+				"OCI runtime exec failed: exec failed: unable to start container process: chdir to cwd (%q) set in config.json failed: %s: unknown",
+				spec.WorkingDir, reason)}
 		}
-		cmd.SysProcAttr.Credential = cred
-		if home != "" {
-			cmd.Env = append(cmd.Env, "HOME="+home)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	cred, home, err := mainproc.Credential(spec.User, spec.GroupAdd)
+	if err != nil {
+		return nil, &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: err.Error()}
+	}
+	cmd.SysProcAttr.Credential = cred
+	if home != "" && spec.User != "" {
+		cmd.Env = append(cmd.Env, "HOME="+home)
+	}
+	if s.NoNetwork {
+		if err := netns.Wrap(cmd, "/proc/self/exe"); err != nil && !errors.Is(err, exec.ErrNotFound) {
+			return nil, fmt.Errorf("exec: %w", err)
 		}
 	}
 	p := &execProc{}

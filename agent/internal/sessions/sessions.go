@@ -28,6 +28,9 @@ type Server struct {
 	Log  *slog.Logger
 	// Root is the PID whose descendants top lists: the agent's own.
 	Root int
+	// NoNetwork (--network none): execs run in a network namespace of their own with only lo, as the main process
+	// does — not the main process's own, which a process of the agent cannot join (setns needs CAP_SYS_ADMIN).
+	NoNetwork bool
 	// StagedDone is called once the last staged archive has been applied or has failed (see
 	// linkproto.ArchiveSpec.Last); nil when no archives are staged.
 	StagedDone func()
@@ -117,6 +120,15 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 		}
 		if err := m.Signal(syscall.Signal(spec.Signal)); err != nil {
 			return out.fail(&linkproto.Error{Kind: linkproto.ErrKindConflict, Message: err.Error()})
+		}
+		return out.result(0, nil)
+	case linkproto.KindPause, linkproto.KindUnpause:
+		do := pid1.Pause
+		if spec.Kind == linkproto.KindUnpause {
+			do = pid1.Unpause
+		}
+		if err := do(s.Root); err != nil {
+			return out.fail(&linkproto.Error{Kind: linkproto.ErrKindInternal, Message: spec.Kind + ": " + err.Error()})
 		}
 		return out.result(0, nil)
 	case linkproto.KindTop:

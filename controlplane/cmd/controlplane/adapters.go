@@ -37,7 +37,10 @@ func (l logSource) Logs(ctx context.Context, t containers.LogTarget, o container
 // imageBackend adapts images.Service to dockerapi.ImageBackend.
 type imageBackend struct{ s *images.Service }
 
-var _ dockerapi.ImageBackend = imageBackend{}
+var (
+	_ dockerapi.ImageBackend    = imageBackend{}
+	_ dockerapi.RegistryBackend = (*images.Service)(nil)
+)
 
 func (b imageBackend) Pull(ctx context.Context, owner string, req dockerapi.PullRequest, progress func(jsonstream.Message) error) error {
 	return b.s.Pull(ctx, owner, images.PullRequest{Ref: req.Ref, Platform: req.Platform, RegistryAuth: req.RegistryAuth}, progress)

@@ -36,6 +36,8 @@ type agentParts struct {
 	// files serves the archives of containers that are not running; nil (no interface value) without the agent,
 	// which is what applies staged archives.
 	files agentsessions.Files
+	// sizes tells what a container's files take (prune's report); nil without the agent.
+	sizes containers.WritableSizer
 }
 
 func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log *slog.Logger) (*agentParts, error) {
@@ -69,7 +71,7 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 		}
 		files.Captures, files.Limit = caps, cfg.CaptureLimit
 	}
-	p.files = files
+	p.files, p.sizes = files, files
 	aopts := agentsessions.AgentOptions{Wrap: wrap, Link: p.hub, Credentials: creds, Logs: p.live, Staged: files.Staging,
 		CaptureLimit: cfg.CaptureLimit, URL: cfg.AgentURL, ServiceAccount: cfg.AgentServiceAccount, Logger: log}
 	if cfg.AgentCAFile != "" {

@@ -108,6 +108,9 @@ type AttachOptions struct {
 	// Resumable: the client will resume this attach if its stream is cut, so ending it without an end of stdin
 	// does not end the process's stdin (docker run -i closes it only at the client's end of input).
 	Resumable bool
+	// Detached, when closed, says the client typed the detach sequence: the input session then ends without
+	// ending the process's stdin, as a cut would.
+	Detached <-chan struct{}
 }
 
 // AttachCursor is where an attach's output stands: the next sequence of the container's live output to deliver,
@@ -144,7 +147,7 @@ func (h *Hub) Attach(ctx context.Context, containerID string, opts AttachOptions
 		after, skipRun = opts.Resume.Next-min(opts.Resume.Next, 1), opts.Resume.SkipRun
 	}
 	if s.Stdin != nil || s.Resize != nil {
-		go h.attachInput(ctx, containerID, s, opts.Resumable)
+		go h.attachInput(ctx, containerID, s, opts.Resumable, opts.Detached)
 	}
 	stdout, stderr := writerOr(s.Stdout), writerOr(s.Stderr)
 	write := func(c livelogs.Chunk) error {
@@ -179,7 +182,7 @@ func (h *Hub) Attach(ctx context.Context, containerID string, opts AttachOptions
 }
 
 // attachInput waits for the agent (however long ctx allows) and forwards input to the main process.
-func (h *Hub) attachInput(ctx context.Context, containerID string, s Streams, resumable bool) {
+func (h *Hub) attachInput(ctx context.Context, containerID string, s Streams, resumable bool, detached <-chan struct{}) {
 	if _, err := h.conn(ctx, containerID); err != nil {
 		return
 	}
@@ -188,11 +191,18 @@ func (h *Hub) attachInput(ctx context.Context, containerID string, s Streams, re
 		h.log.Warn("attach input", "container", containerID, "error", err)
 		return
 	}
-	if resumable {
-		defer sess.abort() // after copyIn's Close frame, if stdin ended, the abort changes nothing
-	} else {
-		defer sess.close()
-	}
+	defer func() {
+		select {
+		case <-detached:
+			resumable = true // a detach leaves stdin open, as a cut does
+		default:
+		}
+		if resumable {
+			sess.abort() // after copyIn's Close frame, if stdin ended, the abort changes nothing
+		} else {
+			sess.close()
+		}
+	}()
 	go sess.drain() // the agent's credits for stdin; ends when the session does
 	h.feed(ctx, sess, s)
 }
@@ -211,6 +221,16 @@ func (h *Hub) call(ctx context.Context, containerID string, spec linkproto.OpenS
 // Signal sends sig to the container's main process.
 func (h *Hub) Signal(ctx context.Context, containerID string, sig syscall.Signal) error {
 	return h.call(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindSignal, Signal: int(sig)}, nil)
+}
+
+// Pause stops every process of the container but its agent (docker pause).
+func (h *Hub) Pause(ctx context.Context, containerID string) error {
+	return h.call(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindPause}, nil)
+}
+
+// Unpause continues every process of the container (docker unpause).
+func (h *Hub) Unpause(ctx context.Context, containerID string) error {
+	return h.call(ctx, containerID, linkproto.OpenSpec{Kind: linkproto.KindUnpause}, nil)
 }
 
 // Top lists the container's processes (ps -ef columns; psArgs is passed along but only the default is rendered).

@@ -63,6 +63,10 @@ type Options struct {
 	Exits chan<- ExitReport
 	// ConnectWait is how long a session waits for an agent that is not (yet, or not again) connected. 0 = 5 s.
 	ConnectWait time.Duration
+	// FirstLinkWait is how long a session waits, at most, for the agent of a run that has started but not linked
+	// yet (its bootstrap unclaimed): on Google an execution takes seconds to minutes to start, and an exec right
+	// after `docker start` waits for it as Docker's would succeed. 0 = 3 min.
+	FirstLinkWait time.Duration
 	// BatchDelay is how long output waits for more chunks before it is written (at most 64 KiB per write). 0 = 15 ms.
 	BatchDelay time.Duration
 }
@@ -73,6 +77,8 @@ type ExitReport struct {
 	// Execution is the run the report is about (the authenticated stream's): it ends that run and no other.
 	Execution string
 	Code      int
+	// OOMKilled: the agent saw the kernel's OOM killer kill a process of the container (Docker's State.OOMKilled).
+	OOMKilled bool
 	At        time.Time
 	recorded  chan struct{}
 }
@@ -115,6 +121,9 @@ func (a *agentConn) send(f *linkproto.Frame) error {
 func New(opts Options) *Hub {
 	if opts.ConnectWait == 0 {
 		opts.ConnectWait = 5 * time.Second
+	}
+	if opts.FirstLinkWait == 0 {
+		opts.FirstLinkWait = 3 * time.Minute
 	}
 	if opts.BatchDelay == 0 {
 		opts.BatchDelay = 15 * time.Millisecond
@@ -187,15 +196,31 @@ func (h *Hub) conn(ctx context.Context, id string) (*agentConn, error) {
 	}
 }
 
-// connWithin is conn bounded by ConnectWait: sessions ride out a redial but do not hang on a missing agent.
+// connWithin is conn bounded by ConnectWait: sessions ride out a redial but do not hang on a missing agent. A run
+// whose agent has not linked yet is waited for longer, up to FirstLinkWait, as long as its record says it is still
+// coming (it has not ended, its bootstrap is unclaimed).
 func (h *Hub) connWithin(ctx context.Context, id string) (*agentConn, error) {
-	wctx, cancel := context.WithTimeout(ctx, h.opts.ConnectWait)
-	defer cancel()
-	a, err := h.conn(wctx, id)
-	if err != nil && ctx.Err() != nil {
-		return nil, ctx.Err()
+	deadline := time.Now().Add(h.opts.FirstLinkWait)
+	for {
+		wctx, cancel := context.WithTimeout(ctx, h.opts.ConnectWait)
+		a, err := h.conn(wctx, id)
+		cancel()
+		if err == nil {
+			return a, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !time.Now().Before(deadline) || !h.firstLinkPending(ctx, id) {
+			return nil, err
+		}
 	}
-	return a, err
+}
+
+// firstLinkPending reports whether id's current run has started and its agent has not linked yet.
+func (h *Hub) firstLinkPending(ctx context.Context, id string) bool {
+	cr, err := h.opts.Credentials.AgentCredentials(ctx, id, true)
+	return err == nil && cr.Execution != "" && !cr.Ended && len(cr.KeyHash) == 0 && len(cr.BootstrapHash) > 0
 }
 
 // SetNotConnectedReason records why a container's agent cannot connect (say, its image could not be wrapped), for

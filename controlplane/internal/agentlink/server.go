@@ -116,6 +116,9 @@ func (s *server) Output(st linkproto.FrameStream) error {
 			if err == nil && f.Data != nil {
 				f.Data = append([]byte(nil), f.Data...)
 			}
+			if err == nil && f.Meta != nil {
+				f.Meta = append([]byte(nil), f.Meta...)
+			}
 			select {
 			case frames <- received{f: f, err: err}:
 			case <-ctx.Done():
@@ -227,7 +230,13 @@ func (h *Hub) exited(ctx context.Context, r agentRun, base uint64, st linkproto.
 	if err := h.opts.Logs.Complete(ctx, id, r.run, int(f.Code), at); err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
-	if err := h.reportExit(ctx, r, int(f.Code), at); err != nil {
+	var info linkproto.ExitInfo
+	if len(f.Meta) > 0 {
+		if err := linkproto.DecodeMeta(f.Meta, &info); err != nil {
+			h.log.Warn("exit report", "container", id, "err", err) // the code and time still stand
+		}
+	}
+	if err := h.reportExit(ctx, r, int(f.Code), info.OOMKilled, at); err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	state, err := h.opts.Logs.State(ctx, id)
@@ -238,12 +247,12 @@ func (h *Hub) exited(ctx context.Context, r agentRun, base uint64, st linkproto.
 }
 
 // reportExit hands the exit of run to Options.Exits and waits until it is recorded.
-func (h *Hub) reportExit(ctx context.Context, run agentRun, code int, at time.Time) error {
+func (h *Hub) reportExit(ctx context.Context, run agentRun, code int, oomKilled bool, at time.Time) error {
 	if h.opts.Exits == nil {
 		return nil
 	}
 	id := run.id
-	r := ExitReport{ContainerID: id, Execution: run.execution, Code: code, At: at, recorded: make(chan struct{})}
+	r := ExitReport{ContainerID: id, Execution: run.execution, Code: code, OOMKilled: oomKilled, At: at, recorded: make(chan struct{})}
 	select {
 	case h.opts.Exits <- r:
 	case <-ctx.Done():

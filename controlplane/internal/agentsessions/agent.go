@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -28,6 +29,8 @@ type Link interface {
 	Exec(ctx context.Context, id string, spec agentlink.ExecSpec, s agentlink.Streams, started func(pid int)) (int, error)
 	Attach(ctx context.Context, id string, opts agentlink.AttachOptions, s agentlink.Streams) error
 	Signal(ctx context.Context, id string, sig syscall.Signal) error
+	Pause(ctx context.Context, id string) error
+	Unpause(ctx context.Context, id string) error
 	Top(ctx context.Context, id, psArgs string) (container.TopResponse, error)
 	Stats(ctx context.Context, id string, prev *container.StatsResponse) (container.StatsResponse, error)
 	ArchiveStat(ctx context.Context, id, path string) (container.PathStat, error)
@@ -215,6 +218,9 @@ func (a *Agent) env(c *containers.Container, secret, run string) []string {
 		{c.Config.StdinOnce, linkproto.EnvStdinOnce, "1"},
 		{c.Config.Tty, linkproto.EnvTTY, "1"},
 		{c.Config.User != "", linkproto.EnvUser, c.Config.User},
+		{len(c.HostConfig.GroupAdd) > 0, linkproto.EnvGroupAdd, strings.Join(c.HostConfig.GroupAdd, ",")},
+		{c.HostConfig.Init != nil && *c.HostConfig.Init, linkproto.EnvInit, "1"},
+		{c.HostConfig.NetworkMode.IsNone(), linkproto.EnvNetworkNone, "1"},
 	} {
 		if kv.on {
 			env = append(env, kv.key+"="+kv.val)
@@ -239,6 +245,12 @@ func (a *Agent) WaitConnected(ctx context.Context, id string) error {
 func (a *Agent) Signal(ctx context.Context, id string, sig syscall.Signal) error {
 	return a.o.Link.Signal(ctx, id, sig)
 }
+
+// Pause stops every process of id but its agent (containers.Agent).
+func (a *Agent) Pause(ctx context.Context, id string) error { return a.o.Link.Pause(ctx, id) }
+
+// Unpause continues every process of id (containers.Agent).
+func (a *Agent) Unpause(ctx context.Context, id string) error { return a.o.Link.Unpause(ctx, id) }
 
 // Ended forgets the credentials and the link of id's run in execution, which has ended (containers.Agent).
 func (a *Agent) Ended(id, execution string) {

@@ -22,5 +22,7 @@
 // Goroutines: an Agent runs one short-lived goroutine per removed container (its live output is deleted after
 // livelogs.EndGrace, its staged archives at once) and one per start with staged archives (their delivery, bounded by
 // linkproto.StagedWait); Sessions runs the exit-report loop, one goroutine per report being recorded (and its
-// capture taken) and one per detached exec. Both Close idempotently, cancelling and waiting for them.
+// capture taken) and one per detached exec (started with Detach, or a TTY exec whose client may type the detach
+// sequence: it runs on after the client has gone, output discarded, until the process exits); an attach to a TTY
+// container with stdin runs one watching for the detach sequence. Both Close idempotently, cancelling and waiting for them.
 package agentsessions

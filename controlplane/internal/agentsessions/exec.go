@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
+	"github.com/runsock/runsock/controlplane/internal/detachkeys"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
@@ -30,7 +31,12 @@ type execRecord struct {
 	// containerUser is the container's configured user: an exec without -u runs as it, as in Docker (the exec
 	// process starts from the container's own process spec), while inspect still shows the User that was asked.
 	containerUser string
-	resize        chan agentlink.Size
+	// groupAdd are the container's --group-add groups, which exec'd processes get too.
+	groupAdd []string
+	// detachKeys end a TTY exec's client stream, leaving the process running (DetachKeys, or Docker's default).
+	detachKeys []byte
+	resize     chan agentlink.Size
+	startedCh  chan struct{} // closed when the exec starts (a resize waits for it, as Docker's does)
 
 	mu       sync.Mutex
 	created  time.Time
@@ -83,15 +89,23 @@ func (s *Sessions) ExecCreate(ctx context.Context, p identity.Principal, ref str
 	if !c.Running() {
 		return "", errkind.New(errdefs.ErrConflict, "container %s is not running", c.ID)
 	}
+	if c.State.Paused {
+		return "", errkind.New(errdefs.ErrConflict, "Container %s is paused, unpause the container before exec", ref)
+	}
 	if len(req.Cmd) == 0 {
 		return "", errkind.New(errdefs.ErrInvalidArgument, "No exec command specified")
 	}
 	if err := s.c.CheckAgent(c); err != nil {
 		return "", err
 	}
+	keys, err := detachkeys.Parse(req.DetachKeys)
+	if err != nil {
+		// Docker's wording; Docker gives it no kind (a 500), runsock the 400 that attach gives the same mistake.
+		return "", errkind.New(errdefs.ErrInvalidArgument, "Invalid escape keys (%s) provided", req.DetachKeys)
+	}
 	s.c.Audit(ctx, p, c, "exec")
 	e := &execRecord{id: randomHex(32), owner: c.Owner, containerID: c.ID, req: req, containerUser: c.Config.User,
-		resize: make(chan agentlink.Size, 4)}
+		groupAdd: c.HostConfig.GroupAdd, detachKeys: keys, resize: make(chan agentlink.Size, 4), startedCh: make(chan struct{})}
 	s.execs.add(e, time.Now())
 	s.c.Emit(ctx, c, "exec_create: "+strings.Join(req.Cmd, " "), map[string]string{"execID": e.id})
 	return e.id, nil
@@ -149,7 +163,8 @@ func (s *Sessions) ExecCheck(ctx context.Context, p identity.Principal, id strin
 }
 
 // ExecStart runs the exec through the agent and returns once it has exited and its output is written. A detached
-// exec runs in the background: ExecStart returns once it is started.
+// exec runs in the background: ExecStart returns once it is started. A TTY exec whose client types the detach
+// sequence returns then too, the process running on without a client (its output discarded), as in Docker.
 func (s *Sessions) ExecStart(ctx context.Context, p identity.Principal, id string, req container.ExecStartRequest, io ExecIO) error {
 	e, err := s.execFor(p, id)
 	if err != nil {
@@ -162,22 +177,33 @@ func (s *Sessions) ExecStart(ctx context.Context, p identity.Principal, id strin
 	}
 	e.started, e.running = true, true
 	e.mu.Unlock()
-	spec := agentlink.ExecSpec{Cmd: e.req.Cmd, Env: e.req.Env, WorkingDir: e.req.WorkingDir, User: cmp.Or(e.req.User, e.containerUser), Tty: e.req.Tty}
-	if size := req.ConsoleSize; size != nil {
-		spec.Height, spec.Width = uint16(size[0]), uint16(size[1])
-	} else if size := e.req.ConsoleSize; size != nil {
-		spec.Height, spec.Width = uint16(size[0]), uint16(size[1])
+	close(e.startedCh)
+	spec := agentlink.ExecSpec{Cmd: e.req.Cmd, Env: e.req.Env, WorkingDir: e.req.WorkingDir, User: cmp.Or(e.req.User, e.containerUser),
+		GroupAdd: e.groupAdd, Tty: e.req.Tty}
+	// As Docker: the start's size when the start asks for a TTY, else the create's; either only for a TTY process.
+	size := e.req.ConsoleSize
+	if req.ConsoleSize != nil && req.Tty {
+		size = req.ConsoleSize
+	}
+	if size != nil && e.req.Tty {
+		spec.Height, spec.Width = clampSize(size[0]), clampSize(size[1])
 	}
 	streams := agentlink.Streams{Resize: e.resize}
+	var det *detacher
 	if !req.Detach {
-		if e.req.AttachStdin {
-			streams.Stdin = io.Stdin
-		}
 		if e.req.AttachStdout {
 			streams.Stdout = io.Stdout
 		}
 		if e.req.AttachStderr {
 			streams.Stderr = io.Stderr
+		}
+		if e.req.AttachStdin {
+			streams.Stdin = io.Stdin
+			if e.req.Tty && io.Stdin != nil {
+				det = newDetacher()
+				streams.Stdin = det.reader(io.Stdin, e.detachKeys)
+				streams.Stdout, streams.Stderr = det.writer(streams.Stdout), det.writer(streams.Stderr)
+			}
 		}
 	}
 	started := func(pid int) {
@@ -196,32 +222,75 @@ func (s *Sessions) ExecStart(ctx context.Context, p identity.Principal, id strin
 		e.exitCode = &code
 		return err
 	}
-	if req.Detach {
-		s.mu.Lock()
-		if s.ctx.Err() != nil {
-			s.mu.Unlock()
-			return errkind.New(errdefs.ErrUnavailable, "the control plane is shutting down")
-		}
-		s.wg.Add(1)
+	if !req.Detach && det == nil {
+		return run(ctx)
+	}
+	// In the background: detached from the start, or possibly detached by the client later on.
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
 		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			if err := run(s.ctx); err != nil {
-				s.log.Warn("detached exec", "exec", id, "err", err)
-			}
-		}()
+		return errkind.New(errdefs.ErrUnavailable, "the control plane is shutting down")
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	bg, cancel := context.WithCancel(s.ctx)
+	done := make(chan error, 1)
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		err := run(bg)
+		if err != nil && det == nil {
+			s.log.Warn("detached exec", "exec", id, "err", err)
+		}
+		done <- err
+	}()
+	if req.Detach {
 		return nil
 	}
-	return run(ctx)
+	// Attached: the client's going away ends the exec's session as it would without a detach sequence.
+	stop := context.AfterFunc(ctx, func() {
+		if !det.detached() {
+			cancel()
+		}
+	})
+	defer stop()
+	select {
+	case err := <-done:
+		return err
+	case <-det.done:
+		return nil
+	}
 }
 
-// ExecResize resizes the exec's terminal.
+// clampSize is a terminal dimension as the agent takes it: Docker accepts any uint32, a terminal holds 16 bits.
+func clampSize(v uint) uint16 { return uint16(min(v, 1<<16-1)) }
+
+// execResizeWait is how long a resize of an exec not started yet waits for its start: Docker's 10 s.
+const execResizeWait = 10 * time.Second
+
+// ExecResize resizes the exec's terminal. Before the exec starts it waits for the start (as Docker does, a client
+// may resize right after asking for the start); an exec no longer running is a conflict.
 func (s *Sessions) ExecResize(ctx context.Context, p identity.Principal, id string, height, width uint) error {
 	e, err := s.execFor(p, id)
 	if err != nil {
 		return err
 	}
-	sendSize(e.resize, agentlink.Size{Height: uint16(height), Width: uint16(width)})
+	timer := time.NewTimer(execResizeWait)
+	defer timer.Stop()
+	select {
+	case <-e.startedCh:
+	case <-timer.C:
+		return errkind.New(errdefs.ErrUnavailable, "timeout waiting for exec session ready")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e.mu.Lock()
+	running := e.running
+	e.mu.Unlock()
+	if !running {
+		return errkind.New(errdefs.ErrConflict, "exec %s is not running: cannot resize it", id)
+	}
+	sendSize(e.resize, agentlink.Size{Height: clampSize(height), Width: clampSize(width)})
 	return nil
 }
 

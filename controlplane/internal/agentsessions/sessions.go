@@ -30,7 +30,7 @@ type Containers interface {
 	// WhenEnds is closed when id's current execution dies or id is removed.
 	WhenEnds(ctx context.Context, id string) <-chan struct{}
 	// AgentExited records an exit the agent of execution reported first-hand, if execution is still id's run.
-	AgentExited(id, execution string, code int, at time.Time)
+	AgentExited(id, execution string, code int, oomKilled bool, at time.Time)
 }
 
 var _ Containers = (*containers.Service)(nil)
@@ -99,7 +99,7 @@ func (s *Sessions) recordExits(exits <-chan agentlink.ExitReport) {
 				if capture {
 					s.captureBegins(r.ContainerID) // before the exit is visible: a cp after wait waits for it
 				}
-				s.c.AgentExited(r.ContainerID, r.Execution, r.Code, r.At)
+				s.c.AgentExited(r.ContainerID, r.Execution, r.Code, r.OOMKilled, r.At)
 				r.Recorded()
 				if capture {
 					s.captureAfterExit(r.ContainerID)
@@ -124,6 +124,9 @@ func (s *Sessions) AgentContainer(ctx context.Context, p identity.Principal, ref
 	if err != nil {
 		return nil, false, err
 	}
+	if c.Running() && c.State.Paused {
+		return nil, false, errkind.New(errdefs.ErrConflict, "container %s is paused, unpause the container before attach.", ref)
+	}
 	return c, s.c.CheckAgent(c) == nil, nil
 }
 
@@ -137,6 +140,8 @@ type AttachOptions struct {
 	Started func(AttachCursor)
 	// Resumable: a cut leaves the process's stdin open for the resumed attach (agentlink.AttachOptions).
 	Resumable bool
+	// DetachKeys end the attach when typed into a TTY container's stdin, leaving it running (detachkeys.Parse).
+	DetachKeys []byte
 }
 
 // AttachCursor is where an attach's output stands (agentlink.AttachCursor).
@@ -168,8 +173,21 @@ func (s *Sessions) AttachAgent(ctx context.Context, c *containers.Container, opt
 		}
 	}()
 	var streams agentlink.Streams
+	var detached chan struct{}
 	if c.Config.OpenStdin {
 		streams.Stdin = aio.Stdin
+		if c.Config.Tty && aio.Stdin != nil {
+			// As Docker: the detach sequence ends a TTY attach; the container runs on, its stdin left open.
+			det := newDetacher()
+			streams.Stdin, detached = det.reader(aio.Stdin, opts.DetachKeys), det.done
+			go func() {
+				select {
+				case <-det.done:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
 	}
 	if c.Config.Tty {
 		resize := make(chan agentlink.Size, 4)
@@ -184,7 +202,7 @@ func (s *Sessions) AttachAgent(ctx context.Context, c *containers.Container, opt
 		streams.Stderr = aio.Stderr
 	}
 	err := s.link.Attach(ctx, c.ID, agentlink.AttachOptions{Logs: opts.Logs, Stream: opts.Stream, NextRun: !c.Running(),
-		Resume: opts.Resume, Started: opts.Started, Resumable: opts.Resumable}, streams)
+		Resume: opts.Resume, Started: opts.Started, Resumable: opts.Resumable, Detached: detached}, streams)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -221,7 +239,7 @@ func (s *Sessions) Resize(ctx context.Context, p identity.Principal, ref string,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ch := range s.resizes[c.ID] {
-		sendSize(ch, agentlink.Size{Height: uint16(height), Width: uint16(width)})
+		sendSize(ch, agentlink.Size{Height: clampSize(height), Width: clampSize(width)})
 	}
 	return nil
 }

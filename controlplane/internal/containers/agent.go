@@ -64,16 +64,17 @@ func (s *Service) forgetAgent(c *Container) {
 	}
 }
 
-// AgentExited records an exit the agent of execution reported first-hand (exact code and time): state, die event,
-// waiters, auto-remove, as the watcher would — when execution is still the container's current one. A late report
-// of a run that has been replaced ends nothing.
-func (s *Service) AgentExited(id, execution string, code int, at time.Time) {
+// AgentExited records an exit the agent of execution reported first-hand (exact code and time, and whether the
+// kernel's OOM killer killed a process of it): state, oom and die events, waiters, auto-remove, as the watcher
+// would — when execution is still the container's current one. A late report of a run that has been replaced ends
+// nothing.
+func (s *Service) AgentExited(id, execution string, code int, oomKilled bool, at time.Time) {
 	if execution == "" {
 		return // a report that names no run applies to none
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
-	s.recordExit(ctx, id, execution, Outcome{ExitCode: code, FinishedAt: at})
+	s.recordExit(ctx, id, execution, Outcome{ExitCode: code, OOMKilled: oomKilled, FinishedAt: at})
 }
 
 // runEnded tells the agent's side that execution no longer runs c: its credential and link stop applying.

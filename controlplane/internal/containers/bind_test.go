@@ -73,6 +73,8 @@ func (a *bootAgent) Prepare(_ context.Context, _ *Container, spec *LaunchSpec) A
 
 func (a *bootAgent) WaitConnected(context.Context, string) error          { return nil }
 func (a *bootAgent) Signal(context.Context, string, syscall.Signal) error { return nil }
+func (a *bootAgent) Pause(context.Context, string) error                  { return nil }
+func (a *bootAgent) Unpause(context.Context, string) error                { return nil }
 func (a *bootAgent) Forget(string)                                        {}
 func (a *bootAgent) Ended(id, execution string) {
 	a.mu.Lock()
@@ -136,7 +138,7 @@ func TestAgentExitReportsApplyOnlyToTheirRun(t *testing.T) {
 	current := c.State.Execution
 
 	for _, stale := range []string{"projects/p/locations/l/jobs/j/executions/j-previous", "j-orphan", ""} {
-		s.AgentExited("c", stale, 9, time.Now())
+		s.AgentExited("c", stale, 9, false, time.Now())
 		if c, _ := st.GetContainer(context.Background(), "c"); !c.Running() || c.State.Execution != current {
 			t.Fatalf("a report of %q ended the current run: %+v", stale, c.State)
 		}
@@ -144,7 +146,7 @@ func TestAgentExitReportsApplyOnlyToTheirRun(t *testing.T) {
 	if len(a.ended) != 0 {
 		t.Fatalf("runs ended: %v", a.ended)
 	}
-	s.AgentExited("c", path.Base(current), 3, time.Now())
+	s.AgentExited("c", path.Base(current), 3, false, time.Now())
 	c, _ = st.GetContainer(context.Background(), "c")
 	if c.Running() || c.State.ExitCode != 3 {
 		t.Fatalf("the run's own report: %+v", c.State)

@@ -59,9 +59,12 @@ type State struct {
 	StopRequested bool
 	// RestartAt is when the restart policy starts the container again, while its status is restarting.
 	RestartAt time.Time `json:",omitempty"`
+	// Paused: docker pause stopped every process of the running container (Status stays running, as Docker's
+	// State.Running stays true; DockerStatus says "paused").
+	Paused bool `json:",omitempty"`
 }
 
-// Running reports whether the container has a live execution.
+// Running reports whether the container has a live execution (paused or not).
 func (c *Container) Running() bool { return c.State.Status == container.StateRunning }
 
 // Restarting reports whether the container's restart policy is about to start it again (it has no execution).
@@ -70,6 +73,14 @@ func (c *Container) Restarting() bool { return c.State.Status == container.State
 // Active is Docker's State.Running: running, or restarting (which Docker counts as running for start, stop, kill,
 // rm and wait).
 func (c *Container) Active() bool { return c.Running() || c.Restarting() }
+// DockerStatus is the status Docker shows (inspect's State.Status, ps's State and its status filter): "paused" for
+// a paused running container, else Status.
+func (c *Container) DockerStatus() container.ContainerState {
+	if c.Running() && c.State.Paused {
+		return container.StatePaused
+	}
+	return c.State.Status
+}
 
 // Store is the durable state the containers package needs; controlplane/internal/store implements it on Firestore.
 // Every method is one transaction. Errors wrap errdefs kinds: ErrNotFound for a missing container, ErrConflict

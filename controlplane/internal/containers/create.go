@@ -42,6 +42,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if err := validateRestartPolicy(&req.HostConfig); err != nil {
 		return nil, err
 	}
+	if err := checkLogDriver(req.HostConfig.LogConfig); err != nil {
+		return nil, err
+	}
 	cpu, mem, err := Resources(req.HostConfig.NanoCPUs, req.HostConfig.Memory)
 	if err != nil {
 		return nil, err
@@ -122,13 +125,13 @@ func checkCloudRunCan(hc *container.HostConfig, nc *network.NetworkingConfig) er
 		why = append(why, "devices (--device)")
 	}
 	switch m := string(hc.NetworkMode); m {
-	case "", "default", "bridge", "host":
+	case "", "default", "bridge", "host", "none": // none: the agent runs the process without network (netns)
 	default:
-		why = append(why, fmt.Sprintf("network mode %q (only bridge and host)", m))
+		why = append(why, fmt.Sprintf("network mode %q (only bridge, host and none)", m))
 	}
 	if nc != nil {
 		for n := range nc.EndpointsConfig {
-			if n != "bridge" && n != "host" && n != "default" {
+			if n != "bridge" && n != "host" && n != "default" && n != "none" {
 				why = append(why, fmt.Sprintf("network %q", n))
 			}
 		}

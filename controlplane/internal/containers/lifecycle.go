@@ -35,6 +35,9 @@ const (
 )
 
 func (s *Service) start(ctx context.Context, c *Container, mode startMode) error {
+	if c.Running() && c.State.Paused {
+		return errorf(errdefs.ErrConflict, "cannot start a paused container, try unpause instead")
+	}
 	if mode != startPolicy && c.Active() {
 		// Docker counts a restarting container as running: starting it is not modified either.
 		return errorf(errdefs.ErrNotModified, "container %s is already running", c.ID)
@@ -47,6 +50,10 @@ func (s *Service) start(ctx context.Context, c *Container, mode startMode) error
 		WorkingDir: c.Config.WorkingDir, User: c.Config.User, CPU: c.CPU, MemoryBytes: c.MemoryBytes,
 		Labels: map[string]string{"managed-by": "runsock"}, ContainerID: c.ID, Owner: c.Owner}
 	agent := s.prepareAgent(ctx, c, &spec)
+	if c.HostConfig.NetworkMode.IsNone() && agent.Unavailable != "" {
+		// Only the agent can take the process off the network: without it, `none` would be a lie.
+		return errorf(errdefs.ErrConflict, "container %s: network mode none needs the runsock agent, which this container cannot have: %s", c.Name, agent.Unavailable)
+	}
 	exec, err := s.launcher.Launch(ctx, spec)
 	if err != nil {
 		err = fmt.Errorf("start container %s: %w", c.Name, err)
@@ -143,13 +150,13 @@ func stopWait(c *Container, timeout *int) time.Duration {
 }
 
 // stop asks the main process to end with signal (SIGTERM by default) through the agent, waits up to wait for it
-// to exit, and cancels the execution if it has not (or when there is no agent to signal).
+// to exit, then kills it through the agent, and cancels the execution when the agent cannot (or there is none).
 func (s *Service) stop(ctx context.Context, c *Container, signal string, wait time.Duration, action string) error {
 	sig, err := ParseSignal(signal, syscall.SIGTERM)
 	if err != nil {
 		return err
 	}
-	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
+	if !s.agentReachable(ctx, c) {
 		return s.cancelAndWait(ctx, c, action, true)
 	}
 	sub, unsubscribe := s.bus.subscribe()
@@ -157,19 +164,44 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, wait ti
 	if err := s.markManualStop(ctx, c.ID, stopSignalCancelsRestart(c, sig), true); err != nil {
 		return err
 	}
-	if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
-		s.log.Warn("stop signal", "container", c.ID, "err", err)
+	kill := sig == syscall.SIGKILL
+	if !kill {
+		if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
+			s.log.Warn("stop signal", "container", c.ID, "err", err)
+			return s.cancelAndWait(ctx, c, action, true)
+		}
+		s.signalPaused(ctx, c)
+		if err := s.awaitAction(ctx, sub, c.ID, "die", wait); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			kill = true
+		}
+	}
+	// Docker's SIGKILL after the timeout. A process that has no handler for the stop signal never got it (it is
+	// PID 1 on Docker, see pid1.ReachesInit), so this is the common end of `docker stop` of a plain shell.
+	if kill && !s.killThroughAgent(ctx, sub, c) {
 		return s.cancelAndWait(ctx, c, action, true)
 	}
-	if err := s.awaitAction(ctx, sub, c.ID, "die", wait); err == nil {
-		if action != "" {
-			s.emit(ctx, c, action, nil)
-		}
-		return nil
-	} else if ctx.Err() != nil {
-		return err
+	if action != "" {
+		s.emit(ctx, c, action, nil)
 	}
-	return s.cancelAndWait(ctx, c, action, true)
+	return nil
+}
+
+// agentKillWait bounds the wait for the exit after a SIGKILL through the agent, before the execution is cancelled.
+const agentKillWait = 10 * time.Second
+
+// killThroughAgent sends SIGKILL through c's agent, which kills every process of the container at once and
+// reports the exit (137) first-hand, and waits for that exit on sub. It reports false when the agent could not do
+// it in agentKillWait: the caller cancels the execution then. Cancelling first would be slower where it matters:
+// Cloud Run sends SIGTERM, which a process without a handler ignores, and SIGKILL only after its grace period.
+func (s *Service) killThroughAgent(ctx context.Context, sub *subscription, c *Container) bool {
+	if err := s.agent.Signal(ctx, c.ID, syscall.SIGKILL); err != nil {
+		s.log.Warn("kill through the agent", "container", c.ID, "err", err)
+		return false
+	}
+	return s.awaitAction(ctx, sub, c.ID, "die", agentKillWait) == nil
 }
 
 // Kill cancels the container's execution (409 when it is not running, as Docker does). As Docker's kill, SIGKILL,
@@ -203,10 +235,25 @@ func (s *Service) Kill(ctx context.Context, p identity.Principal, ref, signal st
 		return err
 	}
 	s.emit(ctx, c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
-	if sig == syscall.SIGKILL || !s.agentReachable(ctx, c) {
+	if !s.agentReachable(ctx, c) {
 		return s.cancelAndWait(ctx, c, "", stopSignalCancelsRestart(c, sig))
 	}
-	return s.agent.Signal(ctx, c.ID, sig)
+	if sig == syscall.SIGKILL {
+		sub, unsubscribe := s.bus.subscribe()
+		defer unsubscribe()
+		if err := s.markManualStop(ctx, c.ID, true, true); err != nil {
+			return err
+		}
+		if s.killThroughAgent(ctx, sub, c) {
+			return nil
+		}
+		return s.cancelAndWait(ctx, c, "", true)
+	}
+	if err := s.agent.Signal(ctx, c.ID, sig); err != nil {
+		return err
+	}
+	s.signalPaused(ctx, c)
+	return nil
 }
 
 // cancelAndWait cancels c's execution and waits for its exit to be recorded; cancelRestart says whether the signal it
@@ -296,6 +343,9 @@ func (s *Service) Remove(ctx context.Context, p identity.Principal, ref string, 
 		return err
 	}
 	if c.Active() {
+		if c.State.Paused && !force {
+			return errorf(errdefs.ErrConflict, "You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", c.ID)
+		}
 		if !force {
 			return errorf(errdefs.ErrConflict, "cannot remove container \"/%s\": container is %s: stop the container before removing or force remove", c.Name, c.State.Status)
 		}
@@ -503,31 +553,48 @@ func (s *Service) waitHistory(ctx context.Context, p identity.Principal, cur Wai
 	return res, died, false, nil
 }
 
-// Prune removes p's stopped containers matching filters (until, label) and returns their IDs. An admin's prune,
+// Prune removes p's stopped containers matching filters (until, label) and reports their IDs and what their files
+// took (SpaceReclaimed, as Docker counts it: each one's writable layer). An admin's prune,
 // like anyone's, covers the admin's own containers; another user's take the owner filter, and each is audited.
-func (s *Service) Prune(ctx context.Context, p identity.Principal, filters map[string][]string) ([]string, error) {
+func (s *Service) Prune(ctx context.Context, p identity.Principal, filters map[string][]string) (container.PruneReport, error) {
+	rep := container.PruneReport{ContainersDeleted: []string{}}
 	f, err := parsePruneFilters(filters, s.now())
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
 	scope, err := ScopeFor(p, f.owners, false)
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
 	list, err := s.store.ListContainers(ctx, scope.Owner)
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
-	var removed []string
 	for _, c := range list {
 		if c.Active() || !f.match(c) || !scope.Covers(c.Owner) {
 			continue
 		}
+		size := s.writableSize(ctx, c)
 		s.Audit(ctx, p, c, "prune")
 		if err := s.remove(ctx, c); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-			return removed, err
+			return rep, err
 		}
-		removed = append(removed, c.ID)
+		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
+		rep.SpaceReclaimed += uint64(size)
 	}
-	return removed, nil
+	return rep, nil
+}
+
+// writableSize is what removing c frees, as Docker counts it for prune; a size that cannot be read counts as
+// nothing (the removal matters more than its report).
+func (s *Service) writableSize(ctx context.Context, c *Container) int64 {
+	if s.sizes == nil {
+		return 0
+	}
+	n, err := s.sizes.WritableSize(ctx, c.ID)
+	if err != nil {
+		s.log.Warn("size of a pruned container", "container", c.ID, "err", err)
+		return 0
+	}
+	return n
 }

@@ -216,9 +216,9 @@ func TestLifecycle(t *testing.T) {
 			wantErr: errdefs.ErrNotFound, wantStatus: container.StateCreated},
 		{name: "prune leaves a running container", running: true,
 			act: func(e *lifecycleEnv) error {
-				ids, err := e.s.Prune(bg, alice, nil)
-				if len(ids) != 0 {
-					return fmt.Errorf("pruned %v", ids)
+				rep, err := e.s.Prune(bg, alice, nil)
+				if len(rep.ContainersDeleted) != 0 {
+					return fmt.Errorf("pruned %v", rep.ContainersDeleted)
 				}
 				return err
 			},

@@ -137,7 +137,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal, opts ListOptio
 		case !since.IsZero() && !c.Created.After(since):
 		case !matchAny(opts.Filters["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }):
 		case len(nameRes) > 0 && !matchAny(nameRes, func(re *regexp.Regexp) bool { return re.MatchString("/" + c.Name) }):
-		case !matchAny(opts.Filters["status"], func(v string) bool { return v == string(c.State.Status) }):
+		case !matchAny(opts.Filters["status"], func(v string) bool { return v == string(c.DockerStatus()) }):
 		case len(exited) > 0 && (c.State.Status != container.StateExited || !exited[c.State.ExitCode]):
 		case !matchLabels(c.Config.Labels, opts.Filters["label"]):
 		case !matchAny(opts.Filters["ancestor"], func(v string) bool { return ancestorMatches(c, v) }):

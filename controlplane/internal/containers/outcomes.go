@@ -56,10 +56,12 @@ func (s *Service) recordLaunch(ctx context.Context, c *Container, execution stri
 // recorded without one (never after the user's own stop). It reports whether it changed anything. execution may be
 // the full or the short name. The container is read and written in one transaction.
 func (s *Service) ApplyOutcome(ctx context.Context, id, execution string, out Outcome, enrich bool) (bool, error) {
-	var ended string // the execution this outcome ended ("" = it enriched an exit already recorded)
+	var ended string  // the execution this outcome ended ("" = it enriched an exit already recorded)
+	var oomAdded bool // the enrichment told of an OOM kill the recorded exit did not have (the agent's report may have)
 	applied := out
 	c, err := s.store.UpdateContainer(ctx, id, func(c *Container) error {
 		ended, applied = "", out
+		oomAdded = out.OOMKilled && !c.State.OOMKilled
 		switch {
 		case c.Running() && sameExecution(c.State.Execution, execution):
 			if c.State.StopRequested && applied.Error == ErrorCancelled {
@@ -83,7 +85,7 @@ func (s *Service) ApplyOutcome(ctx context.Context, id, execution string, out Ou
 		s.afterExit(ctx, c, ended, applied)
 		return true, nil
 	}
-	if out.OOMKilled {
+	if oomAdded && c.State.OOMKilled {
 		s.emit(ctx, c, "oom", nil)
 	}
 	return true, nil

@@ -85,7 +85,8 @@ func TestPruneCoversTheCallersOwn(t *testing.T) {
 			for _, p := range []identity.Principal{alice, bob, admin} {
 				byOwner[p.Email] = mustCreate(t, s, p, "old", nil)
 			}
-			ids, err := s.Prune(context.Background(), tt.p, tt.filters)
+			rep, err := s.Prune(context.Background(), tt.p, tt.filters)
+			ids := rep.ContainersDeleted
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("Prune = %v, %v; want %v", ids, err, tt.err)

@@ -82,11 +82,20 @@ type Agent interface {
 	WaitConnected(ctx context.Context, id string) error
 	// Signal sends sig to id's main process.
 	Signal(ctx context.Context, id string, sig syscall.Signal) error
+	// Pause stops every process of id but the agent; Unpause continues them.
+	Pause(ctx context.Context, id string) error
+	Unpause(ctx context.Context, id string) error
 	// Forget drops what is remembered about a removed container (its credentials, its link, later its live output).
 	Forget(id string)
 	// Ended says that id's run in execution has ended (its exit is recorded): what its agent proved no longer
 	// applies, and sessions must not reach that run's link.
 	Ended(id, execution string)
+}
+
+// WritableSizer tells what a container's own files take (Docker's SizeRw): what removing it frees, which prune
+// reports (*containerfs.Files implements it).
+type WritableSizer interface {
+	WritableSize(ctx context.Context, id string) (int64, error)
 }
 
 // ImageResolver finds an image the owner has pulled. Resolve returns an error wrapping errdefs.ErrNotFound for an

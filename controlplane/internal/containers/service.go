@@ -19,7 +19,9 @@ type Options struct {
 	Images   ImageResolver
 	Logs     LogSource
 	// Agent gives starts the runsock agent (nil: containers run without it).
-	Agent  Agent
+	Agent Agent
+	// Sizes tells what prune frees (nil: prune reports nothing freed).
+	Sizes  WritableSizer
 	Logger *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
@@ -32,6 +34,7 @@ type Service struct {
 	images   ImageResolver
 	logs     LogSource
 	agent    Agent
+	sizes    WritableSizer
 	log      *slog.Logger
 	now      func() time.Time
 	bus      *bus
@@ -60,7 +63,7 @@ func New(o Options) *Service {
 		now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent,
+	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent, sizes: o.Sizes,
 		log: log, now: now,
 		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{}, restarting: map[string]bool{},
 		sleep: sleep, autoRemoveRetryFor: autoRemoveRetryFor}
@@ -176,6 +179,7 @@ func (s *Service) setExited(c *Container, out Outcome) {
 	}
 	c.State.Execution = ""
 	c.State.RestartAt = time.Time{}
+	c.State.Paused = false
 }
 
 // afterExit tells of c's recorded exit from execution (oom and die events), then schedules the restart policy's next

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runsock/runsock/controlplane/internal/agentsessions"
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/detachkeys"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/proxyproto"
@@ -30,8 +31,12 @@ func (h *Handler) attachAgent(w http.ResponseWriter, r *http.Request, c *contain
 	if err != nil {
 		return err
 	}
+	keys, err := detachkeys.Parse(r.URL.Query().Get("detachKeys")) // checked by containerAttach
+	if err != nil {
+		return invalid("Invalid detach keys (%s) provided", r.URL.Query().Get("detachKeys"))
+	}
 	opts := agentsessions.AttachOptions{Logs: boolValue(r, "logs"), Stream: boolValue(r, "stream"),
-		Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr")}
+		Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), DetachKeys: keys}
 	var stdinAt int64
 	if tok != nil {
 		if tok.Get("id") != c.ID {

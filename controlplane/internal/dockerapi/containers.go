@@ -60,7 +60,11 @@ func (h *Handler) containerInspect(w http.ResponseWriter, r *http.Request, p ide
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, inspect(c))
+	out, err := withKeys(inspect(c), containerInspectKeys())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func noContent(w http.ResponseWriter) error {
@@ -88,6 +92,20 @@ func (h *Handler) containerStop(w http.ResponseWriter, r *http.Request, p identi
 
 func (h *Handler) containerKill(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
 	if err := h.c.Kill(r.Context(), p, r.PathValue("id"), r.URL.Query().Get("signal")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (h *Handler) containerPause(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if err := h.c.Pause(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (h *Handler) containerUnpause(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if err := h.c.Unpause(r.Context(), p, r.PathValue("id")); err != nil {
 		return err
 	}
 	return noContent(w)
@@ -184,14 +202,14 @@ func (h *Handler) containerPrune(w http.ResponseWriter, r *http.Request, p ident
 	if err != nil {
 		return err
 	}
-	ids, err := h.c.Prune(r.Context(), p, filters)
+	rep, err := h.c.Prune(r.Context(), p, filters)
 	if err != nil {
 		return err
 	}
-	if ids == nil {
-		ids = []string{}
+	if rep.ContainersDeleted == nil {
+		rep.ContainersDeleted = []string{}
 	}
-	return writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: ids})
+	return writeJSON(w, http.StatusOK, rep)
 }
 
 func (h *Handler) containerRename(w http.ResponseWriter, r *http.Request, p identity.Principal) error {

@@ -2,9 +2,11 @@ package dockerapi
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/common"
@@ -47,10 +49,11 @@ func (h *Handler) execStart(w http.ResponseWriter, r *http.Request, p identity.P
 		return err
 	}
 	id := r.PathValue("id")
-	tty, err := h.agent.ExecCheck(r.Context(), p, id)
-	if err != nil {
+	if _, err := h.agent.ExecCheck(r.Context(), p, id); err != nil {
 		return err
 	}
+	// As Docker decides it: the start's Tty (not the create's) makes the stream raw; without it, multiplexed.
+	tty := req.Tty
 	if req.Detach {
 		if err := h.agent.ExecStart(r.Context(), p, id, req, agentsessions.ExecIO{}); err != nil {
 			return err
@@ -61,7 +64,11 @@ func (h *Handler) execStart(w http.ResponseWriter, r *http.Request, p identity.P
 	// Framed (localproxy), the natural end is explicit, so localproxy can tell a session the request timeout cut
 	// (an exec cannot be resumed: its process's output is not kept) and say so.
 	framed := r.ProtoMajor >= 2 && resumable(w, r)
-	d, err := h.openDuplex(w, r, streamType(tty))
+	ctype := streamType(tty)
+	if r.ProtoMajor < 2 && r.Header.Get("Upgrade") == "" {
+		ctype = streamType(true) // Docker names a stream answered without an upgrade raw, whatever it holds
+	}
+	d, err := h.openDuplex(w, r, ctype)
 	if err != nil {
 		return nil
 	}
@@ -71,8 +78,8 @@ func (h *Handler) execStart(w http.ResponseWriter, r *http.Request, p identity.P
 	err = h.agent.ExecStart(d.ctx, p, id, req, agentsessions.ExecIO{Stdin: d.in, Stdout: streamWriter{mw, 1}, Stderr: streamWriter{mw, 2}})
 	if err != nil && d.ctx.Err() == nil {
 		h.log.Warn("exec ended with an error", "exec", id, "err", err)
-		// The status line is gone: the error can only be shown as output, as Docker does.
-		streamWriter{mw, 2}.Write([]byte(err.Error() + "\n"))
+		// The status line is gone: the error can only be shown as output, on stdout as Docker does.
+		streamWriter{mw, 1}.Write([]byte(err.Error() + "\r\n"))
 	}
 	if d.ctx.Err() == nil {
 		mw.end(nil)
@@ -88,7 +95,11 @@ func (h *Handler) execInspect(w http.ResponseWriter, r *http.Request, p identity
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	out, err := withKeys(resp, execInspectKeys)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) execResize(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
@@ -106,19 +117,26 @@ func (h *Handler) execResize(w http.ResponseWriter, r *http.Request, p identity.
 	return nil
 }
 
+// size reads a resize's h and w as Docker's Uint32Value does: each must be there, a decimal within 0..2^32-1.
 func size(r *http.Request) (uint, uint, error) {
-	hgt, err := intValue(r, "h")
-	if err != nil {
-		return 0, 0, err
+	q := r.URL.Query()
+	var dims [2]uint
+	for i, k := range []struct{ key, name string }{{"h", "height"}, {"w", "width"}} {
+		v := q.Get(k.key)
+		digits, negative := strings.CutPrefix(v, "-")
+		if digits == "" || digits[0] == '+' {
+			return 0, 0, invalid("invalid resize %s %q: %v", k.name, v, strconv.ErrSyntax)
+		}
+		n, err := strconv.ParseUint(digits, 10, 32)
+		if err != nil {
+			return 0, 0, invalid("invalid resize %s %q: %v", k.name, v, errors.Unwrap(err))
+		}
+		if negative {
+			return 0, 0, invalid("invalid resize %s %q: %v", k.name, v, strconv.ErrRange)
+		}
+		dims[i] = uint(n)
 	}
-	wid, err := intValue(r, "w")
-	if err != nil {
-		return 0, 0, err
-	}
-	if hgt == nil || wid == nil || *hgt < 0 || *wid < 0 {
-		return 0, 0, invalid("resize needs h and w")
-	}
-	return uint(*hgt), uint(*wid), nil
+	return dims[0], dims[1], nil
 }
 
 // decodeStartBody decodes the JSON body of a request that may carry stdin after it. With proxyproto.StdinOffsetHeader

@@ -175,7 +175,9 @@ func TestEveryRouteRefusesHostileInput(t *testing.T) {
 						}
 					case r.panicked != "":
 						t.Errorf("%s: panic: %s", what, r.panicked)
-					case r.status >= 500:
+					case r.status >= 500 && !(r.status == baseline && (baseline == http.StatusNotImplemented || baseline == http.StatusServiceUnavailable)):
+						// (A route answering 501 or 503 to every request is a feature runsock does not have, or
+						// Docker's own answer outside a swarm: not a failure caused by the input.)
 						t.Errorf("%s: a 5xx for bad input", what)
 					case r.status >= 400:
 						var m map[string]any

@@ -92,9 +92,16 @@ func (h *Handler) imageList(w http.ResponseWriter, r *http.Request, p identity.P
 }
 
 func (h *Handler) imageGet(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-	name, ok := strings.CutSuffix(r.PathValue("name"), "/json")
+	path := r.PathValue("name")
+	if name, ok := strings.CutSuffix(path, "/history"); ok {
+		return h.imageHistory(w, r, p, name)
+	}
+	if _, ok := strings.CutSuffix(path, "/get"); ok {
+		return errNoSave
+	}
+	name, ok := strings.CutSuffix(path, "/json")
 	if !ok {
-		return &errkind.Error{Msg: "page not found", Kind: errdefs.ErrNotFound}
+		return errPageNotFound
 	}
 	if h.img == nil {
 		return errNoImages
@@ -103,13 +110,20 @@ func (h *Handler) imageGet(w http.ResponseWriter, r *http.Request, p identity.Pr
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	out, err := withKeys(resp, imageInspectKeys(resp.Size))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) imagePost(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if _, ok := strings.CutSuffix(r.PathValue("name"), "/push"); ok {
+		return errNoPush
+	}
 	name, ok := strings.CutSuffix(r.PathValue("name"), "/tag")
 	if !ok {
-		return &errkind.Error{Msg: "page not found", Kind: errdefs.ErrNotFound}
+		return errPageNotFound
 	}
 	if h.img == nil {
 		return errNoImages

@@ -30,7 +30,7 @@ func (n *netRegistry) all() map[string]network.Inspect {
 			if name == "none" {
 				drv = "null"
 			}
-			id := (name + "0000000000000000000000000000000000000000000000000000000000000000")[:64]
+			id := builtinNetworkID(name)
 			n.builtin[name] = network.Inspect{Network: network.Network{Name: name, ID: id, Scope: "local", Driver: drv,
 				Created: time.Unix(0, 0).UTC(), Options: map[string]string{}, Labels: map[string]string{}}}
 		}

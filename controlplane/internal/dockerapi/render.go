@@ -8,6 +8,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 )
 
@@ -29,15 +30,33 @@ func inspect(c *containers.Container) container.InspectResponse {
 		args = []string{}
 	}
 	cfg.Hostname = c.ID[:12]
+	if hc.Runtime == "" {
+		hc.Runtime = "cloudrun" // the one runtime /info lists
+	}
 	return container.InspectResponse{
 		ID: c.ID, Created: ts(c.Created), Path: path, Args: args, Image: c.ImageID, Name: "/" + c.Name,
 		RestartCount: c.RestartCount, Driver: "cloudrun", Platform: "linux",
-		State: &container.State{Status: c.State.Status, Running: c.Active(), Restarting: c.Restarting(), OOMKilled: c.State.OOMKilled,
+		State: &container.State{Status: c.DockerStatus(), Running: c.Active(), Restarting: c.Restarting(), Paused: c.Running() && c.State.Paused, OOMKilled: c.State.OOMKilled,
 			ExitCode: c.State.ExitCode, Error: c.State.Error, StartedAt: ts(c.State.StartedAt), FinishedAt: ts(c.State.FinishedAt)},
 		HostConfig: &hc, Config: &cfg, Mounts: []container.MountPoint{},
-		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{
-			string(hc.NetworkMode): {}}, Ports: inspectPorts(c)},
+		NetworkSettings: &container.NetworkSettings{Networks: endpoints(hc.NetworkMode), Ports: inspectPorts(c)},
+		GraphDriver:     &storage.DriverData{Name: "cloudrun", Data: map[string]string{}},
 	}
+}
+
+// endpoints is NetworkSettings.Networks: the container's one network, named as Docker names it ("default" is the
+// bridge network on Linux), with the network's ID. Cloud Run gives the task its addresses privately: none to show.
+func endpoints(mode container.NetworkMode) map[string]*network.EndpointSettings {
+	name := string(mode)
+	if name == "" || name == "default" {
+		name = "bridge"
+	}
+	return map[string]*network.EndpointSettings{name: {NetworkID: builtinNetworkID(name)}}
+}
+
+// builtinNetworkID is the ID netRegistry gives a built-in network.
+func builtinNetworkID(name string) string {
+	return (name + "0000000000000000000000000000000000000000000000000000000000000000")[:64]
 }
 
 // inspectPorts is NetworkSettings.Ports: every exposed port, with its host bindings when published (while running,
@@ -74,13 +93,13 @@ func portSummaries(c *containers.Container) []container.PortSummary {
 func summary(c *containers.Container) *container.Summary {
 	s := &container.Summary{ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: c.ImageID,
 		Command: strings.Join(append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...), " "),
-		Created: c.Created.Unix(), Ports: portSummaries(c), Labels: c.Config.Labels, State: c.State.Status,
+		Created: c.Created.Unix(), Ports: portSummaries(c), Labels: c.Config.Labels, State: c.DockerStatus(),
 		Status: statusText(c), Mounts: []container.MountPoint{}}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
-	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{string(c.HostConfig.NetworkMode): {}}}
+	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: endpoints(c.HostConfig.NetworkMode)}
 	return s
 }
 
@@ -88,6 +107,9 @@ func summary(c *containers.Container) *container.Summary {
 func statusText(c *containers.Container) string {
 	switch c.State.Status {
 	case container.StateRunning:
+		if c.State.Paused {
+			return "Up " + units.HumanDuration(time.Since(c.State.StartedAt)) + " (Paused)"
+		}
 		return "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
 	case container.StateRestarting:
 		return "Restarting (" + strconv.Itoa(c.State.ExitCode) + ") " + units.HumanDuration(time.Since(c.State.FinishedAt)) + " ago"

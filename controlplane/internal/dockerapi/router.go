@@ -38,13 +38,15 @@ type ContainerBackend interface {
 	Start(ctx context.Context, p identity.Principal, ref string) error
 	Stop(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error
 	Kill(ctx context.Context, p identity.Principal, ref, signal string) error
+	Pause(ctx context.Context, p identity.Principal, ref string) error
+	Unpause(ctx context.Context, p identity.Principal, ref string) error
 	Restart(ctx context.Context, p identity.Principal, ref string, timeout *int, signal string) error
 	Remove(ctx context.Context, p identity.Principal, ref string, force bool) error
 	Rename(ctx context.Context, p identity.Principal, ref, newName string) error
 	Update(ctx context.Context, p identity.Principal, ref string, u container.UpdateConfig) ([]string, error)
 	// Wait resumes the wait resume names when it is not nil (a wait cut by the request timeout).
 	Wait(ctx context.Context, p identity.Principal, ref string, cond container.WaitCondition, resume *containers.WaitCursor) (<-chan containers.WaitResult, containers.WaitCursor, error)
-	Prune(ctx context.Context, p identity.Principal, filters map[string][]string) ([]string, error)
+	Prune(ctx context.Context, p identity.Principal, filters map[string][]string) (container.PruneReport, error)
 	Logs(ctx context.Context, p identity.Principal, ref string, opts containers.LogOptions) (*containers.Container, iter.Seq2[containers.LogLine, error], error)
 	Attach(ctx context.Context, p identity.Principal, ref string, stdout, stderr bool) (*containers.Container, func(context.Context) iter.Seq2[containers.LogLine, error], error)
 	Events(ctx context.Context, owner string, since, until time.Time) ([]containers.Event, <-chan containers.Event, error)
@@ -66,8 +68,10 @@ type Options struct {
 	Containers ContainerBackend
 	Images     ImageBackend
 	Agent      AgentBackend
-	Info       Info
-	Logger     *slog.Logger
+	// Registry answers distribution inspect and image history; nil answers as Images nil does.
+	Registry RegistryBackend
+	Info     Info
+	Logger   *slog.Logger
 	// FirestoreOps, when set, reports the container state store's Firestore document reads, writes and queries since
 	// start to admins (GET /runsock/v1/debug/firestore), so benchmarks can count what a docker command costs.
 	FirestoreOps func() map[string]int64
@@ -82,6 +86,7 @@ type Handler struct {
 	c         ContainerBackend
 	img       ImageBackend
 	agent     AgentBackend
+	registry  RegistryBackend
 	info      Info
 	ops       func() map[string]int64
 	docWrites func(prefix string, limit int) any
@@ -104,7 +109,7 @@ func New(o Options) *Handler {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, info: o.Info, log: log, mux: http.NewServeMux(),
+	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, registry: o.Registry, info: o.Info, log: log, mux: http.NewServeMux(),
 		streams: map[io.Closer]struct{}{}, nets: newNetRegistry()}
 	h.routes()
 	return h
@@ -162,6 +167,8 @@ func (h *Handler) routes() {
 	h.handle("POST /containers/{id}/stop", h.containerStop)
 	h.handle("POST /containers/{id}/kill", h.containerKill)
 	h.handle("POST /containers/{id}/restart", h.containerRestart)
+	h.handle("POST /containers/{id}/pause", h.containerPause)
+	h.handle("POST /containers/{id}/unpause", h.containerUnpause)
 	h.handle("POST /containers/{id}/wait", h.containerWait)
 	h.handle("DELETE /containers/{id}", h.containerDelete)
 	h.handle("POST /containers/prune", h.containerPrune)
@@ -169,6 +176,7 @@ func (h *Handler) routes() {
 	h.handle("POST /containers/{id}/update", h.containerUpdate)
 	h.handle("GET /containers/{id}/logs", h.containerLogs)
 	h.handleBody("POST /containers/{id}/attach", duplexBody, h.containerAttach)
+	h.handle("GET /containers/{id}/attach/ws", h.containerAttachWebSocket)
 	h.handle("GET /containers/{id}/top", h.containerTop)
 	h.handle("GET /containers/{id}/stats", h.containerStats)
 	h.handle("POST /containers/{id}/resize", h.containerResize)
@@ -189,6 +197,9 @@ func (h *Handler) routes() {
 
 	h.imageRoutes()
 	h.netVolRoutes()
+	h.registryRoutes()
+	h.pluginRoutes()
+	h.swarmRoutes()
 }
 
 // firestoreOps answers admins with the Firestore operation counts since start: process-wide figures, so not for

@@ -12,6 +12,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
+	"github.com/runsock/runsock/controlplane/internal/detachkeys"
+	"github.com/runsock/runsock/controlplane/internal/errkind"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/proxyproto"
 )
@@ -182,6 +184,9 @@ func (h *Handler) copyLines(ctx context.Context, mw *muxWriter, lines iter.Seq2[
 // UPGRADED when asked to upgrade); over HTTP/2 (localproxy) there is no Upgrade, so it answers 200 and streams
 // full-duplex: the response body is the output, the request body stdin. Everything rejected is rejected before.
 func (h *Handler) containerAttach(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if _, err := detachkeys.Parse(r.URL.Query().Get("detachKeys")); err != nil {
+		return invalid("Invalid detach keys (%s) provided", r.URL.Query().Get("detachKeys"))
+	}
 	if !boolValue(r, "stream") && !boolValue(r, "logs") {
 		return invalid("Bad parameters: you must choose at least one stream")
 	}
@@ -208,4 +213,15 @@ func (h *Handler) containerAttach(w http.ResponseWriter, r *http.Request, p iden
 	d.drainInput()
 	h.copyLines(d.ctx, &muxWriter{w: d.out, raw: c.Config.Tty}, stream(d.ctx), false)
 	return nil
+}
+
+// containerAttachWebSocket answers Docker's WebSocket attach reaching the control plane: localproxy serves it (as
+// the same full-duplex attach a hijack becomes), since Google's front end carries no WebSocket to a service that
+// speaks end-to-end HTTP/2.
+func (h *Handler) containerAttachWebSocket(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	if _, err := h.c.Resolve(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	return &errkind.Error{Kind: errdefs.ErrNotImplemented,
+		Msg: "attach over WebSocket is served by localproxy: Cloud Run's front end carries no WebSocket to the control plane"}
 }

@@ -3,7 +3,9 @@ package dockerapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/runsock/runsock/controlplane/internal/containers"
@@ -29,7 +32,8 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request, _ identity.Princi
 }
 
 func (h *Handler) version(w http.ResponseWriter, r *http.Request, _ identity.Principal) error {
-	return writeJSON(w, http.StatusOK, system.VersionResponse{
+	commit, built := buildInfo()
+	v := system.VersionResponse{
 		Platform:      system.PlatformInfo{Name: "runsock (Cloud Run Jobs)"},
 		Version:       "runsock-0.1",
 		APIVersion:    APIVersion,
@@ -38,7 +42,37 @@ func (h *Handler) version(w http.ResponseWriter, r *http.Request, _ identity.Pri
 		Arch:          "amd64",
 		GoVersion:     runtime.Version(),
 		KernelVersion: "gVisor (Cloud Run)",
-	})
+		GitCommit:     commit,
+		BuildTime:     built,
+	}
+	// One component, as Docker lists its engine first: the control plane (containerd and runc are Cloud Run's).
+	v.Components = []system.ComponentVersion{{Name: "Engine", Version: v.Version, Details: map[string]string{
+		"ApiVersion": v.APIVersion, "Arch": v.Arch, "BuildTime": v.BuildTime, "Experimental": "false",
+		"GitCommit": v.GitCommit, "GoVersion": v.GoVersion, "KernelVersion": v.KernelVersion,
+		"MinAPIVersion": v.MinAPIVersion, "Os": v.Os}}}
+	out, err := withKeys(v, map[string]any{"GitCommit": "", "BuildTime": ""})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// buildInfo is the control plane's commit and its time, from the Go build's VCS stamp ("" when not built from a
+// checkout).
+func buildInfo() (commit, at string) {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "", ""
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+		case "vcs.time":
+			at = s.Value
+		}
+	}
+	return commit, at
 }
 
 func (h *Handler) infoHandler(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
@@ -51,8 +85,15 @@ func (h *Handler) infoHandler(w http.ResponseWriter, r *http.Request, p identity
 		Containers: len(list), ServerVersion: "runsock-0.1", OperatingSystem: "Cloud Run Jobs (" + h.info.Region + ")",
 		OSType: "linux", Architecture: "x86_64", NCPU: h.info.MaxCPU, MemTotal: h.info.MaxMemory, Driver: "cloudrun",
 		LoggingDriver: "gcplogs", CgroupDriver: "none", KernelVersion: "gVisor", IndexServerAddress: "https://index.docker.io/v1/",
-		SystemTime: time.Now().Format(time.RFC3339Nano),
-		Labels:     []string{"runsock.project=" + h.info.Project, "runsock.region=" + h.info.Region},
+		SystemTime:   time.Now().Format(time.RFC3339Nano),
+		Labels:       []string{"runsock.project=" + h.info.Project, "runsock.region=" + h.info.Region},
+		DriverStatus: [][2]string{{"Backend", "Cloud Run Jobs"}, {"Project", h.info.Project}, {"Region", h.info.Region}},
+		// What a container may name: the built-in networks, and the log drivers (recorded; output is kept alike).
+		Plugins:  system.PluginsInfo{Volume: []string{}, Network: []string{"bridge", "host", "null"}, Log: containers.LogDrivers},
+		Runtimes: map[string]system.RuntimeWithStatus{"cloudrun": {Runtime: system.Runtime{Path: "cloudrun"}}}, DefaultRuntime: "cloudrun",
+		RegistryConfig: &registry.ServiceConfig{InsecureRegistryCIDRs: []netip.Prefix{}, Mirrors: []string{},
+			IndexConfigs: map[string]*registry.IndexInfo{"docker.io": {Name: "docker.io", Mirrors: []string{}, Secure: true, Official: true}}},
+		SecurityOptions: []string{},
 	}
 	for _, c := range list {
 		if c.Running() {
@@ -66,7 +107,11 @@ func (h *Handler) infoHandler(w http.ResponseWriter, r *http.Request, p identity
 			info.Images = len(imgs)
 		}
 	}
-	return writeJSON(w, http.StatusOK, info)
+	out, err := withKeys(info, infoKeys)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) diskUsage(w http.ResponseWriter, r *http.Request, p identity.Principal) error {

@@ -178,6 +178,11 @@ func (r *Runner) create(ctx context.Context, s Spec, ip netip.Addr) (string, err
 		// Cloud Run's tasks resolve metadata.google.internal (and reach 169.254.169.254) with nothing in their
 		// environment: Google's clients find the metadata server by these defaults alone.
 		ExtraHosts: []string{MetadataHostname + ":" + r.cfg.MetadataIP.String()},
+		// Cloud Run jobs run in the second generation environment, "full Linux compatibility, including support
+		// for all system calls, namespaces, and cgroups" (docs/local-stack.md): no seccomp filter, so a task may
+		// create user and network namespaces as there (Docker's default profile refuses unshare/clone of them).
+		// Capabilities stay Docker's defaults: Cloud Run grants no more.
+		SecurityOpt: []string{"seccomp=unconfined"},
 		Resources: container.Resources{
 			NanoCPUs:   s.NanoCPUs,
 			Memory:     s.MemoryBytes,

@@ -80,6 +80,10 @@ func (p *Proxy) Close() { p.hj.Close() }
 
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if hijack.MatchWebSocket(r) {
+		p.hj.ServeWebSocket(w, r)
+		return
+	}
 	hj, body, err := hijack.Match(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())

@@ -18,6 +18,11 @@
 // Run's request timeout cuts is re-issued and resumed (package resume), stdin sent again from the last byte the
 // control plane acknowledged; a cut exec, which cannot be resumed, ends with a message saying so.
 //
+// Docker's WebSocket attach (GET /containers/{id}/attach/ws) is served here too, since Google's front end carries no
+// WebSocket to a service speaking end-to-end HTTP/2: the socket's messages are stdin, and the output of the same
+// upstream attach request goes out as binary messages, a multiplexed stream taken apart (Docker's WebSocket attach
+// never multiplexes).
+//
 // Goroutines: per stream, a pump reading the client's stdin (resume.StdinLog) and the HTTP/2 transport's body
 // writer sending it; the handler goroutine copies output. Tracker ends every stream on Close.
 package hijack

@@ -102,15 +102,18 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, prefix []byte) {
 	}
 	defer h.untrack(conn)
 	defer conn.Close()
-	h.stream(r, conn, brw, prefix)
+	h.stream(r, conn, brw.Reader, brw, prefix)
 }
 
-func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, prefix []byte) {
+// stream carries one hijack: stdin from in, output to conn. brw is the hijacked HTTP/1.1 connection to answer on
+// (nil for a WebSocket, already answered: then a multiplexed output is taken apart, as Docker's WebSocket attach
+// never multiplexes).
+func (h *Handler) stream(r *http.Request, conn net.Conn, input io.Reader, brw *bufio.ReadWriter, prefix []byte) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 	// An attach can be resumed after the request timeout cuts it, stdin included: its stdin is kept until the
 	// control plane acknowledges it, to be sent again from there.
-	in := resume.NewStdinLog(&stdin{r: brw.Reader}, attachPath.MatchString(r.URL.Path))
+	in := resume.NewStdinLog(&stdin{r: input}, attachPath.MatchString(r.URL.Path))
 	defer in.Close()
 	send := func(ctx context.Context, token, pos string) (*http.Response, error) {
 		// The transport closes the body when the stream ends (and waits for its writer): the stdin reader must
@@ -141,38 +144,52 @@ func (h *Handler) stream(r *http.Request, conn net.Conn, brw *bufio.ReadWriter, 
 	resp, err := send(ctx, "", "")
 	if err != nil {
 		h.log.Warn("hijack: upstream", "path", r.URL.Path, "err", err)
-		writeRaw(brw, conn, http.StatusBadGateway, "localproxy: control plane: "+err.Error())
+		if brw != nil {
+			writeRaw(brw, conn, http.StatusBadGateway, "localproxy: control plane: "+err.Error())
+		}
 		return
 	}
 	defer func() { resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusSwitchingProtocols {
-		passError(brw, conn, resp)
+		if brw != nil {
+			passError(brw, conn, resp)
+		} else {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+			h.log.Warn("websocket attach refused", "path", r.URL.Path, "status", resp.StatusCode, "body", string(b))
+		}
 		return
 	}
 	ct := resp.Header.Get("Content-Type")
 	if ct == "" {
 		ct = types.MediaTypeRawStream
 	}
-	status := "HTTP/1.1 200 OK\r\n"
-	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
-		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-	}
-	fmt.Fprintf(brw, "%sContent-Type: %s\r\n\r\n", status, ct)
-	if err := brw.Flush(); err != nil {
-		return
+	var out io.Writer = conn
+	if brw != nil {
+		status := "HTTP/1.1 200 OK\r\n"
+		if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
+			status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+		}
+		fmt.Fprintf(brw, "%sContent-Type: %s\r\n\r\n", status, ct)
+		if err := brw.Flush(); err != nil {
+			return
+		}
+	} else if ct == types.MediaTypeMultiplexedStream {
+		out = &demux{w: conn}
 	}
 	if resp.Header.Get(proxyproto.Framed) != "1" { // a control plane that does not frame: Docker's bytes as they come
 		in.Keep(false)
-		if _, err := io.Copy(conn, resp.Body); err != nil && !errors.Is(err, net.ErrClosed) {
+		if _, err := io.Copy(out, resp.Body); err != nil && !errors.Is(err, net.ErrClosed) {
 			h.log.Debug("hijack: output ended", "path", r.URL.Path, "err", err)
 		}
 		CloseWrite(conn)
 		return
 	}
-	err = resume.Run(ctx, conn, nil, resp, send, resume.Options{OnAck: in.Ack, Path: r.URL.Path, Log: h.log})
+	err = resume.Run(ctx, out, nil, resp, send, resume.Options{OnAck: in.Ack, Path: r.URL.Path, Log: h.log})
 	if errors.Is(err, resume.ErrCut) {
 		h.log.Warn("hijack: stream cut", "path", r.URL.Path, "err", err)
-		conn.Write(cutMessage(ct))
+		if brw != nil {
+			conn.Write(cutMessage(ct))
+		}
 	}
 	CloseWrite(conn)
 }
