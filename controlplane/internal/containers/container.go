@@ -73,6 +73,7 @@ func (c *Container) Restarting() bool { return c.State.Status == container.State
 // Active is Docker's State.Running: running, or restarting (which Docker counts as running for start, stop, kill,
 // rm and wait).
 func (c *Container) Active() bool { return c.Running() || c.Restarting() }
+
 // DockerStatus is the status Docker shows (inspect's State.Status, ps's State and its status filter): "paused" for
 // a paused running container, else Status.
 func (c *Container) DockerStatus() container.ContainerState {
