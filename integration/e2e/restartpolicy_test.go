@@ -11,57 +11,37 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// policyEngine is one Docker Engine API under test: runsock (through localproxy) or the machine's real Docker Engine,
-// the reference for what Docker does, with the name the test image has there.
-type policyEngine struct {
-	name, host, image string
+// The steps below run on runsock and on the reference engine (engines, reference_test.go), with these helpers.
+
+// outOn runs the docker CLI on e, fails unless it exits 0, and returns its output trimmed.
+func outOn(t *testing.T, e engine, args ...string) string {
+	t.Helper()
+	return strings.TrimSpace(e.must(t, args...))
 }
 
-// policyEngines returns runsock and the reference Docker Engine.
-func policyEngines(t *testing.T) []policyEngine {
+func inspectOn(t *testing.T, e engine, name, format string) string {
 	t.Helper()
-	return []policyEngine{{name: "runsock", host: stack.dockerHost, image: "alpine"},
-		{name: "docker", host: referenceHost(t), image: "alpine:latest"}}
-}
-
-// run runs the docker CLI against e.
-func (e policyEngine) run(t *testing.T, args ...string) result {
-	t.Helper()
-	return dockerAs(t, e.host, "", args...)
-}
-
-func (e policyEngine) must(t *testing.T, args ...string) string {
-	t.Helper()
-	r := e.run(t, args...)
-	if r.code != 0 {
-		t.Fatalf("%s: docker %s: %s", e.name, strings.Join(args, " "), r)
-	}
-	return strings.TrimSpace(r.stdout)
-}
-
-func (e policyEngine) inspect(t *testing.T, name, format string) string {
-	t.Helper()
-	return e.must(t, "inspect", "--format", format, name)
+	return outOn(t, e, "inspect", "--format", format, name)
 }
 
 // removeOn force-removes name on e when the test ends.
-func (e policyEngine) removeOn(t *testing.T, name string) {
-	t.Cleanup(func() { e.run(t, "rm", "-f", name) })
+func removeOn(t *testing.T, e engine, name string) {
+	t.Cleanup(func() { e.docker(t, "rm", "-f", name) })
 }
 
 // waitStatus waits until name's State.Status on e is status.
-func (e policyEngine) waitStatus(t *testing.T, name, status string, limit time.Duration) {
+func waitStatus(t *testing.T, e engine, name, status string, limit time.Duration) {
 	t.Helper()
-	waitFor(t, limit, e.name+": "+name+" "+status, func() bool { return e.inspect(t, name, "{{.State.Status}}") == status })
+	waitFor(t, limit, e.name+": "+name+" "+status, func() bool { return inspectOn(t, e, name, "{{.State.Status}}") == status })
 }
 
 // actions are the container's event actions on e between since and now, oldest first.
-func (e policyEngine) actions(t *testing.T, name string, since time.Time) []string {
+func actions(t *testing.T, e engine, name string, since time.Time) []string {
 	t.Helper()
-	out := e.must(t, "events", "--since", strconv.FormatInt(since.Unix()-1, 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+	events := outOn(t, e, "events", "--since", strconv.FormatInt(since.Unix()-1, 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
 		"--filter", "container="+name, "--filter", "type=container", "--format", "{{.Action}}")
 	var actions []string
-	for _, a := range strings.Fields(out) {
+	for _, a := range strings.Fields(events) {
 		// Docker emits "attach" when a client attaches; runsock does not yet (attach is issue 14's item 6), and it is
 		// no part of a restart policy.
 		if a != "attach" {
@@ -75,24 +55,24 @@ func (e policyEngine) actions(t *testing.T, name string, since time.Time) []stri
 // start in between; `docker run` without -d returns the first exit (its wait is for the next exit).
 func TestRestartPolicyOnFailureAsDocker(t *testing.T) {
 	want := map[string][]string{}
-	for _, e := range policyEngines(t) {
+	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {
 			name := uniqueName("onfailure")
-			e.removeOn(t, name)
+			removeOn(t, e, name)
 			since := time.Now()
-			r := e.run(t, "run", "--name", name, "--restart", "on-failure:2", e.image, "sh", "-c", "exit 3")
+			r := e.docker(t, "run", "--name", name, "--restart", "on-failure:2", "alpine", "sh", "-c", "exit 3")
 			if r.code != 3 {
 				t.Fatalf("docker run: %s; want exit 3", r)
 			}
-			e.waitStatus(t, name, "exited", 90*time.Second)
-			if got := e.inspect(t, name, "{{.RestartCount}} {{.State.ExitCode}} {{.State.Status}} {{.State.Restarting}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"); got != "2 3 exited false on-failure:2" {
+			waitStatus(t, e, name, "exited", 90*time.Second)
+			if got := inspectOn(t, e, name, "{{.RestartCount}} {{.State.ExitCode}} {{.State.Status}} {{.State.Restarting}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"); got != "2 3 exited false on-failure:2" {
 				t.Errorf("inspect = %q; want \"2 3 exited false on-failure:2\"", got)
 			}
 			time.Sleep(time.Second) // no further start after the maximum
-			if got := e.inspect(t, name, "{{.RestartCount}} {{.State.Status}}"); got != "2 exited" {
+			if got := inspectOn(t, e, name, "{{.RestartCount}} {{.State.Status}}"); got != "2 exited" {
 				t.Errorf("a second later: %q; want \"2 exited\"", got)
 			}
-			want[e.name] = e.actions(t, name, since)
+			want[e.name] = actions(t, e, name, since)
 		})
 	}
 	if ref, ok := want["docker"]; ok && strings.Join(ref, " ") != strings.Join(want["runsock"], " ") {
@@ -106,37 +86,37 @@ func TestRestartPolicyOnFailureAsDocker(t *testing.T) {
 // always, then docker stop: the container stays stopped, its RestartCount no longer grows, as on Docker; docker wait
 // returns at the next exit; docker start resets the count; docker kill ends the loop too.
 func TestRestartPolicyAlwaysStopStaysStopped(t *testing.T) {
-	for _, e := range policyEngines(t) {
+	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {
 			name := uniqueName("always")
-			e.removeOn(t, name)
-			e.must(t, "run", "-d", "--name", name, "--restart", "always", e.image, "sh", "-c", "sleep 2; exit 1")
+			removeOn(t, e, name)
+			outOn(t, e, "run", "-d", "--name", name, "--restart", "always", "alpine", "sh", "-c", "sleep 2; exit 1")
 			waitFor(t, 90*time.Second, e.name+": a restart", func() bool {
-				n, _ := strconv.Atoi(e.inspect(t, name, "{{.RestartCount}}"))
+				n, _ := strconv.Atoi(inspectOn(t, e, name, "{{.RestartCount}}"))
 				return n >= 1
 			})
 			// docker wait on a container whose policy restarts it returns at its next exit, as Docker's does.
-			if got := e.must(t, "wait", name); got != "1" {
+			if got := outOn(t, e, "wait", name); got != "1" {
 				t.Errorf("docker wait = %q; want the next exit's 1", got)
 			}
-			e.must(t, "stop", "-t", "1", name)
-			if got := e.inspect(t, name, "{{.State.Status}} {{.State.Running}} {{.State.Restarting}}"); got != "exited false false" {
+			outOn(t, e, "stop", "-t", "1", name)
+			if got := inspectOn(t, e, name, "{{.State.Status}} {{.State.Running}} {{.State.Restarting}}"); got != "exited false false" {
 				t.Fatalf("after stop: %q; want \"exited false false\"", got)
 			}
-			count := e.inspect(t, name, "{{.RestartCount}}")
+			count := inspectOn(t, e, name, "{{.RestartCount}}")
 			time.Sleep(3 * time.Second) // past several backoffs
-			if got := e.inspect(t, name, "{{.State.Status}} {{.RestartCount}}"); got != "exited "+count {
+			if got := inspectOn(t, e, name, "{{.State.Status}} {{.RestartCount}}"); got != "exited "+count {
 				t.Errorf("3 s after stop: %q; want \"exited %s\": the loop must have ended", got, count)
 			}
 			// docker start begins the policy afresh, as Docker's start resets RestartCount.
-			e.must(t, "start", name)
-			if got := e.inspect(t, name, "{{.RestartCount}}"); got != "0" {
+			outOn(t, e, "start", name)
+			if got := inspectOn(t, e, name, "{{.RestartCount}}"); got != "0" {
 				t.Errorf("RestartCount after docker start = %s; want 0", got)
 			}
 			// docker kill (SIGKILL) ends the loop too.
-			e.must(t, "kill", name)
+			outOn(t, e, "kill", name)
 			time.Sleep(3 * time.Second)
-			if got := e.inspect(t, name, "{{.State.Status}} {{.RestartCount}}"); got != "exited 0" {
+			if got := inspectOn(t, e, name, "{{.State.Status}} {{.RestartCount}}"); got != "exited 0" {
 				t.Errorf("3 s after kill: %q; want \"exited 0\"", got)
 			}
 		})
@@ -148,26 +128,26 @@ func TestRestartPolicyAlwaysStopStaysStopped(t *testing.T) {
 // directly) — with Docker's words on both engines.
 func TestUpdateRestartPolicyAsDocker(t *testing.T) {
 	errs := map[string][]string{}
-	for _, e := range policyEngines(t) {
+	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {
 			name := uniqueName("update")
-			e.removeOn(t, name)
-			e.must(t, "create", "--name", name, e.image, "sh", "-c", "exit 5")
-			e.must(t, "update", "--restart", "on-failure:1", name)
-			if got := e.inspect(t, name, "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.State.Status}}"); got != "on-failure:1 created" {
+			removeOn(t, e, name)
+			outOn(t, e, "create", "--name", name, "alpine", "sh", "-c", "exit 5")
+			outOn(t, e, "update", "--restart", "on-failure:1", name)
+			if got := inspectOn(t, e, name, "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.State.Status}}"); got != "on-failure:1 created" {
 				t.Fatalf("after update: %q; want \"on-failure:1 created\"", got)
 			}
-			e.must(t, "start", name)
-			e.waitStatus(t, name, "exited", 90*time.Second)
+			outOn(t, e, "start", name)
+			waitStatus(t, e, name, "exited", 90*time.Second)
 			time.Sleep(500 * time.Millisecond)
-			if got := e.inspect(t, name, "{{.RestartCount}} {{.State.ExitCode}} {{.State.Status}}"); got != "1 5 exited" {
+			if got := inspectOn(t, e, name, "{{.RestartCount}} {{.State.ExitCode}} {{.State.Status}}"); got != "1 5 exited" {
 				t.Errorf("after start: %q; want \"1 5 exited\"", got)
 			}
 
 			rm := uniqueName("update-rm")
-			e.removeOn(t, rm)
-			e.must(t, "run", "-d", "--rm", "--name", rm, e.image, "sleep", "30")
-			r := e.run(t, "update", "--restart", "always", rm)
+			removeOn(t, e, rm)
+			outOn(t, e, "run", "-d", "--rm", "--name", rm, "alpine", "sleep", "30")
+			r := e.docker(t, "update", "--restart", "always", rm)
 			if r.code == 0 {
 				t.Fatalf("update --restart always of an --rm container succeeded: %s", r)
 			}
@@ -180,13 +160,13 @@ func TestUpdateRestartPolicyAsDocker(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			_, err = c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: e.image, Cmd: []string{"true"}},
+			_, err = c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: "alpine", Cmd: []string{"true"}},
 				HostConfig: &container.HostConfig{AutoRemove: true, RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyAlways}}})
 			if err == nil {
 				t.Fatal("create with --rm and a restart policy succeeded")
 			}
 			errs[e.name] = append(errs[e.name], err.Error())
-			_, err = c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: e.image, Cmd: []string{"true"}},
+			_, err = c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: "alpine", Cmd: []string{"true"}},
 				HostConfig: &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "sometimes"}}})
 			if err == nil {
 				t.Fatal("create with an unknown restart policy succeeded")
@@ -216,9 +196,9 @@ func TestUpdateRestartPolicyAsDocker(t *testing.T) {
 	}
 }
 
-func containerID(t *testing.T, e policyEngine, name string) string {
+func containerID(t *testing.T, e engine, name string) string {
 	t.Helper()
-	return e.inspect(t, name, "{{.Id}}")
+	return inspectOn(t, e, name, "{{.Id}}")
 }
 
 // docker update of a running container's CPU and memory: accepted, shown by inspect at once, and a warning says they

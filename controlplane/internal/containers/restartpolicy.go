@@ -31,8 +31,11 @@ const (
 	// restartResetAfter is the run length after which the backoff starts again from restartDelayFirst.
 	restartResetAfter = 10 * time.Second
 	// restartRetryUnavailable is how long a restart waits after Cloud Run refused the launch as unavailable or over
-	// quota before trying again (the loop goes on, as it would for a process that failed to start on Docker only
-	// when the daemon could not even try).
+	// quota before trying again: the loop goes on rather than ending for good, as Docker's would only when the
+	// process itself cannot start. A user's `docker start` is never retried (RunJob is not idempotent, see
+	// docs/local-stack.md); here an UNAVAILABLE RunJob that did start an execution leaves it unreferenced — the
+	// retry's execution is the one the container records — and the reconciler cancels and deletes it after its
+	// launch grace (cleanCloud: executions no container references).
 	restartRetryUnavailable = 5 * time.Second
 )
 
