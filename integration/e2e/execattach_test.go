@@ -353,6 +353,29 @@ func TestGoSDKAttachAndDetachKeys(t *testing.T) {
 	}
 }
 
+// The Go SDK's attach without Stream or Logs (a slip Docker forgives) upgrades and ends at once, as on Docker.
+func TestGoSDKAttachWithoutStreamAsDocker(t *testing.T) {
+	name := uniqueName("nostream")
+	runBoth(t, name)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, eng := range []struct{ name, host string }{{"runsock", stack.dockerHost}, {"Docker", referenceHost(t)}} {
+		att, err := sdk(t, eng.host).ContainerAttach(ctx, name, client.ContainerAttachOptions{Stdout: true, Stderr: true})
+		if err != nil {
+			t.Errorf("%s: ContainerAttach without Stream: %v", eng.name, err)
+			continue
+		}
+		done := make(chan error, 1)
+		go func() { _, err := io.Copy(io.Discard, att.Reader); done <- err }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: the attach without Stream did not end", eng.name)
+		}
+		att.Close()
+	}
+}
+
 // The docker CLI's default ctrl-p,ctrl-q detaches `run -it`, `attach` and `exec -it` and leaves the container
 // (and the exec'd shell's container) running; the CLI exits as it does with Docker.
 func TestDetachKeysOfTheDockerCLI(t *testing.T) {
@@ -373,8 +396,17 @@ func TestDetachKeysOfTheDockerCLI(t *testing.T) {
 		}
 		defer term.Close()
 		screen := &screenReader{r: term}
-		io.WriteString(term, "echo ready-$((1+1))\r")
-		screen.waitFor(t, "ready-2")
+		// What is typed before the CLI is attached is lost (on Docker too): type until the shell answers.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			io.WriteString(term, "echo ready-$((1+1))\r")
+			if screen.waitForWithin("ready-2", 2*time.Second) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s %s: the shell never answered; screen: %q", host, what, screen.text())
+			}
+		}
 		term.Write([]byte{16})
 		time.Sleep(100 * time.Millisecond)
 		term.Write([]byte{17})
