@@ -234,6 +234,7 @@ func (h *Handler) containerAttachWebSocket(w http.ResponseWriter, r *http.Reques
 	if _, err := h.c.Resolve(r.Context(), p, r.PathValue("id")); err != nil {
 		return err
 	}
-	return &errkind.Error{Kind: errdefs.ErrNotImplemented,
+	// A 400, not a 501: the route is served, by localproxy; the request came the wrong way.
+	return &errkind.Error{Kind: errdefs.ErrInvalidArgument,
 		Msg: "attach over WebSocket is served by localproxy: Cloud Run's front end carries no WebSocket to the control plane"}
 }
