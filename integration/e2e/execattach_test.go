@@ -334,6 +334,35 @@ func TestGoSDKAttachAndDetachKeys(t *testing.T) {
 	io.WriteString(again.Conn, "echo again-$((2+3))\n")
 	screen.waitFor(t, "again-5")
 
+	// An exec with a TTY detaches too: its start's stream ends, the exec'd shell runs on.
+	ex, err := c.ExecCreate(ctx, name, client.ExecCreateOptions{Cmd: []string{"sh"}, TTY: true, AttachStdin: true,
+		AttachStdout: true, DetachKeys: "ctrl-a,b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	execAtt, err := c.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{TTY: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	screen = &screenReader{r: execAtt.Reader}
+	io.WriteString(execAtt.Conn, "echo exec-$((3+4))\n")
+	screen.waitFor(t, "exec-7")
+	for _, key := range []string{"\x01", "b"} {
+		io.WriteString(execAtt.Conn, key)
+		time.Sleep(100 * time.Millisecond)
+	}
+	execEnded := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, execAtt.Reader); execEnded <- err }()
+	select {
+	case <-execEnded:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the detach keys did not end the exec's stream")
+	}
+	execAtt.Close()
+	if in, err := c.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{}); err != nil || !in.Running {
+		t.Errorf("after the detach the exec is not running: %+v, %v", in, err)
+	}
+
 	for _, host := range []string{stack.dockerHost, referenceHost(t)} {
 		code, body := apiCall(t, host, "POST", "/v1.41/containers/"+name+"/attach?stream=1&stdout=1&detachKeys=foo")
 		if host != stack.dockerHost {
