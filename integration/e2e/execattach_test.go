@@ -292,6 +292,35 @@ func TestGoSDKAttachAndDetachKeys(t *testing.T) {
 	io.WriteString(again.Conn, "echo again-$((2+3))\n")
 	screen.waitFor(t, "again-5")
 
+	// An exec with a TTY detaches too: its start's stream ends, the exec'd shell runs on.
+	ex, err := c.ExecCreate(ctx, name, client.ExecCreateOptions{Cmd: []string{"sh"}, TTY: true, AttachStdin: true,
+		AttachStdout: true, DetachKeys: "ctrl-a,b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	execAtt, err := c.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{TTY: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	screen = &screenReader{r: execAtt.Reader}
+	io.WriteString(execAtt.Conn, "echo exec-$((3+4))\n")
+	screen.waitFor(t, "exec-7")
+	for _, key := range []string{"\x01", "b"} {
+		io.WriteString(execAtt.Conn, key)
+		time.Sleep(100 * time.Millisecond)
+	}
+	execEnded := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, execAtt.Reader); execEnded <- err }()
+	select {
+	case <-execEnded:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the detach keys did not end the exec's stream")
+	}
+	execAtt.Close()
+	if in, err := c.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{}); err != nil || !in.Running {
+		t.Errorf("after the detach the exec is not running: %+v, %v", in, err)
+	}
+
 	for _, host := range []string{stack.dockerHost, referenceHost(t)} {
 		code, body := apiCall(t, host, "POST", "/v1.41/containers/"+name+"/attach?stream=1&stdout=1&detachKeys=foo")
 		if host != stack.dockerHost {
@@ -308,6 +337,29 @@ func TestGoSDKAttachAndDetachKeys(t *testing.T) {
 	t.Logf("exec --detach-keys foo: runsock %s; Docker %s", got, want)
 	if r := docker(t, "exec", "--detach-keys", "foo", name, "true"); r.code == 0 || !strings.Contains(r.stderr, "Invalid escape keys (foo) provided") {
 		t.Errorf("exec with invalid detach keys: %s", r)
+	}
+}
+
+// The Go SDK's attach without Stream or Logs (a slip Docker forgives) upgrades and ends at once, as on Docker.
+func TestGoSDKAttachWithoutStreamAsDocker(t *testing.T) {
+	name := uniqueName("nostream")
+	runBoth(t, name)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, eng := range []struct{ name, host string }{{"runsock", stack.dockerHost}, {"Docker", referenceHost(t)}} {
+		att, err := sdk(t, eng.host).ContainerAttach(ctx, name, client.ContainerAttachOptions{Stdout: true, Stderr: true})
+		if err != nil {
+			t.Errorf("%s: ContainerAttach without Stream: %v", eng.name, err)
+			continue
+		}
+		done := make(chan error, 1)
+		go func() { _, err := io.Copy(io.Discard, att.Reader); done <- err }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: the attach without Stream did not end", eng.name)
+		}
+		att.Close()
 	}
 }
 
@@ -331,8 +383,17 @@ func TestDetachKeysOfTheDockerCLI(t *testing.T) {
 		}
 		defer term.Close()
 		screen := &screenReader{r: term}
-		io.WriteString(term, "echo ready-$((1+1))\r")
-		screen.waitFor(t, "ready-2")
+		// What is typed before the CLI is attached is lost (on Docker too): type until the shell answers.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			io.WriteString(term, "echo ready-$((1+1))\r")
+			if screen.waitForWithin("ready-2", 2*time.Second) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s %s: the shell never answered; screen: %q", host, what, screen.text())
+			}
+		}
 		term.Write([]byte{16})
 		time.Sleep(100 * time.Millisecond)
 		term.Write([]byte{17})

@@ -244,22 +244,19 @@ func (m *Main) WriteStdin(p []byte) error {
 	return err
 }
 
-// EndStdin reports an attach session's end of input: with StdinOnce the process's stdin is closed (an end-of-file
-// character on a TTY), otherwise nothing happens and later attaches can still write.
+// EndStdin reports an attach session's end of input: with StdinOnce the process's stdin is closed, otherwise nothing
+// happens and later attaches can still write. A terminal's input is never closed (as Docker: a detach, or a client
+// going away, leaves it for the next attach).
 func (m *Main) EndStdin() {
 	if !m.opts.StdinOnce {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.stdin == nil || m.stdinDone {
+	if m.stdin == nil || m.stdinDone || m.pty != nil {
 		return
 	}
 	m.stdinDone = true
-	if m.pty != nil {
-		// As Docker: a terminal's input is never closed by the end of an attach (a detach, a client gone).
-		return
-	}
 	m.stdin.Close()
 }
 

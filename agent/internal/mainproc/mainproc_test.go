@@ -84,6 +84,18 @@ func TestMainProcess(t *testing.T) {
 				}
 			},
 			wantStdout: "hello\n"},
+		{name: "a terminal's input outlives an attach's end", args: []string{"sh", "-c", "read a; read b; echo $a$b"},
+			opts: Options{Stdin: true, StdinOnce: true, TTY: true},
+			drive: func(t *testing.T, m *Main) {
+				if err := m.WriteStdin([]byte("x\n")); err != nil {
+					t.Fatal(err)
+				}
+				m.EndStdin() // as Docker: no end of input for a TTY; the next attach still types
+				if err := m.WriteStdin([]byte("y\n")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantStdout: "x\r\ny\r\nxy\r\n"},
 		{name: "no stdin", args: []string{"true"},
 			drive: func(t *testing.T, m *Main) {
 				if err := m.WriteStdin([]byte("x")); err != ErrNoStdin {

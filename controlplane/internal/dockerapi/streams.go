@@ -199,7 +199,19 @@ func (h *Handler) containerAttach(w http.ResponseWriter, r *http.Request, p iden
 		return invalid("Invalid detach keys (%s) provided", r.URL.Query().Get("detachKeys"))
 	}
 	if !boolValue(r, "stream") && !boolValue(r, "logs") {
-		return invalid("Bad parameters: you must choose at least one stream")
+		// Docker refuses nothing here (the Go SDK's attach without Stream or Logs is a client's slip it forgives):
+		// it upgrades, has nothing to send, and ends the stream.
+		c, err := h.c.Resolve(r.Context(), p, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		d, err := h.openDuplex(w, r, streamType(c.Config.Tty))
+		if err != nil {
+			return nil
+		}
+		d.drainInput()
+		d.closeWrite()
+		return nil
 	}
 	if h.agent != nil {
 		c, agent, err := h.agent.AgentContainer(r.Context(), p, r.PathValue("id"))
@@ -233,6 +245,7 @@ func (h *Handler) containerAttachWebSocket(w http.ResponseWriter, r *http.Reques
 	if _, err := h.c.Resolve(r.Context(), p, r.PathValue("id")); err != nil {
 		return err
 	}
-	return &errkind.Error{Kind: errdefs.ErrNotImplemented,
+	// A 400, not a 501: the route is served, by localproxy; the request came the wrong way.
+	return &errkind.Error{Kind: errdefs.ErrInvalidArgument,
 		Msg: "attach over WebSocket is served by localproxy: Cloud Run's front end carries no WebSocket to the control plane"}
 }
