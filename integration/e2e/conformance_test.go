@@ -241,6 +241,20 @@ func TestResponseShapesMatchDocker(t *testing.T) {
 	}
 	get("exec inspect", "/exec/"+execs[ref]+"/json", "/exec/"+execs[rs]+"/json")
 
+	// Data-keyed objects are compared by shape whatever their keys; the network a container is on must also be
+	// named as Docker names it (clients read NetworkSettings.Networks.bridge).
+	networks := func(inspect any) []string {
+		var names []string
+		ns, _ := inspect.(map[string]any)["NetworkSettings"].(map[string]any)
+		for n := range ns["Networks"].(map[string]any) {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return names
+	}
+	if want, got := networks(replies[0].ref), networks(replies[0].got); strings.Join(want, ",") != strings.Join(got, ",") {
+		t.Errorf("container inspect: networks %v, Docker's %v", got, want)
+	}
 	for _, r := range replies {
 		if problems := compareShapes(r.ref, r.got); len(problems) > 0 {
 			t.Errorf("%s: %d differences from Docker's:\n  %s", r.what, len(problems), strings.Join(problems, "\n  "))
