@@ -24,6 +24,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/images"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
 	"github.com/runsock/runsock/controlplane/internal/logs"
+	"github.com/runsock/runsock/controlplane/internal/networks"
 	"github.com/runsock/runsock/controlplane/internal/store"
 )
 
@@ -70,16 +71,18 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer agent.Close()
+	nets := networks.New(networks.Options{Store: st, Records: st, Log: log})
 	svc := containers.New(containers.Options{Store: st, Launcher: driver, Images: imgs, Agent: agent.containersAgent(),
-		Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log})
+		Networks: nets, Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log})
 	defer svc.Close()
+	nets.SetContainers(svc)
 	sessions := agentsessions.NewSessions(svc, agent.hub, agent.exits, agent.files, log)
 	defer sessions.Close()
 	if err := svc.Resume(ctx); err != nil {
 		return fmt.Errorf("resume watchers: %w", err)
 	}
 	defer startReconcile(cfg, st, driver, svc, log)()
-	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
+	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Agent: sessions, Networks: nets, Logger: log, FirestoreOps: st.OpCounts,
 		FirestoreDocWrites: func(prefix string, limit int) any { return st.DocumentWrites(prefix, limit) },
 		Info:               dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
 	handler, err := withIdentity(cfg, api, log)

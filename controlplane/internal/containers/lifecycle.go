@@ -267,6 +267,7 @@ func (s *Service) remove(ctx context.Context, c *Container) error {
 		}
 		return err
 	}
+	s.releaseNetworks(c)
 	s.forgetAgent(c)
 	s.emit(ctx, c, "destroy", nil)
 	return nil

@@ -5,6 +5,8 @@ import (
 	"iter"
 	"syscall"
 	"time"
+
+	"github.com/moby/moby/api/types/network"
 )
 
 // This file declares what the containers package needs from its neighbours. The implementations live in
@@ -87,6 +89,17 @@ type Agent interface {
 	// Ended says that id's run in execution has ended (its exit is recorded): what its agent proved no longer
 	// applies, and sessions must not reach that run's link.
 	Ended(id, execution string)
+}
+
+// Networks places containers on networks (*networks.Service implements it). A Service without one puts every
+// container on bridge alone and refuses user-defined networks.
+type Networks interface {
+	// Attach gives c (not yet stored) an endpoint on each network its create names: HostConfig.NetworkMode (the
+	// default, bridge, when empty) and the networks of nc, resolved for c.Owner; user-defined networks allocate
+	// its address there. Unknown networks are ErrNotFound ("network X not found").
+	Attach(ctx context.Context, c *Container, nc *network.NetworkingConfig) error
+	// Release frees what Attach or a connect allocated for c's endpoints (c was removed, or never stored).
+	Release(ctx context.Context, c *Container)
 }
 
 // ImageResolver finds an image the owner has pulled. Resolve returns an error wrapping errdefs.ErrNotFound for an

@@ -19,7 +19,9 @@ type Options struct {
 	Images   ImageResolver
 	Logs     LogSource
 	// Agent gives starts the runsock agent (nil: containers run without it).
-	Agent  Agent
+	Agent Agent
+	// Networks places containers on networks (nil: bridge only).
+	Networks Networks
 	Logger *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
@@ -32,6 +34,7 @@ type Service struct {
 	images   ImageResolver
 	logs     LogSource
 	agent    Agent
+	networks Networks
 	log      *slog.Logger
 	now      func() time.Time
 	bus      *bus
@@ -59,7 +62,7 @@ func New(o Options) *Service {
 		now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent,
+	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent, networks: o.Networks,
 		log: log, now: now,
 		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{},
 		sleep: sleep, autoRemoveRetryFor: autoRemoveRetryFor}

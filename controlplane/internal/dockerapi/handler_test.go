@@ -22,6 +22,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/containers/containerstest"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/identity"
+	"github.com/runsock/runsock/controlplane/internal/networks"
 	"github.com/runsock/runsock/controlplane/internal/store"
 )
 
@@ -61,8 +62,10 @@ func setup(t *testing.T, opts ...func(*dockerapi.Options)) *env {
 		t.Fatal(err)
 	}
 	l := containerstest.NewLauncher()
-	svc := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}, Logs: fakeLogs{}})
-	o := dockerapi.Options{Containers: svc, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}}
+	nets := networks.New(networks.Options{Store: st, Records: st})
+	svc := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}, Logs: fakeLogs{}, Networks: nets})
+	nets.SetContainers(svc)
+	o := dockerapi.Options{Containers: svc, Networks: nets, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -1,6 +1,8 @@
 package dockerapi
 
 import (
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -28,16 +30,44 @@ func inspect(c *containers.Container) container.InspectResponse {
 	if args == nil {
 		args = []string{}
 	}
-	cfg.Hostname = c.ID[:12]
+	if cfg.Hostname == "" {
+		cfg.Hostname = c.ID[:12]
+	}
 	return container.InspectResponse{
 		ID: c.ID, Created: ts(c.Created), Path: path, Args: args, Image: c.ImageID, Name: "/" + c.Name,
 		RestartCount: c.RestartCount, Driver: "cloudrun", Platform: "linux",
 		State: &container.State{Status: c.State.Status, Running: c.Running(), OOMKilled: c.State.OOMKilled,
 			ExitCode: c.State.ExitCode, Error: c.State.Error, StartedAt: ts(c.State.StartedAt), FinishedAt: ts(c.State.FinishedAt)},
 		HostConfig: &hc, Config: &cfg, Mounts: []container.MountPoint{},
-		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{
-			string(hc.NetworkMode): {}}, Ports: inspectPorts(c)},
+		NetworkSettings: &container.NetworkSettings{Networks: endpoints(c), Ports: inspectPorts(c)},
 	}
+}
+
+// endpoints are the container's networks as Docker shows them: addresses, gateway, MAC and DNS names only while it
+// runs (a stopped container has no active endpoint), the network's ID and the aliases always.
+func endpoints(c *containers.Container) map[string]*network.EndpointSettings {
+	out := map[string]*network.EndpointSettings{}
+	if len(c.Networks) == 0 {
+		out[string(c.HostConfig.NetworkMode)] = &network.EndpointSettings{}
+		return out
+	}
+	for name, ep := range c.Networks {
+		es := &network.EndpointSettings{NetworkID: ep.NetworkID, Aliases: ep.Aliases, Links: ep.Links}
+		if c.Running() {
+			es.EndpointID = ep.EndpointID
+			es.IPAddress, _ = netip.ParseAddr(ep.IPAddress)
+			es.Gateway, _ = netip.ParseAddr(ep.Gateway)
+			es.IPPrefixLen = ep.PrefixLen
+			if hw, err := net.ParseMAC(ep.MacAddress); err == nil {
+				es.MacAddress = network.HardwareAddr(hw)
+			}
+			if name != network.NetworkBridge && name != network.NetworkHost && name != network.NetworkNone {
+				es.DNSNames = append(append([]string{c.Name}, ep.Aliases...), c.ID[:12])
+			}
+		}
+		out[name] = es
+	}
+	return out
 }
 
 // inspectPorts is NetworkSettings.Ports: every exposed port, with its host bindings when published (while running,
@@ -80,7 +110,7 @@ func summary(c *containers.Container) *container.Summary {
 		s.Labels = map[string]string{}
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
-	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{string(c.HostConfig.NetworkMode): {}}}
+	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: endpoints(c)}
 	return s
 }
 

@@ -65,8 +65,10 @@ type Options struct {
 	Containers ContainerBackend
 	Images     ImageBackend
 	Agent      AgentBackend
-	Info       Info
-	Logger     *slog.Logger
+	// Networks serves /networks (nil: those routes answer 501).
+	Networks NetworkBackend
+	Info     Info
+	Logger   *slog.Logger
 	// FirestoreOps, when set, reports the container state store's Firestore document reads, writes and queries since
 	// start to admins (GET /runsock/v1/debug/firestore), so benchmarks can count what a docker command costs.
 	FirestoreOps func() map[string]int64
@@ -89,7 +91,7 @@ type Handler struct {
 	// patterns are the registered routes, in registration order (Routes).
 	patterns []string
 
-	nets netRegistry
+	nets NetworkBackend
 
 	mu      sync.Mutex
 	streams map[io.Closer]struct{} // hijacked connections, closed by CloseStreams
@@ -104,7 +106,7 @@ func New(o Options) *Handler {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, info: o.Info, log: log, mux: http.NewServeMux(),
-		streams: map[io.Closer]struct{}{}, nets: newNetRegistry()}
+		streams: map[io.Closer]struct{}{}, nets: o.Networks}
 	h.routes()
 	return h
 }
