@@ -43,9 +43,9 @@ type Endpoint struct {
 	NetworkID  string
 	EndpointID string
 	// IPAddress, PrefixLen and Gateway are empty on host and none.
-	IPAddress string `json:",omitempty"`
-	PrefixLen int    `json:",omitempty"`
-	Gateway   string `json:",omitempty"`
+	IPAddress  string `json:",omitempty"`
+	PrefixLen  int    `json:",omitempty"`
+	Gateway    string `json:",omitempty"`
 	MacAddress string `json:",omitempty"`
 	// Aliases are the names the container has on this network besides its name, short ID and hostname
 	// (--network-alias); Links are the legacy links (NAME:ALIAS) given at create.

@@ -22,7 +22,7 @@ type Options struct {
 	Agent Agent
 	// Networks places containers on networks (nil: bridge only).
 	Networks Networks
-	Logger *slog.Logger
+	Logger   *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
 }
