@@ -76,6 +76,10 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Networks: nets, Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log})
 	defer svc.Close()
 	nets.SetContainers(svc)
+	nets.OnChange(agent.peers.overlay.Changed)
+	octx, stopOverlay := context.WithCancel(ctx)
+	defer stopOverlay()
+	go followEvents(octx, svc, agent.peers.overlay, log)
 	sessions := agentsessions.NewSessions(svc, agent.hub, agent.exits, agent.files, log)
 	defer sessions.Close()
 	if err := svc.Resume(ctx); err != nil {
@@ -192,4 +196,21 @@ func newLogger(cfg config.Config) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// followEvents runs the overlay on the containers' live events, subscribing again whenever the subscription ends
+// (a subscriber too slow is dropped by the event bus) until ctx ends.
+func followEvents(ctx context.Context, svc *containers.Service, o *networks.Overlay, log *slog.Logger) {
+	for ctx.Err() == nil {
+		_, events, err := svc.Events(ctx, "", time.Time{}, time.Time{})
+		if err != nil {
+			log.Warn("overlay: subscribe to events", "err", err)
+		} else {
+			o.Run(ctx, events)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
