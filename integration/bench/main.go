@@ -36,6 +36,7 @@ var benches = []bench{
 	{"cp", benchCp},
 	{"ps", benchPs},
 	{"fsops", benchFirestoreOps},
+	{"network", benchNetwork},
 }
 
 func main() {
