@@ -128,7 +128,7 @@ func (f *Frame) Unmarshal(b []byte) error {
 	if rest := b[ml:]; len(rest) > 0 {
 		f.Data = rest
 	}
-	if f.Type == 0 || f.Type > FrameCredit {
+	if f.Type == 0 || f.Type > FramePeers {
 		return fmt.Errorf("linkproto: unknown frame type %d", f.Type)
 	}
 	return nil
