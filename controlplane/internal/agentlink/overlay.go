@@ -125,7 +125,9 @@ func (c *relayConn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *relayConn) CloseWrite() error { return c.in.flow.Send(&linkproto.Frame{Type: linkproto.FrameClose}) }
+func (c *relayConn) CloseWrite() error {
+	return c.in.flow.Send(&linkproto.Frame{Type: linkproto.FrameClose})
+}
 
 // queued reads a flow-controlled stream on a goroutine of its own into a queue, so the stream's credits are taken
 // in while whoever reads the queue is blocked sending elsewhere (a relay writes each side's bytes to the other:
