@@ -56,3 +56,24 @@ func writeHosts(path string, entries [][]string) error {
 	}
 	return os.WriteFile(path, next, 0o644)
 }
+
+// nsswitchHosts is what an image without /etc/nsswitch.conf gets once it has peers. Without the file, glibc looks
+// hosts up as "dns [!UNAVAIL=return] files": a DNS server that answers "no such name" (Docker's, Cloud Run's) ends
+// the lookup before /etc/hosts is read. Every distribution ships "files dns"; musl reads /etc/hosts first anyway.
+const nsswitchHosts = "hosts: files dns\n"
+
+// ensureNsswitch writes path with nsswitchHosts when it does not exist; an existing file is the image's choice.
+func ensureNsswitch(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if os.IsExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(nsswitchHosts); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

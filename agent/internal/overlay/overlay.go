@@ -27,8 +27,8 @@ type Link interface {
 type Options struct {
 	Link Link
 	Log  *slog.Logger
-	// ProcRoot is "/proc" and HostsPath "/etc/hosts" but for tests.
-	ProcRoot, HostsPath string
+	// ProcRoot is "/proc", HostsPath "/etc/hosts" and NsswitchPath "/etc/nsswitch.conf" but for tests.
+	ProcRoot, HostsPath, NsswitchPath string
 	// ScanEvery is the port scan's period (0 = 250 ms): a port opened in the container is reported within it.
 	ScanEvery time.Duration
 }
@@ -65,6 +65,9 @@ func New(o Options) *Overlay {
 	}
 	if o.HostsPath == "" {
 		o.HostsPath = "/etc/hosts"
+	}
+	if o.NsswitchPath == "" {
+		o.NsswitchPath = "/etc/nsswitch.conf"
 	}
 	if o.ScanEvery == 0 {
 		o.ScanEvery = 250 * time.Millisecond
@@ -132,6 +135,11 @@ func (o *Overlay) SetPeers(peers []linkproto.Peer) {
 		for _, port := range p.Ports {
 			k := net.JoinHostPort(p.Addr, strconv.Itoa(port))
 			want[k], wantPort[k] = p, port
+		}
+	}
+	if len(entries) > 0 {
+		if err := ensureNsswitch(o.opts.NsswitchPath); err != nil {
+			o.log.Warn("network names: cannot write "+o.opts.NsswitchPath, "err", err)
 		}
 	}
 	if err := writeHosts(o.opts.HostsPath, entries); err != nil {

@@ -85,7 +85,8 @@ func TestHostsBlockIsReplacedAndRemoved(t *testing.T) {
 
 // An Overlay listens on a peer's address and port, and stops when the peer goes.
 func TestSetPeersListensOnPeerAddresses(t *testing.T) {
-	o := New(Options{Link: refusing{}, HostsPath: filepath.Join(t.TempDir(), "hosts")})
+	dir := t.TempDir()
+	o := New(Options{Link: refusing{}, HostsPath: filepath.Join(dir, "hosts"), NsswitchPath: filepath.Join(dir, "nsswitch.conf")})
 	defer o.Close()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -119,4 +120,22 @@ type refusing struct{}
 func (refusing) SendPorts([]int) error { return nil }
 func (refusing) Dial(context.Context, string, int) (linkproto.FrameStream, func(), error) {
 	return nil, nil, errors.New("refused")
+}
+
+func TestNsswitchIsWrittenOnlyWhenMissing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nsswitch.conf")
+	if err := ensureNsswitch(path); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "hosts: files dns\n" {
+		t.Fatalf("written %q", b)
+	}
+	os.WriteFile(path, []byte("hosts: dns\n"), 0o644)
+	if err := ensureNsswitch(path); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "hosts: dns\n" {
+		t.Fatalf("the image's own file was changed: %q", b)
+	}
 }
