@@ -105,10 +105,17 @@ func TestNetworkCommands(t *testing.T) {
 	}
 }
 
+// lastFetch is the last failed fetch logged (each different failure is logged once).
+var lastFetch string
+
 // fetch runs wget in container from: the body of http://host:port/x, and whether it succeeded.
 func fetch(t *testing.T, from, host string, port int) (string, bool) {
 	t.Helper()
 	r := docker(t, "exec", from, "wget", "-q", "-T", "3", "-O", "-", fmt.Sprintf("http://%s:%d/x", host, port))
+	if r.code != 0 && r.String() != lastFetch {
+		lastFetch = r.String()
+		t.Logf("wget in %s of %s:%d: %s", from, host, port, r)
+	}
 	return r.stdout, r.code == 0
 }
 
