@@ -47,6 +47,12 @@ const (
 	// FrameCredit: either way in a session, from a side whose peer declared a window (see Flow): the sender may
 	// send Seq more Data bytes.
 	FrameCredit
+	// FramePorts: agent → control plane on Control, whenever its container's listening TCP ports change and after
+	// every hello. Meta: Ports.
+	FramePorts
+	// FramePeers: control plane → agent on Control: the containers this one reaches on its networks, whole each
+	// time (an empty list removes every peer). Meta: Peers.
+	FramePeers
 )
 
 // Output stream numbers, as Docker numbers them in its multiplexed stream.
@@ -123,7 +129,7 @@ func (f *Frame) Unmarshal(b []byte) error {
 	if rest := b[ml:]; len(rest) > 0 {
 		f.Data = rest
 	}
-	if f.Type == 0 || f.Type > FrameCredit {
+	if f.Type == 0 || f.Type > FramePeers {
 		return fmt.Errorf("linkproto: unknown frame type %d", f.Type)
 	}
 	return nil

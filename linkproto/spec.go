@@ -176,6 +176,37 @@ type NetStats struct {
 	TxBytes, TxPackets, TxErrors, TxDropped uint64
 }
 
+// Ports is the Meta of a Ports frame: the TCP ports the container listens on for every address (0.0.0.0 or ::),
+// the ones a peer on its networks can reach. Sorted.
+type Ports struct {
+	TCP []int `json:"tcp"`
+}
+
+// Peers is the Meta of a Peers frame.
+type Peers struct {
+	Peers []Peer `json:"peers"`
+}
+
+// Peer is a container the agent's container reaches, or the container itself (Self): at Addr (a loopback address
+// 127.N.x.y) its Names resolve, and on each of Ports the agent accepts connections and relays them (Dial with Ref)
+// — except for Self, whose own listeners answer there.
+type Peer struct {
+	Ref   string   `json:"ref"` // the peer's container ID
+	Addr  string   `json:"addr"`
+	Names []string `json:"names"`
+	Ports []int    `json:"ports,omitempty"`
+	Self  bool     `json:"self,omitempty"`
+}
+
+// Dial is the Meta of the Session frame that opens a relayed connection: an agent opens a Session stream with
+// Seq 0 (no session was asked for) and Code its receive window; the control plane answers Started (Code: its
+// window) once the peer's agent has connected to Port inside the peer, or Error (the peer is not reachable from
+// this container, or nothing listens there). Then Data and Close frames both ways, as a tunnel, and Result last.
+type Dial struct {
+	Ref  string `json:"ref"`
+	Port int    `json:"port"`
+}
+
 // Error kinds: the control plane maps them onto its error kinds (HTTP status).
 const (
 	ErrKindNotFound   = "notfound"

@@ -37,6 +37,7 @@ var benches = []bench{
 	{"volume", benchVolume},
 	{"ps", benchPs},
 	{"fsops", benchFirestoreOps},
+	{"network", benchNetwork},
 }
 
 func main() {

@@ -67,6 +67,13 @@ var rules = []rule{
 		to:   underAny(module+"controlplane/internal/dockerapi", module+"controlplane/internal/containers"),
 	},
 	{
+		name: "networks never imports the HTTP layer, a cloud SDK, Firestore, gRPC or the agent link",
+		from: exactly(module + "controlplane/internal/networks"),
+		to: underAny("cloud.google.com/go", "google.golang.org/grpc", "google.golang.org/api",
+			module+"controlplane/internal/dockerapi", module+"controlplane/internal/store",
+			module+"controlplane/internal/agentlink", module+"controlplane/internal/agentsessions", module+"linkproto"),
+	},
+	{
 		name: "localproxy never imports the Google Cloud data-plane SDKs",
 		from: under(module + "localproxy"),
 		to: underAny("cloud.google.com/go/firestore", "cloud.google.com/go/run", "cloud.google.com/go/logging",
@@ -91,6 +98,8 @@ func TestRulesCatchWhatTheyForbid(t *testing.T) {
 			Imports: []string{module + "proxyproto"}}, ""},
 		{"lifecycle reaching Firestore", pkg{ImportPath: module + "controlplane/internal/containers",
 			Deps: []string{"cloud.google.com/go/firestore"}}, "a cloud SDK, Firestore"},
+		{"networks reaching the agent link", pkg{ImportPath: module + "controlplane/internal/networks",
+			Deps: []string{module + "linkproto"}}, "networks never imports"},
 		{"agent reaching Firestore", pkg{ImportPath: module + "agent/internal/sessions",
 			Deps: []string{"cloud.google.com/go/firestore/apiv1"}}, "data-plane SDK"},
 		{"gcpsim with a Docker client", pkg{ImportPath: module + "integration/gcpsim/tasks",

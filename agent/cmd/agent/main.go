@@ -21,6 +21,7 @@ import (
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/netns"
 	"github.com/runsock/runsock/agent/internal/output"
+	"github.com/runsock/runsock/agent/internal/overlay"
 	"github.com/runsock/runsock/agent/internal/pid1"
 	"github.com/runsock/runsock/agent/internal/procfs"
 	"github.com/runsock/runsock/agent/internal/sessions"
@@ -94,9 +95,17 @@ func run() int {
 
 	linked := make(chan struct{})
 	var linkedOnce sync.Once
-	onConnect := func() { linkedOnce.Do(func() { close(linked) }) }
-	client := newClient(log, buf, srv, onConnect)
+	// The overlay (networks) is built after the client it uses; the client calls it only once Run has started.
+	var ov *overlay.Overlay
+	onConnect := func() {
+		linkedOnce.Do(func() { close(linked) })
+		ov.LinkUp()
+	}
+	client := newClient(log, buf, srv, onConnect, func(p []linkproto.Peer) { ov.SetPeers(p) })
 	if client != nil {
+		ov = overlay.New(overlay.Options{Link: client, Log: log})
+		defer ov.Close()
+		go ov.Run(ctx)
 		go client.Run(ctx)
 		go func() {
 			select {
@@ -170,7 +179,7 @@ func run() int {
 }
 
 // newClient builds the link from the environment; nil (with a warning) when the agent cannot link.
-func newClient(log *slog.Logger, buf *output.Buffer, srv *sessions.Server, onConnect func()) *link.Client {
+func newClient(log *slog.Logger, buf *output.Buffer, srv *sessions.Server, onConnect func(), onPeers func([]linkproto.Peer)) *link.Client {
 	url := os.Getenv(linkproto.EnvURL)
 	if url == "" {
 		log.Warn("no " + linkproto.EnvURL + ": running without a link to the control plane")
@@ -197,6 +206,7 @@ func newClient(log *slog.Logger, buf *output.Buffer, srv *sessions.Server, onCon
 		Sessions:    srv,
 		Log:         log,
 		OnConnect:   onConnect,
+		OnPeers:     onPeers,
 	})
 	if err != nil {
 		log.Error("agent link disabled", "error", err)

@@ -66,6 +66,8 @@ type Config struct {
 	Log      *slog.Logger // nil: discard
 	// OnConnect is called after each successful hello (may be nil).
 	OnConnect func()
+	// OnPeers receives each Peers frame: the container's network peers, whole (may be nil).
+	OnPeers func([]linkproto.Peer)
 }
 
 // Client is the agent's link. Create with New, run with Run.
@@ -82,6 +84,10 @@ type Client struct {
 	exitOnce  sync.Once
 	exitAcked chan struct{}
 	sessions  sync.WaitGroup
+
+	ctrlMu sync.Mutex
+	ctrl   linkproto.ClientStream // the current link's control stream (nil between links)
+	sctx   context.Context        // the current link's session context
 }
 
 // New prepares the connection; it does not dial yet.
@@ -214,6 +220,14 @@ func (c *Client) link(ctx context.Context) (established bool, err error) {
 		return false, fmt.Errorf("hello: %w", err)
 	}
 	c.bound.Store(true)
+	c.ctrlMu.Lock()
+	c.ctrl, c.sctx = ctrl, sctx
+	c.ctrlMu.Unlock()
+	defer func() {
+		c.ctrlMu.Lock()
+		c.ctrl = nil
+		c.ctrlMu.Unlock()
+	}()
 	if c.cfg.OnConnect != nil {
 		c.cfg.OnConnect()
 	}
@@ -240,6 +254,15 @@ func (c *Client) control(sctx context.Context, ctrl linkproto.ClientStream) erro
 		switch f.Type {
 		case linkproto.FrameGoAway:
 			return errGoAway
+		case linkproto.FramePeers:
+			var p linkproto.Peers
+			if err := linkproto.DecodeMeta(f.Meta, &p); err != nil {
+				c.log.Error("bad peers frame", "error", err)
+				continue
+			}
+			if c.cfg.OnPeers != nil {
+				c.cfg.OnPeers(p.Peers)
+			}
 		case linkproto.FrameOpen:
 			var spec linkproto.OpenSpec
 			if err := linkproto.DecodeMeta(f.Meta, &spec); err != nil {
@@ -253,6 +276,80 @@ func (c *Client) control(sctx context.Context, ctrl linkproto.ClientStream) erro
 			}(f.Seq)
 		}
 	}
+}
+
+var errNoLink = errors.New("link: not linked")
+
+// SendPorts reports the container's listening TCP ports on the current link.
+func (c *Client) SendPorts(ports []int) error {
+	c.ctrlMu.Lock()
+	defer c.ctrlMu.Unlock()
+	if c.ctrl == nil {
+		return errNoLink
+	}
+	if ports == nil {
+		ports = []int{}
+	}
+	return c.ctrl.Send(&linkproto.Frame{Type: linkproto.FramePorts, Meta: linkproto.EncodeMeta(linkproto.Ports{TCP: ports})})
+}
+
+// Dial opens a relayed connection to port in the peer ref (linkproto.Dial): one new stream on the link, answered
+// Started once the peer's agent has connected. end closes the stream; call it once done.
+func (c *Client) Dial(ctx context.Context, ref string, port int) (st linkproto.FrameStream, end func(), err error) {
+	c.ctrlMu.Lock()
+	sctx := c.sctx
+	linked := c.ctrl != nil
+	c.ctrlMu.Unlock()
+	if !linked {
+		return nil, nil, errNoLink
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(sctx, cancel) // the link's credentials ride on sctx; it ends with the agent
+	ctx = metadata.NewOutgoingContext(ctx, mdOf(sctx))
+	cs, err := linkproto.Open(ctx, c.cc, linkproto.MethodSession)
+	if err != nil {
+		stop()
+		cancel()
+		return nil, nil, err
+	}
+	fail := func(err error) (linkproto.FrameStream, func(), error) {
+		stop()
+		cancel()
+		return nil, nil, err
+	}
+	meta := linkproto.EncodeMeta(linkproto.Dial{Ref: ref, Port: port})
+	if err := cs.Send(&linkproto.Frame{Type: linkproto.FrameSession, Seq: 0, Code: linkproto.Window, Meta: meta}); err != nil {
+		return fail(err)
+	}
+	var f linkproto.Frame
+	if err := cs.Recv(&f); err != nil {
+		return fail(err)
+	}
+	switch f.Type {
+	case linkproto.FrameStarted:
+	case linkproto.FrameError:
+		var e linkproto.Error
+		_ = linkproto.DecodeMeta(f.Meta, &e)
+		return fail(&e)
+	default:
+		return fail(fmt.Errorf("link: dial answered with frame %d", f.Type))
+	}
+	rs := newRecvStream(linkproto.NewFlow(cs, f.Code, linkproto.Window))
+	return rs, func() {
+		rs.close()
+		_ = cs.CloseSend()
+		select {
+		case <-rs.done:
+		case <-time.After(5 * time.Second):
+		}
+		stop()
+		cancel()
+	}, nil
+}
+
+func mdOf(ctx context.Context) metadata.MD {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	return md
 }
 
 func (c *Client) session(ctx context.Context, id uint64, spec linkproto.OpenSpec) {

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/runsock/runsock/controlplane/internal/networks"
+	"github.com/runsock/runsock/linkproto"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,13 +42,16 @@ type agentParts struct {
 	files agentsessions.Files
 	// sizes tells what a container's files take (prune's report); nil without the agent.
 	sizes containers.WritableSizer
+	// peers joins the networks' overlay and the hub.
+	peers *peerLink
 }
 
 func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log *slog.Logger) (*agentParts, error) {
 	creds := agentsessions.NewCredentials(st)
 	p := &agentParts{live: livelogs.New(st.Client(), livelogs.Options{Log: log}), exits: make(chan agentlink.ExitReport),
 		grpc: grpc.NewServer()}
-	hopts := agentlink.Options{Credentials: creds, Logs: p.live, Exits: p.exits, Log: log}
+	p.peers = &peerLink{}
+	hopts := agentlink.Options{Credentials: creds, Logs: p.live, Exits: p.exits, Log: log, Overlay: p.peers}
 	if cfg.AgentServiceAccount != "" {
 		v, err := agentTokens(cfg, log)
 		if err != nil {
@@ -55,6 +60,8 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 		hopts.Tokens = v
 	}
 	p.hub = agentlink.New(hopts)
+	p.peers.hub = p.hub
+	p.peers.overlay = networks.NewOverlay(st, p.peers, log)
 	p.hub.Register(p.grpc)
 	if cfg.AgentBinary == "" || cfg.AgentURL == "" {
 		log.Warn("containers run without the runsock agent (no -agent-binary or agent URL)")
@@ -168,4 +175,23 @@ func withAgentLink(g *grpc.Server, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// peerLink joins the networks' Overlay (who reaches whom, on which ports) and the agent link Hub (which reports
+// agents' links and ports, relays connections, and carries peers to agents), converting between their types.
+type peerLink struct {
+	hub     *agentlink.Hub
+	overlay *networks.Overlay
+}
+
+func (l *peerLink) Linked(id string)             { l.overlay.Linked(id) }
+func (l *peerLink) Unlinked(id string)           { l.overlay.Unlinked(id) }
+func (l *peerLink) Ports(id string, ports []int) { l.overlay.Ports(id, ports) }
+func (l *peerLink) Allowed(from, to string) bool { return l.overlay.Allowed(from, to) }
+func (l *peerLink) SendPeers(id string, peers []networks.Peer) error {
+	out := make([]linkproto.Peer, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, linkproto.Peer{Ref: p.Ref, Addr: p.Addr, Names: p.Names, Ports: p.Ports, Self: p.Self})
+	}
+	return l.hub.SendPeers(id, out)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/images"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
 	"github.com/runsock/runsock/controlplane/internal/logs"
+	"github.com/runsock/runsock/controlplane/internal/networks"
 	"github.com/runsock/runsock/controlplane/internal/store"
 )
 
@@ -75,10 +76,16 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	nets := networks.New(networks.Options{Store: st, Records: st, Log: log})
 	svc := containers.New(containers.Options{Store: st, Launcher: driver, Images: imgs, Agent: agent.containersAgent(), Sizes: agent.sizes,
-		Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log, Volumes: vols})
+		Networks: nets, Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log, Volumes: vols})
 	vols.SetUsers(svc)
 	defer svc.Close()
+	nets.SetContainers(svc)
+	nets.OnChange(agent.peers.overlay.Changed)
+	octx, stopOverlay := context.WithCancel(ctx)
+	defer stopOverlay()
+	go followEvents(octx, svc, agent.peers.overlay, log)
 	commits, err := newCommitter(cfg, agent, imgs, reg)
 	if err != nil {
 		return err
@@ -89,7 +96,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("resume watchers: %w", err)
 	}
 	defer startReconcile(cfg, st, driver, svc, log)()
-	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Registry: imgs, Volumes: vols, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
+	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Registry: imgs, Volumes: vols, Networks: nets, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
 		FirestoreDocWrites: func(prefix string, limit int) any { return st.DocumentWrites(prefix, limit) },
 		Info:               dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
 	handler, err := withIdentity(cfg, api, log)
@@ -199,4 +206,21 @@ func newLogger(cfg config.Config) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// followEvents runs the overlay on the containers' live events, subscribing again whenever the subscription ends
+// (a subscriber too slow is dropped by the event bus) until ctx ends.
+func followEvents(ctx context.Context, svc *containers.Service, o *networks.Overlay, log *slog.Logger) {
+	for ctx.Err() == nil {
+		_, events, err := svc.Events(ctx, "", time.Time{}, time.Time{})
+		if err != nil {
+			log.Warn("overlay: subscribe to events", "err", err)
+		} else {
+			o.Run(ctx, events)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }

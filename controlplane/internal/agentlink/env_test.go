@@ -98,6 +98,8 @@ type env struct {
 	url    string
 	caPEM  string
 	exits  chan exitReport
+	// overlay is the Hub's Overlay (nil: none), set before start.
+	overlay Overlay
 }
 
 type exitReport struct {
@@ -109,6 +111,17 @@ type exitReport struct {
 // newEnv starts a Hub on an httptest HTTP/2 server (TLS, or h2c when tls is false) and Firestore emulator storage.
 func newEnv(t *testing.T, tls bool, tokens TokenVerifier) *env {
 	t.Helper()
+	return newEnvOverlay(t, tls, tokens, nil)
+}
+
+// newEnvWith is an h2c env whose Hub has overlay.
+func newEnvWith(t *testing.T, overlay Overlay) *env {
+	t.Helper()
+	return newEnvOverlay(t, false, nil, overlay)
+}
+
+func newEnvOverlay(t *testing.T, tls bool, tokens TokenVerifier, overlay Overlay) *env {
+	t.Helper()
 	if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
 		t.Setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:18081")
 	}
@@ -118,7 +131,7 @@ func newEnv(t *testing.T, tls bool, tokens TokenVerifier) *env {
 	}
 	t.Cleanup(func() { fs.Close() })
 	e := &env{t: t, fs: fs, logs: livelogs.New(fs, livelogs.Options{Poll: 500 * time.Millisecond}),
-		creds: &credStore{m: map[string]AgentCredentials{}}, tokens: tokens, exits: make(chan exitReport, 16)}
+		creds: &credStore{m: map[string]AgentCredentials{}}, tokens: tokens, exits: make(chan exitReport, 16), overlay: overlay}
 	e.start(tls, "")
 	return e
 }
@@ -126,7 +139,7 @@ func newEnv(t *testing.T, tls bool, tokens TokenVerifier) *env {
 // start (re)starts the control plane side: a fresh Hub on a fresh server, on addr when given.
 func (e *env) start(tls bool, addr string) {
 	reports := make(chan ExitReport)
-	e.hub = New(Options{Credentials: e.creds, Tokens: e.tokens, Logs: e.logs, Exits: reports})
+	e.hub = New(Options{Credentials: e.creds, Tokens: e.tokens, Logs: e.logs, Exits: reports, Overlay: e.overlay})
 	stop := make(chan struct{})
 	e.t.Cleanup(func() { close(stop) })
 	go func() {

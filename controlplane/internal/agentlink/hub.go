@@ -61,6 +61,9 @@ type Options struct {
 	// Exits receives every exit an agent reports, after the output before it is durable (nil: exits are not
 	// reported). The Hub acknowledges an exit to its agent only once the receiver calls ExitReport.Recorded.
 	Exits chan<- ExitReport
+	// Overlay is told of agents' links and listening ports, and authorises relayed connections (nil: agents'
+	// ports are ignored and no connection is relayed).
+	Overlay Overlay
 	// ConnectWait is how long a session waits for an agent that is not (yet, or not again) connected. 0 = 5 s.
 	ConnectWait time.Duration
 	// FirstLinkWait is how long a session waits, at most, for the agent of a run that has started but not linked

@@ -62,13 +62,20 @@ func (s *server) Control(st linkproto.FrameStream) error {
 		return err
 	}
 	h.log.Info("agent connected", "container", id, "execution", r.execution, "agentVersion", a.hello.AgentVersion)
+	if h.opts.Overlay != nil {
+		h.opts.Overlay.Linked(id)
+	}
 	for {
 		if err = st.Recv(&f); err != nil {
 			break
 		}
+		h.controlFrame(id, &f)
 	}
 	close(a.done)
 	h.detach(a, err)
+	if h.opts.Overlay != nil {
+		h.opts.Overlay.Unlinked(id)
+	}
 	h.log.Info("agent link ended", "container", id, "error", err)
 	return nil
 }
@@ -297,6 +304,9 @@ func (s *server) Session(st linkproto.FrameStream) error {
 	}
 	if f.Type != linkproto.FrameSession {
 		return status.Error(codes.InvalidArgument, "expected session hello")
+	}
+	if f.Seq == 0 {
+		return h.dial(st, r, &f) // a connection the agent accepted for a peer (linkproto.Dial)
 	}
 	h.mu.Lock()
 	p := h.pending[f.Seq]

@@ -41,10 +41,29 @@ type Container struct {
 	Mounts []Mount `json:",omitempty"`
 	// Ports are the published ports with their host ports decided (-p, -P); nil without any.
 	Ports network.PortMap `json:",omitempty"`
+	// Networks are the container's endpoints by network name: the built-in network it was created on (bridge, host
+	// or none) or the user-defined networks it joined (at create or with docker network connect).
+	Networks map[string]*Endpoint `json:",omitempty"`
 	// Agent is the current start's agent (credential hashes, run, or why there is none).
 	Agent AgentRecord
 	// Version increases with every stored change (optimistic checks, tests).
 	Version int64
+}
+
+// Endpoint is a container's place on one network, as docker inspect shows it. Addresses of user-defined networks
+// are loopback addresses (127.N.x.y): inside every member, the agent makes them reach the peer (see docs/networks.md).
+type Endpoint struct {
+	NetworkID  string
+	EndpointID string
+	// IPAddress, PrefixLen and Gateway are empty on host and none.
+	IPAddress  string `json:",omitempty"`
+	PrefixLen  int    `json:",omitempty"`
+	Gateway    string `json:",omitempty"`
+	MacAddress string `json:",omitempty"`
+	// Aliases are the names the container has on this network besides its name, short ID and hostname
+	// (--network-alias); Links are the legacy links (NAME:ALIAS) given at create.
+	Aliases []string `json:",omitempty"`
+	Links   []string `json:",omitempty"`
 }
 
 // State is Docker's container state as runsock records it.

@@ -36,7 +36,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if req.Config.Image == "" {
 		return nil, errorf(errdefs.ErrInvalidArgument, "config cannot be empty in order to create a container: no image specified")
 	}
-	if err := checkCloudRunCan(&req.HostConfig, req.Networking); err != nil {
+	if err := checkCloudRunCan(&req.HostConfig); err != nil {
 		return nil, err
 	}
 	if err := checkLogDriver(req.HostConfig.LogConfig); err != nil {
@@ -85,8 +85,11 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if err := s.ensureVolumes(ctx, p.Email, &c.Mounts); err != nil {
 		return nil, err
 	}
-	if c.HostConfig.NetworkMode == "" {
+	if c.HostConfig.NetworkMode == "" || c.HostConfig.NetworkMode == "default" {
 		c.HostConfig.NetworkMode = "bridge"
+	}
+	if err := s.attachNetworks(ctx, c, req.Networking); err != nil {
+		return nil, err
 	}
 	if c.HostConfig.LogConfig.Type == "" {
 		// Docker's default driver, and what clients check before reading logs (docker-py's run reads output only
@@ -100,6 +103,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	}
 	if err != nil {
 		s.removeAnonymous(context.WithoutCancel(ctx), p.Email, c.Mounts)
+		s.releaseNetworks(c)
 		if errdefs.IsConflict(err) {
 			return nil, s.nameInUse(ctx, p.Email, name)
 		}
@@ -107,6 +111,33 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	}
 	s.emit(ctx, c, "create", nil)
 	return c, nil
+}
+
+// attachNetworks gives c its endpoints. Without a Networks part only the built-in networks exist, and a
+// container is on the one it names.
+func (s *Service) attachNetworks(ctx context.Context, c *Container, nc *network.NetworkingConfig) error {
+	if s.networks != nil {
+		return s.networks.Attach(ctx, c, nc)
+	}
+	mode := string(c.HostConfig.NetworkMode)
+	if mode != "bridge" && mode != "host" && mode != "none" {
+		return errorf(errdefs.ErrNotFound, "network %s not found", mode)
+	}
+	if nc != nil {
+		for n := range nc.EndpointsConfig {
+			if n != mode && n != "default" {
+				return errorf(errdefs.ErrNotFound, "network %s not found", n)
+			}
+		}
+	}
+	c.Networks = map[string]*Endpoint{mode: {}}
+	return nil
+}
+
+func (s *Service) releaseNetworks(c *Container) {
+	if s.networks != nil {
+		s.networks.Release(context.WithoutCancel(s.ctx), c)
+	}
 }
 
 func (s *Service) nameInUse(ctx context.Context, owner, name string) error {
@@ -126,7 +157,7 @@ func checkName(name string) (string, error) {
 }
 
 // checkCloudRunCan refuses what a Cloud Run Job cannot give a container (yet), with a message saying so.
-func checkCloudRunCan(hc *container.HostConfig, nc *network.NetworkingConfig) error {
+func checkCloudRunCan(hc *container.HostConfig) error {
 	var why []string
 	if hc.Privileged {
 		why = append(why, "privileged mode (--privileged)")
@@ -134,17 +165,9 @@ func checkCloudRunCan(hc *container.HostConfig, nc *network.NetworkingConfig) er
 	if len(hc.Devices) > 0 {
 		why = append(why, "devices (--device)")
 	}
-	switch m := string(hc.NetworkMode); m {
-	case "", "default", "bridge", "host", "none": // none: the agent runs the process without network (netns)
-	default:
-		why = append(why, fmt.Sprintf("network mode %q (only bridge, host and none)", m))
-	}
-	if nc != nil {
-		for n := range nc.EndpointsConfig {
-			if n != "bridge" && n != "host" && n != "default" && n != "none" {
-				why = append(why, fmt.Sprintf("network %q", n))
-			}
-		}
+	if m := string(hc.NetworkMode); strings.HasPrefix(m, "container:") {
+		why = append(why, fmt.Sprintf("network mode %q (sharing another container's network namespace: each container "+
+			"is its own execution; put both on a user-defined network and reach it by name)", m))
 	}
 	if len(why) == 0 {
 		return nil

@@ -382,6 +382,7 @@ func (s *Service) remove(ctx context.Context, c *Container, anonymous bool) erro
 		}
 		return err
 	}
+	s.releaseNetworks(c)
 	s.forgetAgent(c)
 	if anonymous {
 		s.removeAnonymous(ctx, c.Owner, c.Mounts)

@@ -142,7 +142,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal, opts ListOptio
 		case len(exited) > 0 && (c.State.Status != container.StateExited || !exited[c.State.ExitCode]):
 		case !matchLabels(c.Config.Labels, opts.Filters["label"]):
 		case !matchAny(opts.Filters["ancestor"], func(v string) bool { return ancestorMatches(c, v) }):
-		case !matchAny(opts.Filters["network"], func(v string) bool { return v == string(c.HostConfig.NetworkMode) }):
+		case !matchAny(opts.Filters["network"], func(v string) bool { return onNetwork(c, v) }):
 		default:
 			out = append(out, c)
 		}
@@ -309,4 +309,17 @@ func (u ImageUsage) ImageUsedBy(ctx context.Context, owner, imageID string) (str
 		}
 	}
 	return "", nil
+}
+
+// onNetwork reports whether c has an endpoint on the network named (or whose ID is) v.
+func onNetwork(c *Container, v string) bool {
+	if len(c.Networks) == 0 {
+		return v == string(c.HostConfig.NetworkMode)
+	}
+	for name, ep := range c.Networks {
+		if name == v || (v != "" && strings.HasPrefix(ep.NetworkID, v)) {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,8 @@ import (
 	"iter"
 	"syscall"
 	"time"
+
+	"github.com/moby/moby/api/types/network"
 )
 
 // This file declares what the containers package needs from its neighbours. The implementations live in
@@ -98,6 +100,17 @@ type Agent interface {
 // reports (*containerfs.Files implements it).
 type WritableSizer interface {
 	WritableSize(ctx context.Context, id string) (int64, error)
+}
+
+// Networks places containers on networks (*networks.Service implements it). A Service without one puts every
+// container on bridge alone and refuses user-defined networks.
+type Networks interface {
+	// Attach gives c (not yet stored) an endpoint on each network its create names: HostConfig.NetworkMode (the
+	// default, bridge, when empty) and the networks of nc, resolved for c.Owner; user-defined networks allocate
+	// its address there. Unknown networks are ErrNotFound ("network X not found").
+	Attach(ctx context.Context, c *Container, nc *network.NetworkingConfig) error
+	// Release frees what Attach or a connect allocated for c's endpoints (c was removed, or never stored).
+	Release(ctx context.Context, c *Container)
 }
 
 // ImageResolver finds an image the owner has pulled. Resolve returns an error wrapping errdefs.ErrNotFound for an

@@ -24,7 +24,9 @@ type Options struct {
 	Sizes WritableSizer
 	// Volumes creates and removes the volumes containers mount (nil: a create naming one fails with 501).
 	Volumes Volumes
-	Logger  *slog.Logger
+	// Networks places containers on networks (nil: bridge only).
+	Networks Networks
+	Logger   *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
 }
@@ -38,6 +40,7 @@ type Service struct {
 	agent    Agent
 	sizes    WritableSizer
 	volumes  Volumes
+	networks Networks
 	log      *slog.Logger
 	now      func() time.Time
 	bus      *bus
@@ -67,8 +70,8 @@ func New(o Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent, sizes: o.Sizes,
-		volumes: o.Volumes,
-		log:     log, now: now,
+		volumes: o.Volumes, networks: o.Networks,
+		log: log, now: now,
 		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{}, restarting: map[string]bool{},
 		sleep: sleep, autoRemoveRetryFor: autoRemoveRetryFor}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/containers/containerstest"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/identity"
+	"github.com/runsock/runsock/controlplane/internal/networks"
 	"github.com/runsock/runsock/controlplane/internal/store"
 	"github.com/runsock/runsock/controlplane/internal/volumes"
 )
@@ -70,9 +71,11 @@ func setup(t *testing.T, opts ...func(*dockerapi.Options)) *env {
 	}
 	l := containerstest.NewLauncher()
 	vols := volumes.New(st.Client(), volumes.Config{Bucket: "test-volumes", Objects: noObjects{}})
-	svc := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}, Logs: fakeLogs{}, Volumes: vols})
+	nets := networks.New(networks.Options{Store: st, Records: st})
+	svc := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}, Logs: fakeLogs{}, Volumes: vols, Networks: nets})
 	vols.SetUsers(svc)
-	o := dockerapi.Options{Containers: svc, Volumes: vols, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}}
+	nets.SetContainers(svc)
+	o := dockerapi.Options{Containers: svc, Volumes: vols, Networks: nets, Info: dockerapi.Info{Project: "p", Region: "r", MaxCPU: 8, MaxMemory: 32 << 30}}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -1,9 +1,8 @@
 package dockerapi
 
 import (
+	"context"
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
@@ -11,63 +10,143 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/identity"
 )
 
-// netRegistry answers the network routes. Cloud Run gives every task its own network; runsock has exactly the
-// three built-in networks and refuses to create others (a container asking for one is refused at create).
-type netRegistry struct {
-	once    sync.Once
-	builtin map[string]network.Inspect
-}
-
-func newNetRegistry() netRegistry { return netRegistry{} }
-
-func (n *netRegistry) all() map[string]network.Inspect {
-	n.once.Do(func() {
-		n.builtin = map[string]network.Inspect{}
-		for _, name := range []string{"bridge", "host", "none"} {
-			drv := name
-			if name == "none" {
-				drv = "null"
-			}
-			id := builtinNetworkID(name)
-			n.builtin[name] = network.Inspect{Network: network.Network{Name: name, ID: id, Scope: "local", Driver: drv,
-				Created: time.Unix(0, 0).UTC(), Options: map[string]string{}, Labels: map[string]string{}}}
-		}
-	})
-	return n.builtin
+// NetworkBackend serves the /networks routes; *networks.Service implements it. Every call acts on the caller's own
+// networks (the built-ins bridge, host and none are everyone's); another user's network is "not found".
+type NetworkBackend interface {
+	Create(ctx context.Context, p identity.Principal, req network.CreateRequest) (network.CreateResponse, error)
+	List(ctx context.Context, p identity.Principal, filters map[string][]string) ([]network.Summary, error)
+	Inspect(ctx context.Context, p identity.Principal, ref string) (network.Inspect, error)
+	Remove(ctx context.Context, p identity.Principal, ref string) error
+	Prune(ctx context.Context, p identity.Principal, filters map[string][]string) ([]string, error)
+	Connect(ctx context.Context, p identity.Principal, ref string, req network.ConnectRequest) error
+	Disconnect(ctx context.Context, p identity.Principal, ref string, req network.DisconnectRequest) error
 }
 
 func (h *Handler) netVolRoutes() {
 	h.handle("GET /networks", h.networkList)
 	h.handle("GET /networks/{id}", h.networkInspect)
-	h.handle("POST /networks/create", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-		return invalid("runsock runs containers on Cloud Run Jobs, which cannot create networks; use bridge or host")
-	})
-	h.handle("DELETE /networks/{id}", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-		if _, ok := h.nets.all()[r.PathValue("id")]; ok {
-			return &errkind.Error{Msg: r.PathValue("id") + " is a pre-defined network and cannot be removed", Kind: errdefs.ErrPermissionDenied}
-		}
-		return &errkind.Error{Msg: "network " + r.PathValue("id") + " not found", Kind: errdefs.ErrNotFound}
-	})
-	h.handle("POST /networks/prune", func(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-		return writeJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: []string{}})
-	})
+	h.handle("POST /networks/create", h.networkCreate)
+	h.handle("DELETE /networks/{id}", h.networkRemove)
+	h.handle("POST /networks/prune", h.networkPrune)
+	h.handle("POST /networks/{id}/connect", h.networkConnect)
+	h.handle("POST /networks/{id}/disconnect", h.networkDisconnect)
 	h.volumeRoutes()
 }
 
+// nets is the network backend, or an answer saying there is none.
+func (h *Handler) netsOrErr() (NetworkBackend, error) {
+	if h.nets == nil {
+		return nil, &errkind.Error{Msg: "networks are not available on this control plane", Kind: errdefs.ErrNotImplemented}
+	}
+	return h.nets, nil
+}
+
 func (h *Handler) networkList(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-	out := []network.Summary{}
-	for _, name := range []string{"bridge", "host", "none"} {
-		out = append(out, network.Summary{Network: h.nets.all()[name].Network})
+	nb, err := h.netsOrErr()
+	if err != nil {
+		return err
+	}
+	filters, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	out, err := nb.List(r.Context(), p, filters)
+	if err != nil {
+		return err
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) networkInspect(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-	id := r.PathValue("id")
-	for name, n := range h.nets.all() {
-		if id == name || id == n.ID || (len(id) >= 1 && len(id) < 64 && n.ID[:len(id)] == id) {
-			return writeJSON(w, http.StatusOK, n)
-		}
+	nb, err := h.netsOrErr()
+	if err != nil {
+		return err
 	}
-	return &errkind.Error{Msg: "network " + id + " not found", Kind: errdefs.ErrNotFound}
+	n, err := nb.Inspect(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, n)
+}
+
+func (h *Handler) networkCreate(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	nb, err := h.netsOrErr()
+	if err != nil {
+		return err
+	}
+	var req network.CreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	out, err := nb.Create(r.Context(), p, req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, out)
+}
+
+func (h *Handler) networkRemove(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	nb, err := h.netsOrErr()
+	if err != nil {
+		return err
+	}
+	if err := nb.Remove(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) networkPrune(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	nb, err := h.netsOrErr()
+	if err != nil {
+		return err
+	}
+	filters, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	deleted, err := nb.Prune(r.Context(), p, filters)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: deleted})
+}
+
+func (h *Handler) networkConnect(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	nb, err := h.netsOrErr()
+	if err != nil {
+		return err
+	}
+	var req network.ConnectRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Container == "" {
+		return invalid("container name or ID cannot be empty")
+	}
+	if err := nb.Connect(r.Context(), p, r.PathValue("id"), req); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *Handler) networkDisconnect(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	nb, err := h.netsOrErr()
+	if err != nil {
+		return err
+	}
+	var req network.DisconnectRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Container == "" {
+		return invalid("container name or ID cannot be empty")
+	}
+	if err := nb.Disconnect(r.Context(), p, r.PathValue("id"), req); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
 }

@@ -1,6 +1,8 @@
 package dockerapi
 
 import (
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +31,9 @@ func inspect(c *containers.Container) container.InspectResponse {
 	if args == nil {
 		args = []string{}
 	}
-	cfg.Hostname = c.ID[:12]
+	if cfg.Hostname == "" {
+		cfg.Hostname = c.ID[:12]
+	}
 	if hc.Runtime == "" {
 		hc.Runtime = "cloudrun" // the one runtime /info lists
 	}
@@ -39,24 +43,36 @@ func inspect(c *containers.Container) container.InspectResponse {
 		State: &container.State{Status: c.DockerStatus(), Running: c.Active(), Paused: c.Running() && c.State.Paused, Restarting: c.Restarting(), OOMKilled: c.State.OOMKilled,
 			ExitCode: c.State.ExitCode, Error: c.State.Error, StartedAt: ts(c.State.StartedAt), FinishedAt: ts(c.State.FinishedAt)},
 		HostConfig: &hc, Config: &cfg, Mounts: []container.MountPoint{},
-		NetworkSettings: &container.NetworkSettings{Networks: endpoints(hc.NetworkMode), Ports: inspectPorts(c)},
+		NetworkSettings: &container.NetworkSettings{Networks: endpoints(c), Ports: inspectPorts(c)},
 		GraphDriver:     &storage.DriverData{Name: "cloudrun", Data: map[string]string{}},
 	}
 }
 
-// endpoints is NetworkSettings.Networks: the container's one network, named as Docker names it ("default" is the
-// bridge network on Linux), with the network's ID. Cloud Run gives the task its addresses privately: none to show.
-func endpoints(mode container.NetworkMode) map[string]*network.EndpointSettings {
-	name := string(mode)
-	if name == "" || name == "default" {
-		name = "bridge"
+// endpoints are the container's networks as Docker shows them: addresses, gateway, MAC and DNS names only while it
+// runs (a stopped container has no active endpoint), the network's ID and the aliases always.
+func endpoints(c *containers.Container) map[string]*network.EndpointSettings {
+	out := map[string]*network.EndpointSettings{}
+	if len(c.Networks) == 0 {
+		out[string(c.HostConfig.NetworkMode)] = &network.EndpointSettings{}
+		return out
 	}
-	return map[string]*network.EndpointSettings{name: {NetworkID: builtinNetworkID(name)}}
-}
-
-// builtinNetworkID is the ID netRegistry gives a built-in network.
-func builtinNetworkID(name string) string {
-	return (name + "0000000000000000000000000000000000000000000000000000000000000000")[:64]
+	for name, ep := range c.Networks {
+		es := &network.EndpointSettings{NetworkID: ep.NetworkID, Aliases: ep.Aliases, Links: ep.Links}
+		if c.Running() {
+			es.EndpointID = ep.EndpointID
+			es.IPAddress, _ = netip.ParseAddr(ep.IPAddress)
+			es.Gateway, _ = netip.ParseAddr(ep.Gateway)
+			es.IPPrefixLen = ep.PrefixLen
+			if hw, err := net.ParseMAC(ep.MacAddress); err == nil {
+				es.MacAddress = network.HardwareAddr(hw)
+			}
+			if name != network.NetworkBridge && name != network.NetworkHost && name != network.NetworkNone {
+				es.DNSNames = append(append([]string{c.Name}, ep.Aliases...), c.ID[:12])
+			}
+		}
+		out[name] = es
+	}
+	return out
 }
 
 // inspectPorts is NetworkSettings.Ports: while running, every exposed port with its host bindings when published
@@ -110,7 +126,7 @@ func summary(c *containers.Container) *container.Summary {
 		s.Labels = map[string]string{}
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
-	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: endpoints(c.HostConfig.NetworkMode)}
+	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: endpoints(c)}
 	return s
 }
 

@@ -76,8 +76,10 @@ type Options struct {
 	Registry RegistryBackend
 	// Volumes serves /volumes (nil: volumes are not configured; lists are empty, creates answer 501).
 	Volumes VolumeBackend
-	Info    Info
-	Logger  *slog.Logger
+	// Networks serves /networks (nil: those routes answer 501).
+	Networks NetworkBackend
+	Info     Info
+	Logger   *slog.Logger
 	// FirestoreOps, when set, reports the container state store's Firestore document reads, writes and queries since
 	// start to admins (GET /runsock/v1/debug/firestore), so benchmarks can count what a docker command costs.
 	FirestoreOps func() map[string]int64
@@ -102,7 +104,7 @@ type Handler struct {
 	// patterns are the registered routes, in registration order (Routes).
 	patterns []string
 
-	nets netRegistry
+	nets NetworkBackend
 
 	mu      sync.Mutex
 	streams map[io.Closer]struct{} // hijacked connections, closed by CloseStreams
@@ -117,7 +119,7 @@ func New(o Options) *Handler {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, registry: o.Registry, vol: o.Volumes, info: o.Info, log: log, mux: http.NewServeMux(),
-		streams: map[io.Closer]struct{}{}, nets: newNetRegistry()}
+		streams: map[io.Closer]struct{}{}, nets: o.Networks}
 	h.routes()
 	return h
 }

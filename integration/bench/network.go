@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	netMiB   = 128 // the file fetched for throughput
+	netConns = 50  // connections per latency sample
+	netPort  = 8080
+)
+
+// benchNetwork: two containers on a user-defined network — connection setup (one small HTTP fetch per new
+// connection, by name) and throughput (one 128 MiB fetch) from one to the other, beside the same on the reference
+// engine; and the control plane's CPU and memory while it relays. Timings are docker exec wall times less the wall
+// time of `docker exec c true` on the same side (the exec's own cost), so they are of the network only.
+func benchNetwork(ctx context.Context, e *env) []row {
+	type result struct {
+		setup, tput figure
+		cpu         float64 // control-plane CPU seconds during the throughput runs
+		secs        float64 // their wall time
+		rssPeak     float64
+		rssBase     float64
+	}
+	measure := func(s *side) (r result) {
+		r.setup, r.tput = figure{unit: "ms"}, figure{unit: "MiB/s"}
+		fail := func(err error) result {
+			r.setup.err, r.tput.err = err, err
+			return r
+		}
+		net := "bench-" + e.id
+		if _, err := s.docker(ctx, "network", "create", "--label", s.label, net); err != nil {
+			return fail(err)
+		}
+		defer s.docker(context.WithoutCancel(ctx), "network", "rm", net)
+		srv, err := s.runDetached(ctx, []string{"--network", net, "--network-alias", "srv"}, "sh", "-c",
+			fmt.Sprintf("mkdir -p /tmp/www && echo x > /tmp/www/x && dd if=/dev/zero of=/tmp/www/big bs=1048576 count=%d 2>/dev/null && exec httpd -f -p %d -h /tmp/www", netMiB, netPort))
+		if err != nil {
+			return fail(err)
+		}
+		cli, err := s.runDetached(ctx, []string{"--network", net}, "sleep", "3600")
+		if err != nil {
+			s.remove(context.WithoutCancel(ctx), srv)
+			return fail(err)
+		}
+		defer s.remove(context.WithoutCancel(ctx), srv, cli)
+		url := fmt.Sprintf("http://srv:%d/", netPort)
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if _, err := s.docker(ctx, "exec", cli, "wget", "-q", "-O", "/dev/null", url+"big"); err == nil {
+				break
+			} else if time.Now().After(deadline) {
+				return fail(fmt.Errorf("the server never answered: %w", err))
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		base, err := repeat(ctx, 5, func(ctx context.Context) (time.Duration, error) { return s.timed(ctx, "exec", cli, "true") })
+		if err != nil {
+			return fail(err)
+		}
+		execCost := medianDuration(base)
+		loop := fmt.Sprintf("i=0; while [ $i -lt %d ]; do wget -q -O /dev/null %sx || exit 1; i=$((i+1)); done", netConns, url)
+		ds, err := repeat(ctx, max(e.n/4, 3), func(ctx context.Context) (time.Duration, error) {
+			return s.timed(ctx, "exec", cli, "sh", "-c", loop)
+		})
+		for _, d := range ds {
+			r.setup.samples = append(r.setup.samples, float64(max(d-execCost, 0))/float64(time.Millisecond)/netConns)
+		}
+		r.setup.err = err
+		cpuBefore, _ := cpuSeconds(e.procs["controlplane"])
+		r.rssBase, _ = vmRSS(e.procs["controlplane"])
+		r.rssPeak = r.rssBase
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				if v, err := vmRSS(e.procs["controlplane"]); err == nil && v > r.rssPeak {
+					r.rssPeak = v
+				}
+			}
+		}()
+		t0 := time.Now()
+		for range 3 {
+			d, err := s.timed(ctx, "exec", cli, "wget", "-q", "-O", "/dev/null", url+"big")
+			if err != nil {
+				r.tput.err = err
+				break
+			}
+			r.tput.samples = append(r.tput.samples, netMiB/max(d-execCost, time.Millisecond).Seconds())
+		}
+		r.secs = time.Since(t0).Seconds()
+		close(stop)
+		<-done
+		cpuAfter, err := cpuSeconds(e.procs["controlplane"])
+		if err == nil {
+			r.cpu = cpuAfter - cpuBefore
+		}
+		return r
+	}
+	ref := measure(e.reference)
+	e.procs = devPids(e.pidDir)
+	rs := measure(e.runsock)
+	rows := []row{
+		{name: fmt.Sprintf("connection setup + small HTTP fetch between two containers on a network (per connection, %d per sample)", netConns),
+			runsock: rs.setup, reference: ref.setup},
+		{name: fmt.Sprintf("throughput between two containers on a network (%d MiB fetch, MiB/s, 3 runs)", netMiB),
+			runsock: rs.tput, reference: ref.tput},
+	}
+	if rs.tput.ok() && rs.secs > 0 {
+		mibps := float64(netMiB*len(rs.tput.samples)) / rs.secs
+		rows = append(rows,
+			row{name: "controlplane CPU per MiB/s relayed (CPU % of one core ÷ MiB/s, over the throughput runs)",
+				runsock: figure{unit: "%/(MiB/s)", samples: []float64{100 * rs.cpu / rs.secs / mibps}}, reference: failed(errNotApplicable)},
+			row{name: "controlplane RSS while relaying (peak − baseline)",
+				runsock:   figure{unit: "MiB", samples: []float64{rs.rssPeak - rs.rssBase}, note: fmt.Sprintf("baseline %.1f", rs.rssBase)},
+				reference: failed(errNotApplicable)})
+	}
+	return rows
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	f := durations(ds, nil)
+	return time.Duration(f.median() * float64(time.Millisecond))
+}
+
+// cpuSeconds is a process's user + system CPU time from /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s).
+func cpuSeconds(pid int) (float64, error) {
+	if pid == 0 {
+		return 0, errors.New("no pid")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad times", pid)
+	}
+	return (ut + st) / 100, nil
+}
