@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestLogsAreLinesAsDocker(t *testing.T) {
 		{"logs --since <partrest>", r.since, d.since}, {"logs --until <partrest>", r.until, d.until},
 	} {
 		if c.runsock != c.docker {
-			t.Errorf("%s differs:\nrunsock %.200q\ndocker  %.200q", c.what, c.runsock, c.docker)
+			t.Errorf("%s differs:\nrunsock %s\ndocker  %s", c.what, abbreviated(c.runsock), abbreviated(c.docker))
 		}
 	}
 	if want := "l1\nl2\n" + strings.Repeat("x", 20480) + "\npartrest\nshort\nz"; d.plain != want {
@@ -127,4 +128,11 @@ func TestFollowedLogsAreFramesPerLineAsDocker(t *testing.T) {
 			}
 		})
 	}
+}
+
+// abbreviated quotes s with its runs of x (the long line) shortened to their length.
+func abbreviated(s string) string {
+	return regexp.MustCompile(`x{20,}`).ReplaceAllStringFunc(strconv.Quote(s), func(run string) string {
+		return "x*" + strconv.Itoa(len(run))
+	})
 }

@@ -62,7 +62,7 @@ func (j *lineJoiner) add(c Chunk, out func(containers.LogLine) bool) bool {
 			}
 			t = p.partialTS
 		default: // the rest of the chunk is a piece of a line still going
-			p.data, p.last, p.time = append(p.data, d...), c.Seq, c.Time
+			p.data, p.last, p.time = append(p.data, d...), c.Seq, c.Time.Add(time.Duration(k)) // after the lines of this read
 			return true
 		}
 		p.data = nil

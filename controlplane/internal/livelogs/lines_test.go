@@ -95,3 +95,21 @@ func TestLineJoinerMore(t *testing.T) {
 		t.Fatalf("entries %+v; want a (More) and b (not More)", got)
 	}
 }
+
+// The unfinished end of a read that also completed lines is later than those lines, so --until at the last of them
+// leaves it out, as Docker (which logs it only at the stream's end) does.
+func TestUnfinishedEndIsAfterTheLinesOfItsRead(t *testing.T) {
+	j := &lineJoiner{}
+	var got []containers.LogLine
+	collect := func(l containers.LogLine) bool { got = append(got, l); return true }
+	j.add(Chunk{Stream: 1, Seq: 1, Time: time.Unix(1000, 0), Data: []byte("rest\nshort\nz")}, collect)
+	j.flush(collect)
+	if len(got) != 3 || string(got[2].Data) != "z" {
+		t.Fatalf("%d entries; want rest, short, z", len(got))
+	}
+	for i := 1; i < len(got); i++ {
+		if !got[i].Time.After(got[i-1].Time) {
+			t.Errorf("entry %q at %v is not after %q at %v", got[i].Data, got[i].Time, got[i-1].Data, got[i-1].Time)
+		}
+	}
+}
