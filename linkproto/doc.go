@@ -35,5 +35,12 @@
 // one length prefix per message. Structured payloads (exec specs, stat results, errors) travel as JSON in Frame.Meta;
 // bulk bytes travel raw in Frame.Data.
 //
+// # Versions
+//
+// Agents and control planes of adjacent versions must keep talking during a rollout (a running container keeps the
+// agent it started with). A new frame type is therefore always an addition the older side may ignore: a stream's
+// Recv skips a frame whose type it does not know, logging it at debug level (Register and Open take WithLog), and
+// Unmarshal reports one as ErrUnknownType. Changing what an existing type means needs a new type instead.
+//
 // This package starts no goroutines and imports nothing from runsock.
 package linkproto

@@ -85,6 +85,11 @@ const BulkChunk = 1<<20 - 1<<10
 // errShort reports a truncated frame.
 var errShort = errors.New("linkproto: truncated frame")
 
+// ErrUnknownType is a well-formed frame of a type this version does not know: one a peer of a later version sends.
+// Unmarshal still decodes the rest of it; a stream's Recv skips it (see stream.Recv), so agents and control planes of
+// adjacent versions keep their link when one of them learns a new frame type.
+var ErrUnknownType = errors.New("linkproto: unknown frame type")
+
 // Marshal encodes f: type, stream, uvarint seq, varint time, varint code, uvarint len(meta), meta, data.
 func (f *Frame) Marshal() []byte {
 	b := make([]byte, 0, 2+3*binary.MaxVarintLen64+binary.MaxVarintLen32+len(f.Meta)+len(f.Data))
@@ -97,7 +102,8 @@ func (f *Frame) Marshal() []byte {
 	return append(b, f.Data...)
 }
 
-// Unmarshal decodes b into f. Meta and Data alias b.
+// Unmarshal decodes b into f. Meta and Data alias b. A frame whose type is unknown is decoded all the same and
+// reported as ErrUnknownType (wrapped).
 func (f *Frame) Unmarshal(b []byte) error {
 	if len(b) < 2 {
 		return errShort
@@ -130,7 +136,7 @@ func (f *Frame) Unmarshal(b []byte) error {
 		f.Data = rest
 	}
 	if f.Type == 0 || f.Type > FramePeers {
-		return fmt.Errorf("linkproto: unknown frame type %d", f.Type)
+		return fmt.Errorf("%w %d", ErrUnknownType, f.Type)
 	}
 	return nil
 }

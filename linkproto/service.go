@@ -2,7 +2,9 @@ package linkproto
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -57,22 +59,40 @@ type Server interface {
 	Session(FrameStream) error
 }
 
-// ServiceDesc describes the link service for grpc.Server.RegisterService(&ServiceDesc, impl).
-var ServiceDesc = grpc.ServiceDesc{
-	ServiceName: ServiceName,
-	HandlerType: (*Server)(nil),
-	Streams: []grpc.StreamDesc{
-		{StreamName: "Control", ServerStreams: true, ClientStreams: true, Handler: func(srv any, s grpc.ServerStream) error {
-			return srv.(Server).Control(&stream{s: s})
-		}},
-		{StreamName: "Output", ServerStreams: true, ClientStreams: true, Handler: func(srv any, s grpc.ServerStream) error {
-			return srv.(Server).Output(&stream{s: s})
-		}},
-		{StreamName: "Session", ServerStreams: true, ClientStreams: true, Handler: func(srv any, s grpc.ServerStream) error {
-			return srv.(Server).Session(&stream{s: s})
-		}},
-	},
-	Metadata: "runsock/linkproto",
+// ServiceDesc describes the link service for grpc.Server.RegisterService(&ServiceDesc, impl); its streams skip
+// frames of unknown types without logging them. Register does the same with options.
+var ServiceDesc = serviceDesc(nil)
+
+// Option configures the streams of Register and Open.
+type Option func(*stream)
+
+// WithLog has the streams log at debug level each frame they skip because its type is unknown (nil = discard).
+func WithLog(log *slog.Logger) Option { return func(s *stream) { s.log = log } }
+
+// Register registers impl on s.
+func Register(s *grpc.Server, impl Server, opts ...Option) {
+	d := serviceDesc(opts)
+	s.RegisterService(&d, impl)
+}
+
+func serviceDesc(opts []Option) grpc.ServiceDesc {
+	newStream := func(s grpc.ServerStream) *stream { return newFrameStream(s, opts) }
+	return grpc.ServiceDesc{
+		ServiceName: ServiceName,
+		HandlerType: (*Server)(nil),
+		Streams: []grpc.StreamDesc{
+			{StreamName: "Control", ServerStreams: true, ClientStreams: true, Handler: func(srv any, s grpc.ServerStream) error {
+				return srv.(Server).Control(newStream(s))
+			}},
+			{StreamName: "Output", ServerStreams: true, ClientStreams: true, Handler: func(srv any, s grpc.ServerStream) error {
+				return srv.(Server).Output(newStream(s))
+			}},
+			{StreamName: "Session", ServerStreams: true, ClientStreams: true, Handler: func(srv any, s grpc.ServerStream) error {
+				return srv.(Server).Session(newStream(s))
+			}},
+		},
+		Metadata: "runsock/linkproto",
+	}
 }
 
 // grpcStream is the part of grpc.ServerStream and grpc.ClientStream a stream uses.
@@ -85,6 +105,18 @@ type grpcStream interface {
 type stream struct {
 	s   grpcStream
 	buf wrapperspb.BytesValue
+	log *slog.Logger
+}
+
+func newFrameStream(s grpcStream, opts []Option) *stream {
+	st := &stream{s: s}
+	for _, o := range opts {
+		o(st)
+	}
+	if st.log == nil {
+		st.log = slog.New(slog.DiscardHandler)
+	}
+	return st
 }
 
 func (s *stream) Context() context.Context { return s.s.Context() }
@@ -93,16 +125,26 @@ func (s *stream) Send(f *Frame) error {
 	return s.s.SendMsg(&wrapperspb.BytesValue{Value: f.Marshal()})
 }
 
+// Recv reads the next frame of a type this version knows. A frame of an unknown type (from a peer of a later
+// version) is skipped, not an error: each new frame type is an addition the older side may ignore, so the link
+// survives a rolling update of either side.
 func (s *stream) Recv(f *Frame) error {
-	s.buf.Value = nil
-	if err := s.s.RecvMsg(&s.buf); err != nil {
-		return err
+	for {
+		s.buf.Value = nil
+		if err := s.s.RecvMsg(&s.buf); err != nil {
+			return err
+		}
+		err := f.Unmarshal(s.buf.Value)
+		if !errors.Is(err, ErrUnknownType) {
+			return err
+		}
+		s.log.Debug("agent link: skipped a frame of an unknown type (a peer of another version)", "type", int(f.Type),
+			"stream", f.Stream, "bytes", len(s.buf.Value))
 	}
-	return f.Unmarshal(s.buf.Value)
 }
 
 type clientStream struct {
-	stream
+	*stream
 	cs grpc.ClientStream
 }
 
@@ -110,7 +152,7 @@ func (c *clientStream) CloseSend() error { return c.cs.CloseSend() }
 
 // Open starts a link stream (MethodControl, MethodOutput or MethodSession) on cc. Metadata for authentication is
 // taken from ctx (metadata.AppendToOutgoingContext) or per-RPC credentials on cc.
-func Open(ctx context.Context, cc grpc.ClientConnInterface, method string) (ClientStream, error) {
+func Open(ctx context.Context, cc grpc.ClientConnInterface, method string, opts ...Option) (ClientStream, error) {
 	var desc *grpc.StreamDesc
 	for i := range ServiceDesc.Streams {
 		if "/"+ServiceName+"/"+ServiceDesc.Streams[i].StreamName == method {
@@ -124,5 +166,5 @@ func Open(ctx context.Context, cc grpc.ClientConnInterface, method string) (Clie
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", method, err)
 	}
-	return &clientStream{stream: stream{s: cs}, cs: cs}, nil
+	return &clientStream{stream: newFrameStream(cs, opts), cs: cs}, nil
 }

@@ -207,7 +207,7 @@ func (c *Client) link(ctx context.Context) (established bool, err error) {
 	sctx := c.authContext(ctx) // sessions live on this; they are not cut with the link's streams
 	lctx, cancel := context.WithCancel(sctx)
 	defer cancel()
-	ctrl, err := linkproto.Open(lctx, c.cc, linkproto.MethodControl)
+	ctrl, err := linkproto.Open(lctx, c.cc, linkproto.MethodControl, linkproto.WithLog(c.log))
 	if err != nil {
 		return false, err
 	}
@@ -231,7 +231,7 @@ func (c *Client) link(ctx context.Context) (established bool, err error) {
 	if c.cfg.OnConnect != nil {
 		c.cfg.OnConnect()
 	}
-	out, err := linkproto.Open(lctx, c.cc, linkproto.MethodOutput)
+	out, err := linkproto.Open(lctx, c.cc, linkproto.MethodOutput, linkproto.WithLog(c.log))
 	if err != nil {
 		return true, err
 	}
@@ -306,7 +306,7 @@ func (c *Client) Dial(ctx context.Context, ref string, port int) (st linkproto.F
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(sctx, cancel) // the link's credentials ride on sctx; it ends with the agent
 	ctx = metadata.NewOutgoingContext(ctx, mdOf(sctx))
-	cs, err := linkproto.Open(ctx, c.cc, linkproto.MethodSession)
+	cs, err := linkproto.Open(ctx, c.cc, linkproto.MethodSession, linkproto.WithLog(c.log))
 	if err != nil {
 		stop()
 		cancel()
@@ -355,7 +355,7 @@ func mdOf(ctx context.Context) metadata.MD {
 func (c *Client) session(ctx context.Context, id uint64, spec linkproto.OpenSpec) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	st, err := linkproto.Open(ctx, c.cc, linkproto.MethodSession)
+	st, err := linkproto.Open(ctx, c.cc, linkproto.MethodSession, linkproto.WithLog(c.log))
 	if err != nil {
 		c.log.Warn("open session stream", "session", id, "error", err)
 		return

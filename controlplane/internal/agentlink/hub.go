@@ -140,7 +140,7 @@ func New(opts Options) *Hub {
 }
 
 // Register adds the link service to s (the control plane routes application/grpc requests on its listener to s).
-func (h *Hub) Register(s *grpc.Server) { s.RegisterService(&linkproto.ServiceDesc, (*server)(h)) }
+func (h *Hub) Register(s *grpc.Server) { linkproto.Register(s, (*server)(h), linkproto.WithLog(h.log)) }
 
 // IssueSecret makes a new one-time bootstrap secret: pass secret to the agent (RUNSOCK_AGENT_BOOTSTRAP), store only
 // hash.
