@@ -17,52 +17,94 @@ const cgroupRoot = "/sys/fs/cgroup"
 // Stats reads the agent's cgroup (v2, else v1) and /proc.
 func Stats() linkproto.Stats {
 	s := linkproto.Stats{Read: time.Now(), OnlineCPUs: uint32(runtime.NumCPU()), SystemNanos: systemNanos()}
-	if _, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers")); err == nil {
-		statsV2(&s, filepath.Join(cgroupRoot, cgroupPath("")))
+	self, _ := os.ReadFile("/proc/self/cgroup")
+	cg := cgroups{root: cgroupRoot, self: string(self)}
+	if cg.v2() {
+		statsV2(&s, cg.dir(""))
 	} else {
-		statsV1(&s)
+		statsV1(&s, cg)
 	}
 	s.Networks = netDev()
 	return s
 }
 
-// cgroupPath returns this process's cgroup path for controller ("" = the v2 unified hierarchy).
-func cgroupPath(controller string) string {
-	b, _ := os.ReadFile("/proc/self/cgroup")
-	for _, line := range strings.Split(string(b), "\n") {
+// cgroups finds the agent's cgroup directories: root is where the cgroup filesystem is mounted, self the text of
+// /proc/self/cgroup.
+type cgroups struct{ root, self string }
+
+// v2 reports whether root is the unified (v2) hierarchy.
+func (c cgroups) v2() bool {
+	_, err := os.Stat(filepath.Join(c.root, "cgroup.controllers"))
+	return err == nil
+}
+
+// path returns the agent's cgroup path for controller ("" = the v2 unified hierarchy) and the name of the v1
+// hierarchy holding it as /proc/self/cgroup lists it ("cpu,cpuacct" for cpuacct; "" for v2). Without a line for it,
+// the path is "/".
+func (c cgroups) path(controller string) (path, hierarchy string) {
+	for _, line := range strings.Split(c.self, "\n") {
 		f := strings.SplitN(line, ":", 3)
 		if len(f) != 3 {
 			continue
 		}
 		if controller == "" && f[0] == "0" {
-			return f[2]
+			return f[2], ""
 		}
-		for _, c := range strings.Split(f[1], ",") {
-			if controller != "" && c == controller {
-				return f[2]
+		for _, name := range strings.Split(f[1], ",") {
+			if controller != "" && name == controller {
+				return f[2], f[1]
 			}
 		}
 	}
-	return "/"
+	return "/", controller
+}
+
+// dir returns the directory of the agent's cgroup for controller ("" = v2). /proc/self/cgroup names the cgroup from
+// the host's root, but a container without a cgroup namespace (Docker on cgroup v1) sees its own cgroup at the
+// mount's root: when the named directory does not exist, the mount's root is the agent's cgroup. A v1 controller
+// is mounted under its own name or under its hierarchy's (cpuacct under "cpu,cpuacct", which systemd and runc also
+// link as "cpuacct"); whichever exists is used.
+func (c cgroups) dir(controller string) string {
+	p, hierarchy := c.path(controller)
+	mounts := []string{c.root}
+	if controller != "" {
+		mounts = []string{filepath.Join(c.root, controller)}
+		if hierarchy != controller {
+			mounts = append(mounts, filepath.Join(c.root, hierarchy))
+		}
+	}
+	for _, m := range mounts {
+		if d := filepath.Join(m, p); isDir(d) {
+			return d
+		}
+	}
+	for _, m := range mounts {
+		if isDir(m) {
+			return m
+		}
+	}
+	return mounts[0]
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 // OOMKills is how many processes of the agent's cgroup the kernel's OOM killer has killed: oom_kill of cgroup v2's
 // memory.events, else of v1's memory.oom_control (Linux 4.13 and later). ok is false when neither can be read.
-// /proc/self/cgroup names the cgroup from the host's root where the container sees its own cgroup at the mount's
-// root (Docker on cgroup v1 bind-mounts it there, with no cgroup namespace), so both places are tried.
 func OOMKills() (n uint64, ok bool) {
-	dir, file := filepath.Join(cgroupRoot, cgroupPath("")), "memory.events"
-	root := cgroupRoot
-	if _, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers")); err != nil {
-		root = filepath.Join(cgroupRoot, "memory")
-		dir, file = filepath.Join(root, cgroupPath("memory")), "memory.oom_control"
+	self, _ := os.ReadFile("/proc/self/cgroup")
+	return cgroups{root: cgroupRoot, self: string(self)}.oomKills()
+}
+
+func (c cgroups) oomKills() (n uint64, ok bool) {
+	if c.v2() {
+		n, ok = keyValues(filepath.Join(c.dir(""), "memory.events"))["oom_kill"]
+		return n, ok
 	}
-	for _, d := range []string{dir, root} {
-		if n, ok = keyValues(filepath.Join(d, file))["oom_kill"]; ok {
-			return n, true
-		}
-	}
-	return 0, false
+	n, ok = keyValues(filepath.Join(c.dir("memory"), "memory.oom_control"))["oom_kill"]
+	return n, ok
 }
 
 func readUint(path string) uint64 {
@@ -113,16 +155,16 @@ func statsV2(s *linkproto.Stats, dir string) {
 	}
 }
 
-func statsV1(s *linkproto.Stats) {
-	cpu := filepath.Join(cgroupRoot, "cpuacct", cgroupPath("cpuacct"))
+func statsV1(s *linkproto.Stats, cg cgroups) {
+	cpu := cg.dir("cpuacct")
 	s.CPUUsageNanos = readUint(filepath.Join(cpu, "cpuacct.usage"))
 	ticks := keyValues(filepath.Join(cpu, "cpuacct.stat"))
 	s.CPUUserNanos, s.CPUSystemNanos = ticks["user"]*1e9/clkTck, ticks["system"]*1e9/clkTck
-	mem := filepath.Join(cgroupRoot, "memory", cgroupPath("memory"))
+	mem := cg.dir("memory")
 	s.MemoryUsage = readUint(filepath.Join(mem, "memory.usage_in_bytes"))
 	s.MemoryLimit = readUint(filepath.Join(mem, "memory.limit_in_bytes"))
 	s.MemoryStats = keyValues(filepath.Join(mem, "memory.stat"))
-	s.PIDs = readUint(filepath.Join(cgroupRoot, "pids", cgroupPath("pids"), "pids.current"))
+	s.PIDs = readUint(filepath.Join(cg.dir("pids"), "pids.current"))
 }
 
 // systemNanos is the host's total CPU time from /proc/stat's first line.
