@@ -44,6 +44,8 @@ type agentParts struct {
 	sizes containers.WritableSizer
 	// peers joins the networks' overlay and the hub.
 	peers *peerLink
+	// tokens verifies the agents' identity tokens; nil when they are not required.
+	tokens *identity.Verifier
 }
 
 func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log *slog.Logger) (*agentParts, error) {
@@ -57,7 +59,7 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 		if err != nil {
 			return nil, err
 		}
-		hopts.Tokens = v
+		hopts.Tokens, p.tokens = v, v
 	}
 	p.hub = agentlink.New(hopts)
 	p.peers.hub = p.hub
@@ -111,10 +113,13 @@ func (p *agentParts) containersAgent() containers.Agent {
 	return p.agent
 }
 
-// Close ends the Agent's pending work.
+// Close ends the Agent's pending work and the agent token verifier's key fetch, if one runs.
 func (p *agentParts) Close() {
 	if p.agent != nil {
 		p.agent.Close()
+	}
+	if p.tokens != nil {
+		p.tokens.Close()
 	}
 }
 

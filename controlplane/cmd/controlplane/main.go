@@ -99,10 +99,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Registry: imgs, Volumes: vols, Networks: nets, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
 		FirestoreDocWrites: func(prefix string, limit int) any { return st.DocumentWrites(prefix, limit) },
 		Info:               dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
-	handler, err := withIdentity(cfg, api, log)
+	handler, closeIdentity, err := withIdentity(cfg, api, log)
 	if err != nil {
 		return err
 	}
+	defer closeIdentity() // after serve has drained: ends a key fetch still running
 	return serve(ctx, cfg, withAgentLink(agent.grpc, handler), api, agent.hub, log)
 }
 
@@ -142,13 +143,14 @@ func serve(ctx context.Context, cfg config.Config, h http.Handler, api *dockerap
 	return nil
 }
 
-func withIdentity(cfg config.Config, next http.Handler, log *slog.Logger) (http.Handler, error) {
+// withIdentity authenticates every request to next. The returned close ends the verifier's key fetch, if one runs.
+func withIdentity(cfg config.Config, next http.Handler, log *slog.Logger) (http.Handler, func(), error) {
 	if cfg.IdentityMode == "none" {
 		log.Warn("identity mode none: every caller is the dev user", "user", cfg.DevUser)
 		p := identity.Principal{Email: cfg.DevUser, Admin: true}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			next.ServeHTTP(w, r.WithContext(identity.WithPrincipal(r.Context(), p)))
-		}), nil
+		}), func() {}, nil
 	}
 	var emails, domains []string
 	for _, a := range cfg.Allow {
@@ -169,9 +171,9 @@ func withIdentity(cfg config.Config, next http.Handler, log *slog.Logger) (http.
 		Audiences: audiences, AllowEmails: emails, AllowDomains: domains, Admins: cfg.Admins,
 		AgentOnly: agentOnly(cfg), Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
+		return nil, nil, fmt.Errorf("identity: %w", err)
 	}
-	return v.Middleware(next), nil
+	return v.Middleware(next), v.Close, nil
 }
 
 // agentOnly are the identities that reach only the agent link: the jobs' service account.
