@@ -94,7 +94,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if c.HostConfig.LogConfig.Type == "" {
 		// Docker's default driver, and what clients check before reading logs (docker-py's run reads output only
 		// for json-file or journald): `docker logs` works as it does with json-file.
-		c.HostConfig.LogConfig.Type = "json-file"
+		c.HostConfig.LogConfig.Type = DefaultLogDriver
 	}
 	err = s.store.CreateContainer(ctx, c)
 	for i := 0; generated && errdefs.IsConflict(err) && i < 3; i++ { // a generated name collided: pick another

@@ -13,6 +13,10 @@ import (
 // docker inspect, nothing more. Docker Engine plugins cannot run on Cloud Run, so no other name can exist.
 var LogDrivers = []string{"awslogs", "fluentd", "gcplogs", "gelf", "journald", "json-file", "local", "logentries", "splunk", "syslog"}
 
+// DefaultLogDriver is the log driver a container gets when it names none, as a Docker Engine's default
+// (json-file), and what /info reports as LoggingDriver: Docker reports its default driver there.
+const DefaultLogDriver = "json-file"
+
 // checkLogDriver refuses a log driver that does not exist as Docker does: Docker looks a name it does not have built
 // in up as a plugin, and answers with the plugin lookup's failure.
 func checkLogDriver(lc container.LogConfig) error {

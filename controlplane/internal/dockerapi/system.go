@@ -84,7 +84,7 @@ func (h *Handler) infoHandler(w http.ResponseWriter, r *http.Request, p identity
 		ID: "runsock:" + h.info.Project + ":" + h.info.Region, Name: "runsock " + h.info.Project + "/" + h.info.Region,
 		Containers: len(list), ServerVersion: "runsock-0.1", OperatingSystem: "Cloud Run Jobs (" + h.info.Region + ")",
 		OSType: "linux", Architecture: "x86_64", NCPU: h.info.MaxCPU, MemTotal: h.info.MaxMemory, Driver: "cloudrun",
-		LoggingDriver: "gcplogs", CgroupDriver: "none", KernelVersion: "gVisor", IndexServerAddress: "https://index.docker.io/v1/",
+		LoggingDriver: containers.DefaultLogDriver, CgroupDriver: "none", KernelVersion: "gVisor", IndexServerAddress: "https://index.docker.io/v1/",
 		SystemTime:   time.Now().Format(time.RFC3339Nano),
 		Labels:       []string{"runsock.project=" + h.info.Project, "runsock.region=" + h.info.Region},
 		DriverStatus: [][2]string{{"Backend", "Cloud Run Jobs"}, {"Project", h.info.Project}, {"Region", h.info.Region}},
