@@ -22,6 +22,7 @@ const (
 	EnvTTY       = "RUNSOCK_TTY"        // "1": the main process runs on a pseudo-terminal
 	EnvUser      = "RUNSOCK_USER"       // Docker's user[:group] the main process runs as (Cloud Run has no such setting)
 	EnvGroupAdd  = "RUNSOCK_GROUP_ADD"  // the container's --group-add groups, comma-separated (names or IDs)
+	EnvWorkDir   = "RUNSOCK_WORKDIR"    // the main process's working directory, created if missing (as Docker)
 	// EnvInit "1": Docker's --init. Without it the main process gets only the signals it would get as PID 1.
 	EnvInit = "RUNSOCK_INIT"
 	// EnvNetworkNone "1": Docker's --network none. The main process and execs run in their own network namespace

@@ -5,6 +5,24 @@ import (
 	"testing"
 )
 
+// TestReviewWorkdirAsDocker: `docker run -w` of a missing directory runs there (created, root's, 0755), and a
+// relative one is refused with Docker's words, on runsock as on the reference engine.
+func TestReviewWorkdirAsDocker(t *testing.T) {
+	t.Parallel()
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			out := e.must(t, "run", "--rm", "-w", "/missing/dir", "alpine", "sh", "-c", "pwd; stat -c '%a %U' /missing /missing/dir")
+			if want := "/missing/dir\n755 root\n755 root\n"; out != want {
+				t.Errorf("run -w /missing/dir printed %q, want %q", out, want)
+			}
+			r := e.docker(t, "run", "--rm", "-w", "rel", "alpine", "pwd")
+			if want := "the working directory 'rel' is invalid, it needs to be an absolute path"; r.code != 125 || !strings.Contains(r.stderr, want) {
+				t.Errorf("run -w rel: %s, want exit 125 and %q", r, want)
+			}
+		})
+	}
+}
+
 // TestReviewInfoLoggingDriver: /info's LoggingDriver is the driver a container gets when it names none, and the
 // same as the reference engine's (json-file).
 func TestReviewInfoLoggingDriver(t *testing.T) {

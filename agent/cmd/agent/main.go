@@ -69,6 +69,7 @@ func run() int {
 		TTY:       os.Getenv(linkproto.EnvTTY) == "1",
 		User:      os.Getenv(linkproto.EnvUser),
 		GroupAdd:  splitList(os.Getenv(linkproto.EnvGroupAdd)),
+		WorkDir:   os.Getenv(linkproto.EnvWorkDir),
 		Init:      os.Getenv(linkproto.EnvInit) == "1",
 		NoNetwork: os.Getenv(linkproto.EnvNetworkNone) == "1",
 		Tee:       true,

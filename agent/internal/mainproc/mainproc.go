@@ -38,6 +38,9 @@ type Options struct {
 	Init bool
 	// NoNetwork is Docker's --network none: the process runs in its own network namespace with only lo (netns).
 	NoNetwork bool
+	// WorkDir is Docker's working directory (-w, the image's WORKDIR), absolute; "" = the agent's own. Created when
+	// missing, root's and mode 0755, as Docker creates it at start (checked on the reference engine, with -u too).
+	WorkDir string
 }
 
 // Main is the running main process.
@@ -65,6 +68,17 @@ func UserEnv() []string {
 	return env
 }
 
+// workDir creates dir if it is missing, as Docker does at start, with Docker's message when it cannot.
+func workDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) {
+			return fmt.Errorf("Cannot mkdir: %s is not a directory", dir)
+		}
+		return fmt.Errorf("working directory %s: %w", dir, err)
+	}
+	return nil
+}
+
 // Start starts args and pumps its output into buf. A start failure is reported like a shell would (message on
 // stderr, exit code 127 or 126) rather than as an error, so the container still exits with Docker's code.
 func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf *output.Buffer) *Main {
@@ -75,6 +89,13 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = UserEnv()
+	if opts.WorkDir != "" {
+		if err := workDir(opts.WorkDir); err != nil {
+			m.fail(ctx, buf, 126, "runsock agent: "+err.Error())
+			return m
+		}
+		cmd.Dir = opts.WorkDir
+	}
 	// Always resolved, root included: the process gets the supplementary groups Docker gives it, not the agent's.
 	cred, home, err := Credential(opts.User, opts.GroupAdd)
 	if err != nil {

@@ -58,6 +58,7 @@ func waitCatches(t *testing.T, pid int, sig syscall.Signal) {
 func TestMainProcess(t *testing.T) {
 	r := pid1.NewReaper()
 	defer r.Close()
+	wd := t.TempDir()
 	tests := []struct {
 		name       string
 		args       []string
@@ -70,6 +71,10 @@ func TestMainProcess(t *testing.T) {
 		{name: "output and exit code", args: []string{"sh", "-c", "echo out; echo err >&2; exit 3"},
 			wantCode: 3, wantStdout: "out\n", wantStderr: "err\n"},
 		{name: "no command", args: nil, wantCode: 127, wantStderr: "no command given"},
+		{name: "a missing working directory is created", args: []string{"sh", "-c", "pwd; stat -c %a $PWD"},
+			opts: Options{WorkDir: wd + "/missing/dir"}, wantStdout: wd + "/missing/dir\n755\n"},
+		{name: "a working directory that is a file", args: []string{"true"}, opts: Options{WorkDir: "/etc/passwd"},
+			wantCode: 126, wantStderr: "Cannot mkdir: /etc/passwd is not a directory"},
 		{name: "a command that does not exist", args: []string{"/no/such/binary"}, wantCode: 127, wantStderr: "runsock agent:"},
 		{name: "an unknown user", args: []string{"true"}, opts: Options{User: "no-such-user-here"},
 			wantCode: 126, wantStderr: "unable to find user no-such-user-here"},

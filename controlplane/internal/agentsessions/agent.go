@@ -264,6 +264,7 @@ func (a *Agent) env(c *containers.Container, secret, run string) []string {
 		{c.Config.Tty, linkproto.EnvTTY, "1"},
 		{c.Config.User != "", linkproto.EnvUser, c.Config.User},
 		{len(c.HostConfig.GroupAdd) > 0, linkproto.EnvGroupAdd, strings.Join(c.HostConfig.GroupAdd, ",")},
+		{c.Config.WorkingDir != "", linkproto.EnvWorkDir, c.Config.WorkingDir},
 		{c.HostConfig.Init != nil && *c.HostConfig.Init, linkproto.EnvInit, "1"},
 		{c.HostConfig.NetworkMode.IsNone(), linkproto.EnvNetworkNone, "1"},
 	} {

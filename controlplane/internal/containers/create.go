@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -35,6 +36,10 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	}
 	if req.Config.Image == "" {
 		return nil, errorf(errdefs.ErrInvalidArgument, "config cannot be empty in order to create a container: no image specified")
+	}
+	if wd := req.Config.WorkingDir; wd != "" && !path.IsAbs(wd) {
+		// Docker's check and words (moby daemon/container.go); a missing directory is created at start (the agent).
+		return nil, errorf(errdefs.ErrInvalidArgument, "the working directory '%s' is invalid, it needs to be an absolute path", wd)
 	}
 	if err := checkCloudRunCan(&req.HostConfig); err != nil {
 		return nil, err
