@@ -38,6 +38,7 @@ var benches = []bench{
 	{"ps", benchPs},
 	{"fsops", benchFirestoreOps},
 	{"network", benchNetwork},
+	{"logs", benchLogs},
 }
 
 func main() {
