@@ -1,6 +1,7 @@
 package proxyproto
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -70,12 +71,30 @@ func Write(w io.Writer, f Frame) error {
 // Reader reads frames.
 type Reader struct {
 	r   io.Reader
+	br  *bufio.Reader // r, when it is one: Ready looks into its buffer
 	hdr [6]byte
 	buf []byte
 }
 
-// NewReader reads frames from r.
-func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
+// NewReader reads frames from r. Given a *bufio.Reader, Ready can tell whether the next frame has already arrived.
+func NewReader(r io.Reader) *Reader {
+	br, _ := r.(*bufio.Reader)
+	return &Reader{r: r, br: br}
+}
+
+// Ready reports whether the next frame is whole in the reader's buffer, so Next returns it without waiting: a
+// copier flushes its client only when not (a stream of many small frames becomes a few large writes, and the last
+// frame of a burst is never held back). Always false for a Reader not made from a *bufio.Reader.
+func (r *Reader) Ready() bool {
+	if r.br == nil || r.br.Buffered() < len(r.hdr) {
+		return false
+	}
+	hdr, err := r.br.Peek(len(r.hdr))
+	if err != nil {
+		return false
+	}
+	return r.br.Buffered() >= len(r.hdr)+int(hdr[1])+int(binary.BigEndian.Uint32(hdr[2:]))
+}
 
 // Next returns the next frame; its Data is valid until the next call. A body that ends between frames returns
 // io.EOF; one that ends inside a frame, io.ErrUnexpectedEOF.

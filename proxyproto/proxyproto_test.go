@@ -1,6 +1,7 @@
 package proxyproto
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -44,5 +45,33 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if _, err := Append(nil, Frame{Kind: KindData, Data: make([]byte, maxData+1)}); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversized frame: %v", err)
+	}
+}
+
+// TestReaderReady: Ready is true only while the next frame is whole in the buffer.
+func TestReaderReady(t *testing.T) {
+	one, _ := Append(nil, Frame{Kind: KindData, Pos: "7", Data: []byte("line\n")})
+	two := append(append([]byte{}, one...), one...)
+	pr, pw := io.Pipe()
+	r := NewReader(bufio.NewReader(pr))
+	go func() { pw.Write(two[:len(one)+3]); pw.Write(two[len(one)+3:]); pw.Close() }()
+	if r.Ready() {
+		t.Fatal("ready before anything arrived")
+	}
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if r.Ready() { // the first write held 3 bytes of the second frame
+		t.Fatal("ready with only part of the next frame buffered")
+	}
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	whole := NewReader(bufio.NewReader(bytes.NewReader(two)))
+	if _, err := whole.Next(); err != nil || !whole.Ready() {
+		t.Fatalf("after the first of two buffered frames: ready %v, err %v", whole.Ready(), err)
+	}
+	if NewReader(bytes.NewReader(two)).Ready() {
+		t.Fatal("a reader without a buffer claimed a frame ready")
 	}
 }

@@ -1,6 +1,7 @@
 package resume
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -124,13 +125,33 @@ type state struct {
 
 // copy delivers one framed body. progressed: something was delivered; clientErr: writing to the client failed;
 // readErr: why the body ended without the end frame (nil: a clean EOF, i.e. a cut).
+//
+// Writes to the client are flushed once no further frame has already arrived, not after every frame: a log of many
+// short lines is one frame per line, and a flush each (a write system call, and a read for the client) made
+// `docker logs` of 200,000 lines take seconds. A line that is the last to have arrived is flushed at once, as before.
 func (s *state) copy(w io.Writer, flush func() error, body io.Reader, onAck func(int64)) (progressed bool, clientErr, readErr error) {
-	fr := proxyproto.NewReader(body)
+	fr := proxyproto.NewReader(bufio.NewReaderSize(body, copyBuffer))
+	unflushed := false
+	flushIfIdle := func() error {
+		if !unflushed || fr.Ready() {
+			return nil
+		}
+		unflushed = false
+		if flush == nil {
+			return nil
+		}
+		return flush()
+	}
 	for {
 		f, err := fr.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = nil
+			}
+			if unflushed && flush != nil {
+				if ferr := flush(); ferr != nil {
+					return progressed, ferr, nil
+				}
 			}
 			return progressed, nil, err
 		}
@@ -144,18 +165,18 @@ func (s *state) copy(w io.Writer, flush func() error, body io.Reader, onAck func
 				if _, err := w.Write(f.Data); err != nil {
 					return progressed, err, nil
 				}
-				if flush != nil {
-					if err := flush(); err != nil {
-						return progressed, err, nil
-					}
-				}
-				progressed = true
+				unflushed, progressed = true, true
 			}
 			if f.Pos != "" {
 				s.pos = f.Pos
 			}
 			if f.Kind == proxyproto.KindEnd {
 				s.ended = true
+				if unflushed && flush != nil {
+					if err := flush(); err != nil {
+						return progressed, err, nil
+					}
+				}
 				return progressed, nil, nil
 			}
 		case proxyproto.KindStdinAck:
@@ -166,5 +187,11 @@ func (s *state) copy(w io.Writer, flush func() error, body io.Reader, onAck func
 				}
 			}
 		}
+		if err := flushIfIdle(); err != nil {
+			return progressed, err, nil
+		}
 	}
 }
+
+// copyBuffer is how much of a framed body copy reads ahead: enough for a few thousand short log lines per flush.
+const copyBuffer = 64 << 10
