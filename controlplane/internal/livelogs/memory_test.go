@@ -5,10 +5,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"runtime/metrics"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/runsock/runsock/controlplane/internal/heappeak"
 )
 
 // BenchmarkReadLiveHistory reads the whole live output of a container that printed 16 MiB and 128 MiB (1 KiB lines
@@ -38,8 +38,8 @@ func BenchmarkReadLiveHistory(b *testing.B) {
 				}
 			}
 			runtime.GC()
-			base := heapInUse()
-			peak := watchHeap()
+			base := heappeak.InUse()
+			peak := heappeak.Watch()
 			b.ResetTimer()
 			var n int
 			for range b.N {
@@ -60,35 +60,5 @@ func BenchmarkReadLiveHistory(b *testing.B) {
 			b.ReportMetric(float64(top)/(1<<20), "peak-heap-MiB")
 			b.ReportMetric(float64(base)/(1<<20), "base-heap-MiB")
 		})
-	}
-}
-
-func heapInUse() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-// watchHeap samples the heap in use until the returned func is called, which returns the peak.
-func watchHeap() func() uint64 {
-	stop := make(chan struct{})
-	var peak uint64
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			peak = max(peak, heapInUse())
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() uint64 {
-		close(stop)
-		wg.Wait()
-		return max(peak, heapInUse())
 	}
 }

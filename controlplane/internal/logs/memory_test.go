@@ -7,10 +7,8 @@ import (
 	"net/url"
 	"regexp"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/runsock/runsock/controlplane/internal/heappeak"
 	"github.com/runsock/runsock/controlplane/internal/logs"
 )
 
@@ -52,8 +51,8 @@ func BenchmarkReadHugeHistory(b *testing.B) {
 					q.Tail = lines / 2
 				}
 				runtime.GC()
-				base := heapInUse()
-				peak := watchHeap()
+				base := heappeak.InUse()
+				peak := heappeak.Watch()
 				b.ResetTimer()
 				var n, bytes int
 				for range b.N {
@@ -82,38 +81,6 @@ func BenchmarkReadHugeHistory(b *testing.B) {
 				b.ReportMetric(float64(src.lists.Load())/float64(b.N), "lists/op")
 			})
 		}
-	}
-}
-
-func heapInUse() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-// watchHeap samples the heap in use until the returned func is called, which returns the peak.
-func watchHeap() func() uint64 {
-	stop := make(chan struct{})
-	var peak uint64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			peak = max(peak, heapInUse())
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(stop)
-		wg.Wait()
-		return max(peak, heapInUse())
 	}
 }
 
