@@ -23,6 +23,10 @@ var errNotImplemented = errdefs.ErrNotImplemented
 // muxWriter frames output with stdcopy's 8-byte header (stream, 0, 0, 0, big-endian length) unless raw, and, for a
 // resumable stream (framed), wraps every write in a proxyproto frame. After close it writes nothing: goroutines
 // that outlive the handler (stdin acknowledgements) must not touch the ResponseWriter.
+//
+// Entries written without a flush (writeEntry's flush false: the next log line is already at hand) are gathered and
+// written together, up to pendMax, with the next flushing write: a log of many short lines is a few writes to the
+// HTTP/2 stream, not one a line. What the client receives is the same bytes, frame by frame.
 type muxWriter struct {
 	mu     sync.Mutex
 	w      io.Writer
@@ -30,8 +34,12 @@ type muxWriter struct {
 	raw    bool
 	framed bool
 	closed bool
-	buf    []byte
+	buf    []byte // one entry's payload, reused
+	pend   []byte // entries not yet written to w
 }
+
+// pendMax bounds the entries gathered before they are written even without a flush.
+const pendMax = 32 << 10
 
 func (m *muxWriter) write(stream int, p []byte) error { return m.writePos(stream, p, "") }
 
@@ -41,10 +49,14 @@ func (m *muxWriter) writePos(stream int, p []byte, pos string) error {
 	return m.writeEntry(stream, p, pos, true)
 }
 
-// writeEntry is writePos, flushing only when flush says so (the next entry is not already at hand).
+// writeEntry is writePos, flushing (and writing what was gathered) only when flush says so (the next entry is not
+// already at hand).
 func (m *muxWriter) writeEntry(stream int, p []byte, pos string, flush bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return io.ErrClosedPipe
+	}
 	b := m.buf[:0]
 	if !m.raw {
 		var hdr [8]byte
@@ -53,38 +65,46 @@ func (m *muxWriter) writeEntry(stream int, p []byte, pos string, flush bool) err
 		b = append(b, hdr[:]...)
 	}
 	b = append(b, p...)
-	m.buf = b[:0]
+	m.buf = b
 	if m.framed {
 		var err error
-		if b, err = proxyproto.Append(nil, proxyproto.Frame{Kind: proxyproto.KindData, Pos: pos, Data: b}); err != nil {
+		if m.pend, err = proxyproto.Append(m.pend, proxyproto.Frame{Kind: proxyproto.KindData, Pos: pos, Data: b}); err != nil {
 			return err
 		}
+	} else {
+		m.pend = append(m.pend, b...)
 	}
-	return m.writeFlush(b, flush)
+	if !flush && len(m.pend) < pendMax {
+		return nil
+	}
+	return m.writePending(flush)
 }
 
-// frame writes a control frame of a framed stream (nothing otherwise).
+// frame writes a control frame of a framed stream (nothing otherwise), after what was gathered, and flushes.
 func (m *muxWriter) frame(kind byte, pos string, data []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.framed {
 		return nil
 	}
-	b, err := proxyproto.Append(nil, proxyproto.Frame{Kind: kind, Pos: pos, Data: data})
-	if err != nil {
-		return err
-	}
-	return m.writeLocked(b)
-}
-
-func (m *muxWriter) writeLocked(b []byte) error { return m.writeFlush(b, true) }
-
-func (m *muxWriter) writeFlush(b []byte, flush bool) error {
 	if m.closed {
 		return io.ErrClosedPipe
 	}
-	if _, err := m.w.Write(b); err != nil {
+	var err error
+	if m.pend, err = proxyproto.Append(m.pend, proxyproto.Frame{Kind: kind, Pos: pos, Data: data}); err != nil {
 		return err
+	}
+	return m.writePending(true)
+}
+
+// writePending writes what was gathered and, if flush, flushes. m.mu is held.
+func (m *muxWriter) writePending(flush bool) error {
+	b := m.pend
+	m.pend = m.pend[:0]
+	if len(b) > 0 {
+		if _, err := m.w.Write(b); err != nil {
+			return err
+		}
 	}
 	if flush && m.flush != nil {
 		return m.flush()
@@ -98,10 +118,14 @@ func (m *muxWriter) end(final []byte) {
 	m.close()
 }
 
+// close writes what was gathered (the lines before a stream's failure are still the client's) and stops writing.
 func (m *muxWriter) close() {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		_ = m.writePending(true)
+	}
 	m.closed = true
-	m.mu.Unlock()
 }
 
 func (h *Handler) containerLogs(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
@@ -166,6 +190,8 @@ func (h *Handler) containerLogs(w http.ResponseWriter, r *http.Request, p identi
 // going away); an error after the headers can only end the stream. Lines from the live output carry their
 // position, so that a framed stream can be resumed after each.
 func (h *Handler) copyLines(ctx context.Context, mw *muxWriter, lines iter.Seq2[containers.LogLine, error], timestamps bool) bool {
+	var stamped []byte // a line with its timestamp, reused: writeEntry copies it
+	var posb []byte    // a position being formatted, reused
 	for l, err := range lines {
 		if err != nil {
 			if ctx.Err() == nil {
@@ -175,14 +201,16 @@ func (h *Handler) copyLines(ctx context.Context, mw *muxWriter, lines iter.Seq2[
 		}
 		data := l.Data
 		if timestamps {
-			data = append([]byte(l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")+" "), data...)
+			stamped = append(append(l.Time.UTC().AppendFormat(stamped[:0], "2006-01-02T15:04:05.000000000Z"), ' '), data...)
+			data = stamped
 		}
 		pos := ""
 		if l.Seq > 0 || l.Offset > 0 {
-			pos = strconv.FormatUint(l.Seq+1, 10)
-			if l.Offset > 0 {
-				pos += "." + strconv.Itoa(l.Offset) // the entry ended inside chunk Seq+1
+			posb = strconv.AppendUint(posb[:0], l.Seq+1, 10)
+			if l.Offset > 0 { // the entry ended inside chunk Seq+1
+				posb = strconv.AppendInt(append(posb, '.'), int64(l.Offset), 10)
 			}
+			pos = string(posb)
 		}
 		if mw.writeEntry(l.Stream, data, pos, !l.More) != nil {
 			return false
