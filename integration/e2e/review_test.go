@@ -3,6 +3,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestReviewWorkdirAsDocker: `docker run -w` of a missing directory runs there (created, root's, 0755), and a
@@ -40,5 +41,35 @@ func TestReviewInfoLoggingDriver(t *testing.T) {
 	}
 	if got["runsock"] != got["docker"] {
 		t.Errorf("LoggingDriver: runsock %q, the reference engine %q", got["runsock"], got["docker"])
+	}
+}
+
+// reviewEndGrace is how long runsock's follower keeps reading after a die (livelogs.EndGrace).
+const reviewEndGrace = 5 * time.Second
+
+// TestReviewLogsFollowEndsWithTheRun: `docker logs -f` of a container with a restart policy ends when the run it
+// follows ends, with that run's output, as the reference engine's does (Docker 20.10: its follower ends with the
+// run's log writer; checked three times, each ended at the first exit with one line), rather than following the
+// restarts.
+func TestReviewLogsFollowEndsWithTheRun(t *testing.T) {
+	t.Parallel()
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			name := uniqueName("review-follow")
+			t.Cleanup(func() { e.docker(t, "rm", "-f", name) })
+			e.must(t, "run", "-d", "--name", name, "--restart", "always", "alpine", "sh", "-c", "echo run; sleep 5; exit 1")
+			start := time.Now()
+			r := e.docker(t, "logs", "-f", name)
+			took := time.Since(start)
+			if r.code != 0 || r.stdout != "run\n" {
+				t.Fatalf("logs -f: %s, want the one run's line", r)
+			}
+			if limit := 5*time.Second + reviewEndGrace + 5*time.Second; took > limit {
+				t.Fatalf("logs -f took %s (more than %s): it followed the restarts", took, limit)
+			}
+			waitFor(t, 60*time.Second, name+" restarted", func() bool {
+				return strings.TrimSpace(e.docker(t, "inspect", "-f", "{{.RestartCount}}", name).stdout) != "0"
+			})
+		})
 	}
 }
