@@ -127,6 +127,10 @@ Cells are median / p99 (nearest rank) unless a single value; ratio is runsock's 
   3 times, as MiB/s. While runsock's copies run, VmRSS of the control plane and localproxy is sampled every 20 ms
   (PIDs from .dev/pids); the row shows the peak, the baseline before, and the process's lifetime VmHWM. "Flat" means
   the peak stays within 64 MiB of the baseline.
+- **logs**: a container runs ` + "`seq 200000`" + ` (200,000 short lines, 1.3 MB) and exits; ` + "`docker logs`" + ` of it through the
+  CLI, output counted, after one warm-up. Then a container waits for ` + "`/tmp/go`" + `, the benchmark follows its logs
+  through the Go SDK, creates the file with ` + "`docker exec`" + `, and times the first line arriving to the 200,000th (the
+  writer itself takes about 50 ms). Each line is its own entry and frame on both sides, so this is the cost per line.
 - **ps / inspect**: 1,000 containers created (not started) through the Go SDK, 16 at a time, labelled
   ` + "`runsock.bench=<run id>`" + ` and removed at the end. ` + "`ps -a`" + ` (ContainerList all) and ` + "`inspect`" + ` of one are timed
   through the Go SDK — the figures the targets are about — and through the CLI for what a user waits for.
