@@ -16,6 +16,14 @@ func TestReviewWorkdirAsDocker(t *testing.T) {
 			if want := "/missing/dir\n755 root\n755 root\n"; out != want {
 				t.Errorf("run -w /missing/dir printed %q, want %q", out, want)
 			}
+			// An exec without -w runs in the container's working directory, made at the start.
+			name := uniqueName("review-workdir")
+			t.Cleanup(func() { e.docker(t, "rm", "-f", name) })
+			e.must(t, "run", "-d", "--name", name, "-w", "/made/at/start", "alpine", "sleep", "600")
+			waitFor(t, 60*time.Second, "an exec in "+name, func() bool { return e.docker(t, "exec", name, "true").code == 0 })
+			if out := e.must(t, "exec", name, "pwd"); out != "/made/at/start\n" {
+				t.Errorf("exec pwd in a container run with -w /made/at/start printed %q", out)
+			}
 			r := e.docker(t, "run", "--rm", "-w", "rel", "alpine", "pwd")
 			if want := "the working directory 'rel' is invalid, it needs to be an absolute path"; r.code != 125 || !strings.Contains(r.stderr, want) {
 				t.Errorf("run -w rel: %s, want exit 125 and %q", r, want)

@@ -74,6 +74,14 @@ func run() int {
 		NoNetwork: os.Getenv(linkproto.EnvNetworkNone) == "1",
 		Tee:       true,
 	}
+	if opts.WorkDir != "" && mainproc.MakeWorkDir(opts.WorkDir) == nil {
+		// The container's working directory is the agent's too, so an exec without -w runs there, as Docker's does
+		// (Cloud Run is not given it: see agentsessions.Agent.Prepare). A -w that cannot be made fails the main
+		// process at its start, with Docker's message.
+		if err := os.Chdir(opts.WorkDir); err != nil {
+			log.Warn("working directory", "dir", opts.WorkDir, "err", err)
+		}
+	}
 	srv := &sessions.Server{Reaper: reaper, Log: log, Root: os.Getpid(), NoNetwork: opts.NoNetwork}
 	staged := make(chan struct{})
 	if os.Getenv(linkproto.EnvStaged) == "1" {

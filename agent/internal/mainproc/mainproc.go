@@ -68,8 +68,8 @@ func UserEnv() []string {
 	return env
 }
 
-// workDir creates dir if it is missing, as Docker does at start, with Docker's message when it cannot.
-func workDir(dir string) error {
+// MakeWorkDir creates dir if it is missing, as Docker does at start, with Docker's message when it cannot.
+func MakeWorkDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		if errors.Is(err, syscall.ENOTDIR) {
 			return fmt.Errorf("Cannot mkdir: %s is not a directory", dir)
@@ -90,7 +90,7 @@ func Start(ctx context.Context, r *pid1.Reaper, args []string, opts Options, buf
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = UserEnv()
 	if opts.WorkDir != "" {
-		if err := workDir(opts.WorkDir); err != nil {
+		if err := MakeWorkDir(opts.WorkDir); err != nil {
 			m.fail(ctx, buf, 126, "runsock agent: "+err.Error())
 			return m
 		}

@@ -168,6 +168,9 @@ func (a *Agent) Prepare(ctx context.Context, c *containers.Container, spec *cont
 
 	args := append(append([]string{"--"}, c.Config.Entrypoint...), c.Config.Cmd...)
 	spec.Image, spec.Entrypoint, spec.Args = wrapped, []string{agentimage.AgentPath}, args
+	// The agent creates the working directory (EnvWorkDir) and starts the process there, as Docker does: Cloud Run
+	// documents nothing for a workingDir the image lacks, so the platform is not asked to enter one.
+	spec.WorkingDir = ""
 	spec.Env = append(append([]string(nil), spec.Env...), a.env(c, secret, run)...)
 	if a.deliverStaged(ctx, c.ID) {
 		spec.Env = append(spec.Env, linkproto.EnvStaged+"=1")

@@ -2,6 +2,7 @@ package agentsessions
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/errkind"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // records is an in-memory ContainerRecords: the Firestore store plays this part in the product.
@@ -167,3 +169,23 @@ type nopLink struct{ Link }
 func (nopLink) SetNotConnectedReason(string, string) {}
 func (nopLink) EndRun(string, string)                {}
 func (nopLink) Forget(string)                        {}
+
+// TestPrepareHandsTheWorkingDirectoryToTheAgent: the agent gets -w (it creates a missing one, as Docker does) and the
+// Cloud Run container is given none, so a directory the image lacks cannot fail the platform's start.
+func TestPrepareHandsTheWorkingDirectoryToTheAgent(t *testing.T) {
+	ctx := context.Background()
+	recs := &records{m: map[string]containers.Container{"c": {ID: "c"}}}
+	a := NewAgent(AgentOptions{Wrap: func(context.Context, string) (string, error) { return "wrapped", nil },
+		Link: nopLink{}, Credentials: NewCredentials(recs)})
+	defer a.Close()
+	c := &containers.Container{ID: "c"}
+	c.Config.WorkingDir = "/missing/dir"
+	spec := containers.LaunchSpec{WorkingDir: c.Config.WorkingDir}
+	a.Prepare(ctx, c, &spec)
+	if spec.WorkingDir != "" {
+		t.Errorf("the Cloud Run container's working directory is %q, want none", spec.WorkingDir)
+	}
+	if !slices.Contains(spec.Env, linkproto.EnvWorkDir+"=/missing/dir") {
+		t.Errorf("the agent's environment %v lacks %s=/missing/dir", spec.Env, linkproto.EnvWorkDir)
+	}
+}
