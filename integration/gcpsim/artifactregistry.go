@@ -24,7 +24,7 @@ func serviceAgent(cfg config) string {
 // newRegistries builds the Artifact Registry (authenticated with tokens, IAM from --registry-iam plus the service
 // agent's project-wide read) and the Docker Hub stand-in its remote repositories pull through from.
 func newRegistries(cfg config, tokens *accesstoken.Issuer, log *slog.Logger) (*registry.Registry, *registry.Upstream, error) {
-	bindings := []registry.Binding{{Resource: registry.AllRepositories, Role: "roles/artifactregistry.reader",
+	bindings := []registry.Binding{{Repository: registry.AllRepositories, Role: "roles/artifactregistry.reader",
 		Member: "serviceAccount:" + serviceAgent(cfg)}}
 	for _, f := range cfg.RegistryIAM {
 		b, err := registry.ParseBinding(f)

@@ -24,7 +24,7 @@ func TestVolumesMountedFromStorage(t *testing.T) {
 	const bucket, sa, stranger = "p-vols", "jobs@p.iam.gserviceaccount.com", "other@p.iam.gserviceaccount.com"
 	dir := t.TempDir()
 	gcs, err := storage.New(storage.Config{Dir: dir, Buckets: []string{bucket},
-		Bindings:          []storage.Binding{{Resource: bucket, Role: "roles/storage.objectUser", Member: "serviceAccount:" + sa}},
+		Bindings:          []storage.Binding{{Bucket: bucket, Role: "roles/storage.objectUser", Member: "serviceAccount:" + sa}},
 		VerifyAccessToken: func(string) (string, time.Time, error) { return "", time.Time{}, os.ErrPermission }})
 	if err != nil {
 		t.Fatal(err)

@@ -61,8 +61,8 @@ func New(cfg Config) (*Registry, error) {
 		errs = append(errs, errors.New("registry: remote repositories need an Upstream"))
 	}
 	for _, b := range cfg.Bindings {
-		if !policy.KnowsRole(b.Role) {
-			errs = append(errs, fmt.Errorf("registry: binding on %s: unknown role %s", b.Resource, b.Role))
+		if _, ok := roles[b.Role]; !ok {
+			errs = append(errs, fmt.Errorf("registry: binding on %s: unknown role %s", b.Repository, b.Role))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

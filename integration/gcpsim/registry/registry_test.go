@@ -31,11 +31,11 @@ const (
 
 // devBindings mirror infra/iam.tf, as scripts/dev passes them.
 var devBindings = []Binding{
-	{Resource: "runsock", Role: "roles/artifactregistry.reader", Member: "serviceAccount:" + cpSA},
-	{Resource: "dockerhub", Role: "roles/artifactregistry.reader", Member: "serviceAccount:" + cpSA},
-	{Resource: "runsock-agent", Role: "roles/artifactregistry.writer", Member: "serviceAccount:" + cpSA},
-	{Resource: "runsock-agent", Role: "roles/artifactregistry.reader", Member: "serviceAccount:" + jobsSA},
-	{Resource: "runsock", Role: "roles/artifactregistry.writer", Member: "user:" + admin},
+	{"runsock", "roles/artifactregistry.reader", "serviceAccount:" + cpSA},
+	{"dockerhub", "roles/artifactregistry.reader", "serviceAccount:" + cpSA},
+	{"runsock-agent", "roles/artifactregistry.writer", "serviceAccount:" + cpSA},
+	{"runsock-agent", "roles/artifactregistry.reader", "serviceAccount:" + jobsSA},
+	{"runsock", "roles/artifactregistry.writer", "user:" + admin},
 }
 
 type fixture struct {
@@ -251,14 +251,14 @@ func TestRemoteRepository(t *testing.T) {
 	_, err = remote.Image(ref, f.as(t, "_token", nobody))
 	wantRegistryError(t, err, 403, "DENIED", `Permission "artifactregistry.repositories.downloadArtifacts" denied on resource "projects/runsock-dev/locations/us-central1/repositories/dockerhub" (or it may not exist)`)
 
-	f2 := newFixture(t, "", Binding{Resource: "dockerhub", Role: "roles/artifactregistry.writer", Member: "user:" + admin})
+	f2 := newFixture(t, "", Binding{"dockerhub", "roles/artifactregistry.writer", "user:" + admin})
 	err = remote.Write(f2.tag(t, "runsock-dev/dockerhub/library/alpine:mine"), alpine, f2.as(t, "_token", admin))
 	wantRegistryError(t, err, 405, "UNSUPPORTED", "Remote repositories do not accept uploads")
 }
 
 func TestImagesSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
-	f := newFixture(t, dir, Binding{Resource: "runsock", Role: "roles/artifactregistry.repoAdmin", Member: "user:" + admin})
+	f := newFixture(t, dir, Binding{"runsock", "roles/artifactregistry.repoAdmin", "user:" + admin})
 	img, _ := random.Image(1024, 2)
 	idx, _ := random.Index(256, 1, 2)
 	w := f.as(t, "_token", admin)
@@ -307,7 +307,7 @@ func TestImagesSurviveRestart(t *testing.T) {
 
 func TestParseBinding(t *testing.T) {
 	got, err := ParseBinding("runsock:writer=user:a@x,serviceAccount:b@y")
-	if err != nil || len(got) != 2 || got[0] != (Binding{Resource: "runsock", Role: "roles/artifactregistry.writer", Member: "user:a@x"}) || got[1].Member != "serviceAccount:b@y" {
+	if err != nil || len(got) != 2 || got[0] != (Binding{"runsock", "roles/artifactregistry.writer", "user:a@x"}) || got[1].Member != "serviceAccount:b@y" {
 		t.Errorf("ParseBinding = %+v, %v", got, err)
 	}
 	for _, bad := range []string{"runsock", "runsock:writer", "runsock:owner=user:a@x", "runsock:reader=a@x", ":reader=user:a@x"} {

@@ -25,13 +25,33 @@ var policy = iam.Service{
 	RolePrefix: "roles/storage.", Resource: "BUCKET",
 }
 
-// Binding grants Role to Member on a bucket (Resource), as a google_storage_bucket_iam_member does.
-type Binding = iam.Binding
+// Binding grants Role to Member on Bucket, as a google_storage_bucket_iam_member does. Member is IAM's form:
+// "serviceAccount:EMAIL", "user:EMAIL", "allAuthenticatedUsers" or "allUsers".
+type Binding struct {
+	Bucket, Role, Member string
+}
+
+// roles is for New's check of configured bindings.
+var roles = policy.Roles
 
 // ParseBinding reads BUCKET:ROLE=MEMBER[,MEMBER…]; the role may be given without "roles/storage.".
-func ParseBinding(s string) ([]Binding, error) { return policy.ParseBinding(s) }
+func ParseBinding(s string) ([]Binding, error) {
+	bs, err := policy.ParseBinding(s)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Binding, len(bs))
+	for i, b := range bs {
+		out[i] = Binding{Bucket: b.Resource, Role: b.Role, Member: b.Member}
+	}
+	return out, nil
+}
 
 // Allowed reports whether email ("" = anonymous) holds perm on bucket under bindings.
 func Allowed(bindings []Binding, bucket, email, perm string) bool {
-	return policy.Allowed(bindings, bucket, email, perm)
+	bs := make([]iam.Binding, len(bindings))
+	for i, b := range bindings {
+		bs[i] = iam.Binding{Resource: b.Bucket, Role: b.Role, Member: b.Member}
+	}
+	return policy.Allowed(bs, bucket, email, perm)
 }

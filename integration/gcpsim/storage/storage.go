@@ -54,8 +54,8 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	for _, b := range cfg.Bindings {
-		if !policy.KnowsRole(b.Role) {
-			errs = append(errs, fmt.Errorf("storage: binding on %s: unknown role %s", b.Resource, b.Role))
+		if _, ok := roles[b.Role]; !ok {
+			errs = append(errs, fmt.Errorf("storage: binding on %s: unknown role %s", b.Bucket, b.Role))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

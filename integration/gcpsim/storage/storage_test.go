@@ -45,8 +45,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	dir := t.TempDir()
 	srv, err := storage.New(storage.Config{Dir: dir, Buckets: []string{bucket}, Project: "p", ProjectNumber: "1", Location: "us-central1",
-		Bindings: []storage.Binding{{Resource: bucket, Role: "roles/storage.objectUser", Member: "serviceAccount:" + rwSA},
-			{Resource: bucket, Role: "roles/storage.objectViewer", Member: "serviceAccount:" + roSA}},
+		Bindings: []storage.Binding{{Bucket: bucket, Role: "roles/storage.objectUser", Member: "serviceAccount:" + rwSA},
+			{Bucket: bucket, Role: "roles/storage.objectViewer", Member: "serviceAccount:" + roSA}},
 		VerifyAccessToken: func(tok string) (string, time.Time, error) {
 			tk, err := tokens.Verify(tok)
 			return tk.Email, tk.Expires, err
