@@ -266,6 +266,7 @@ func (a *Agent) env(c *containers.Container, secret, run string) []string {
 		{len(c.HostConfig.GroupAdd) > 0, linkproto.EnvGroupAdd, strings.Join(c.HostConfig.GroupAdd, ",")},
 		{c.HostConfig.Init != nil && *c.HostConfig.Init, linkproto.EnvInit, "1"},
 		{c.HostConfig.NetworkMode.IsNone(), linkproto.EnvNetworkNone, "1"},
+		{len(c.DockerSockets()) > 0, linkproto.EnvDockerSocket, strings.Join(c.DockerSockets(), ":")},
 	} {
 		if kv.on {
 			env = append(env, kv.key+"="+kv.val)
