@@ -38,7 +38,7 @@ const (
 	// container's binds of the Docker socket (-v /var/run/docker.sock:PATH), separated by ':' (a mount path has
 	// none). Each connection accepted there is a Dial with DockerAPI set. Unset: the container has no Docker API.
 	EnvDockerSocket = "RUNSOCK_DOCKER_SOCKET"
-	EnvPrefix  = "RUNSOCK_"
+	EnvPrefix       = "RUNSOCK_"
 	// EnvExecution is set by Cloud Run (not the launcher): the short name of the execution a task runs in.
 	EnvExecution = "CLOUD_RUN_EXECUTION"
 )
