@@ -71,7 +71,9 @@ func TestDockerSocketServesOnlyGrantedContainers(t *testing.T) {
 		plain:   {ID: plain, Owner: "bob@example.com"},
 	}
 	api := dockersock.New(dockersock.Options{Records: records, Handler: whoAmI(),
-		Authorize: func(email string) (identity.Principal, error) { return identity.Principal{Email: email, Admin: true}, nil }})
+		Authorize: func(email string) (identity.Principal, error) {
+			return identity.Principal{Email: email, Admin: true}, nil
+		}})
 	t.Cleanup(func() { api.Close() })
 	e := newEnvOverlay(t, false, nil, nil, func(e *env) { e.dockerAPI = api })
 
