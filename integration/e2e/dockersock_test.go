@@ -14,6 +14,7 @@ import (
 func TestDockerSocketMountedIntoAContainer(t *testing.T) {
 	rs := engine{"runsock", stack.dockerHost}
 	name := rs.run(t, "dsock", "-v", "/var/run/docker.sock:/var/run/docker.sock", "alpine", "sleep", "600")
+	rs.must(t, "exec", name, "mkdir", "-p", "/usr/local/bin") // the test image's alpine has none
 	began := time.Now()
 	rs.must(t, "cp", "/usr/local/bin/docker", name+":/usr/local/bin/docker")
 	t.Logf("docker cp of the docker CLI (%s): %v", "/usr/local/bin/docker", time.Since(began).Round(time.Millisecond))
