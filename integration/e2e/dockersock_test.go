@@ -87,3 +87,18 @@ func TestDockerSocketMountAsDockerShowsIt(t *testing.T) {
 		})
 	}
 }
+
+// Any destination and a read-only bind still give the API, on runsock as on Docker: --mount of /run/docker.sock at
+// /tmp/d.sock, readonly, reached with DOCKER_HOST.
+func TestDockerSocketReadOnlyElsewhere(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			name := e.run(t, "dsock-ro", "--mount", "type=bind,src=/run/docker.sock,dst=/tmp/d.sock,readonly", "alpine", "sleep", "600")
+			e.must(t, "cp", "/usr/local/bin/docker", name+":/tmp/docker")
+			r := e.docker(t, "exec", "-e", "DOCKER_HOST=unix:///tmp/d.sock", name, "/tmp/docker", "inspect", "--format", "{{.Name}}", name)
+			if r.code != 0 || strings.TrimSpace(r.stdout) != "/"+name {
+				t.Errorf("inspect of itself through a read-only socket at /tmp/d.sock: %s", r)
+			}
+		})
+	}
+}
