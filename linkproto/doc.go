@@ -14,7 +14,9 @@
 //     Exit; the control plane acknowledges the highest durable sequence and the exit. A redial resumes after the last
 //     acknowledged sequence, so nothing is lost or duplicated.
 //   - Session (one per session: exec, attach, archive get/put/stat, signal, top, stats): opened by the agent when the
-//     control plane asks for it on the control stream, and identified by the session ID in its first frame.
+//     control plane asks for it on the control stream, and identified by the session ID in its first frame; or
+//     opened by the agent itself with session ID 0 (Dial): a connection it accepted for a network peer, or on the
+//     Docker socket mounted into its container (EnvDockerSocket).
 //
 // Session streams add credit-based flow control of their Data frames (Flow): gRPC served through net/http reads a
 // stream's messages eagerly and without bound, so HTTP/2 flow control alone does not stop a fast sender.

@@ -35,7 +35,11 @@ const (
 	// EnvCapture is the size limit in bytes of the capture of the container's changes once its process ends
 	// (KindCapture); unset: nothing is captured (--rm, or a control plane that keeps no files).
 	EnvCapture = "RUNSOCK_CAPTURE"
-	EnvPrefix  = "RUNSOCK_"
+	// EnvDockerSocket is where the agent serves its container's owner's Docker API: the destinations of the
+	// container's binds of the Docker socket (-v /var/run/docker.sock:PATH), separated by ':' (a mount path has
+	// none). Each connection accepted there is a Dial with DockerAPI set. Unset: the container has no Docker API.
+	EnvDockerSocket = "RUNSOCK_DOCKER_SOCKET"
+	EnvPrefix       = "RUNSOCK_"
 	// EnvExecution is set by Cloud Run (not the launcher): the short name of the execution a task runs in.
 	EnvExecution = "CLOUD_RUN_EXECUTION"
 )
@@ -203,9 +207,14 @@ type Peer struct {
 // Seq 0 (no session was asked for) and Code its receive window; the control plane answers Started (Code: its
 // window) once the peer's agent has connected to Port inside the peer, or Error (the peer is not reachable from
 // this container, or nothing listens there). Then Data and Close frames both ways, as a tunnel, and Result last.
+//
+// With DockerAPI set (Ref and Port empty) the connection is a Docker API client's, accepted on the socket the
+// container's owner mounted into it (EnvDockerSocket): the control plane serves it as the owner's Docker API
+// (HTTP/1.1, upgrades included) if, and only if, the container's record has that mount; otherwise Error.
 type Dial struct {
-	Ref  string `json:"ref"`
-	Port int    `json:"port"`
+	Ref       string `json:"ref,omitempty"`
+	Port      int    `json:"port,omitempty"`
+	DockerAPI bool   `json:"dockerAPI,omitempty"`
 }
 
 // Error kinds: the control plane maps them onto its error kinds (HTTP status).

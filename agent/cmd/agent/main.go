@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/runsock/runsock/agent/internal/capture"
+	"github.com/runsock/runsock/agent/internal/dockersock"
 	"github.com/runsock/runsock/agent/internal/link"
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/netns"
@@ -123,6 +124,15 @@ func run() int {
 				buf.SetDropWhenFull(true)
 			}
 		}()
+	}
+	// The Docker socket the owner mounted: made before the user's process starts, so it finds it there.
+	if paths := os.Getenv(linkproto.EnvDockerSocket); paths != "" {
+		if client == nil {
+			log.Warn("docker socket not served: no link to the control plane")
+		} else {
+			ds := dockersock.Listen(dockersock.Options{Paths: strings.Split(paths, ":"), Link: client, Log: log})
+			defer ds.Close()
+		}
 	}
 	// Files copied into the container before its start are applied before the user's process sees the filesystem.
 	// Without a link they cannot arrive: fail at once rather than after StagedWait.

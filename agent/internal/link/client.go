@@ -88,6 +88,7 @@ type Client struct {
 	ctrlMu sync.Mutex
 	ctrl   linkproto.ClientStream // the current link's control stream (nil between links)
 	sctx   context.Context        // the current link's session context
+	linkUp chan struct{}          // closed while a link is up, replaced when it ends
 }
 
 // New prepares the connection; it does not dial yet.
@@ -145,7 +146,8 @@ func New(cfg Config) (*Client, error) {
 	if _, err := crand.Read(key); err != nil {
 		return nil, fmt.Errorf("link: agent key: %w", err)
 	}
-	return &Client{cfg: cfg, cc: cc, log: log, key: base64.RawURLEncoding.EncodeToString(key), exitAcked: make(chan struct{})}, nil
+	return &Client{cfg: cfg, cc: cc, log: log, key: base64.RawURLEncoding.EncodeToString(key), exitAcked: make(chan struct{}),
+		linkUp: make(chan struct{})}, nil
 }
 
 // ExitAcked is closed once the control plane has acknowledged the exit report (and so all output before it).
@@ -222,10 +224,12 @@ func (c *Client) link(ctx context.Context) (established bool, err error) {
 	c.bound.Store(true)
 	c.ctrlMu.Lock()
 	c.ctrl, c.sctx = ctrl, sctx
+	close(c.linkUp)
 	c.ctrlMu.Unlock()
 	defer func() {
 		c.ctrlMu.Lock()
 		c.ctrl = nil
+		c.linkUp = make(chan struct{})
 		c.ctrlMu.Unlock()
 	}()
 	if c.cfg.OnConnect != nil {
@@ -296,6 +300,35 @@ func (c *Client) SendPorts(ports []int) error {
 // Dial opens a relayed connection to port in the peer ref (linkproto.Dial): one new stream on the link, answered
 // Started once the peer's agent has connected. end closes the stream; call it once done.
 func (c *Client) Dial(ctx context.Context, ref string, port int) (st linkproto.FrameStream, end func(), err error) {
+	return c.dial(ctx, linkproto.Dial{Ref: ref, Port: port})
+}
+
+// DialDockerAPI opens a stream for one connection accepted on the container's Docker socket (linkproto.Dial with
+// DockerAPI), waiting for a link when none is up (the process may connect before the agent's first link, or during
+// a redial) at most wait; the stream lives until ctx ends or end is called. An error when the control plane refused: the container has no Docker API.
+func (c *Client) DialDockerAPI(ctx context.Context, wait time.Duration) (st linkproto.FrameStream, end func(), err error) {
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	for {
+		c.ctrlMu.Lock()
+		up := c.linkUp
+		c.ctrlMu.Unlock()
+		select {
+		case <-up:
+		case <-timeout.C:
+			return nil, nil, fmt.Errorf("%w to the control plane after %v", errNoLink, wait)
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		st, end, err := c.dial(ctx, linkproto.Dial{DockerAPI: true})
+		if !errors.Is(err, errNoLink) {
+			return st, end, err
+		}
+	}
+}
+
+// dial opens a Session stream for spec and waits for the control plane's Started.
+func (c *Client) dial(ctx context.Context, spec linkproto.Dial) (st linkproto.FrameStream, end func(), err error) {
 	c.ctrlMu.Lock()
 	sctx := c.sctx
 	linked := c.ctrl != nil
@@ -317,7 +350,7 @@ func (c *Client) Dial(ctx context.Context, ref string, port int) (st linkproto.F
 		cancel()
 		return nil, nil, err
 	}
-	meta := linkproto.EncodeMeta(linkproto.Dial{Ref: ref, Port: port})
+	meta := linkproto.EncodeMeta(spec)
 	if err := cs.Send(&linkproto.Frame{Type: linkproto.FrameSession, Seq: 0, Code: linkproto.Window, Meta: meta}); err != nil {
 		return fail(err)
 	}

@@ -9,10 +9,13 @@ import (
 	"github.com/runsock/runsock/linkproto"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 
+	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"google.golang.org/grpc"
 
@@ -46,6 +49,8 @@ type agentParts struct {
 	peers *peerLink
 	// tokens verifies the agents' identity tokens; nil when they are not required.
 	tokens *identity.Verifier
+	// dockerAPI is the Hub's way to the Docker socket server, which is built after the Hub (it serves the API).
+	dockerAPI *lateDockerAPI
 }
 
 func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log *slog.Logger) (*agentParts, error) {
@@ -53,7 +58,8 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 	p := &agentParts{live: livelogs.New(st.Client(), livelogs.Options{Log: log}), exits: make(chan agentlink.ExitReport),
 		grpc: grpc.NewServer()}
 	p.peers = &peerLink{}
-	hopts := agentlink.Options{Credentials: creds, Logs: p.live, Exits: p.exits, Log: log, Overlay: p.peers}
+	p.dockerAPI = &lateDockerAPI{}
+	hopts := agentlink.Options{Credentials: creds, Logs: p.live, Exits: p.exits, Log: log, Overlay: p.peers, DockerAPI: p.dockerAPI}
 	if cfg.AgentServiceAccount != "" {
 		v, err := agentTokens(cfg, log)
 		if err != nil {
@@ -199,4 +205,27 @@ func (l *peerLink) SendPeers(id string, peers []networks.Peer) error {
 		out = append(out, linkproto.Peer{Ref: p.Ref, Addr: p.Addr, Names: p.Names, Ports: p.Ports, Self: p.Self})
 	}
 	return l.hub.SendPeers(id, out)
+}
+
+// lateDockerAPI is the Hub's agentlink.DockerAPI, set once the Docker socket server exists; until then (and without
+// it) every connection is refused.
+type lateDockerAPI struct {
+	mu  sync.Mutex
+	api agentlink.DockerAPI
+}
+
+func (l *lateDockerAPI) set(api agentlink.DockerAPI) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.api = api
+}
+
+func (l *lateDockerAPI) Admit(ctx context.Context, id string) (func(net.Conn), error) {
+	l.mu.Lock()
+	api := l.api
+	l.mu.Unlock()
+	if api == nil {
+		return nil, fmt.Errorf("%w: the Docker socket is not served yet", errdefs.ErrUnavailable)
+	}
+	return api.Admit(ctx, id)
 }

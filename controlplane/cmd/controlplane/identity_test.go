@@ -49,7 +49,7 @@ func unsignedToken(iss, aud string) string {
 func TestIdentityCloseEndsKeyFetch(t *testing.T) {
 	is, ended := stallingIssuer(t)
 	cfg := config.Config{IdentityMode: "oidc", OIDCIssuer: is.URL, Audience: "https://cp.example", AllowAllInvokers: true}
-	h, closeIdentity, err := withIdentity(cfg, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h, _, closeIdentity, err := withIdentity(cfg, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		t.Error("an unverified request reached the API")
 	}), nil)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/config"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
+	"github.com/runsock/runsock/controlplane/internal/dockersock"
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/controlplane/internal/images"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
@@ -99,11 +100,15 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Registry: imgs, Volumes: vols, Networks: nets, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
 		FirestoreDocWrites: func(prefix string, limit int) any { return st.DocumentWrites(prefix, limit) },
 		Info:               dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
-	handler, closeIdentity, err := withIdentity(cfg, api, log)
+	handler, authorize, closeIdentity, err := withIdentity(cfg, api, log)
 	if err != nil {
 		return err
 	}
 	defer closeIdentity() // after serve has drained: ends a key fetch still running
+	// The Docker socket mounted into containers: the same API, acting as each container's owner.
+	sock := dockersock.New(dockersock.Options{Records: st, Handler: api, Authorize: authorize, Log: log})
+	defer sock.Close()
+	agent.dockerAPI.set(sock)
 	return serve(ctx, cfg, withAgentLink(agent.grpc, handler), api, agent.hub, log)
 }
 
@@ -143,14 +148,16 @@ func serve(ctx context.Context, cfg config.Config, h http.Handler, api *dockerap
 	return nil
 }
 
-// withIdentity authenticates every request to next. The returned close ends the verifier's key fetch, if one runs.
-func withIdentity(cfg config.Config, next http.Handler, log *slog.Logger) (http.Handler, func(), error) {
+// withIdentity puts the verified caller's Principal in every request's context. It also returns the allow-list's
+// check of an email (nil in identity mode none: everyone is allowed) and a close that ends the verifier's key fetch,
+// if one runs.
+func withIdentity(cfg config.Config, next http.Handler, log *slog.Logger) (http.Handler, func(string) (identity.Principal, error), func(), error) {
 	if cfg.IdentityMode == "none" {
 		log.Warn("identity mode none: every caller is the dev user", "user", cfg.DevUser)
 		p := identity.Principal{Email: cfg.DevUser, Admin: true}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			next.ServeHTTP(w, r.WithContext(identity.WithPrincipal(r.Context(), p)))
-		}), func() {}, nil
+		}), nil, func() {}, nil
 	}
 	var emails, domains []string
 	for _, a := range cfg.Allow {
@@ -171,9 +178,9 @@ func withIdentity(cfg config.Config, next http.Handler, log *slog.Logger) (http.
 		Audiences: audiences, AllowEmails: emails, AllowDomains: domains, Admins: cfg.Admins,
 		AgentOnly: agentOnly(cfg), Logger: log})
 	if err != nil {
-		return nil, nil, fmt.Errorf("identity: %w", err)
+		return nil, nil, nil, fmt.Errorf("identity: %w", err)
 	}
-	return v.Middleware(next), v.Close, nil
+	return v.Middleware(next), v.Authorize, v.Close, nil
 }
 
 // agentOnly are the identities that reach only the agent link: the jobs' service account.

@@ -3,7 +3,9 @@
 // its first link with the start's one-time bootstrap and checked against a stored hash in constant time, for the
 // container's current execution only, plus the job service account's identity token when a verifier is configured), persists their live output through livelogs and acknowledges it, and offers the Docker-facing
 // operations that need the inside of a container as plain Go calls over io.Reader/io.Writer: Exec, Attach,
-// ArchiveStat/Get/Put, Signal, Top, Stats.
+// ArchiveStat/Get/Put, Signal, Top, Stats. Streams an agent opens itself (linkproto.Dial) are relayed connections to a
+// network peer (Overlay decides) or Docker API connections from the Docker socket mounted into the container
+// (DockerAPI decides from the container's record and serves them as a net.Conn, dockerapi.go).
 //
 // Each session asks the agent, over its control stream, to open a stream of its own, with linkproto's credit-based
 // flow control of its Data: gRPC served through net/http buffers whatever arrives, so HTTP/2 flow control alone

@@ -100,6 +100,8 @@ type env struct {
 	exits  chan exitReport
 	// overlay is the Hub's Overlay (nil: none), set before start.
 	overlay Overlay
+	// dockerAPI is the Hub's DockerAPI (nil: none), set before start.
+	dockerAPI DockerAPI
 }
 
 type exitReport struct {
@@ -120,7 +122,7 @@ func newEnvWith(t *testing.T, overlay Overlay) *env {
 	return newEnvOverlay(t, false, nil, overlay)
 }
 
-func newEnvOverlay(t *testing.T, tls bool, tokens TokenVerifier, overlay Overlay) *env {
+func newEnvOverlay(t *testing.T, tls bool, tokens TokenVerifier, overlay Overlay, set ...func(*env)) *env {
 	t.Helper()
 	if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
 		t.Setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:18081")
@@ -132,6 +134,9 @@ func newEnvOverlay(t *testing.T, tls bool, tokens TokenVerifier, overlay Overlay
 	t.Cleanup(func() { fs.Close() })
 	e := &env{t: t, fs: fs, logs: livelogs.New(fs, livelogs.Options{Poll: 500 * time.Millisecond}),
 		creds: &credStore{m: map[string]AgentCredentials{}}, tokens: tokens, exits: make(chan exitReport, 16), overlay: overlay}
+	for _, f := range set {
+		f(e)
+	}
 	e.start(tls, "")
 	return e
 }
@@ -139,7 +144,7 @@ func newEnvOverlay(t *testing.T, tls bool, tokens TokenVerifier, overlay Overlay
 // start (re)starts the control plane side: a fresh Hub on a fresh server, on addr when given.
 func (e *env) start(tls bool, addr string) {
 	reports := make(chan ExitReport)
-	e.hub = New(Options{Credentials: e.creds, Tokens: e.tokens, Logs: e.logs, Exits: reports, Overlay: e.overlay})
+	e.hub = New(Options{Credentials: e.creds, Tokens: e.tokens, Logs: e.logs, Exits: reports, Overlay: e.overlay, DockerAPI: e.dockerAPI})
 	stop := make(chan struct{})
 	e.t.Cleanup(func() { close(stop) })
 	go func() {

@@ -58,6 +58,9 @@ func (h *Hub) dial(st linkproto.FrameStream, r agentRun, first *linkproto.Frame)
 		return st.Send(&linkproto.Frame{Type: linkproto.FrameError, Meta: linkproto.EncodeMeta(&linkproto.Error{Kind: kind, Message: msg})})
 	}
 	var spec linkproto.Dial
+	if err := linkproto.DecodeMeta(first.Meta, &spec); err == nil && spec.DockerAPI {
+		return h.dockerAPI(st, r, first)
+	}
 	if err := linkproto.DecodeMeta(first.Meta, &spec); err != nil || spec.Port <= 0 || spec.Port > 65535 {
 		return fail(linkproto.ErrKindInvalid, "bad dial")
 	}

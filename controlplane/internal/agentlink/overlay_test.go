@@ -48,6 +48,12 @@ var (
 // the stream after the control plane's first answer.
 func dialAs(t *testing.T, e *env, caller, secret, peer string, port int) (linkproto.ClientStream, *linkproto.Frame) {
 	t.Helper()
+	return dialSpecAs(t, e, caller, secret, linkproto.Dial{Ref: peer, Port: port})
+}
+
+// dialSpecAs opens a Session stream with spec as the agent of caller would.
+func dialSpecAs(t *testing.T, e *env, caller, secret string, spec linkproto.Dial) (linkproto.ClientStream, *linkproto.Frame) {
+	t.Helper()
 	cc, err := grpc.NewClient("passthrough:///"+strings.TrimPrefix(e.url, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +77,7 @@ func dialAs(t *testing.T, e *env, caller, secret, peer string, port int) (linkpr
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := linkproto.EncodeMeta(linkproto.Dial{Ref: peer, Port: port})
+	meta := linkproto.EncodeMeta(spec)
 	if err := st.Send(&linkproto.Frame{Type: linkproto.FrameSession, Code: linkproto.Window, Meta: meta}); err != nil {
 		t.Fatal(err)
 	}

@@ -270,6 +270,7 @@ func (a *Agent) env(c *containers.Container, secret, run string) []string {
 		{c.Config.WorkingDir != "", linkproto.EnvWorkDir, c.Config.WorkingDir},
 		{c.HostConfig.Init != nil && *c.HostConfig.Init, linkproto.EnvInit, "1"},
 		{c.HostConfig.NetworkMode.IsNone(), linkproto.EnvNetworkNone, "1"},
+		{len(c.DockerSockets()) > 0, linkproto.EnvDockerSocket, strings.Join(c.DockerSockets(), ":")},
 	} {
 		if kv.on {
 			env = append(env, kv.key+"="+kv.val)

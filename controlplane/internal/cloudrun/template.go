@@ -57,6 +57,9 @@ type TemplateVolume struct {
 func TemplateFor(spec containers.LaunchSpec, serviceAccount string, timeout time.Duration) Template {
 	var vols []TemplateVolume
 	for _, m := range spec.Mounts {
+		if m.DockerSocket() {
+			continue // served by the container's agent over its link, not mounted by Cloud Run
+		}
 		v := TemplateVolume{Path: m.Destination, ReadOnly: m.ReadOnly}
 		if m.Type == mount.TypeTmpfs {
 			v.Memory, v.SizeBytes = true, m.SizeBytes

@@ -54,6 +54,10 @@ func (s *Service) start(ctx context.Context, c *Container, mode startMode) error
 		// Only the agent can take the process off the network: without it, `none` would be a lie.
 		return errorf(errdefs.ErrConflict, "container %s: network mode none needs the runsock agent, which this container cannot have: %s", c.Name, agent.Unavailable)
 	}
+	if len(c.DockerSockets()) > 0 && agent.Unavailable != "" {
+		// Only the agent serves the Docker socket: without it the process would find no socket where it was promised.
+		return errorf(errdefs.ErrConflict, "container %s: the Docker socket mounted into it is served by the runsock agent, which this container cannot have: %s", c.Name, agent.Unavailable)
+	}
 	exec, err := s.launcher.Launch(ctx, spec)
 	if err != nil {
 		err = fmt.Errorf("start container %s: %w", c.Name, err)

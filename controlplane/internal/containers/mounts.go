@@ -16,9 +16,12 @@ import (
 )
 
 // Mount is one of a container's mounts as runsock records it: a volume (a prefix of the volumes bucket, a Cloud
-// Run Cloud Storage volume) or a tmpfs (a Cloud Run in-memory volume).
+// Run Cloud Storage volume), a tmpfs (a Cloud Run in-memory volume), or the Docker socket (a bind the agent serves:
+// DockerSocket).
 type Mount struct {
-	Type        mount.Type // mount.TypeVolume or mount.TypeTmpfs
+	Type        mount.Type // mount.TypeVolume, mount.TypeTmpfs or mount.TypeBind
+	Source      string     `json:",omitempty"` // a bind's source as the client named it
+	Mode        string     `json:",omitempty"` // a bind's -v mode as given ("", "ro", "rw"), shown by inspect as Docker shows it
 	Name        string     `json:",omitempty"` // the volume's name
 	Prefix      string     `json:",omitempty"` // the volume's prefix in the bucket (volumes.Prefix)
 	Anonymous   bool       `json:",omitempty"`
@@ -28,6 +31,27 @@ type Mount struct {
 	// implicit marks, during create only, an anonymous volume from Config.Volumes (an image's VOLUME, -v /path),
 	// which a --volumes-from source's volume at the same path replaces.
 	implicit bool
+}
+
+// IsDockerSocket reports whether a bind of src is the Docker socket: the owner grants the container their Docker
+// API, as mounting the socket does on Docker.
+func IsDockerSocket(src string) bool {
+	return src == "/var/run/docker.sock" || src == "/run/docker.sock"
+}
+
+// DockerSocket reports whether m binds the Docker socket into the container: Cloud Run mounts nothing for it; the
+// container's agent serves its owner's Docker API at m.Destination (docs/volumes.md).
+func (m Mount) DockerSocket() bool { return m.Type == mount.TypeBind && IsDockerSocket(m.Source) }
+
+// DockerSockets returns the paths inside c where its agent serves its owner's Docker API (none: no grant).
+func (c *Container) DockerSockets() []string {
+	var out []string
+	for _, m := range c.Mounts {
+		if m.DockerSocket() {
+			out = append(out, m.Destination)
+		}
+	}
+	return out
 }
 
 // volumeDriver is Docker's driver name of every runsock volume (volumes.Driver).
@@ -96,6 +120,10 @@ func parseMounts(hc *container.HostConfig, cfg *container.Config) ([]Mount, erro
 				return nil, invalidMount("invalid mount config for type \"tmpfs\": invalid tmpfs size %d", m.SizeBytes)
 			}
 		case mount.TypeBind:
+			if IsDockerSocket(hm.Source) {
+				m.Source = hm.Source
+				break
+			}
 			return nil, bindRefused(hm.Source)
 		default:
 			return nil, invalidMount("invalid mount config for type %q: runsock mounts volumes and tmpfs only", hm.Type)
@@ -168,6 +196,9 @@ func parseBind(spec string) (Mount, error) {
 		return Mount{}, invalidMount("invalid volume specification: '%s'", spec)
 	}
 	src, dst := parts[0], parts[1]
+	if IsDockerSocket(src) {
+		return parseDockerSocketBind(spec, parts)
+	}
 	if strings.HasPrefix(src, "/") || strings.HasPrefix(src, ".") || strings.HasPrefix(src, "~") {
 		return Mount{}, bindRefused(src)
 	}
@@ -185,6 +216,30 @@ func parseBind(spec string) (Mount, error) {
 	}
 	if !path.IsAbs(dst) {
 		return Mount{}, invalidMount("invalid volume specification: '%s': invalid mount config for type \"volume\": invalid mount path: '%s' mount path must be absolute", spec, dst)
+	}
+	return m, nil
+}
+
+// parseDockerSocketBind reads "-v /var/run/docker.sock:/path[:MODE]" (parts split at ':'). Docker accepts ro on
+// the socket and the API still works through it (connecting to a socket is not a write to the file system): runsock
+// likewise serves the API whatever the mode, and records it for inspect.
+func parseDockerSocketBind(spec string, parts []string) (Mount, error) {
+	m := Mount{Type: mount.TypeBind, Source: parts[0], Destination: parts[1]}
+	if len(parts) == 3 {
+		m.Mode = parts[2]
+		for _, mode := range strings.Split(parts[2], ",") {
+			switch mode {
+			case "ro":
+				m.ReadOnly = true
+			case "rw", "z", "Z", "":
+			case "shared", "rshared", "slave", "rslave", "private", "rprivate":
+			default:
+				return Mount{}, invalidMount("invalid mode: %s", parts[2])
+			}
+		}
+	}
+	if !path.IsAbs(m.Destination) {
+		return Mount{}, invalidMount("invalid volume specification: '%s': invalid mount config for type \"bind\": invalid mount path: '%s' mount path must be absolute", spec, m.Destination)
 	}
 	return m, nil
 }

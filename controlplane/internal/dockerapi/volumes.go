@@ -161,6 +161,9 @@ func (h *Handler) mountPoints(c *containers.Container) []container.MountPoint {
 		if m.ReadOnly {
 			mp.Mode = "ro"
 		}
+		if m.DockerSocket() {
+			mp.Source, mp.Mode, mp.Propagation = m.Source, m.Mode, mount.PropagationRPrivate
+		}
 		if m.Type == mount.TypeVolume {
 			mp.Name, mp.Driver = m.Name, volumes.Driver
 			if h.vol != nil {
