@@ -153,6 +153,9 @@ func TestHealthcheckAsDocker(t *testing.T) {
 	})
 	want := []string{"probe+", "health_status: unhealthy", "probe+", "health_status: healthy"}
 	for engine, seq := range seqs {
+		if n := len(seq); n > 0 && seq[n-1] == "probe+" {
+			seq = seq[:n-1] // probes after the last change, before the stream was stopped
+		}
 		if strings.Join(seq, ", ") != strings.Join(want, ", ") {
 			t.Errorf("%s: healthcheck events %q, want %q", engine, seq, want)
 		}
