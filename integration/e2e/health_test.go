@@ -148,6 +148,24 @@ func TestHealthcheckAsDocker(t *testing.T) {
 				if got := healthStatus(t, e, name); got != "unhealthy" {
 					t.Errorf("health of the stopped container: %q, want unhealthy (Docker's, once its monitor stops)", got)
 				}
+				if st := e.must(t, "ps", "-a", "--filter", "name="+name, "--format", "{{.Status}}"); strings.Contains(st, "health") {
+					t.Errorf("ps status of the stopped container %q, want no health", st)
+				}
+
+				// A start begins again at starting with no failures, the earlier results kept; a pause reads
+				// unhealthy until a probe after the unpause.
+				e.must(t, "start", name)
+				if got := e.must(t, "inspect", "--format", "{{.State.Health.Status}} {{.State.Health.FailingStreak}} {{len .State.Health.Log}}", name); strings.TrimSpace(got) != "starting 0 5" {
+					t.Errorf("health after a start: %q, want \"starting 0 5\"", got)
+				}
+				e.must(t, "exec", name, "touch", "/tmp/ok")
+				waitFor(t, 60*time.Second, name+" healthy again", func() bool { return healthStatus(t, e, name) == "healthy" })
+				e.must(t, "pause", name)
+				if got := healthStatus(t, e, name); got != "unhealthy" {
+					t.Errorf("health of the paused container: %q, want unhealthy", got)
+				}
+				e.must(t, "unpause", name)
+				waitFor(t, 30*time.Second, name+" healthy after the unpause", func() bool { return healthStatus(t, e, name) == "healthy" })
 			})
 		}
 	})
