@@ -120,3 +120,45 @@ func TestMonitorLogAndResults(t *testing.T) {
 		t.Errorf("the log should keep the last %d results, oldest first", linkproto.HealthLogMax)
 	}
 }
+
+// While paused no probe runs and the status reads unhealthy (no report); after the unpause probing resumes and the
+// first result is reported.
+func TestMonitorPause(t *testing.T) {
+	spec := linkproto.HealthSpec{Cmd: []string{"x"}, Interval: 5 * time.Millisecond, Timeout: time.Second, StartInterval: 5 * time.Millisecond, Retries: 1}
+	p := &scripted{codes: []int{0}}
+	reports := make(chan linkproto.Health, 100)
+	m := New(spec, p, func(h linkproto.Health) { reports <- h }, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Run(ctx, time.Now())
+	if h := <-reports; h.Status != linkproto.HealthHealthy {
+		t.Fatalf("first report %+v, want healthy", h)
+	}
+	m.SetPaused(true)
+	if h := m.Current(); h.Status != linkproto.HealthUnhealthy {
+		t.Errorf("paused: %s, want unhealthy", h.Status)
+	}
+	time.Sleep(20 * time.Millisecond)
+	for len(reports) > 0 { // a probe that finished as the pause came
+		<-reports
+	}
+	p.mu.Lock()
+	calls := p.calls
+	p.mu.Unlock()
+	time.Sleep(50 * time.Millisecond)
+	p.mu.Lock()
+	after := p.calls
+	p.mu.Unlock()
+	if after != calls || len(reports) > 0 {
+		t.Errorf("%d probes and %d reports while paused, want none", after-calls, len(reports))
+	}
+	m.SetPaused(false)
+	select {
+	case h := <-reports:
+		if h.Status != linkproto.HealthHealthy {
+			t.Errorf("after the unpause: %s, want healthy", h.Status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no probe after the unpause")
+	}
+}
