@@ -18,7 +18,7 @@ func FuzzFrameUnmarshal(f *testing.F) {
 		f.Add(fr.Marshal())
 	}
 	// A frame of a type a later version adds: decoded, reported as ErrUnknownType, skipped by a stream.
-	f.Add((&Frame{Type: FramePeers + 1, Stream: StreamStdout, Seq: 3, Meta: []byte(`{"new":1}`), Data: []byte("x")}).Marshal())
+	f.Add((&Frame{Type: FrameHealth + 1, Stream: StreamStdout, Seq: 3, Meta: []byte(`{"new":1}`), Data: []byte("x")}).Marshal())
 	f.Add([]byte{byte(FrameData), 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fr Frame

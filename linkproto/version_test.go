@@ -16,7 +16,7 @@ import (
 )
 
 // frameTypeOfLaterVersion is a type this version does not know, as a peer one version ahead would send it.
-const frameTypeOfLaterVersion = FramePeers + 1
+const frameTypeOfLaterVersion = FrameHealth + 1
 
 // skipLog is a slog.Handler counting the records of skipped frames of frameTypeOfLaterVersion.
 type skipLog struct{ n *atomic.Int32 }

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/runsock/runsock/controlplane/internal/networks"
-	"github.com/runsock/runsock/linkproto"
 	"io"
 	"log/slog"
 	"net"
@@ -14,9 +12,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/moby/moby/api/types/container"
 	"google.golang.org/grpc"
 
 	"github.com/runsock/runsock/controlplane/internal/agentimage"
@@ -29,7 +29,9 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/identity"
 	"github.com/runsock/runsock/controlplane/internal/images"
 	"github.com/runsock/runsock/controlplane/internal/livelogs"
+	"github.com/runsock/runsock/controlplane/internal/networks"
 	"github.com/runsock/runsock/controlplane/internal/store"
+	"github.com/runsock/runsock/linkproto"
 )
 
 // agentParts are the agent link (Hub on its own gRPC server, checking agents against creds, handing their exits
@@ -51,6 +53,8 @@ type agentParts struct {
 	tokens *identity.Verifier
 	// dockerAPI is the Hub's way to the Docker socket server, which is built after the Hub (it serves the API).
 	dockerAPI *lateDockerAPI
+	// health hands agents' healthcheck reports to the containers Service (set once it is built).
+	health *healthLink
 }
 
 func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log *slog.Logger) (*agentParts, error) {
@@ -59,7 +63,9 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 		grpc: grpc.NewServer()}
 	p.peers = &peerLink{}
 	p.dockerAPI = &lateDockerAPI{}
-	hopts := agentlink.Options{Credentials: creds, Logs: p.live, Exits: p.exits, Log: log, Overlay: p.peers, DockerAPI: p.dockerAPI}
+	p.health = &healthLink{}
+	hopts := agentlink.Options{Credentials: creds, Logs: p.live, Exits: p.exits, Log: log, Overlay: p.peers,
+		DockerAPI: p.dockerAPI, Health: p.health}
 	if cfg.AgentServiceAccount != "" {
 		v, err := agentTokens(cfg, log)
 		if err != nil {
@@ -228,4 +234,24 @@ func (l *lateDockerAPI) Admit(ctx context.Context, id string) (func(net.Conn), e
 		return nil, fmt.Errorf("%w: the Docker socket is not served yet", errdefs.ErrUnavailable)
 	}
 	return api.Admit(ctx, id)
+}
+
+// healthLink hands agents' healthcheck reports (agentlink) to the containers Service, converting the types. Reports
+// arriving before the Service is set are dropped: the agent sends its whole state again after the next probe.
+type healthLink struct {
+	svc atomic.Pointer[containers.Service]
+}
+
+func (l *healthLink) RecordHealth(ctx context.Context, id, execution string, h linkproto.Health) {
+	svc := l.svc.Load()
+	if svc == nil {
+		return
+	}
+	rep := containers.HealthReport{Status: container.HealthStatus(h.Status), FailingStreak: h.FailingStreak,
+		Log: make([]containers.ProbeResult, 0, len(h.Log))}
+	for _, r := range h.Log {
+		rep.Log = append(rep.Log, containers.ProbeResult{ExecID: r.ExecID,
+			HealthResult: containers.HealthResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output}})
+	}
+	svc.RecordHealth(ctx, id, execution, rep)
 }

@@ -67,6 +67,8 @@ type Options struct {
 	// DockerAPI admits and serves the Docker API connections an agent carries from the Docker socket its
 	// container's owner mounted into it (nil: every such connection is refused).
 	DockerAPI DockerAPI
+	// Health receives the healthcheck reports of agents (nil: they are dropped).
+	Health HealthRecorder
 	// ConnectWait is how long a session waits for an agent that is not (yet, or not again) connected. 0 = 5 s.
 	ConnectWait time.Duration
 	// FirstLinkWait is how long a session waits, at most, for the agent of a run that has started but not linked
