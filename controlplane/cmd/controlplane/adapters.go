@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"io"
 	"iter"
 	"log/slog"
 
+	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/runsock/runsock/controlplane/internal/config"
+	"github.com/runsock/runsock/controlplane/internal/containerfs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/images"
@@ -83,15 +86,46 @@ func registryOptions(cfg config.Config) []remote.Option {
 	return []remote.Option{remote.WithAuthFromKeychain(registryauth.New(cfg.RegistryHost))}
 }
 
+// volumeParts are the volumes service and, with a volumes bucket, the volumes' files (nil without one).
+type volumeParts struct {
+	svc   *volumes.Service
+	files *volumes.Files
+}
+
 // newVolumes builds the volumes service; without a volumes bucket it answers that volumes are off.
-func newVolumes(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (*volumes.Service, error) {
+func newVolumes(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (volumeParts, error) {
 	vcfg := volumes.Config{Bucket: cfg.VolumesBucket, Logger: log}
+	var files *volumes.Files
 	if cfg.VolumesBucket != "" {
 		b, err := volumes.NewBucket(ctx, cfg.VolumesBucket, cfg.StorageEndpoint)
 		if err != nil {
+			return volumeParts{}, err
+		}
+		vcfg.Objects, files = b, volumes.NewFiles(b)
+	}
+	return volumeParts{svc: volumes.New(st.Client(), vcfg), files: files}, nil
+}
+
+// copier is the containers' VolumeCopier: the image's files at a mount point, read from its layers in the
+// registry (containerfs), written into the empty volume through the Cloud Storage JSON API (volumes.Files).
+type copier struct {
+	images *containerfs.Reader
+	files  *volumes.Files
+}
+
+func (c copier) CopyUp(ctx context.Context, image, destination, prefix string) (bool, error) {
+	return c.files.CopyUp(ctx, prefix, func() (io.ReadCloser, error) {
+		st, rc, err := c.images.View(image, nil).Get(ctx, destination+"/.")
+		if errdefs.IsNotFound(err) {
+			return nil, nil // the image has nothing there
+		}
+		if err != nil {
 			return nil, err
 		}
-		vcfg.Objects = b
-	}
-	return volumes.New(st.Client(), vcfg), nil
+		if !st.Mode.IsDir() {
+			rc.Close()
+			return nil, nil // a file or a symlink: Docker copies a directory's contents only
+		}
+		return rc, nil
+	})
 }

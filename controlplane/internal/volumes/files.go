@@ -265,15 +265,20 @@ func (f *Files) copyObject(ctx context.Context, from, to string) error {
 	return f.b.Write(ctx, to, rc, objs[0].Size, "")
 }
 
-// CopyUp fills the empty volume at prefix with the tar r, as Docker copies an image's files at a volume's mount
-// point into a new volume: nothing is written when the volume already holds something. It reports whether it
-// wrote.
-func (f *Files) CopyUp(ctx context.Context, prefix string, r io.Reader) (bool, error) {
+// CopyUp fills the empty volume at prefix with the tar that open returns, as Docker copies an image's files at a
+// volume's mount point into a new volume: open is not called, and nothing written, when the volume already holds
+// something; open may answer (nil, nil) for "nothing to copy". It reports whether it wrote.
+func (f *Files) CopyUp(ctx context.Context, prefix string, open func() (io.ReadCloser, error)) (bool, error) {
 	empty, err := f.Empty(ctx, prefix)
 	if err != nil || !empty {
 		return false, err
 	}
-	if err := f.extract(ctx, prefix, "", r); err != nil {
+	rc, err := open()
+	if err != nil || rc == nil {
+		return false, err
+	}
+	defer rc.Close()
+	if err := f.extract(ctx, prefix, "", rc); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -166,15 +166,23 @@ func TestVolumeCopyUp(t *testing.T) {
 	f, dir := filesBucket(t)
 	ctx := context.Background()
 	prefix := volumes.Prefix(alice, "etc")
-	wrote, err := f.CopyUp(ctx, prefix, tarOf(t, tarEntry{name: "./", typ: tar.TypeDir}, tarEntry{name: "./passwd", body: "root\n", typ: tar.TypeReg}))
+	wrote, err := f.CopyUp(ctx, prefix, opener(tarOf(t, tarEntry{name: "./", typ: tar.TypeDir}, tarEntry{name: "./passwd", body: "root\n", typ: tar.TypeReg})))
 	if err != nil || !wrote {
 		t.Fatalf("copy-up into an empty volume: %v, %v", wrote, err)
 	}
-	wrote, err = f.CopyUp(ctx, prefix, tarOf(t, tarEntry{name: "./passwd", body: "other\n", typ: tar.TypeReg}))
-	if err != nil || wrote {
-		t.Fatalf("copy-up into a volume with files: %v, %v", wrote, err)
+	opened := false
+	wrote, err = f.CopyUp(ctx, prefix, func() (io.ReadCloser, error) {
+		opened = true
+		return io.NopCloser(tarOf(t, tarEntry{name: "./passwd", body: "other\n", typ: tar.TypeReg})), nil
+	})
+	if err != nil || wrote || opened {
+		t.Fatalf("copy-up into a volume with files: wrote %v, image read %v, %v", wrote, opened, err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, filepath.FromSlash(prefix), "passwd")); !strings.Contains(string(b), "root") {
 		t.Errorf("passwd = %q, want the first copy kept", b)
 	}
+}
+
+func opener(r io.Reader) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(r), nil }
 }
