@@ -135,23 +135,30 @@ func TestCopyVolumeOfStoppedContainer(t *testing.T) {
 	}
 }
 
-// TestVolumeEvents: a named volume's events — create, mount (with its destination and mode), unmount, destroy —
-// as the reference Docker Engine emits them for the same steps.
+// TestVolumeEvents: a named volume's events as the reference Docker Engine emits them for the same steps: create
+// at each create call and each container create naming it (not for --volumes-from), mount (with its destination
+// and mode) at a start, unmount at the exit, destroy.
 func TestVolumeEvents(t *testing.T) {
 	vol := uniqueName("evvol")
 	format := `{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes "driver"}} {{index .Actor.Attributes "destination"}} {{index .Actor.Attributes "read/write"}}`
 	var outs []string
 	for _, e := range engines(t) {
 		volNames(t, e, vol)
+		src := uniqueName("evsrc")
+		t.Cleanup(func() { e.docker(t, "rm", "-f", src) })
 		since := time.Now().Add(-time.Second).Unix()
 		e.must(t, "volume", "create", vol)
-		e.must(t, "run", "--rm", "-v", vol+":/data:ro", "alpine", "true")
+		e.must(t, "volume", "create", vol)
+		e.must(t, "create", "--name", src, "-v", vol+":/data:ro", "alpine", "true")
+		e.must(t, "run", "--rm", "--volumes-from", src, "alpine", "true")
+		e.must(t, "rm", src)
 		e.must(t, "volume", "rm", vol)
 		until := time.Now().Add(time.Second).Unix()
 		outs = append(outs, e.must(t, "events", "--since", strconv.FormatInt(since, 10), "--until", strconv.FormatInt(until, 10),
 			"--filter", "type=volume", "--filter", "volume="+vol, "--format", format))
 	}
-	want := "volume create " + vol + " local  \nvolume mount " + vol + " local /data false\nvolume unmount " + vol + " local  \nvolume destroy " + vol + " local  \n"
+	create := "volume create " + vol + " local  \n"
+	want := create + create + create + "volume mount " + vol + " local /data false\nvolume unmount " + vol + " local  \nvolume destroy " + vol + " local  \n"
 	if outs[0] != want {
 		t.Errorf("runsock's volume events:\n%s\nwant\n%s", outs[0], want)
 	}

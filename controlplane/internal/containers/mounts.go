@@ -261,8 +261,8 @@ func (s *Service) ensureVolumes(ctx context.Context, owner string, ms *[]Mount) 
 func (s *Service) ensureEach(ctx context.Context, owner string, ms []Mount) error {
 	for i := range ms {
 		m := &ms[i]
-		if m.Type != mount.TypeVolume {
-			continue
+		if m.Type != mount.TypeVolume || m.Prefix != "" {
+			continue // a tmpfs, or a --volumes-from source's volume: it exists (Docker gets it, and announces no create)
 		}
 		name, prefix, err := s.volumes.Ensure(ctx, owner, m.Name, m.Anonymous)
 		if err != nil {
