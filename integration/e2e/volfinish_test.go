@@ -49,7 +49,6 @@ func TestVolumeCopyUp(t *testing.T) {
 			// nocopy: -v NAME:/p:nocopy and --mount volume-nocopy leave the volume empty
 			{"run", "--rm", "-v", nocopy + ":/data:nocopy", img, "ls", "-A", "/data"},
 			{"run", "--rm", "--mount", "type=volume,dst=/data,volume-nocopy", img, "ls", "-A", "/data"},
-			{"run", "--rm", "-v", nocopy + ":/v", "alpine", "ls", "-A", "/v"},
 			// a volume that holds a file is not filled from the image
 			{"run", "--rm", "-v", full + ":/v", "alpine", "sh", "-c", "echo mine > /v/README"},
 			{"run", "--rm", "-v", full + ":/data", img, "sh", "-c", "ls -A /data; cat /data/README"},
@@ -62,7 +61,7 @@ func TestVolumeCopyUp(t *testing.T) {
 	if rs[0] != want {
 		t.Errorf("the image's VOLUME: runsock printed %q, want %q", rs[0], want)
 	}
-	if !strings.HasPrefix(rs[1], "root:") || rs[3] != "" || rs[4] != "" || rs[5] != "" || rs[7] != "README\nmine\n" {
+	if !strings.HasPrefix(rs[1], "root:") || rs[3] != "" || rs[4] != "" || rs[6] != "README\nmine\n" {
 		t.Errorf("runsock printed %q", rs)
 	}
 	for i := range rs {
