@@ -74,7 +74,7 @@ func TestVolumeCopyUp(t *testing.T) {
 // TestCopyVolumeOfStoppedContainer: docker cp out of a volume of an exited container gives what its process wrote
 // there; cp into it reaches the volume at once (the next container reads it, the exited one is not started); cp
 // into a created container's volume, past the 32 MiB of a staged archive and into a directory the image lacks, is
-// there when it starts. Compared with the reference Docker Engine.
+// there when it starts; a read-only volume refuses a cp as Docker does. Compared with the reference Docker Engine.
 func TestCopyVolumeOfStoppedContainer(t *testing.T) {
 	src := t.TempDir()
 	if err := os.WriteFile(filepath.Join(src, "in.txt"), []byte("copied in\n"), 0o644); err != nil {
@@ -114,7 +114,9 @@ func TestCopyVolumeOfStoppedContainer(t *testing.T) {
 		e.must(t, "cp", filepath.Join(src, "tree"), exited+":/data/tree")
 		out(e.must(t, "run", "--rm", "-v", vol+":/v", "alpine", "sh", "-c", "cat /v/out/in.txt /v/tree/deep/f; ls /v /v/out"))
 
-		e.must(t, "create", "--name", created, "-v", vol2+":/data", "alpine", "sh", "-c", "cat /data/sub/deep/f; wc -c < /data/big")
+		e.must(t, "create", "--name", created, "-v", vol2+":/data", "-v", vol+":/ro:ro", "alpine", "sh", "-c", "cat /data/sub/deep/f; wc -c < /data/big")
+		r = e.docker(t, "cp", filepath.Join(src, "in.txt"), created+":/ro/")
+		out(strconv.FormatBool(strings.Contains(r.stderr, "mounted volume is marked read-only") && r.code != 0))
 		e.must(t, "cp", filepath.Join(src, "tree"), created+":/data/sub")
 		e.must(t, "cp", filepath.Join(src, "big"), created+":/data/")
 		dst2 := t.TempDir()
@@ -124,7 +126,7 @@ func TestCopyVolumeOfStoppedContainer(t *testing.T) {
 		out(e.must(t, "start", "-a", created))
 	}
 	rs, ref := outs["runsock"], outs["docker"]
-	if len(rs) != len(ref) || rs[0] != "result\n" || rs[1] != "top\n" || rs[2] != "true" {
+	if len(rs) != len(ref) || rs[0] != "result\n" || rs[1] != "top\n" || rs[2] != "true" || rs[4] != "true" {
 		t.Fatalf("runsock: %q", rs)
 	}
 	for i := range rs {

@@ -63,21 +63,30 @@ func (s *Sessions) SetVolumeFiles(v VolumeFiles) { s.volumes = v }
 // inVolume finds the volume that holds p in c (the volume mount with the longest destination at or above it) and
 // p's path relative to the volume's root.
 func (s *Sessions) inVolume(c *containers.Container, p string) (prefix, rel string, ok bool) {
-	if s.volumes == nil {
+	m, rel := s.volumeMount(c, p)
+	if m == nil {
 		return "", "", false
 	}
+	return m.Prefix, rel, true
+}
+
+func (s *Sessions) volumeMount(c *containers.Container, p string) (*containers.Mount, string) {
+	if s.volumes == nil {
+		return nil, ""
+	}
 	clean := pathpkg.Clean("/" + p)
-	best := ""
-	for _, m := range c.Mounts {
-		if m.Type != mount.TypeVolume || m.Prefix == "" || len(m.Destination) <= len(best) {
+	var best *containers.Mount
+	rel := ""
+	for i, m := range c.Mounts {
+		if m.Type != mount.TypeVolume || m.Prefix == "" || (best != nil && len(m.Destination) <= len(best.Destination)) {
 			continue
 		}
 		if clean == m.Destination || strings.HasPrefix(clean, m.Destination+"/") {
-			best, prefix = m.Destination, m.Prefix
+			best = &c.Mounts[i]
 			rel = strings.TrimPrefix(strings.TrimPrefix(clean, m.Destination), "/")
 		}
 	}
-	return prefix, rel, best != ""
+	return best, rel
 }
 
 // archiveBase is the name Docker gives p's entries in an archive: its base name, "." for a path ending in "/.".
@@ -191,8 +200,11 @@ func (s *Sessions) ArchivePut(ctx context.Context, p identity.Principal, ref, pa
 		err = s.link.ArchivePut(ctx, c.ID, path, r, agentlink.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID})
 		return fileNotFound(err, path, ref)
 	}
-	if prefix, rel, ok := s.inVolume(c, path); ok {
-		return fileNotFound(s.volumes.Put(ctx, prefix, rel, r), path, ref)
+	if m, rel := s.volumeMount(c, path); m != nil {
+		if m.ReadOnly { // Docker's checkIfPathIsInAVolume
+			return errkind.New(errdefs.ErrInvalidArgument, "mounted volume is marked read-only")
+		}
+		return fileNotFound(s.volumes.Put(ctx, m.Prefix, rel, r), path, ref)
 	}
 	staged, err := s.files.List(ctx, c.ID)
 	if err != nil {
