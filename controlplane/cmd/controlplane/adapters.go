@@ -106,26 +106,20 @@ func newVolumes(ctx context.Context, cfg config.Config, st *store.Store, log *sl
 	return volumeParts{svc: volumes.New(st.Client(), vcfg), files: files}, nil
 }
 
-// copier is the containers' VolumeCopier: the image's files at a mount point, read from its layers in the
-// registry (containerfs), written into the empty volume through the Cloud Storage JSON API (volumes.Files).
-type copier struct {
-	images *containerfs.Reader
-	files  *volumes.Files
-}
+// imageTrees reads an image's directory from its layers in the registry (containerfs) for the volumes' copy-up.
+type imageTrees struct{ r *containerfs.Reader }
 
-func (c copier) CopyUp(ctx context.Context, image, destination, prefix string) (bool, error) {
-	return c.files.CopyUp(ctx, prefix, func() (io.ReadCloser, error) {
-		st, rc, err := c.images.View(image, nil).Get(ctx, destination+"/.")
-		if errdefs.IsNotFound(err) {
-			return nil, nil // the image has nothing there
-		}
-		if err != nil {
-			return nil, err
-		}
-		if !st.Mode.IsDir() {
-			rc.Close()
-			return nil, nil // a file or a symlink: Docker copies a directory's contents only
-		}
-		return rc, nil
-	})
+func (t imageTrees) Tree(ctx context.Context, image, dir string) (io.ReadCloser, error) {
+	st, rc, err := t.r.View(image, nil).Get(ctx, dir+"/.")
+	if errdefs.IsNotFound(err) {
+		return nil, nil // the image has nothing there
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode.IsDir() {
+		rc.Close()
+		return nil, nil // a file: Docker copies a directory's contents only
+	}
+	return rc, nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/logs"
 	"github.com/runsock/runsock/controlplane/internal/networks"
 	"github.com/runsock/runsock/controlplane/internal/store"
+	"github.com/runsock/runsock/controlplane/internal/volumes"
 )
 
 func main() {
@@ -81,7 +82,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	copts := containers.Options{Store: st, Launcher: driver, Images: imgs, Agent: agent.containersAgent(), Sizes: agent.sizes,
 		Networks: nets, Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log, Volumes: vols.svc}
 	if vols.files != nil {
-		copts.Copier = copier{images: containerfs.NewReader(cfg.RegistryInsecure, reg...), files: vols.files}
+		copts.Copier = volumes.NewCopier(vols.files, imageTrees{containerfs.NewReader(cfg.RegistryInsecure, reg...)})
 	}
 	svc := containers.New(copts)
 	vols.svc.SetUsers(svc)

@@ -186,3 +186,45 @@ func TestVolumeCopyUp(t *testing.T) {
 func opener(r io.Reader) func() (io.ReadCloser, error) {
 	return func() (io.ReadCloser, error) { return io.NopCloser(r), nil }
 }
+
+// trees is an image with files at /full only; it counts its reads.
+type trees struct{ reads map[string]int }
+
+func (tr *trees) Tree(_ context.Context, image, dir string) (io.ReadCloser, error) {
+	tr.reads[image+dir]++
+	if dir != "/full" {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "./f", Typeflag: tar.TypeReg, Size: 2, Mode: 0o644})
+	tw.Write([]byte("f\n"))
+	tw.Close()
+	return io.NopCloser(&buf), nil
+}
+
+// TestCopierRemembersBarePaths: an image read once with nothing at a path is not read again for it; a path with
+// files is read for every new empty volume, and never for a volume that holds files.
+func TestCopierRemembersBarePaths(t *testing.T) {
+	f, dir := filesBucket(t)
+	ctx := context.Background()
+	tr := &trees{reads: map[string]int{}}
+	c := volumes.NewCopier(f, tr)
+	for i, name := range []string{"a", "b", "c"} {
+		if wrote, err := c.CopyUp(ctx, "img@sha256:1", "/empty", volumes.Prefix(alice, "e"+name)); err != nil || wrote {
+			t.Fatalf("copy-up %d of a bare path: %v, %v", i, wrote, err)
+		}
+		if wrote, err := c.CopyUp(ctx, "img@sha256:1", "/full", volumes.Prefix(alice, "f"+name)); err != nil || !wrote {
+			t.Fatalf("copy-up %d of a path with files: %v, %v", i, wrote, err)
+		}
+	}
+	if wrote, _ := c.CopyUp(ctx, "img@sha256:1", "/full", volumes.Prefix(alice, "fa")); wrote {
+		t.Fatal("copied into a volume that holds files")
+	}
+	if tr.reads["img@sha256:1/empty"] != 1 || tr.reads["img@sha256:1/full"] != 3 {
+		t.Fatalf("image reads %v: want /empty once, /full once per empty volume", tr.reads)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(volumes.Prefix(alice, "fc")), "f")); err != nil || string(b) != "f\n" {
+		t.Fatalf("the copied file: %q, %v", b, err)
+	}
+}
