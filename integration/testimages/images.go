@@ -29,6 +29,12 @@ const BusyboxPath = "/usr/bin/busybox"
 // Names are the images this package builds.
 var Names = []string{"alpine", "busybox", "httpd", "volume"}
 
+// VolumeFiles are the files the volume image has under its VOLUME /data, with their contents.
+var VolumeFiles = map[string]string{
+	"data/README":        "files of the image under its VOLUME\n",
+	"data/conf/app.conf": "listen=8080\n",
+}
+
 // epoch is the time on every file and the image's creation, so that builds are reproducible.
 var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -45,7 +51,8 @@ var base struct {
 
 // Image builds one of Names: /bin/busybox with a symlink for each of its applets (sh, echo, cat, sleep, httpd, …),
 // /etc/{os-release,hostname,passwd,group} with root and nobody, /tmp (1777). alpine and busybox run `sh`; httpd
-// serves /www/index.html with `httpd -f -p 8080 -h /www` and exposes 8080/tcp; volume runs `sh` with VOLUME /data.
+// serves /www/index.html with `httpd -f -p 8080 -h /www` and exposes 8080/tcp; volume runs `sh` with VOLUME /data
+// over the image's files VolumeFiles.
 // The image is for this machine's architecture (that of its busybox) and the same build gives the same digest.
 func Image(name string) (v1.Image, error) {
 	if !slices.Contains(Names, name) {
@@ -70,7 +77,18 @@ func Image(name string) (v1.Image, error) {
 		cfg.ExposedPorts = map[string]struct{}{"8080/tcp": {}}
 	}
 	if name == "volume" {
-		// An image with a VOLUME, as database images have: each container gets an anonymous volume at /data.
+		// An image with a VOLUME, as database images have: each container gets an anonymous volume at /data, and
+		// Docker copies the image's files there into it (VolumeFiles).
+		data, err := layerOf([]file{
+			{name: "data", mode: fs.ModeDir | 0o755},
+			{name: "data/README", mode: 0o644, data: []byte(VolumeFiles["data/README"])},
+			{name: "data/conf", mode: fs.ModeDir | 0o755},
+			{name: "data/conf/app.conf", mode: 0o644, data: []byte(VolumeFiles["data/conf/app.conf"])},
+		})
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, data)
 		cfg.Volumes = map[string]struct{}{"/data": {}}
 	}
 	cfg.Labels = map[string]string{"org.opencontainers.image.title": name, "org.opencontainers.image.vendor": "runsock test images"}

@@ -86,6 +86,11 @@ func TestImageContents(t *testing.T) {
 			if _, ok := cf.Config.Volumes["/data"]; ok != (n == "volume") {
 				t.Errorf("%s: VOLUME /data = %v, want it only on the volume image", n, ok)
 			}
+			for f := range VolumeFiles {
+				if _, ok := fs[f]; ok != (n == "volume") {
+					t.Errorf("%s: %s = %v, want it only on the volume image", n, f, ok)
+				}
+			}
 			if got := strings.Join(cf.Config.Cmd, " "); "["+got+"]" != wantCmd {
 				t.Errorf("Cmd = %v, want %s", cf.Config.Cmd, wantCmd)
 			}

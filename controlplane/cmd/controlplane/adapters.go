@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"io"
 	"iter"
 	"log/slog"
 
+	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/runsock/runsock/controlplane/internal/config"
+	"github.com/runsock/runsock/controlplane/internal/containerfs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/images"
@@ -83,15 +86,40 @@ func registryOptions(cfg config.Config) []remote.Option {
 	return []remote.Option{remote.WithAuthFromKeychain(registryauth.New(cfg.RegistryHost))}
 }
 
+// volumeParts are the volumes service and, with a volumes bucket, the volumes' files (nil without one).
+type volumeParts struct {
+	svc   *volumes.Service
+	files *volumes.Files
+}
+
 // newVolumes builds the volumes service; without a volumes bucket it answers that volumes are off.
-func newVolumes(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (*volumes.Service, error) {
+func newVolumes(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (volumeParts, error) {
 	vcfg := volumes.Config{Bucket: cfg.VolumesBucket, Logger: log}
+	var files *volumes.Files
 	if cfg.VolumesBucket != "" {
 		b, err := volumes.NewBucket(ctx, cfg.VolumesBucket, cfg.StorageEndpoint)
 		if err != nil {
-			return nil, err
+			return volumeParts{}, err
 		}
-		vcfg.Objects = b
+		vcfg.Objects, files = b, volumes.NewFiles(b)
 	}
-	return volumes.New(st.Client(), vcfg), nil
+	return volumeParts{svc: volumes.New(st.Client(), vcfg), files: files}, nil
+}
+
+// imageTrees reads an image's directory from its layers in the registry (containerfs) for the volumes' copy-up.
+type imageTrees struct{ r *containerfs.Reader }
+
+func (t imageTrees) Tree(ctx context.Context, image, dir string) (io.ReadCloser, error) {
+	st, rc, err := t.r.View(image, nil).Get(ctx, dir+"/.")
+	if errdefs.IsNotFound(err) {
+		return nil, nil // the image has nothing there
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode.IsDir() {
+		rc.Close()
+		return nil, nil // a file: Docker copies a directory's contents only
+	}
+	return rc, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/agentsessions"
 	"github.com/runsock/runsock/controlplane/internal/cloudrun"
 	"github.com/runsock/runsock/controlplane/internal/config"
+	"github.com/runsock/runsock/controlplane/internal/containerfs"
 	"github.com/runsock/runsock/controlplane/internal/containers"
 	"github.com/runsock/runsock/controlplane/internal/dockerapi"
 	"github.com/runsock/runsock/controlplane/internal/dockersock"
@@ -27,6 +28,7 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/logs"
 	"github.com/runsock/runsock/controlplane/internal/networks"
 	"github.com/runsock/runsock/controlplane/internal/store"
+	"github.com/runsock/runsock/controlplane/internal/volumes"
 )
 
 func main() {
@@ -78,9 +80,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	nets := networks.New(networks.Options{Store: st, Records: st, Log: log})
-	svc := containers.New(containers.Options{Store: st, Launcher: driver, Images: imgs, Agent: agent.containersAgent(), Sizes: agent.sizes,
-		Networks: nets, Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log, Volumes: vols})
-	vols.SetUsers(svc)
+	copts := containers.Options{Store: st, Launcher: driver, Images: imgs, Agent: agent.containersAgent(), Sizes: agent.sizes,
+		Networks: nets, Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log, Volumes: vols.svc}
+	if vols.files != nil {
+		copts.Copier = volumes.NewCopier(vols.files, imageTrees{containerfs.NewReader(cfg.RegistryInsecure, reg...)})
+	}
+	svc := containers.New(copts)
+	vols.svc.SetUsers(svc)
 	agent.health.svc.Store(svc)
 	defer svc.Close()
 	nets.SetContainers(svc)
@@ -93,12 +99,15 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	sessions := agentsessions.NewSessions(svc, agent.hub, agent.exits, agent.files, commits, log)
+	if vols.files != nil {
+		sessions.SetVolumeFiles(vols.files)
+	}
 	defer sessions.Close()
 	if err := svc.Resume(ctx); err != nil {
 		return fmt.Errorf("resume watchers: %w", err)
 	}
 	defer startReconcile(cfg, st, driver, svc, log)()
-	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Registry: imgs, Volumes: vols, Networks: nets, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
+	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Registry: imgs, Volumes: vols.svc, Networks: nets, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
 		FirestoreDocWrites: func(prefix string, limit int) any { return st.DocumentWrites(prefix, limit) },
 		Info:               dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
 	handler, authorize, closeIdentity, err := withIdentity(cfg, api, log)

@@ -13,7 +13,9 @@
 //   - the files of containers that are not running (files.go, through Files, *containerfs.Files): archives copied
 //     into a created or exited one are staged and delivered to its agent at the next start (Agent.Prepare), and
 //     the agent's capture of its changes is taken once its exit is recorded; cp, stat, diff and export of such a
-//     container read its image's layers plus those (docs/files.md).
+//     container read its image's layers plus those (docs/files.md); a path at or below one of its volumes' mount
+//     points is the volume's instead, read and written in Cloud Storage through VolumeFiles (*volumes.Files,
+//     docs/volumes.md).
 //
 // It uses the containers Service and the agent link (agentlink.Hub) through the small interfaces it declares
 // (Containers, Link); it never imports the HTTP layer, a cloud SDK or Firestore. containers never imports it: the

@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	pathpkg "path"
+	"strings"
 	"time"
 
 	"github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 
 	"github.com/runsock/runsock/controlplane/internal/agentlink"
 	"github.com/runsock/runsock/controlplane/internal/commit"
@@ -44,6 +46,56 @@ type Committer interface {
 }
 
 var _ Committer = (*commit.Committer)(nil)
+
+// VolumeFiles reads and writes volumes' files in Cloud Storage while no container runs with them mounted
+// (*volumes.Files). Paths are relative to the volume's root.
+type VolumeFiles interface {
+	Stat(ctx context.Context, prefix, rel string) (container.PathStat, error)
+	Get(ctx context.Context, prefix, rel, base string) (container.PathStat, io.ReadCloser, error)
+	Put(ctx context.Context, prefix, rel string, r io.Reader) error
+}
+
+// SetVolumeFiles wires the volumes' files: docker cp at or below a volume's mount point of a created or exited
+// container then reads and writes the volume in Cloud Storage, as Docker reaches the volume's directory, rather
+// than the container's own files (nil: such paths are served as any other).
+func (s *Sessions) SetVolumeFiles(v VolumeFiles) { s.volumes = v }
+
+// inVolume finds the volume that holds p in c (the volume mount with the longest destination at or above it) and
+// p's path relative to the volume's root.
+func (s *Sessions) inVolume(c *containers.Container, p string) (prefix, rel string, ok bool) {
+	m, rel := s.volumeMount(c, p)
+	if m == nil {
+		return "", "", false
+	}
+	return m.Prefix, rel, true
+}
+
+func (s *Sessions) volumeMount(c *containers.Container, p string) (*containers.Mount, string) {
+	if s.volumes == nil {
+		return nil, ""
+	}
+	clean := pathpkg.Clean("/" + p)
+	var best *containers.Mount
+	rel := ""
+	for i, m := range c.Mounts {
+		if m.Type != mount.TypeVolume || m.Prefix == "" || (best != nil && len(m.Destination) <= len(best.Destination)) {
+			continue
+		}
+		if clean == m.Destination || strings.HasPrefix(clean, m.Destination+"/") {
+			best = &c.Mounts[i]
+			rel = strings.TrimPrefix(strings.TrimPrefix(clean, m.Destination), "/")
+		}
+	}
+	return best, rel
+}
+
+// archiveBase is the name Docker gives p's entries in an archive: its base name, "." for a path ending in "/.".
+func archiveBase(p string) string {
+	if strings.HasSuffix(p, "/.") {
+		return "."
+	}
+	return pathpkg.Base(pathpkg.Clean("/" + p))
+}
 
 // archiveTarget resolves ref for an archive call: a running container with the agent is served by the agent
 // (agent true); a created or exited one, when files are wired, from its image and staged archives.
@@ -87,6 +139,10 @@ func (s *Sessions) ArchiveStat(ctx context.Context, p identity.Principal, ref, p
 		st, err := s.link.ArchiveStat(ctx, c.ID, path)
 		return st, fileNotFound(err, path, ref)
 	}
+	if prefix, rel, ok := s.inVolume(c, path); ok {
+		st, err := s.volumes.Stat(ctx, prefix, rel)
+		return st, fileNotFound(err, path, ref)
+	}
 	v, err := s.view(ctx, c)
 	if err != nil {
 		return container.PathStat{}, err
@@ -119,6 +175,10 @@ func (s *Sessions) ArchiveGet(ctx context.Context, p identity.Principal, ref, pa
 		st, rc, err := s.link.ArchiveGet(ctx, c.ID, path)
 		return st, rc, fileNotFound(err, path, ref)
 	}
+	if prefix, rel, ok := s.inVolume(c, path); ok {
+		st, rc, err := s.volumes.Get(ctx, prefix, rel, archiveBase(path))
+		return st, rc, fileNotFound(err, path, ref)
+	}
 	v, err := s.view(ctx, c)
 	if err != nil {
 		return container.PathStat{}, nil, err
@@ -139,6 +199,12 @@ func (s *Sessions) ArchivePut(ctx context.Context, p identity.Principal, ref, pa
 	if agent {
 		err = s.link.ArchivePut(ctx, c.ID, path, r, agentlink.PutOptions{NoOverwriteDirNonDir: noOverwriteDirNonDir, CopyUIDGID: copyUIDGID})
 		return fileNotFound(err, path, ref)
+	}
+	if m, rel := s.volumeMount(c, path); m != nil {
+		if m.ReadOnly { // Docker's checkIfPathIsInAVolume
+			return errkind.New(errdefs.ErrInvalidArgument, "mounted volume is marked read-only")
+		}
+		return fileNotFound(s.volumes.Put(ctx, m.Prefix, rel, r), path, ref)
 	}
 	staged, err := s.files.List(ctx, c.ID)
 	if err != nil {

@@ -42,6 +42,8 @@ type Sessions struct {
 	c     Containers
 	link  Link
 	files Files // nil: archives only reach running containers
+	// volumes serves paths in volumes of containers that are not running (nil: as any other path).
+	volumes VolumeFiles
 	// commits is nil when files are not kept: docker commit answers that it cannot.
 	commits Committer
 	log     *slog.Logger

@@ -93,6 +93,10 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if err := s.ensureVolumes(ctx, p.Email, &c.Mounts); err != nil {
 		return nil, err
 	}
+	if err := s.copyUp(ctx, c); err != nil {
+		s.removeAnonymous(context.WithoutCancel(ctx), p.Email, c.Mounts)
+		return nil, err
+	}
 	if c.HostConfig.NetworkMode == "" || c.HostConfig.NetworkMode == "default" {
 		c.HostConfig.NetworkMode = "bridge"
 	}

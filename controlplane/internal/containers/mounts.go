@@ -28,6 +28,9 @@ type Mount struct {
 	Destination string
 	ReadOnly    bool  `json:",omitempty"`
 	SizeBytes   int64 `json:",omitempty"` // tmpfs size (0: Cloud Run's default, half the memory limit)
+	// NoCopy: the image's files at Destination are not copied into the volume at create (nocopy,
+	// volume-nocopy, and a volume shared by --volumes-from, as Docker's CopyData is false for those).
+	NoCopy bool `json:",omitempty"`
 	// implicit marks, during create only, an anonymous volume from Config.Volumes (an image's VOLUME, -v /path),
 	// which a --volumes-from source's volume at the same path replaces.
 	implicit bool
@@ -109,6 +112,7 @@ func parseMounts(hc *container.HostConfig, cfg *container.Config) ([]Mount, erro
 			if hm.VolumeOptions != nil && hm.VolumeOptions.Subpath != "" {
 				return nil, invalidMount("invalid mount config for type \"volume\": volume-subpath is not supported by runsock")
 			}
+			m.NoCopy = hm.VolumeOptions != nil && hm.VolumeOptions.NoCopy
 		case mount.TypeTmpfs:
 			if hm.Source != "" {
 				return nil, invalidMount("invalid mount config for type \"tmpfs\": source must not be specified")
@@ -208,7 +212,9 @@ func parseBind(spec string) (Mount, error) {
 			switch mode {
 			case "ro":
 				m.ReadOnly = true
-			case "rw", "z", "Z", "nocopy", "":
+			case "nocopy":
+				m.NoCopy = true
+			case "rw", "z", "Z", "":
 			default:
 				return Mount{}, invalidMount("invalid mode: %s", parts[2])
 			}
@@ -310,8 +316,8 @@ func (s *Service) ensureVolumes(ctx context.Context, owner string, ms *[]Mount) 
 func (s *Service) ensureEach(ctx context.Context, owner string, ms []Mount) error {
 	for i := range ms {
 		m := &ms[i]
-		if m.Type != mount.TypeVolume {
-			continue
+		if m.Type != mount.TypeVolume || m.Prefix != "" {
+			continue // a tmpfs, or a --volumes-from source's volume: it exists (Docker gets it, and announces no create)
 		}
 		name, prefix, err := s.volumes.Ensure(ctx, owner, m.Name, m.Anonymous)
 		if err != nil {
@@ -319,6 +325,35 @@ func (s *Service) ensureEach(ctx context.Context, owner string, ms []Mount) erro
 			return err
 		}
 		m.Name, m.Prefix = name, prefix
+	}
+	return nil
+}
+
+// VolumeCopier copies what an image has at a volume's mount point into the volume, as Docker does when it creates
+// a container (its "copy-up"): only into an empty volume, only when the image has a directory there.
+type VolumeCopier interface {
+	// CopyUp copies image's files under destination into the volume at prefix if the volume is empty, and
+	// reports whether it did.
+	CopyUp(ctx context.Context, image, destination, prefix string) (bool, error)
+}
+
+// copyUp fills c's new volumes from its image, as Docker's populateVolumes does at create: each volume mount but
+// those with NoCopy; a volume that already holds files is left as it is. A failure fails the create, as in Docker.
+func (s *Service) copyUp(ctx context.Context, c *Container) error {
+	if s.copier == nil {
+		return nil
+	}
+	for _, m := range c.Mounts {
+		if m.Type != mount.TypeVolume || m.NoCopy || m.Prefix == "" {
+			continue
+		}
+		copied, err := s.copier.CopyUp(ctx, c.ImageRef, m.Destination, m.Prefix)
+		if err != nil {
+			return fmt.Errorf("failed to copy existing image contents to volume %s: %w", m.Name, err)
+		}
+		if copied {
+			s.log.Debug("image files copied into volume", "container", c.ID, "volume", m.Name, "destination", m.Destination)
+		}
 	}
 	return nil
 }
@@ -392,6 +427,7 @@ func (s *Service) volumesFrom(ctx context.Context, p identity.Principal, refs []
 			if mode != "" {
 				m.ReadOnly = mode == "ro"
 			}
+			m.NoCopy = true // the source's volume, filled already: Docker copies nothing into it
 			taken[m.Destination] = true
 			ms = append(ms, m)
 		}

@@ -26,7 +26,9 @@ type Options struct {
 	Volumes Volumes
 	// Networks places containers on networks (nil: bridge only).
 	Networks Networks
-	Logger   *slog.Logger
+	// Copier copies an image's files into the new empty volumes of a container at create (nil: none copied).
+	Copier VolumeCopier
+	Logger *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
 }
@@ -41,6 +43,7 @@ type Service struct {
 	sizes    WritableSizer
 	volumes  Volumes
 	networks Networks
+	copier   VolumeCopier
 	log      *slog.Logger
 	now      func() time.Time
 	bus      *bus
@@ -73,7 +76,7 @@ func New(o Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent, sizes: o.Sizes,
-		volumes: o.Volumes, networks: o.Networks,
+		volumes: o.Volumes, networks: o.Networks, copier: o.Copier,
 		log: log, now: now,
 		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{}, restarting: map[string]bool{}, health: map[string]*liveHealth{},
 		sleep: sleep, autoRemoveRetryFor: autoRemoveRetryFor}

@@ -119,3 +119,61 @@ func TestContainerVolumes(t *testing.T) {
 		t.Fatalf("image VOLUME without a volumes service: %+v, %v", c, err)
 	}
 }
+
+// fakeCopier records the copy-ups asked for; fail makes them fail.
+type fakeCopier struct {
+	mu     sync.Mutex
+	copies []string // destination → prefix
+	fail   error
+}
+
+func (f *fakeCopier) CopyUp(_ context.Context, image, destination, prefix string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return false, f.fail
+	}
+	f.copies = append(f.copies, destination+" → "+prefix)
+	return true, nil
+}
+
+// TestCopyUpAtCreate: the image's files are copied into each volume at create, as Docker does, except with
+// nocopy / volume-nocopy, for tmpfs, and for volumes shared by --volumes-from; a failed copy fails the create and
+// removes the anonymous volumes it made.
+func TestCopyUpAtCreate(t *testing.T) {
+	ctx := context.Background()
+	st, l, vols, cp := containerstest.NewStore(), containerstest.NewLauncher(), &fakeVolumes{vols: map[string]bool{}}, &fakeCopier{}
+	s := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}, Volumes: vols, Copier: cp})
+	defer s.Close()
+
+	src, err := s.Create(ctx, alice, containers.CreateRequest{Name: "src", Config: container.Config{Image: "alpine", Volumes: map[string]struct{}{"/anon": {}}},
+		HostConfig: container.HostConfig{Binds: []string{"db:/data", "etc:/etc:nocopy"}, Tmpfs: map[string]string{"/t": ""},
+			Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "logs", Target: "/logs", VolumeOptions: &mount.VolumeOptions{NoCopy: true}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/anon → " + src.Mounts[0].Prefix, "/data → v1/alice@example.com/db/"}
+	if !slices.Equal(cp.copies, want) {
+		t.Fatalf("copy-ups = %q, want %q", cp.copies, want)
+	}
+	cp.copies = nil
+	if _, err := s.Create(ctx, alice, containers.CreateRequest{Name: "from", Config: container.Config{Image: "alpine"},
+		HostConfig: container.HostConfig{VolumesFrom: []string{"src"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(cp.copies) != 0 {
+		t.Fatalf("--volumes-from copied into the source's volumes: %q", cp.copies)
+	}
+
+	cp.fail = errdefs.ErrUnavailable
+	_, err = s.Create(ctx, alice, containers.CreateRequest{Name: "failed", Config: container.Config{Image: "alpine", Volumes: map[string]struct{}{"/anon": {}}}})
+	if !errdefs.IsUnavailable(err) || !strings.Contains(err.Error(), "failed to copy existing image contents to volume") {
+		t.Fatalf("create with a failed copy-up: %v", err)
+	}
+	if len(vols.removed) != 1 || len(vols.removed[0]) != 64 {
+		t.Fatalf("the failed create's anonymous volume was not removed: %q", vols.removed)
+	}
+	if _, err := s.Resolve(ctx, alice, "failed"); !errdefs.IsNotFound(err) {
+		t.Fatalf("a failed create left a container: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"google.golang.org/api/option"
@@ -113,12 +114,26 @@ func (b *Bucket) do(ctx context.Context, method, path string, out any) error {
 	if err != nil {
 		return err
 	}
-	resp, err := b.hc.Do(req)
+	resp, err := b.send(req)
 	if err != nil {
-		return fmt.Errorf("cloud storage: %v: %w", err, errdefs.ErrUnavailable)
+		return err
 	}
 	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// send makes one call and turns Google's error answers into errors of the matching kind; the caller closes the
+// body of a successful answer.
+func (b *Bucket) send(req *http.Request) (*http.Response, error) {
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cloud storage: %v: %w", err, errdefs.ErrUnavailable)
+	}
 	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
 		var e apiError
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		json.Unmarshal(body, &e)
@@ -128,6 +143,8 @@ func (b *Bucket) do(ctx context.Context, method, path string, out any) error {
 		}
 		var kind error = errdefs.ErrUnknown
 		switch {
+		case resp.StatusCode == http.StatusConflict:
+			kind = errdefs.ErrConflict
 		case resp.StatusCode == http.StatusNotFound:
 			kind = errdefs.ErrNotFound
 		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
@@ -135,10 +152,113 @@ func (b *Bucket) do(ctx context.Context, method, path string, out any) error {
 		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 			kind = errdefs.ErrUnavailable
 		}
-		return fmt.Errorf("cloud storage: %s: %w", msg, kind)
+		return nil, fmt.Errorf("cloud storage: %s: %w", msg, kind)
 	}
-	if out == nil {
-		return nil
+	return resp, nil
+}
+
+// Object is one object of the bucket as a volume's files are read: its name, size, last update, and the target
+// when gcsfuse stored a symlink there (cloud-run-volumes.md §4.4: metadata goog-reserved-file-is-symlink or
+// gcsfuse_symlink_target).
+type Object struct {
+	Name    string
+	Size    int64
+	Updated time.Time
+	Symlink string
+}
+
+type objectsPage struct {
+	Items []struct {
+		Name     string            `json:"name"`
+		Size     string            `json:"size"`
+		Updated  string            `json:"updated"`
+		Metadata map[string]string `json:"metadata"`
+	} `json:"items"`
+	NextPageToken string `json:"nextPageToken"`
+}
+
+// List returns the objects whose names start with prefix, in name order, at most max of them (0: all), one
+// objects.list call (a Class A operation) per 1,000.
+func (b *Bucket) List(ctx context.Context, prefix string, max int) ([]Object, error) {
+	var out []Object
+	token := ""
+	for {
+		q := url.Values{"prefix": {prefix}, "fields": {"items(name,size,updated,metadata),nextPageToken"}}
+		if max > 0 {
+			q.Set("maxResults", strconv.Itoa(max-len(out)))
+		}
+		if token != "" {
+			q.Set("pageToken", token)
+		}
+		var page objectsPage
+		if err := b.do(ctx, http.MethodGet, "/storage/v1/b/"+url.PathEscape(b.name)+"/o?"+q.Encode(), &page); err != nil {
+			return nil, fmt.Errorf("list gs://%s/%s: %w", b.name, prefix, err)
+		}
+		for _, it := range page.Items {
+			o := Object{Name: it.Name}
+			o.Size, _ = strconv.ParseInt(it.Size, 10, 64)
+			o.Updated, _ = time.Parse(time.RFC3339Nano, it.Updated)
+			if it.Metadata["goog-reserved-file-is-symlink"] == "true" || it.Metadata["gcsfuse_symlink_target"] != "" {
+				o.Symlink = it.Metadata["gcsfuse_symlink_target"]
+			}
+			out = append(out, o)
+		}
+		if page.NextPageToken == "" || (max > 0 && len(out) >= max) {
+			return out, nil
+		}
+		token = page.NextPageToken
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Open reads an object's contents (objects.get alt=media, a Class B operation); close the reader.
+func (b *Bucket) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.endpoint+"/storage/v1/b/"+url.PathEscape(b.name)+"/o/"+url.PathEscape(name)+"?alt=media", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.send(req)
+	if err != nil {
+		return nil, fmt.Errorf("read gs://%s/%s: %w", b.name, name, err)
+	}
+	return resp.Body, nil
+}
+
+// Write stores an object of size bytes read from r (objects.insert, a Class A operation): a media upload, or, for
+// a symlink (target != ""), a multipart upload with gcsfuse's symlink metadata and the target as the body, as
+// gcsfuse ≥ 3.9 writes one. An object whose name ends in "/" is a directory placeholder, as gcsfuse's mkdir makes.
+func (b *Bucket) Write(ctx context.Context, name string, r io.Reader, size int64, target string) error {
+	base := b.endpoint + "/upload/storage/v1/b/" + url.PathEscape(b.name) + "/o?"
+	var req *http.Request
+	var err error
+	if target == "" {
+		if size == 0 {
+			r = http.NoBody // a zero ContentLength with a body would be sent chunked
+		}
+		q := url.Values{"uploadType": {"media"}, "name": {name}, "fields": {"name"}}
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, base+q.Encode(), r)
+		if err == nil {
+			req.ContentLength = size
+			req.Header.Set("Content-Type", "application/octet-stream")
+		}
+	} else {
+		meta, _ := json.Marshal(map[string]any{"name": name, "metadata": map[string]string{
+			"goog-reserved-file-is-symlink": "true", "gcsfuse_symlink_target": target}})
+		const boundary = "runsock-symlink-boundary"
+		body := "--" + boundary + "\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n" + string(meta) +
+			"\r\n--" + boundary + "\r\nContent-Type: application/octet-stream\r\n\r\n" + target + "\r\n--" + boundary + "--\r\n"
+		q := url.Values{"uploadType": {"multipart"}, "fields": {"name"}}
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, base+q.Encode(), strings.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "multipart/related; boundary="+boundary)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	resp, err := b.send(req)
+	if err != nil {
+		return fmt.Errorf("write gs://%s/%s: %w", b.name, name, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
 }

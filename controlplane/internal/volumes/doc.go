@@ -8,8 +8,13 @@
 //
 // Removing a volume deletes its objects through the Cloud Storage JSON API (bucket.go: objects.list and
 // objects.delete with the control plane's service account, over google.golang.org/api's authenticated transport;
-// no storage client library). Which containers use a volume is asked of the containers package (Users), so the
+// no storage client library). Files (files.go) reads and writes a volume's files through the same API, as Cloud
+// Storage FUSE shows them to a container, for what happens while no container has the volume mounted: docker cp
+// into and out of a created or exited container's volume paths, and the copy of an image's files into a new empty
+// volume at create (copy-up, Copier: the image read through ImageTrees, which the control plane's wiring answers
+// from containerfs; where an image has nothing to copy is remembered per digest and path, in memory). Which containers use a volume is asked of the containers package (Users), so the
 // record of a volume holds nothing a container change must update.
 //
-// It never imports the HTTP layer (dockerapi) nor the containers package; it runs no goroutines.
+// It never imports the HTTP layer (dockerapi) nor the containers package; its only goroutine is the writer of an
+// archive Files.Get streams, which ends with the reader.
 package volumes

@@ -51,7 +51,13 @@ func (s *Service) create(ctx context.Context, v *Volume) (*Volume, error) {
 	ref := s.fs.Collection(collection).Doc(docID(v.Owner, v.Name))
 	_, err := ref.Create(ctx, doc{Owner: v.Owner, Name: v.Name, Labels: v.Labels, Options: v.Options, CreatedAt: v.CreatedAt})
 	if status.Code(err) == codes.AlreadyExists {
-		return s.get(ctx, v.Owner, v.Name)
+		got, err := s.get(ctx, v.Owner, v.Name)
+		if err == nil && s.users != nil {
+			// The reference engine (Docker 20.10) announces every create, of a volume that exists too: docker
+			// volume create again, and each container create naming it (TestVolumeEvents).
+			s.users.PublishVolume(ctx, v.Owner, "create", v.Name, map[string]string{"driver": Driver})
+		}
+		return got, err
 	}
 	if err != nil {
 		return nil, classify(err, "create volume "+v.Name)
