@@ -215,3 +215,26 @@ func TestComposeProject(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkPeerReachableFromFirstInstruction: a container started on a user-defined network reaches a running
+// peer by name from its command's first instruction, as compose's depends_on expects (on Docker the embedded DNS
+// answers at once; on runsock the agent starts the command once its peers are applied).
+func TestNetworkPeerReachableFromFirstInstruction(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			net := uniqueName("firstnet")
+			e.must(t, "network", "create", net)
+			t.Cleanup(func() { e.docker(t, "network", "rm", net) })
+			srv := e.run(t, "firstsrv", "--network", net, "alpine", "sh", "-c", "mkdir /w && echo pong > /w/x && exec httpd -f -p 8080 -h /w")
+			waitFor(t, 30*time.Second, srv+" serving", func() bool {
+				return e.docker(t, "exec", srv, "wget", "-q", "-O", "-", "http://127.0.0.1:8080/x").stdout == "pong\n"
+			})
+			time.Sleep(time.Second) // runsock's agent reports a new listening port within a scan (250 ms) and a push
+			cli := uniqueName("firstcli")
+			t.Cleanup(func() { e.docker(t, "rm", "-f", cli) })
+			if r := e.docker(t, "run", "--name", cli, "--network", net, "alpine", "wget", "-q", "-O", "-", "http://"+srv+":8080/x"); r.code != 0 || r.stdout != "pong\n" {
+				t.Errorf("%s: a new container's first request to %s: %s", e.name, srv, r)
+			}
+		})
+	}
+}
