@@ -53,6 +53,9 @@ const (
 	// FramePeers: control plane → agent on Control: the containers this one reaches on its networks, whole each
 	// time (an empty list removes every peer). Meta: Peers.
 	FramePeers
+	// FrameHealth: agent → control plane on Control, after every healthcheck probe and after every hello (while the
+	// container has a healthcheck). Meta: Health.
+	FrameHealth
 )
 
 // Output stream numbers, as Docker numbers them in its multiplexed stream.
@@ -129,7 +132,7 @@ func (f *Frame) Unmarshal(b []byte) error {
 	if rest := b[ml:]; len(rest) > 0 {
 		f.Data = rest
 	}
-	if f.Type == 0 || f.Type > FramePeers {
+	if f.Type == 0 || f.Type > FrameHealth {
 		return fmt.Errorf("linkproto: unknown frame type %d", f.Type)
 	}
 	return nil

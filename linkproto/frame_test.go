@@ -31,7 +31,7 @@ func TestFrameRoundTrip(t *testing.T) {
 }
 
 func TestFrameRejectsGarbage(t *testing.T) {
-	for _, b := range [][]byte{nil, {1}, {99, 0, 0, 0, 0, 0}, {byte(FramePeers) + 1, 0, 0, 0, 0, 0}, {byte(FrameChunk), 0, 0, 0, 0, 50, 1}} {
+	for _, b := range [][]byte{nil, {1}, {99, 0, 0, 0, 0, 0}, {byte(FrameHealth) + 1, 0, 0, 0, 0, 0}, {byte(FrameChunk), 0, 0, 0, 0, 50, 1}} {
 		var f Frame
 		if err := f.Unmarshal(b); err == nil {
 			t.Errorf("Unmarshal(%v) succeeded", b)

@@ -39,7 +39,10 @@ const (
 	// EnvCapture is the size limit in bytes of the capture of the container's changes once its process ends
 	// (KindCapture); unset: nothing is captured (--rm, or a control plane that keeps no files).
 	EnvCapture = "RUNSOCK_CAPTURE"
-	EnvPrefix  = "RUNSOCK_"
+	// EnvHealth is the container's healthcheck as a HealthSpec (JSON); unset: the container has none (no HEALTHCHECK,
+	// NONE, or --no-healthcheck).
+	EnvHealth = "RUNSOCK_HEALTH"
+	EnvPrefix = "RUNSOCK_"
 	// EnvExecution is set by Cloud Run (not the launcher): the short name of the execution a task runs in.
 	EnvExecution = "CLOUD_RUN_EXECUTION"
 )
@@ -214,6 +217,49 @@ type Peer struct {
 type Dial struct {
 	Ref  string `json:"ref"`
 	Port int    `json:"port"`
+}
+
+// HealthSpec is a container's healthcheck as the agent runs it: Docker's Config.Healthcheck with its defaults
+// applied and the command resolved (CMD-SHELL through the container's shell).
+type HealthSpec struct {
+	Cmd           []string      `json:"cmd"`
+	Interval      time.Duration `json:"interval"`
+	Timeout       time.Duration `json:"timeout"`
+	StartPeriod   time.Duration `json:"startPeriod,omitempty"`
+	StartInterval time.Duration `json:"startInterval"`
+	Retries       int           `json:"retries"`
+}
+
+// Health statuses, Docker's words.
+const (
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// HealthOutputMax is the most bytes of a probe's output kept (Docker's maxOutputLen); longer output is cut there
+// and "..." appended.
+const HealthOutputMax = 4096
+
+// HealthLogMax is how many probe results a container's health log keeps (Docker's maxLogEntries).
+const HealthLogMax = 5
+
+// Health is the Meta of a Health frame: the container's health as the agent's monitor decided it after its last
+// probe, and the last results of this run (oldest first, at most HealthLogMax). The control plane keeps the results
+// it has not seen (by Start) and the status.
+type Health struct {
+	Status        string         `json:"status"`
+	FailingStreak int            `json:"failingStreak"`
+	Log           []HealthResult `json:"log"`
+}
+
+// HealthResult is one probe: Docker's HealthcheckResult plus the ID the probe's exec events carry.
+type HealthResult struct {
+	ExecID   string    `json:"execId"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	ExitCode int       `json:"exitCode"`
+	Output   string    `json:"output"`
 }
 
 // Error kinds: the control plane maps them onto its error kinds (HTTP status).

@@ -205,7 +205,7 @@ func TestResponseShapesMatchDocker(t *testing.T) {
 		host, image string
 	}{{refHost, refImage}, {stack.dockerHost, rsImage}} {
 		if r := dockerAs(t, side.host, "", "run", "-d", "--name", name, "-p", "80", "-l", "shape=1", "-e", "A=b",
-			side.image, "sleep", "120"); r.code != 0 {
+			"--health-cmd", "echo ok", "--health-interval", "1s", side.image, "sleep", "120"); r.code != 0 {
 			t.Fatalf("run at %s: %s", side.host, r)
 		}
 		host := side.host
@@ -216,6 +216,13 @@ func TestResponseShapesMatchDocker(t *testing.T) {
 		what string
 		ref  any
 		got  any
+	}
+	// State.Health with a result in its log on both, so the results' shape is compared too.
+	for _, host := range []string{refHost, stack.dockerHost} {
+		waitFor(t, 60*time.Second, "a health check result at "+host, func() bool {
+			r := dockerAs(t, host, "", "inspect", "--format", "{{len .State.Health.Log}}", name)
+			return r.code == 0 && strings.TrimSpace(r.stdout) != "0"
+		})
 	}
 	var replies []reply
 	get := func(what, refPath, rsPath string) {

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/runsock/runsock/agent/internal/capture"
+	"github.com/runsock/runsock/agent/internal/health"
 	"github.com/runsock/runsock/agent/internal/link"
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/netns"
@@ -93,6 +95,24 @@ func run() int {
 		srv.CaptureDone = func() { once.Do(func() { close(captured) }) }
 	}
 
+	// The healthcheck (nil without one) starts with the main process; its results go over the link, and the whole
+	// state again after every hello.
+	healthSpec, err := healthSpecFromEnv()
+	if err != nil {
+		log.Warn("healthcheck disabled", "err", err)
+	}
+	var mon *health.Monitor
+	var client *link.Client
+	if healthSpec != nil {
+		mon = health.New(*healthSpec, sessions.Prober{Server: srv, User: opts.User, GroupAdd: opts.GroupAdd},
+			func(h linkproto.Health) {
+				if client != nil {
+					_ = client.SendHealth(h) // without a link now, the next hello sends it
+				}
+			}, nil)
+		srv.OnPause = mon.SetPaused
+	}
+
 	linked := make(chan struct{})
 	var linkedOnce sync.Once
 	// The overlay (networks) is built after the client it uses; the client calls it only once Run has started.
@@ -100,6 +120,9 @@ func run() int {
 	onConnect := func() {
 		linkedOnce.Do(func() { close(linked) })
 		ov.LinkUp()
+		if mon != nil {
+			_ = client.SendHealth(mon.Current())
+		}
 	}
 	// On a user-defined network the main process starts once the container's peers are applied (EnvPeers): the
 	// first Peers frame that names the container itself (an earlier one can be empty, sent before the start is
@@ -112,7 +135,7 @@ func run() int {
 			peeredOnce.Do(func() { close(peered) })
 		}
 	}
-	client := newClient(log, buf, srv, onConnect, onPeers)
+	client = newClient(log, buf, srv, onConnect, onPeers)
 	if client != nil {
 		ov = overlay.New(overlay.Options{Link: client, Log: log})
 		defer ov.Close()
@@ -167,8 +190,14 @@ func run() int {
 	if main.PID() != 0 {
 		go pid1.Forward(ctx, main.Signal)
 	}
+	hctx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+	if mon != nil && main.PID() != 0 {
+		go mon.Run(hctx, time.Now())
+	}
 
 	<-main.Done()
+	stopHealth() // as Docker's: no probe once the container has stopped
 	code, at := main.Exit()
 	oomAfter, _ := procfs.OOMKills()
 	buf.Finish(output.Exit{Code: code, At: at, OOMKilled: oomKnown && oomAfter > oomBefore})
@@ -231,6 +260,22 @@ func newClient(log *slog.Logger, buf *output.Buffer, srv *sessions.Server, onCon
 		return nil
 	}
 	return c
+}
+
+// healthSpecFromEnv is the container's healthcheck (nil without one).
+func healthSpecFromEnv() (*linkproto.HealthSpec, error) {
+	v := os.Getenv(linkproto.EnvHealth)
+	if v == "" {
+		return nil, nil
+	}
+	var spec linkproto.HealthSpec
+	if err := json.Unmarshal([]byte(v), &spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", linkproto.EnvHealth, err)
+	}
+	if len(spec.Cmd) == 0 || spec.Interval <= 0 || spec.Timeout <= 0 || spec.StartInterval <= 0 {
+		return nil, fmt.Errorf("%s: incomplete healthcheck", linkproto.EnvHealth)
+	}
+	return &spec, nil
 }
 
 // splitList splits a comma-separated environment value ("" is none).

@@ -293,6 +293,17 @@ func (c *Client) SendPorts(ports []int) error {
 	return c.ctrl.Send(&linkproto.Frame{Type: linkproto.FramePorts, Meta: linkproto.EncodeMeta(linkproto.Ports{TCP: ports})})
 }
 
+// SendHealth reports the container's health (after a probe, and after every hello) on the current link. Without a
+// link it is dropped: the next hello sends the health as it is then.
+func (c *Client) SendHealth(h linkproto.Health) error {
+	c.ctrlMu.Lock()
+	defer c.ctrlMu.Unlock()
+	if c.ctrl == nil {
+		return errNoLink
+	}
+	return c.ctrl.Send(&linkproto.Frame{Type: linkproto.FrameHealth, Meta: linkproto.EncodeMeta(h)})
+}
+
 // Dial opens a relayed connection to port in the peer ref (linkproto.Dial): one new stream on the link, answered
 // Started once the peer's agent has connected. end closes the stream; call it once done.
 func (c *Client) Dial(ctx context.Context, ref string, port int) (st linkproto.FrameStream, end func(), err error) {

@@ -33,7 +33,7 @@ type execProc struct {
 }
 
 func (s *Server) exec(ctx context.Context, spec linkproto.ExecSpec, st linkproto.FrameStream, out *sender) error {
-	p, err := s.startExec(spec)
+	p, err := s.startExec(spec, false)
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,9 @@ func (s *Server) execInput(st linkproto.FrameStream, p *execProc) {
 	}
 }
 
-func (s *Server) startExec(spec linkproto.ExecSpec) (*execProc, error) {
+// startExec starts spec's process. group puts it in a process group of its own, so that it can be killed with its
+// children (a probe past its timeout).
+func (s *Server) startExec(spec linkproto.ExecSpec, group bool) (*execProc, error) {
 	if len(spec.Cmd) == 0 {
 		return nil, &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: "No exec command specified"}
 	}
@@ -127,7 +129,7 @@ func (s *Server) startExec(spec linkproto.ExecSpec) (*execProc, error) {
 				spec.WorkingDir, reason)}
 		}
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: group}
 	cred, home, err := mainproc.Credential(spec.User, spec.GroupAdd)
 	if err != nil {
 		return nil, &linkproto.Error{Kind: linkproto.ErrKindInvalid, Message: err.Error()}

@@ -39,6 +39,9 @@ type Server struct {
 	Capture      *capture.Snapshot
 	CaptureLimit int64
 	CaptureDone  func()
+	// OnPause is told of every pause (true) and unpause (false) once done (may be nil): the healthcheck stops
+	// probing meanwhile.
+	OnPause func(paused bool)
 
 	once  sync.Once
 	ready chan struct{} // closed by SetMain
@@ -129,6 +132,9 @@ func (s *Server) Serve(ctx context.Context, spec linkproto.OpenSpec, st linkprot
 		}
 		if err := do(s.Root); err != nil {
 			return out.fail(&linkproto.Error{Kind: linkproto.ErrKindInternal, Message: spec.Kind + ": " + err.Error()})
+		}
+		if s.OnPause != nil {
+			s.OnPause(spec.Kind == linkproto.KindPause)
 		}
 		return out.result(0, nil)
 	case linkproto.KindTop:

@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/moby/moby/api/types/container"
 	"google.golang.org/grpc"
 
 	"github.com/runsock/runsock/controlplane/internal/agentimage"
@@ -44,6 +46,8 @@ type agentParts struct {
 	sizes containers.WritableSizer
 	// peers joins the networks' overlay and the hub.
 	peers *peerLink
+	// health hands agents' healthcheck reports to the containers Service (set once it is built).
+	health *healthLink
 }
 
 func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log *slog.Logger) (*agentParts, error) {
@@ -51,7 +55,8 @@ func newAgentParts(cfg config.Config, st *store.Store, reg []remote.Option, log 
 	p := &agentParts{live: livelogs.New(st.Client(), livelogs.Options{Log: log}), exits: make(chan agentlink.ExitReport),
 		grpc: grpc.NewServer()}
 	p.peers = &peerLink{}
-	hopts := agentlink.Options{Credentials: creds, Logs: p.live, Exits: p.exits, Log: log, Overlay: p.peers}
+	p.health = &healthLink{}
+	hopts := agentlink.Options{Credentials: creds, Logs: p.live, Exits: p.exits, Log: log, Overlay: p.peers, Health: p.health}
 	if cfg.AgentServiceAccount != "" {
 		v, err := agentTokens(cfg, log)
 		if err != nil {
@@ -194,4 +199,24 @@ func (l *peerLink) SendPeers(id string, peers []networks.Peer) error {
 		out = append(out, linkproto.Peer{Ref: p.Ref, Addr: p.Addr, Names: p.Names, Ports: p.Ports, Self: p.Self})
 	}
 	return l.hub.SendPeers(id, out)
+}
+
+// healthLink hands agents' healthcheck reports (agentlink) to the containers Service, converting the types. Reports
+// arriving before the Service is set are dropped: the agent sends its whole state again after the next probe.
+type healthLink struct {
+	svc atomic.Pointer[containers.Service]
+}
+
+func (l *healthLink) RecordHealth(ctx context.Context, id, execution string, h linkproto.Health) {
+	svc := l.svc.Load()
+	if svc == nil {
+		return
+	}
+	rep := containers.HealthReport{Status: container.HealthStatus(h.Status), FailingStreak: h.FailingStreak,
+		Log: make([]containers.ProbeResult, 0, len(h.Log))}
+	for _, r := range h.Log {
+		rep.Log = append(rep.Log, containers.ProbeResult{ExecID: r.ExecID,
+			HealthResult: containers.HealthResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output}})
+	}
+	svc.RecordHealth(ctx, id, execution, rep)
 }

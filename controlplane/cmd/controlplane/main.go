@@ -80,6 +80,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	svc := containers.New(containers.Options{Store: st, Launcher: driver, Images: imgs, Agent: agent.containersAgent(), Sizes: agent.sizes,
 		Networks: nets, Logs: livelogs.Source{Live: agent.live, Fallback: logSource{reader}}, Logger: log, Volumes: vols})
 	vols.SetUsers(svc)
+	agent.health.svc.Store(svc)
 	defer svc.Close()
 	nets.SetContainers(svc)
 	nets.OnChange(agent.peers.overlay.Changed)

@@ -64,6 +64,8 @@ type Options struct {
 	// Overlay is told of agents' links and listening ports, and authorises relayed connections (nil: agents'
 	// ports are ignored and no connection is relayed).
 	Overlay Overlay
+	// Health receives the healthcheck reports of agents (nil: they are dropped).
+	Health HealthRecorder
 	// ConnectWait is how long a session waits for an agent that is not (yet, or not again) connected. 0 = 5 s.
 	ConnectWait time.Duration
 	// FirstLinkWait is how long a session waits, at most, for the agent of a run that has started but not linked

@@ -1,6 +1,7 @@
 package agentlink
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,8 +38,12 @@ func (h *Hub) SendPeers(containerID string, peers []linkproto.Peer) error {
 	return a.send(&linkproto.Frame{Type: linkproto.FramePeers, Meta: linkproto.EncodeMeta(linkproto.Peers{Peers: peers})})
 }
 
-// controlFrame handles a frame an agent sent on its control stream after the hello.
-func (h *Hub) controlFrame(id string, f *linkproto.Frame) {
+// controlFrame handles a frame an agent of id's run in execution sent on its control stream after the hello.
+func (h *Hub) controlFrame(ctx context.Context, id, execution string, f *linkproto.Frame) {
+	if f.Type == linkproto.FrameHealth {
+		h.healthFrame(ctx, id, execution, f)
+		return
+	}
 	if f.Type != linkproto.FramePorts || h.opts.Overlay == nil {
 		return
 	}

@@ -69,7 +69,7 @@ func (s *server) Control(st linkproto.FrameStream) error {
 		if err = st.Recv(&f); err != nil {
 			break
 		}
-		h.controlFrame(id, &f)
+		h.controlFrame(st.Context(), id, r.execution, &f)
 	}
 	close(a.done)
 	h.detach(a, err)

@@ -253,6 +253,10 @@ func (a *Agent) env(c *containers.Container, secret, run string) []string {
 		linkproto.EnvBootstrap + "=" + secret,
 		linkproto.EnvRun + "=" + run,
 	}
+	if hc, ok := containers.HealthcheckOf(c); ok {
+		env = append(env, linkproto.EnvHealth+"="+string(linkproto.EncodeMeta(linkproto.HealthSpec{Cmd: hc.Cmd, Interval: hc.Interval,
+			Timeout: hc.Timeout, StartPeriod: hc.StartPeriod, StartInterval: hc.StartInterval, Retries: hc.Retries})))
+	}
 	for _, kv := range []struct {
 		on       bool
 		key, val string

@@ -83,6 +83,9 @@ type State struct {
 	Paused bool `json:",omitempty"`
 	// RestartAt is when the restart policy starts the container again, while its status is restarting.
 	RestartAt time.Time `json:",omitempty"`
+	// Health is Docker's State.Health: nil until the first start of a container with a healthcheck, then starting at
+	// every start, as the agent reports after each probe (health.go), unhealthy once the run ends or is paused.
+	Health *Health `json:",omitempty"`
 }
 
 // Running reports whether the container has a live execution (paused or not).

@@ -45,6 +45,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if err := validateRestartPolicy(&req.HostConfig); err != nil {
 		return nil, err
 	}
+	if err := checkHealthcheck(req.Config.Healthcheck); err != nil {
+		return nil, err
+	}
 	cpu, mem, err := Resources(req.HostConfig.NanoCPUs, req.HostConfig.Memory)
 	if err != nil {
 		return nil, err
@@ -194,6 +197,10 @@ func mergeImageConfig(cfg container.Config, img ImageConfig) container.Config {
 	}
 	if cfg.StopSignal == "" {
 		cfg.StopSignal = img.StopSignal
+	}
+	cfg.Healthcheck = mergeHealthcheck(cfg.Healthcheck, img.Healthcheck)
+	if len(cfg.Shell) == 0 {
+		cfg.Shell = img.Shell
 	}
 	if len(img.Labels) > 0 {
 		labels := make(map[string]string, len(img.Labels)+len(cfg.Labels))

@@ -73,7 +73,7 @@ func (s *Service) start(ctx context.Context, c *Container, mode startMode) error
 		if already {
 			return nil
 		}
-		c.State = State{Status: container.StateRunning, StartedAt: s.now().UTC(), Execution: exec}
+		c.State = State{Status: container.StateRunning, StartedAt: s.now().UTC(), Execution: exec, Health: startHealth(c)}
 		c.Agent = agent
 		c.Executions = append(c.Executions, exec)
 		c.Ports = publishedPorts(c.HostConfig, c.Config.ExposedPorts) // random host ports are chosen anew per start
@@ -384,6 +384,7 @@ func (s *Service) remove(ctx context.Context, c *Container, anonymous bool) erro
 	}
 	s.releaseNetworks(c)
 	s.forgetAgent(c)
+	s.forgetHealth(c.ID)
 	if anonymous {
 		s.removeAnonymous(ctx, c.Owner, c.Mounts)
 	}

@@ -32,6 +32,14 @@ func isFullID(s string) bool {
 // query). Names and prefixes cover only p's own containers, admins' included; an admin reaches another user's
 // container by its full ID alone. Any other owner's container is "No such container".
 func (s *Service) Resolve(ctx context.Context, p identity.Principal, ref string) (*Container, error) {
+	c, err := s.resolve(ctx, p, ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.withLiveHealth(c), nil
+}
+
+func (s *Service) resolve(ctx context.Context, p identity.Principal, ref string) (*Container, error) {
 	if ref == "" {
 		return nil, errorf(errdefs.ErrInvalidArgument, "container name or ID cannot be empty")
 	}
@@ -95,6 +103,11 @@ func (s *Service) List(ctx context.Context, p identity.Principal, opts ListOptio
 			return nil, errorf(errdefs.ErrInvalidArgument, "invalid filter 'status=%s'", st)
 		}
 	}
+	for _, h := range opts.Filters["health"] {
+		if container.ValidateHealthStatus(container.HealthStatus(h)) != nil {
+			return nil, errorf(errdefs.ErrInvalidArgument, "Unrecognised filter value for health: %s", h) // Docker's words
+		}
+	}
 	exited := map[int]bool{}
 	for _, e := range opts.Filters["exited"] {
 		n, err := strconv.Atoi(e)
@@ -118,6 +131,9 @@ func (s *Service) List(ctx context.Context, p identity.Principal, opts ListOptio
 	all, err := s.store.ListContainers(ctx, scope.Owner)
 	if err != nil {
 		return nil, err
+	}
+	for i, c := range all {
+		all[i] = s.withLiveHealth(c)
 	}
 	before, err := createdOf(p, all, opts.Filters["before"])
 	if err != nil {
@@ -143,6 +159,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal, opts ListOptio
 		case !matchLabels(c.Config.Labels, opts.Filters["label"]):
 		case !matchAny(opts.Filters["ancestor"], func(v string) bool { return ancestorMatches(c, v) }):
 		case !matchAny(opts.Filters["network"], func(v string) bool { return onNetwork(c, v) }):
+		case !matchAny(opts.Filters["health"], func(v string) bool { return v == string(c.HealthStatus()) }):
 		default:
 			out = append(out, c)
 		}

@@ -59,6 +59,9 @@ func (s *Service) setPaused(ctx context.Context, c *Container, paused bool) erro
 			return errNoChange
 		}
 		c.State.Paused = paused
+		if paused {
+			s.settleHealth(c, false)
+		}
 		return nil
 	})
 	if err == errNoChange {

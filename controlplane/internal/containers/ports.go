@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 )
 
@@ -142,6 +143,9 @@ type ImageConfig struct {
 	StopSignal   string
 	// Volumes are the image's VOLUME paths: each gets an anonymous volume, as Docker gives it.
 	Volumes []string
+	// Healthcheck is the image's HEALTHCHECK (nil without one), Shell its SHELL (CMD-SHELL checks run with it).
+	Healthcheck *container.HealthConfig
+	Shell       []string
 }
 
 // LogSource delivers a container's output: the Cloud Logging reader now, the agent's live stream later.

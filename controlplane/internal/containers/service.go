@@ -56,6 +56,9 @@ type Service struct {
 	mu         sync.Mutex      // guards watching and restarting, and orders every wg.Add before Close's cancel or after it
 	watching   map[string]bool // executions with a watcher
 	restarting map[string]bool // containers whose restart policy's next start is scheduled here
+
+	healthMu sync.Mutex
+	health   map[string]*liveHealth // running containers' health as their agents last reported it (health.go)
 }
 
 // New returns a Service; it starts nothing until Resume or Start.
@@ -72,7 +75,7 @@ func New(o Options) *Service {
 	return &Service{store: o.Store, launcher: o.Launcher, images: o.Images, logs: o.Logs, agent: o.Agent, sizes: o.Sizes,
 		volumes: o.Volumes, networks: o.Networks,
 		log: log, now: now,
-		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{}, restarting: map[string]bool{},
+		bus: newBus(), ctx: ctx, cancel: cancel, watching: map[string]bool{}, restarting: map[string]bool{}, health: map[string]*liveHealth{},
 		sleep: sleep, autoRemoveRetryFor: autoRemoveRetryFor}
 }
 
@@ -184,6 +187,7 @@ func (s *Service) setExited(c *Container, out Outcome) {
 	if c.State.FinishedAt.IsZero() {
 		c.State.FinishedAt = s.now()
 	}
+	s.settleHealth(c, true)
 	c.State.Execution = ""
 	c.State.Paused = false
 	c.State.RestartAt = time.Time{}

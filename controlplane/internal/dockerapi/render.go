@@ -41,11 +41,25 @@ func inspect(c *containers.Container) container.InspectResponse {
 		ID: c.ID, Created: ts(c.Created), Path: path, Args: args, Image: c.ImageID, Name: "/" + c.Name,
 		RestartCount: c.RestartCount, Driver: "cloudrun", Platform: "linux",
 		State: &container.State{Status: c.DockerStatus(), Running: c.Active(), Paused: c.Running() && c.State.Paused, Restarting: c.Restarting(), OOMKilled: c.State.OOMKilled,
-			ExitCode: c.State.ExitCode, Error: c.State.Error, StartedAt: ts(c.State.StartedAt), FinishedAt: ts(c.State.FinishedAt)},
+			ExitCode: c.State.ExitCode, Error: c.State.Error, StartedAt: ts(c.State.StartedAt), FinishedAt: ts(c.State.FinishedAt),
+			Health: health(c.State.Health)},
 		HostConfig: &hc, Config: &cfg, Mounts: []container.MountPoint{},
 		NetworkSettings: &container.NetworkSettings{Networks: endpoints(c), Ports: inspectPorts(c)},
 		GraphDriver:     &storage.DriverData{Name: "cloudrun", Data: map[string]string{}},
 	}
+}
+
+// health is State.Health as Docker shows it: absent before the first start of a container with a healthcheck, then
+// its status, failing streak and last results (an empty log, not null, before the first probe).
+func health(h *containers.Health) *container.Health {
+	if h == nil {
+		return nil
+	}
+	out := &container.Health{Status: h.Status, FailingStreak: h.FailingStreak, Log: make([]*container.HealthcheckResult, 0, len(h.Log))}
+	for _, r := range h.Log {
+		out.Log = append(out.Log, &container.HealthcheckResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output})
+	}
+	return out
 }
 
 // endpoints are the container's networks as Docker shows them: addresses, gateway, MAC and DNS names only while it
@@ -134,10 +148,17 @@ func summary(c *containers.Container) *container.Summary {
 func statusText(c *containers.Container) string {
 	switch c.State.Status {
 	case container.StateRunning:
-		if c.State.Paused {
-			return "Up " + units.HumanDuration(time.Since(c.State.StartedAt)) + " (Paused)"
+		up := "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
+		switch {
+		case c.State.Paused:
+			return up + " (Paused)"
+		case c.State.Health == nil:
+			return up
+		case c.State.Health.Status == container.Starting:
+			return up + " (health: starting)"
 		}
-		return "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
+		return up + " (" + string(c.State.Health.Status) + ")"
+
 	case container.StateRestarting:
 		return "Restarting (" + strconv.Itoa(c.State.ExitCode) + ") " + units.HumanDuration(time.Since(c.State.FinishedAt)) + " ago"
 	case container.StateExited:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 
 	"github.com/runsock/runsock/controlplane/internal/containers"
@@ -202,6 +203,23 @@ func (s *Service) Resolve(ctx context.Context, owner, ref string) (containers.Re
 		Config: containers.ImageConfig{
 			Entrypoint: c.Entrypoint, Cmd: c.Cmd, Env: c.Env, WorkingDir: c.WorkingDir, User: c.User,
 			Labels: c.Labels, ExposedPorts: ports, StopSignal: c.StopSignal, Volumes: vols,
+			Healthcheck: healthcheckOf(rec.Config), Shell: c.Shell,
 		},
 	}, nil
+}
+
+// healthcheckOf is the HEALTHCHECK of the raw image config (nil without one, or when it cannot be read), in the
+// container config's type; decoded with Docker's image spec, which knows StartInterval.
+func healthcheckOf(raw []byte) *container.HealthConfig {
+	var cf struct {
+		Config struct {
+			Healthcheck *dockerspec.HealthcheckConfig `json:"Healthcheck"`
+		} `json:"config"`
+	}
+	if json.Unmarshal(raw, &cf) != nil || cf.Config.Healthcheck == nil {
+		return nil
+	}
+	h := cf.Config.Healthcheck
+	return &container.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod,
+		StartInterval: h.StartInterval, Retries: h.Retries}
 }
