@@ -108,9 +108,9 @@ func (p composeProject) must(t *testing.T, args ...string) string {
 // composePS is the part of `compose ps --format json` (one object a line) compose users parse, with the project
 // name taken out of container names so two engines' projects compare.
 type composePS struct {
-	Name, Service, State, Health string
-	ExitCode                     int
-	Publishers                   []composePublisher
+	Name, Service, State, Health, Command string
+	ExitCode                              int
+	Publishers                            []composePublisher
 }
 
 type composePublisher struct {
@@ -208,10 +208,19 @@ func TestComposeProject(t *testing.T) {
 	want := []composePS{{Name: "PROJECT-client-1", Service: "client", State: "running"},
 		{Name: "PROJECT-server-1", Service: "server", State: "running", Health: "healthy"}}
 	for name, got := range states {
+		got = slices.Clone(got)
+		for i := range got {
+			got[i].Command = "" // compared between the engines below
+		}
 		gotJSON, _ := json.Marshal(got)
 		wantJSON, _ := json.Marshal(want)
 		if string(gotJSON) != string(wantJSON) {
 			t.Errorf("%s: compose ps = %s, want %s", name, gotJSON, wantJSON)
+		}
+	}
+	for i, s := range states["runsock"] {
+		if d := states["docker"]; i < len(d) && s.Command != d[i].Command {
+			t.Errorf("compose ps %s command: runsock %q, docker %q", s.Service, s.Command, d[i].Command)
 		}
 	}
 }
