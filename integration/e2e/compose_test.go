@@ -231,6 +231,7 @@ func TestComposeProject(t *testing.T) {
 func TestNetworkPeerReachableFromFirstInstruction(t *testing.T) {
 	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
 			net := uniqueName("firstnet")
 			e.must(t, "network", "create", net)
 			t.Cleanup(func() { e.docker(t, "network", "rm", net) })
