@@ -10,6 +10,8 @@
 // would let a fast agent fill the control plane's memory while a slow client reads (docker cp of a large file). A
 // session's Data waits in the control plane for at most linkproto.Window bytes; something keeps receiving on every
 // session that sends, since the agent's credits arrive among the received frames.
+// What agents report on their control streams goes to the receivers in Options: listening ports to the Overlay,
+// healthcheck results (FrameHealth) to the HealthRecorder, for the run the stream was authenticated for.
 // Agent-side failures arrive with a kind and are mapped here onto containerd errdefs kinds; a container whose agent
 // is not connected yields a conflict error saying why.
 //

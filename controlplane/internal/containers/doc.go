@@ -17,7 +17,9 @@
 //
 // It never imports the HTTP layer, a cloud SDK, Firestore, gRPC or the agent link (agentlink, linkproto, livelogs).
 // State lives in a Store (Firestore in production; containerstest's in-memory one in unit tests); nothing that
-// matters is kept only in memory.
+// matters is kept only in memory — with one bounded exception: a running container's latest healthcheck results
+// that changed no status (health.go) wait in memory up to 30 s before they are written, and its agent reports them
+// again after a control-plane restart (docs/health.md).
 //
 // Goroutines: a Service runs one watcher per running container (Launcher.Wait → record the exit), one timer per
 // restarting container (its restart policy's next start, rebuilt by Resume from the Store), the event fan-out, and

@@ -215,7 +215,8 @@ func (s *Service) RecordHealth(ctx context.Context, id, execution string, rep He
 	// A container's reports come one at a time (its agent's control stream), so what is read here is not changed
 	// under us except by the run's end or a pause, which the write checks and settles.
 	s.healthMu.Lock()
-	live := s.health[id]
+	orig := s.health[id] // a pause or the run's end replaces or settles it meanwhile: then this report's memory is dropped
+	live := orig
 	if live == nil || !sameExecution(live.execution, execution) {
 		live = &liveHealth{execution: c.State.Execution, health: *c.State.Health, flushed: s.now()}
 	}
@@ -236,8 +237,8 @@ func (s *Service) RecordHealth(ctx context.Context, id, execution string, rep He
 	changed := next.Status != old.Status
 	if changed || s.now().Sub(flushed) >= healthFlushEvery {
 		c2, err := s.store.UpdateContainer(ctx, id, func(c *Container) error {
-			if !c.Running() || !sameExecution(c.State.Execution, execution) || c.State.Health == nil {
-				return errNoChange
+			if !c.Running() || c.State.Paused || !sameExecution(c.State.Execution, execution) || c.State.Health == nil {
+				return errNoChange // ended or paused meanwhile: that change settled the health
 			}
 			h := next
 			c.State.Health = &h
@@ -245,17 +246,19 @@ func (s *Service) RecordHealth(ctx context.Context, id, execution string, rep He
 		})
 		switch {
 		case err == errNoChange || errdefs.IsNotFound(err):
-			s.forgetHealth(id)
 			return
 		case err != nil:
 			s.log.Warn("record health", "container", id, "err", err) // kept in memory; the next report tries again
+			changed = false                                          // announced once written
 		default:
 			c = c2
 			flushed = s.now()
 		}
 	}
 	s.healthMu.Lock()
-	s.health[id] = &liveHealth{execution: live.execution, health: next, flushed: flushed}
+	if s.health[id] == orig {
+		s.health[id] = &liveHealth{execution: live.execution, health: next, flushed: flushed}
+	}
 	s.healthMu.Unlock()
 	cmd := ""
 	if spec, ok := HealthcheckOf(c); ok {
@@ -279,8 +282,10 @@ func (s *Service) publishLive(c *Container, action string, extra map[string]stri
 }
 
 // settleHealth is called inside a transaction that ends c's run or pauses it: the record gets the run's latest
-// reported health, unhealthy now (Docker's status once its monitor stops), and the memory forgets it (an end) or
-// marks it unhealthy too (a pause: the first probe after the unpause announces the status again).
+// reported health, unhealthy now (Docker's status once its monitor stops); on a pause the memory reads unhealthy too
+// (the first probe after the unpause announces the status again). An ended run's memory stays until the next
+// start's first report replaces it or rm forgets it: nothing reads it meanwhile (withLiveHealth), and a transaction
+// run again finds it.
 func (s *Service) settleHealth(c *Container, ended bool) {
 	if c.State.Health == nil {
 		return
@@ -291,10 +296,13 @@ func (s *Service) settleHealth(c *Container, ended bool) {
 		h := live.health
 		h.Log = slices.Clone(live.health.Log)
 		c.State.Health = &h
-		if ended {
-			delete(s.health, c.ID)
-		} else {
-			live.health.Status = container.Unhealthy
+		if !ended {
+			// Replaced, not changed in place: a report under way sees the change and keeps out of the memory. The
+			// transaction may run again; this gives the same record.
+			paused := h
+			paused.Log = slices.Clone(h.Log)
+			paused.Status = container.Unhealthy
+			s.health[c.ID] = &liveHealth{execution: live.execution, health: paused, flushed: live.flushed}
 		}
 	}
 	stopHealth(c.State.Health)

@@ -3,6 +3,7 @@ package containers_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,13 +18,15 @@ import (
 // countingStore counts the container writes (UpdateContainer) a test causes.
 type countingStore struct {
 	*containerstest.Store
-	writes int
+	n atomic.Int64
 }
 
 func (c *countingStore) UpdateContainer(ctx context.Context, id string, fn func(*containers.Container) error) (*containers.Container, error) {
-	c.writes++
+	c.n.Add(1)
 	return c.Store.UpdateContainer(ctx, id, fn)
 }
+
+func (c *countingStore) writes() int { return int(c.n.Load()) }
 
 func probe(at time.Time, code int) containers.ProbeResult {
 	return containers.ProbeResult{ExecID: at.Format("150405.000"), HealthResult: containers.HealthResult{Start: at, End: at.Add(time.Millisecond), ExitCode: code}}
@@ -84,17 +87,17 @@ func TestRecordHealth(t *testing.T) {
 		return c.State.Health
 	}
 
-	before := st.writes
+	before := st.writes()
 	report(container.Starting, 1, probe(t0, 1))
-	if st.writes != before {
-		t.Errorf("a result that changes no status wrote the record %d times", st.writes-before)
+	if st.writes() != before {
+		t.Errorf("a result that changes no status wrote the record %d times", st.writes()-before)
 	}
 	if h := health(); h.FailingStreak != 1 || len(h.Log) != 1 {
 		t.Errorf("inspect after a failed probe: %+v, want streak 1 and the result", h)
 	}
 	report(container.Unhealthy, 2, probe(t0.Add(time.Second), 1))
-	if st.writes != before+1 || stored().Status != container.Unhealthy || len(stored().Log) != 2 {
-		t.Errorf("a status change: %d writes, stored %+v; want one write with both results", st.writes-before, stored())
+	if st.writes() != before+1 || stored().Status != container.Unhealthy || len(stored().Log) != 2 {
+		t.Errorf("a status change: %d writes, stored %+v; want one write with both results", st.writes()-before, stored())
 	}
 	for i := 2; i < 8; i++ {
 		report(container.Unhealthy, i+1, probe(t0.Add(time.Duration(i)*time.Second), 1))
@@ -104,9 +107,9 @@ func TestRecordHealth(t *testing.T) {
 	if h.Status != container.Healthy || len(h.Log) != 5 || !h.Log[4].Start.Equal(t0.Add(8*time.Second)) || !h.Log[0].Start.Equal(t0.Add(4*time.Second)) {
 		t.Errorf("after 9 probes: %+v; want healthy and the last five results, oldest first", h)
 	}
-	writes := st.writes
+	writes := st.writes()
 	s.RecordHealth(ctx, c.ID, exec, containers.HealthReport{Status: container.Healthy, Log: append([]containers.ProbeResult(nil), log...)})
-	if st.writes != writes || len(health().Log) != 5 {
+	if st.writes() != writes || len(health().Log) != 5 {
 		t.Errorf("a resent report wrote or changed the log")
 	}
 	s.RecordHealth(ctx, c.ID, "projects/p/locations/r/jobs/j/executions/other", containers.HealthReport{Status: container.Unhealthy, Log: []containers.ProbeResult{probe(t0.Add(9*time.Second), 1)}})
