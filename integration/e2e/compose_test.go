@@ -39,6 +39,9 @@ func composeConfigDir(t *testing.T) string {
 		for {
 			if _, err := os.Stat(bin); err == nil {
 				break
+			} else if _, ferr := os.Stat(bin + ".failed"); ferr == nil {
+				composePlugin.err = fmt.Errorf("scripts/compose-plugin failed to build %s (its output is in scripts/test's)", bin)
+				return
 			} else if time.Now().After(deadline) {
 				composePlugin.err = fmt.Errorf("%s did not appear within 10 minutes (scripts/compose-plugin builds it): %w", bin, err)
 				return
