@@ -32,6 +32,11 @@ const (
 	// only once the control plane has delivered them (archive-put sessions with Staged, the last one with Last),
 	// or after StagedWait.
 	EnvStaged = "RUNSOCK_STAGED"
+	// EnvPeers "1": the container is on a user-defined network. The agent starts the main process once the first
+	// Peers frame naming the container itself (Self) has been applied — its peers' names are in /etc/hosts and
+	// their ports offered — or after PeersWait, so a process that reaches a peer at once finds it, as Docker's
+	// embedded DNS answers from the first instruction (compose's depends_on relies on it).
+	EnvPeers = "RUNSOCK_PEERS"
 	// EnvCapture is the size limit in bytes of the capture of the container's changes once its process ends
 	// (KindCapture); unset: nothing is captured (--rm, or a control plane that keeps no files).
 	EnvCapture = "RUNSOCK_CAPTURE"
@@ -135,6 +140,10 @@ type ArchiveSpec struct {
 // StagedWait bounds how long an agent started with EnvStaged waits for the staged archives before it gives up and
 // fails the start (exit code 126, with the reason on stderr): a process must not run without the files it was given.
 const StagedWait = 3 * time.Minute
+
+// PeersWait bounds how long an agent started with EnvPeers waits for its peers before it starts the main process
+// anyway (names then appear when they arrive).
+const PeersWait = 20 * time.Second
 
 // PathStat is Docker's container path stat (X-Docker-Container-Path-Stat), same JSON.
 type PathStat struct {

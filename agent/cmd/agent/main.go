@@ -134,7 +134,18 @@ func run() int {
 			_ = client.SendHealth(mon.Current())
 		}
 	}
-	client = newClient(log, buf, srv, onConnect, func(p []linkproto.Peer) { ov.SetPeers(p) })
+	// On a user-defined network the main process starts once the container's peers are applied (EnvPeers): the
+	// first Peers frame that names the container itself (an earlier one can be empty, sent before the start is
+	// recorded).
+	peered := make(chan struct{})
+	var peeredOnce sync.Once
+	onPeers := func(p []linkproto.Peer) {
+		ov.SetPeers(p)
+		if slices.ContainsFunc(p, func(p linkproto.Peer) bool { return p.Self }) {
+			peeredOnce.Do(func() { close(peered) })
+		}
+	}
+	client = newClient(log, buf, srv, onConnect, onPeers)
 	if client != nil {
 		ov = overlay.New(overlay.Options{Link: client, Log: log})
 		defer ov.Close()
@@ -171,6 +182,13 @@ func run() int {
 		case <-staged:
 		case <-time.After(stagedWait):
 			arrived = false
+		}
+	}
+	if os.Getenv(linkproto.EnvPeers) == "1" && client != nil && arrived {
+		select {
+		case <-peered:
+		case <-time.After(linkproto.PeersWait):
+			log.Warn("network peers did not arrive: starting without them (their names resolve once they do)")
 		}
 	}
 	if snap != nil {

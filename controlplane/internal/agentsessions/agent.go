@@ -275,12 +275,23 @@ func (a *Agent) env(c *containers.Container, secret, run string) []string {
 		{c.HostConfig.Init != nil && *c.HostConfig.Init, linkproto.EnvInit, "1"},
 		{c.HostConfig.NetworkMode.IsNone(), linkproto.EnvNetworkNone, "1"},
 		{len(c.DockerSockets()) > 0, linkproto.EnvDockerSocket, strings.Join(c.DockerSockets(), ":")},
+		{onUserNetwork(c), linkproto.EnvPeers, "1"},
 	} {
 		if kv.on {
 			env = append(env, kv.key+"="+kv.val)
 		}
 	}
 	return env
+}
+
+// onUserNetwork reports whether c has an endpoint on a user-defined network, where its agent gets peers.
+func onUserNetwork(c *containers.Container) bool {
+	for name := range c.Networks {
+		if container.NetworkMode(name).IsUserDefined() {
+			return true
+		}
+	}
+	return false
 }
 
 // randomHex is n random bytes in hex: a start's run ID (12), an exec ID (32, Docker's length).

@@ -131,9 +131,25 @@ func portSummaries(c *containers.Container) []container.PortSummary {
 	return out
 }
 
+// listCommand is the list's Command as Docker writes it (moby container/view.go): the path, then the arguments,
+// each one holding a space put in single quotes, without escaping ("sh -c 'echo a b'"). compose ps shows it.
+func listCommand(argv []string) string {
+	if len(argv) == 0 {
+		return ""
+	}
+	out := argv[0]
+	for _, a := range argv[1:] {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		out += " " + a
+	}
+	return out
+}
+
 func summary(c *containers.Container) *container.Summary {
 	s := &container.Summary{ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: c.ImageID,
-		Command: strings.Join(append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...), " "),
+		Command: listCommand(append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...)),
 		Created: c.Created.Unix(), Ports: portSummaries(c), Labels: c.Config.Labels, State: c.DockerStatus(),
 		Status: statusText(c), Mounts: []container.MountPoint{}}
 	if s.Labels == nil {
