@@ -356,15 +356,22 @@ type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
-// settledGoroutines waits (up to 5 s) for the count of request goroutines to come down to want, and returns it;
-// want < 0 waits for it to stop changing.
+// settledGoroutines waits (up to 20 s: a loaded CI machine is slow to end a handler) for the count of request
+// goroutines to come down to want, and returns it; want < 0 waits for it to stay the same for 250 ms.
 func settledGoroutines(want int) int {
-	n := requestGoroutines()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+	n, same := requestGoroutines(), 0
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 		m := requestGoroutines()
-		if (want >= 0 && m <= want) || (want < 0 && m == n) {
+		if want >= 0 && m <= want {
 			return m
+		}
+		if want < 0 && m == n {
+			if same++; same == 5 {
+				return m
+			}
+		} else {
+			same = 0
 		}
 		n = m
 	}
