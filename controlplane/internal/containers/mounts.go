@@ -16,11 +16,14 @@ import (
 )
 
 // Mount is one of a container's mounts as runsock records it: a volume (a prefix of the volumes bucket, a Cloud
-// Run Cloud Storage volume) or a tmpfs (a Cloud Run in-memory volume).
+// Run Cloud Storage volume), a bind (a staged copy of the client's directory, mounted as a volume is) or a tmpfs
+// (a Cloud Run in-memory volume).
 type Mount struct {
-	Type        mount.Type // mount.TypeVolume or mount.TypeTmpfs
+	Type        mount.Type // mount.TypeVolume, mount.TypeBind or mount.TypeTmpfs
 	Name        string     `json:",omitempty"` // the volume's name
-	Prefix      string     `json:",omitempty"` // the volume's prefix in the bucket (volumes.Prefix)
+	Prefix      string     `json:",omitempty"` // the volume's or staged bind's prefix in the bucket
+	Source      string     `json:",omitempty"` // a bind's source path on the client's machine, as inspect shows it
+	BindID      string     `json:",omitempty"` // a bind's staging (volumes.StageBind)
 	Anonymous   bool       `json:",omitempty"`
 	Destination string
 	ReadOnly    bool  `json:",omitempty"`
@@ -40,6 +43,8 @@ type Volumes interface {
 	Ensure(ctx context.Context, owner, name string, anonymous bool) (string, string, error)
 	// RemoveAnonymous removes those of names that are anonymous volumes no container uses any more.
 	RemoveAnonymous(ctx context.Context, owner string, names []string) error
+	// StagedBind returns the prefix of owner's staged bind id (not found when owner staged no such bind).
+	StagedBind(ctx context.Context, owner, id string) (string, error)
 }
 
 func invalidMount(format string, args ...any) error {
@@ -48,9 +53,10 @@ func invalidMount(format string, args ...any) error {
 
 // parseMounts reads every mount a create asks for, as Docker reads them: HostConfig.Binds ("NAME:/path[:ro]"),
 // HostConfig.Mounts (type volume or tmpfs), HostConfig.Tmpfs ("/path": "size=64m"), and Config.Volumes (the
-// image's VOLUME and `-v /path`: anonymous volumes, unless another mount takes that path). Bind mounts of the
-// client's files are refused: runsock cannot reach them yet.
-func parseMounts(hc *container.HostConfig, cfg *container.Config) ([]Mount, error) {
+// image's VOLUME and `-v /path`: anonymous volumes, unless another mount takes that path). A bind of the client's
+// files must have been staged by the client's localproxy: staged maps its source path to the staging's ID; any
+// other bind is refused (a raw API client cannot name the laptop's files).
+func parseMounts(hc *container.HostConfig, cfg *container.Config, staged map[string]string) ([]Mount, error) {
 	var out []Mount
 	seen := map[string]bool{}
 	add := func(m Mount) error {
@@ -66,7 +72,7 @@ func parseMounts(hc *container.HostConfig, cfg *container.Config) ([]Mount, erro
 		return nil
 	}
 	for _, b := range hc.Binds {
-		m, err := parseBind(b)
+		m, err := parseBind(b, staged)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +102,11 @@ func parseMounts(hc *container.HostConfig, cfg *container.Config) ([]Mount, erro
 				return nil, invalidMount("invalid mount config for type \"tmpfs\": invalid tmpfs size %d", m.SizeBytes)
 			}
 		case mount.TypeBind:
-			return nil, bindRefused(hm.Source)
+			id, ok := staged[hm.Source]
+			if !ok {
+				return nil, bindRefused(hm.Source)
+			}
+			m.Source, m.BindID = hm.Source, id
 		default:
 			return nil, invalidMount("invalid mount config for type %q: runsock mounts volumes and tmpfs only", hm.Type)
 		}
@@ -136,7 +146,7 @@ func parseMounts(hc *container.HostConfig, cfg *container.Config) ([]Mount, erro
 }
 
 func bindRefused(src string) error {
-	return invalidMount("runsock runs containers on Cloud Run Jobs and cannot bind-mount %s from the machine running docker yet; use a named volume (docker volume create, then -v NAME:/path) and docker cp", src)
+	return invalidMount("runsock runs containers on Cloud Run Jobs and cannot bind-mount %s unless localproxy, the only part that can read the machine running docker, copies it: point DOCKER_HOST at localproxy, or use a named volume (docker volume create, then -v NAME:/path) and docker cp", src)
 }
 
 // checkDestination applies Docker's rule (absolute) and Cloud Run's (not '/', nor at or under /dev, /proc, /sys,
@@ -161,17 +171,21 @@ func checkDestination(p string) error {
 }
 
 // parseBind reads one -v: "NAME:/path[:MODE]" (a named volume; MODE a comma list of ro, rw, z, Z, nocopy) or
-// "/host:/path[:MODE]" (a bind mount, refused).
-func parseBind(spec string) (Mount, error) {
+// "/host:/path[:MODE]" (a bind mount: staged by localproxy, else refused).
+func parseBind(spec string, staged map[string]string) (Mount, error) {
 	parts := strings.Split(spec, ":")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return Mount{}, invalidMount("invalid volume specification: '%s'", spec)
 	}
 	src, dst := parts[0], parts[1]
-	if strings.HasPrefix(src, "/") || strings.HasPrefix(src, ".") || strings.HasPrefix(src, "~") {
-		return Mount{}, bindRefused(src)
-	}
 	m := Mount{Type: mount.TypeVolume, Name: src, Destination: dst}
+	if strings.HasPrefix(src, "/") || strings.HasPrefix(src, ".") || strings.HasPrefix(src, "~") {
+		id, ok := staged[src]
+		if !ok {
+			return Mount{}, bindRefused(src)
+		}
+		m = Mount{Type: mount.TypeBind, Source: src, BindID: id, Destination: dst}
+	}
 	if len(parts) == 3 {
 		for _, mode := range strings.Split(parts[2], ",") {
 			switch mode {
@@ -239,7 +253,7 @@ func (s *Service) ensureVolumes(ctx context.Context, owner string, ms *[]Mount) 
 	if s.volumes == nil {
 		kept := (*ms)[:0]
 		for _, m := range *ms {
-			if m.Type == mount.TypeVolume && !m.implicit {
+			if m.Type == mount.TypeVolume && !m.implicit || m.Type == mount.TypeBind {
 				return errorf(errdefs.ErrNotImplemented, "volumes are not configured on this control plane (no volumes bucket)")
 			}
 			if m.Type != mount.TypeVolume {
@@ -255,6 +269,18 @@ func (s *Service) ensureVolumes(ctx context.Context, owner string, ms *[]Mount) 
 func (s *Service) ensureEach(ctx context.Context, owner string, ms []Mount) error {
 	for i := range ms {
 		m := &ms[i]
+		if m.Type == mount.TypeBind {
+			prefix, err := s.volumes.StagedBind(ctx, owner, m.BindID)
+			if err != nil {
+				s.removeAnonymous(ctx, owner, ms[:i])
+				if errdefs.IsNotFound(err) {
+					return bindRefused(m.Source)
+				}
+				return err
+			}
+			m.Prefix = prefix
+			continue
+		}
 		if m.Type != mount.TypeVolume {
 			continue
 		}

@@ -108,6 +108,30 @@ type apiError struct {
 	} `json:"error"`
 }
 
+// responseError is nil for a success, else the JSON API's error classified by kind.
+func responseError(resp *http.Response) error {
+	if resp.StatusCode < 300 {
+		return nil
+	}
+	var e apiError
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	json.Unmarshal(body, &e)
+	msg := e.Error.Message
+	if msg == "" {
+		msg = resp.Status
+	}
+	var kind error = errdefs.ErrUnknown
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		kind = errdefs.ErrNotFound
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		kind = errdefs.ErrPermissionDenied
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		kind = errdefs.ErrUnavailable
+	}
+	return fmt.Errorf("cloud storage: %s: %w", msg, kind)
+}
+
 func (b *Bucket) do(ctx context.Context, method, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, b.endpoint+path, nil)
 	if err != nil {
@@ -118,27 +142,93 @@ func (b *Bucket) do(ctx context.Context, method, path string, out any) error {
 		return fmt.Errorf("cloud storage: %v: %w", err, errdefs.ErrUnavailable)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var e apiError
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		json.Unmarshal(body, &e)
-		msg := e.Error.Message
-		if msg == "" {
-			msg = resp.Status
-		}
-		var kind error = errdefs.ErrUnknown
-		switch {
-		case resp.StatusCode == http.StatusNotFound:
-			kind = errdefs.ErrNotFound
-		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-			kind = errdefs.ErrPermissionDenied
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-			kind = errdefs.ErrUnavailable
-		}
-		return fmt.Errorf("cloud storage: %s: %w", msg, kind)
+	if err := responseError(resp); err != nil {
+		return err
 	}
 	if out == nil {
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Object is one object of a listing.
+type Object struct {
+	Name       string
+	Size       int64
+	Generation int64
+}
+
+// List returns every object under prefix with its generation (one Class A operation per 1,000).
+func (b *Bucket) List(ctx context.Context, prefix string) ([]Object, error) {
+	var out []Object
+	token := ""
+	for {
+		q := url.Values{"prefix": {prefix}, "fields": {"items(name,size,generation),nextPageToken"}}
+		if token != "" {
+			q.Set("pageToken", token)
+		}
+		var page struct {
+			Items []struct {
+				Name       string `json:"name"`
+				Size       string `json:"size"`
+				Generation string `json:"generation"`
+			} `json:"items"`
+			NextPageToken string `json:"nextPageToken"`
+		}
+		if err := b.do(ctx, http.MethodGet, "/storage/v1/b/"+url.PathEscape(b.name)+"/o?"+q.Encode(), &page); err != nil {
+			return nil, fmt.Errorf("list gs://%s/%s: %w", b.name, prefix, err)
+		}
+		for _, it := range page.Items {
+			n, _ := strconv.ParseInt(it.Size, 10, 64)
+			g, _ := strconv.ParseInt(it.Generation, 10, 64)
+			out = append(out, Object{Name: it.Name, Size: n, Generation: g})
+		}
+		if page.NextPageToken == "" {
+			return out, nil
+		}
+		token = page.NextPageToken
+	}
+}
+
+// Put stores body as object name (a simple media upload, §4) and returns the new generation.
+func (b *Bucket) Put(ctx context.Context, name string, body io.Reader) (int64, error) {
+	q := url.Values{"uploadType": {"media"}, "name": {name}, "fields": {"generation"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.endpoint+"/upload/storage/v1/b/"+url.PathEscape(b.name)+"/o?"+q.Encode(), body)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("put gs://%s/%s: %v: %w", b.name, name, err, errdefs.ErrUnavailable)
+	}
+	defer resp.Body.Close()
+	if err := responseError(resp); err != nil {
+		return 0, fmt.Errorf("put gs://%s/%s: %w", b.name, name, err)
+	}
+	var o struct {
+		Generation string `json:"generation"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil {
+		return 0, fmt.Errorf("put gs://%s/%s: reading the answer: %w", b.name, name, err)
+	}
+	g, _ := strconv.ParseInt(o.Generation, 10, 64)
+	return g, nil
+}
+
+// Get opens object name's contents; the caller closes the reader.
+func (b *Bucket) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.endpoint+"/storage/v1/b/"+url.PathEscape(b.name)+"/o/"+url.PathEscape(name)+"?alt=media", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("get gs://%s/%s: %v: %w", b.name, name, err, errdefs.ErrUnavailable)
+	}
+	if err := responseError(resp); err != nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("get gs://%s/%s: %w", b.name, name, err)
+	}
+	return resp.Body, nil
 }

@@ -62,6 +62,12 @@ type Objects interface {
 	DeletePrefix(ctx context.Context, prefix string) (int64, error)
 	// Usage returns the bytes stored under prefix.
 	Usage(ctx context.Context, prefix string) (int64, error)
+	// List returns every object under prefix with its generation (binds.go).
+	List(ctx context.Context, prefix string) ([]Object, error)
+	// Put stores body as object name and returns its generation.
+	Put(ctx context.Context, name string, body io.Reader) (int64, error)
+	// Get opens object name's contents (not found: errdefs.ErrNotFound).
+	Get(ctx context.Context, name string) (io.ReadCloser, error)
 }
 
 // Config configures a Service.
