@@ -52,6 +52,9 @@ func (noObjects) List(context.Context, string) ([]volumes.Object, error) { retur
 func (noObjects) Put(context.Context, string, io.Reader) (int64, error) {
 	return 0, errdefs.ErrNotImplemented
 }
+func (noObjects) PutSymlink(context.Context, string, string) (int64, error) {
+	return 0, errdefs.ErrNotImplemented
+}
 func (noObjects) Get(context.Context, string) (io.ReadCloser, error) { return nil, errdefs.ErrNotFound }
 
 type env struct {

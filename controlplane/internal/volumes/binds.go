@@ -102,9 +102,19 @@ func (s *Service) StageBind(ctx context.Context, owner string, r io.Reader) (str
 			for d := path.Dir(name); d != "."; d = path.Dir(d) {
 				delete(dirs, d) // a directory holding a file needs no placeholder
 			}
+		case tar.TypeSymlink:
+			if name == "" || h.Linkname == "" {
+				return fail(errorf(errdefs.ErrInvalidArgument, "staging a bind: invalid symlink %q", h.Name))
+			}
+			if _, err := objs.PutSymlink(ctx, files+name, h.Linkname); err != nil {
+				return fail(fmt.Errorf("staging a bind: %w", err))
+			}
+			for d := path.Dir(name); d != "."; d = path.Dir(d) {
+				delete(dirs, d)
+			}
 		default:
-			// Cloud Storage FUSE has no special files; symlinks are carried by localproxy as what they point to.
-			return fail(errorf(errdefs.ErrInvalidArgument, "staging a bind: %s: only directories and regular files can be staged", name))
+			// Cloud Storage FUSE has no special files (FIFOs, sockets, devices) nor hard links.
+			return fail(errorf(errdefs.ErrInvalidArgument, "staging a bind: %s: only directories, regular files and symlinks can be staged", name))
 		}
 	}
 	names := make([]string, 0, len(dirs))
@@ -191,8 +201,9 @@ func (s *Service) StagedBind(ctx context.Context, owner, id string) (string, err
 // BindChange is one path of a staged bind that differs from its baseline. A path ending in "/" is a directory.
 type BindChange struct {
 	Path    string
-	Size    int64 `json:",omitempty"`
-	Deleted bool  `json:",omitempty"`
+	Size    int64  `json:",omitempty"`
+	Link    string `json:",omitempty"` // a symlink's target
+	Deleted bool   `json:",omitempty"`
 }
 
 // BindChanges lists what changed in owner's staged bind id since it was staged or last synced: new and modified
@@ -217,7 +228,7 @@ func (s *Service) BindChanges(ctx context.Context, owner, id string) ([]BindChan
 		name := strings.TrimPrefix(o.Name, files)
 		seen[name] = true
 		if g, ok := bl.Files[name]; !ok || g != o.Generation {
-			out = append(out, BindChange{Path: name, Size: o.Size})
+			out = append(out, BindChange{Path: name, Size: o.Size, Link: o.Link})
 		}
 	}
 	var gone []string

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,13 +17,18 @@ import (
 	"github.com/runsock/runsock/controlplane/internal/volumes"
 )
 
-// tarOf builds a bind's archive: names ending in "/" are directories, the others files with their contents.
+// tarOf builds a bind's archive: names ending in "/" are directories, "NAME -> TARGET" symlinks, the others files
+// followed by their contents.
 func tarOf(t *testing.T, entries ...string) io.Reader {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for i := 0; i < len(entries); i++ {
 		name := entries[i]
+		if n, target, ok := strings.Cut(name, " -> "); ok {
+			tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeSymlink, Linkname: target})
+			continue
+		}
 		if name[len(name)-1] == '/' {
 			tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755})
 			continue
@@ -41,7 +47,7 @@ func tarOf(t *testing.T, entries ...string) io.Reader {
 func TestStagedBindRoundTrip(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	id, err := f.svc.StageBind(ctx, alice, tarOf(t, "./", "a.txt", "one", "sub/", "sub/b.txt", "two", "empty/", "gone.txt", "bye"))
+	id, err := f.svc.StageBind(ctx, alice, tarOf(t, "./", "a.txt", "one", "sub/", "sub/b.txt", "two", "empty/", "gone.txt", "bye", "link -> sub/b.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +61,9 @@ func TestStagedBindRoundTrip(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(root, "empty")); err != nil || !fi.IsDir() {
 		t.Fatalf("empty directory not staged: %v", err)
+	}
+	if target, err := os.Readlink(filepath.Join(root, "link")); err != nil || target != "sub/b.txt" {
+		t.Fatalf("staged symlink: %q, %v", target, err)
 	}
 	if ch, err := f.svc.BindChanges(ctx, alice, id); err != nil || len(ch) != 0 {
 		t.Fatalf("changes right after staging = %+v, %v", ch, err)
@@ -79,8 +88,9 @@ func TestStagedBindRoundTrip(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "a.txt"), []byte("changed"), 0o644)
 	os.WriteFile(filepath.Join(root, "empty", "new.txt"), []byte("new"), 0o644)
 	os.Remove(filepath.Join(root, "gone.txt"))
+	os.Symlink("../a.txt", filepath.Join(root, "sub", "up"))
 	ch, err := f.svc.BindChanges(ctx, alice, id)
-	want := []volumes.BindChange{{Path: "a.txt", Size: 7}, {Path: "empty/new.txt", Size: 3}, {Path: "gone.txt", Deleted: true}}
+	want := []volumes.BindChange{{Path: "a.txt", Size: 7}, {Path: "empty/new.txt", Size: 3}, {Path: "sub/up", Size: 8, Link: "../a.txt"}, {Path: "gone.txt", Deleted: true}}
 	if err != nil || !reflect.DeepEqual(ch, want) {
 		t.Fatalf("changes = %+v, %v; want %+v", ch, err, want)
 	}

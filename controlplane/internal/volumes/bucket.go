@@ -1,11 +1,14 @@
 package volumes
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -156,22 +159,31 @@ type Object struct {
 	Name       string
 	Size       int64
 	Generation int64
+	Link       string // a symlink's target, as Cloud Storage FUSE stores symlinks ("" = not a symlink)
 }
+
+// Cloud Storage FUSE's symlinks (cloud-run-volumes.md §3): the object's body is the target, and its metadata says
+// so (goog-reserved-file-is-symlink, since gcsfuse 3.9; gcsfuse_symlink_target, before).
+const (
+	metaSymlink       = "goog-reserved-file-is-symlink"
+	metaSymlinkTarget = "gcsfuse_symlink_target"
+)
 
 // List returns every object under prefix with its generation (one Class A operation per 1,000).
 func (b *Bucket) List(ctx context.Context, prefix string) ([]Object, error) {
 	var out []Object
 	token := ""
 	for {
-		q := url.Values{"prefix": {prefix}, "fields": {"items(name,size,generation),nextPageToken"}}
+		q := url.Values{"prefix": {prefix}, "fields": {"items(name,size,generation,metadata),nextPageToken"}}
 		if token != "" {
 			q.Set("pageToken", token)
 		}
 		var page struct {
 			Items []struct {
-				Name       string `json:"name"`
-				Size       string `json:"size"`
-				Generation string `json:"generation"`
+				Name       string            `json:"name"`
+				Size       string            `json:"size"`
+				Generation string            `json:"generation"`
+				Metadata   map[string]string `json:"metadata"`
 			} `json:"items"`
 			NextPageToken string `json:"nextPageToken"`
 		}
@@ -181,7 +193,11 @@ func (b *Bucket) List(ctx context.Context, prefix string) ([]Object, error) {
 		for _, it := range page.Items {
 			n, _ := strconv.ParseInt(it.Size, 10, 64)
 			g, _ := strconv.ParseInt(it.Generation, 10, 64)
-			out = append(out, Object{Name: it.Name, Size: n, Generation: g})
+			o := Object{Name: it.Name, Size: n, Generation: g}
+			if it.Metadata[metaSymlink] == "true" || it.Metadata[metaSymlinkTarget] != "" {
+				o.Link = it.Metadata[metaSymlinkTarget]
+			}
+			out = append(out, o)
 		}
 		if page.NextPageToken == "" {
 			return out, nil
@@ -192,12 +208,16 @@ func (b *Bucket) List(ctx context.Context, prefix string) ([]Object, error) {
 
 // Put stores body as object name (a simple media upload, §4) and returns the new generation.
 func (b *Bucket) Put(ctx context.Context, name string, body io.Reader) (int64, error) {
-	q := url.Values{"uploadType": {"media"}, "name": {name}, "fields": {"generation"}}
+	return b.upload(ctx, name, "media", "application/octet-stream", body)
+}
+
+func (b *Bucket) upload(ctx context.Context, name, kind, contentType string, body io.Reader) (int64, error) {
+	q := url.Values{"uploadType": {kind}, "name": {name}, "fields": {"generation"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.endpoint+"/upload/storage/v1/b/"+url.PathEscape(b.name)+"/o?"+q.Encode(), body)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := b.hc.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("put gs://%s/%s: %v: %w", b.name, name, err, errdefs.ErrUnavailable)
@@ -214,6 +234,21 @@ func (b *Bucket) Put(ctx context.Context, name string, body io.Reader) (int64, e
 	}
 	g, _ := strconv.ParseInt(o.Generation, 10, 64)
 	return g, nil
+}
+
+// PutSymlink stores object name as a symlink to target, as Cloud Storage FUSE does (a multipart upload carrying the
+// metadata).
+func (b *Bucket) PutSymlink(ctx context.Context, name, target string) (int64, error) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	meta, _ := json.Marshal(map[string]any{"name": name, "metadata": map[string]string{metaSymlink: "true", metaSymlinkTarget: target}})
+	h := textproto.MIMEHeader{"Content-Type": {"application/json; charset=UTF-8"}}
+	pw, _ := mw.CreatePart(h)
+	pw.Write(meta)
+	pw, _ = mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"application/octet-stream"}})
+	io.WriteString(pw, target)
+	mw.Close()
+	return b.upload(ctx, name, "multipart", "multipart/related; boundary="+mw.Boundary(), &body)
 }
 
 // Get opens object name's contents; the caller closes the reader.

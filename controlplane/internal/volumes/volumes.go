@@ -66,6 +66,8 @@ type Objects interface {
 	List(ctx context.Context, prefix string) ([]Object, error)
 	// Put stores body as object name and returns its generation.
 	Put(ctx context.Context, name string, body io.Reader) (int64, error)
+	// PutSymlink stores object name as a Cloud Storage FUSE symlink to target.
+	PutSymlink(ctx context.Context, name, target string) (int64, error)
 	// Get opens object name's contents (not found: errdefs.ErrNotFound).
 	Get(ctx context.Context, name string) (io.ReadCloser, error)
 }
