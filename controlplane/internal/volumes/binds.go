@@ -231,28 +231,42 @@ func (s *Service) BindChanges(ctx context.Context, owner, id string) ([]BindChan
 			out = append(out, BindChange{Path: name, Size: o.Size, Link: o.Link})
 		}
 	}
+	// A directory is there while an object (or its placeholder) is under it; one that held objects at the
+	// baseline and holds none now was deleted (Cloud Storage has no directories of its own).
+	before, now := dirsOf(bl.Files), dirsOf(seen)
 	var gone []string
 	for name := range bl.Files {
-		if !seen[name] && !(strings.HasSuffix(name, "/") && hasPrefixed(seen, name)) {
+		if !seen[name] && !(strings.HasSuffix(name, "/") && now[name]) {
 			gone = append(gone, name)
 		}
 	}
-	sort.Strings(gone)
+	for d := range before {
+		if !now[d] && !seen[d] {
+			if _, placeholder := bl.Files[d]; !placeholder {
+				gone = append(gone, d)
+			}
+		}
+	}
+	// Deepest first: a directory's contents before the directory.
+	sort.Sort(sort.Reverse(sort.StringSlice(gone)))
 	for _, name := range gone {
 		out = append(out, BindChange{Path: name, Deleted: true})
 	}
 	return out, nil
 }
 
-// hasPrefixed reports whether a name under dir is still there (an empty directory's placeholder goes away when a
-// file is written in it: the directory is not deleted).
-func hasPrefixed(names map[string]bool, dir string) bool {
+// dirsOf returns every directory ("a/", "a/b/") that holds one of names, and the placeholders among names.
+func dirsOf[V any](names map[string]V) map[string]bool {
+	out := map[string]bool{}
 	for n := range names {
-		if strings.HasPrefix(n, dir) {
-			return true
+		if strings.HasSuffix(n, "/") {
+			out[n] = true
+		}
+		for d := path.Dir(strings.TrimSuffix(n, "/")); d != "." && d != "/"; d = path.Dir(d) {
+			out[d+"/"] = true
 		}
 	}
-	return false
+	return out
 }
 
 // BindFile opens one file of owner's staged bind id.
