@@ -155,7 +155,9 @@ func (m *Manager) Prepare(ctx context.Context, name string, body []byte) ([]byte
 		uses = append(uses, use{src: src, ro: ro, mustHave: true})
 	}
 	if changed {
-		hc["Binds"], _ = json.Marshal(binds)
+		if binds != nil {
+			hc["Binds"], _ = json.Marshal(binds)
+		}
 		if mounts != nil {
 			hc["Mounts"], _ = json.Marshal(mounts)
 		}
