@@ -7,7 +7,7 @@ import "net/url"
 // Only localproxy can read the files a bind (`-v /abs/path:/ctr`, `--mount type=bind`) names. Before it forwards a
 // container create, it sends each bind's source as a tar stream (paths relative to the source) to
 //
-//	POST   BindsPath                      body: tar → 201 {"Id": ID}
+//	POST   BindsPath[?file=1]             body: tar → 201 {"Id": ID} (file=1: one file, a single-file bind)
 //	GET    BindsPath/{id}/changes         → [{"Path", "Size", "Deleted"}] since the staging or the last sync
 //	GET    BindsPath/{id}/files?path=P    → the file's bytes as the container left them
 //	POST   BindsPath/{id}/synced          → 204: the current files become the reference for the next changes

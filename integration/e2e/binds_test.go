@@ -220,3 +220,25 @@ func TestBindConflictKeepsLaptopCopy(t *testing.T) {
 		}
 	}
 }
+
+// TestBindSingleFile: a bind of one file (`-v ./config.yml:/etc/app/config.yml`) is read inside as on Docker, at a
+// path the image lacks, and a write to it comes back to the laptop's file.
+func TestBindSingleFile(t *testing.T) {
+	for _, e := range engines(t) {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "config.yml")
+		if err := os.WriteFile(file, []byte("k: laptop\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.must(t, "run", "--rm", "-v", file+":/etc/app/config.yml:ro", "alpine", "cat", "/etc/app/config.yml"); got != "k: laptop\n" {
+			t.Errorf("%s: the file inside reads %q", e.name, got)
+		}
+		e.must(t, "run", "--rm", "-v", file+":/etc/app/config.yml", "alpine", "sh", "-c", "echo 'k: container' > /etc/app/config.yml")
+		if b, _ := os.ReadFile(file); string(b) != "k: container\n" {
+			t.Errorf("%s: after the run the laptop's file is %q", e.name, b)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("%s: the file's directory holds %d entries, want only the file", e.name, len(entries))
+		}
+	}
+}

@@ -57,7 +57,7 @@ type TemplateVolume struct {
 func TemplateFor(spec containers.LaunchSpec, serviceAccount string, timeout time.Duration) Template {
 	var vols []TemplateVolume
 	for _, m := range spec.Mounts {
-		v := TemplateVolume{Path: m.Destination, ReadOnly: m.ReadOnly}
+		v := TemplateVolume{Path: m.MountPath(), ReadOnly: m.ReadOnly}
 		if m.Type == mount.TypeTmpfs {
 			v.Memory, v.SizeBytes = true, m.SizeBytes
 		} else {

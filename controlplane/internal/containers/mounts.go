@@ -19,12 +19,15 @@ import (
 // Run Cloud Storage volume), a bind (a staged copy of the client's directory, mounted as a volume is) or a tmpfs
 // (a Cloud Run in-memory volume).
 type Mount struct {
-	Type        mount.Type // mount.TypeVolume, mount.TypeBind or mount.TypeTmpfs
-	Name        string     `json:",omitempty"` // the volume's name
-	Prefix      string     `json:",omitempty"` // the volume's or staged bind's prefix in the bucket
-	Source      string     `json:",omitempty"` // a bind's source path on the client's machine, as inspect shows it
-	BindID      string     `json:",omitempty"` // a bind's staging (volumes.StageBind)
-	Anonymous   bool       `json:",omitempty"`
+	Type   mount.Type // mount.TypeVolume, mount.TypeBind or mount.TypeTmpfs
+	Name   string     `json:",omitempty"` // the volume's name
+	Prefix string     `json:",omitempty"` // the volume's or staged bind's prefix in the bucket
+	Source string     `json:",omitempty"` // a bind's source path on the client's machine, as inspect shows it
+	BindID string     `json:",omitempty"` // a bind's staging (volumes.StageBind)
+	// File is the name of a single-file bind's file in its staging ("" = a directory bind). Cloud Run mounts
+	// directories only: the staging is mounted at MountPath and the agent links Destination to the file there.
+	File        string `json:",omitempty"`
+	Anonymous   bool   `json:",omitempty"`
 	Destination string
 	ReadOnly    bool  `json:",omitempty"`
 	SizeBytes   int64 `json:",omitempty"` // tmpfs size (0: Cloud Run's default, half the memory limit)
@@ -43,9 +46,25 @@ type Volumes interface {
 	Ensure(ctx context.Context, owner, name string, anonymous bool) (string, string, error)
 	// RemoveAnonymous removes those of names that are anonymous volumes no container uses any more.
 	RemoveAnonymous(ctx context.Context, owner string, names []string) error
-	// StagedBind returns the prefix of owner's staged bind id (not found when owner staged no such bind).
-	StagedBind(ctx context.Context, owner, id string) (string, error)
+	// StagedBind returns the prefix of owner's staged bind id and, for a single-file bind, the file's name (not
+	// found when owner staged no such bind).
+	StagedBind(ctx context.Context, owner, id string) (string, string, error)
 }
+
+// fileBindsRoot is where single-file binds' stagings are mounted, out of the way of the image's files.
+const fileBindsRoot = "/.runsock/binds/"
+
+// MountPath is where Cloud Run mounts m: its destination, or for a single-file bind a hidden directory (the
+// agent places the file, FileTarget, at the destination).
+func (m Mount) MountPath() string {
+	if m.File != "" {
+		return fileBindsRoot + m.BindID
+	}
+	return m.Destination
+}
+
+// FileTarget is where a single-file bind's file is once its staging is mounted.
+func (m Mount) FileTarget() string { return m.MountPath() + "/" + m.File }
 
 func invalidMount(format string, args ...any) error {
 	return errorf(errdefs.ErrInvalidArgument, format, args...)
@@ -270,7 +289,7 @@ func (s *Service) ensureEach(ctx context.Context, owner string, ms []Mount) erro
 	for i := range ms {
 		m := &ms[i]
 		if m.Type == mount.TypeBind {
-			prefix, err := s.volumes.StagedBind(ctx, owner, m.BindID)
+			prefix, file, err := s.volumes.StagedBind(ctx, owner, m.BindID)
 			if err != nil {
 				s.removeAnonymous(ctx, owner, ms[:i])
 				if errdefs.IsNotFound(err) {
@@ -278,7 +297,7 @@ func (s *Service) ensureEach(ctx context.Context, owner string, ms []Mount) erro
 				}
 				return err
 			}
-			m.Prefix = prefix
+			m.Prefix, m.File = prefix, file
 			continue
 		}
 		if m.Type != mount.TypeVolume {

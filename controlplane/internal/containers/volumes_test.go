@@ -42,11 +42,11 @@ func (f *fakeVolumes) RemoveAnonymous(_ context.Context, owner string, names []s
 }
 
 // StagedBind knows one staging: alice's "b0".
-func (f *fakeVolumes) StagedBind(_ context.Context, owner, id string) (string, error) {
+func (f *fakeVolumes) StagedBind(_ context.Context, owner, id string) (string, string, error) {
 	if owner != "alice@example.com" || id != "b0" {
-		return "", errdefs.ErrNotFound
+		return "", "", errdefs.ErrNotFound
 	}
-	return "b1/" + owner + "/b0/files/", nil
+	return "b1/" + owner + "/b0/files/", "", nil
 }
 
 // TestContainerBinds: a bind is accepted only when the client's localproxy staged its source for this owner, and

@@ -13,7 +13,7 @@ import (
 // BindBackend stages the client's bind sources and hands their changes back (proxyproto's binds contract); every
 // call is scoped to the caller's own stagings.
 type BindBackend interface {
-	StageBind(ctx context.Context, owner string, r io.Reader) (string, error)
+	StageBind(ctx context.Context, owner string, r io.Reader, file bool) (string, error)
 	BindChanges(ctx context.Context, owner, id string) ([]volumes.BindChange, error)
 	BindFile(ctx context.Context, owner, id, name string) (io.ReadCloser, error)
 	BindSynced(ctx context.Context, owner, id string) error
@@ -42,7 +42,7 @@ func (h *Handler) bindStage(w http.ResponseWriter, r *http.Request, p identity.P
 	if err != nil {
 		return err
 	}
-	id, err := b.StageBind(r.Context(), p.Email, r.Body)
+	id, err := b.StageBind(r.Context(), p.Email, r.Body, r.URL.Query().Get("file") == "1")
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,8 @@ func bindBaseline(owner, id string) string { return BindPrefix(owner, id) + "bas
 // baseline is a staged bind's reference state: object name (relative to files/) → generation.
 type baseline struct {
 	Files map[string]int64 `json:"files"`
+	// File is the name of the one file of a single-file bind ("" = a directory).
+	File string `json:"file,omitempty"`
 }
 
 func noSuchBind(id string) error { return errorf(errdefs.ErrNotFound, "No such staged bind: %s", id) }
@@ -55,7 +57,9 @@ func (s *Service) bindObjects() (Objects, error) {
 // StageBind stores the tar stream r (paths relative to the bind's source; directories, regular files; symlinks are
 // refused by Cloud Storage FUSE's rules below) as a new staged bind of owner and returns its ID. Nothing is left
 // behind when it fails.
-func (s *Service) StageBind(ctx context.Context, owner string, r io.Reader) (string, error) {
+//
+// With file set the archive must hold exactly one regular file at its top: a single-file bind.
+func (s *Service) StageBind(ctx context.Context, owner string, r io.Reader, file bool) (string, error) {
 	objs, err := s.bindObjects()
 	if err != nil {
 		return "", err
@@ -72,6 +76,7 @@ func (s *Service) StageBind(ctx context.Context, owner string, r io.Reader) (str
 	}
 	tr := tar.NewReader(r)
 	var total int64
+	fileName := ""
 	dirs := map[string]bool{}
 	for {
 		h, err := tr.Next()
@@ -92,6 +97,12 @@ func (s *Service) StageBind(ctx context.Context, owner string, r io.Reader) (str
 			}
 			dirs[name] = true
 		case tar.TypeReg:
+			if file {
+				if fileName != "" || strings.Contains(name, "/") {
+					return fail(errorf(errdefs.ErrInvalidArgument, "staging a single-file bind: the archive must hold one file at its top"))
+				}
+				fileName = name
+			}
 			total += h.Size
 			if total > MaxBindBytes {
 				return fail(errorf(errdefs.ErrInvalidArgument, "staging a bind: more than %d MiB, the most a bind may hold", MaxBindBytes>>20))
@@ -117,6 +128,9 @@ func (s *Service) StageBind(ctx context.Context, owner string, r io.Reader) (str
 			return fail(errorf(errdefs.ErrInvalidArgument, "staging a bind: %s: only directories, regular files and symlinks can be staged", name))
 		}
 	}
+	if file && (fileName == "" || len(dirs) > 0) {
+		return fail(errorf(errdefs.ErrInvalidArgument, "staging a single-file bind: the archive must hold one file at its top"))
+	}
 	names := make([]string, 0, len(dirs))
 	for d := range dirs {
 		names = append(names, d)
@@ -130,7 +144,7 @@ func (s *Service) StageBind(ctx context.Context, owner string, r io.Reader) (str
 			return fail(fmt.Errorf("staging a bind: %w", err))
 		}
 	}
-	if err := s.rebase(ctx, objs, owner, id); err != nil {
+	if err := s.rebase(ctx, objs, owner, id, fileName); err != nil {
 		return fail(err)
 	}
 	return id, nil
@@ -149,13 +163,13 @@ func bindEntryName(n string) (string, error) {
 }
 
 // rebase records the bind's current objects as its baseline.
-func (s *Service) rebase(ctx context.Context, objs Objects, owner, id string) error {
+func (s *Service) rebase(ctx context.Context, objs Objects, owner, id, file string) error {
 	files := BindFilesPrefix(owner, id)
 	list, err := objs.List(ctx, files)
 	if err != nil {
 		return fmt.Errorf("bind %s: %w", id, err)
 	}
-	bl := baseline{Files: map[string]int64{}}
+	bl := baseline{Files: map[string]int64{}, File: file}
 	for _, o := range list {
 		bl.Files[strings.TrimPrefix(o.Name, files)] = o.Generation
 	}
@@ -185,17 +199,18 @@ func (s *Service) baseline(ctx context.Context, objs Objects, owner, id string) 
 	return &bl, nil
 }
 
-// StagedBind returns the prefix a container of owner mounts for the staged bind id (404 when owner staged no such
-// bind: another user's ID names nothing of this owner's).
-func (s *Service) StagedBind(ctx context.Context, owner, id string) (string, error) {
+// StagedBind returns the prefix a container of owner mounts for the staged bind id and, for a single-file bind,
+// the file's name (404 when owner staged no such bind: another user's ID names nothing of this owner's).
+func (s *Service) StagedBind(ctx context.Context, owner, id string) (string, string, error) {
 	objs, err := s.bindObjects()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	if _, err := s.baseline(ctx, objs, owner, id); err != nil {
-		return "", err
+	bl, err := s.baseline(ctx, objs, owner, id)
+	if err != nil {
+		return "", "", err
 	}
-	return BindFilesPrefix(owner, id), nil
+	return BindFilesPrefix(owner, id), bl.File, nil
 }
 
 // BindChange is one path of a staged bind that differs from its baseline. A path ending in "/" is a directory.
@@ -295,10 +310,11 @@ func (s *Service) BindSynced(ctx context.Context, owner, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.baseline(ctx, objs, owner, id); err != nil {
+	bl, err := s.baseline(ctx, objs, owner, id)
+	if err != nil {
 		return err
 	}
-	return s.rebase(ctx, objs, owner, id)
+	return s.rebase(ctx, objs, owner, id, bl.File)
 }
 
 // RemoveBind deletes owner's staged bind id and its files.

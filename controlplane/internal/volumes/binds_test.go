@@ -47,12 +47,12 @@ func tarOf(t *testing.T, entries ...string) io.Reader {
 func TestStagedBindRoundTrip(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	id, err := f.svc.StageBind(ctx, alice, tarOf(t, "./", "a.txt", "one", "sub/", "sub/b.txt", "two", "empty/", "gone.txt", "bye", "link -> sub/b.txt"))
+	id, err := f.svc.StageBind(ctx, alice, tarOf(t, "./", "a.txt", "one", "sub/", "sub/b.txt", "two", "empty/", "gone.txt", "bye", "link -> sub/b.txt"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix, err := f.svc.StagedBind(ctx, alice, id)
-	if err != nil || prefix != volumes.BindFilesPrefix(alice, id) {
+	prefix, file, err := f.svc.StagedBind(ctx, alice, id)
+	if err != nil || prefix != volumes.BindFilesPrefix(alice, id) || file != "" {
 		t.Fatalf("StagedBind = %q, %v", prefix, err)
 	}
 	root := filepath.Join(f.dir, filepath.FromSlash(prefix))
@@ -70,7 +70,7 @@ func TestStagedBindRoundTrip(t *testing.T) {
 	}
 
 	// Bob can neither mount, read, list nor remove alice's staging.
-	if _, err := f.svc.StagedBind(ctx, bob, id); !errdefs.IsNotFound(err) {
+	if _, _, err := f.svc.StagedBind(ctx, bob, id); !errdefs.IsNotFound(err) {
 		t.Fatalf("bob StagedBind: %v", err)
 	}
 	if _, err := f.svc.BindChanges(ctx, bob, id); !errdefs.IsNotFound(err) {
@@ -115,8 +115,22 @@ func TestStagedBindRoundTrip(t *testing.T) {
 	if err := f.svc.RemoveBind(ctx, alice, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.StagedBind(ctx, alice, id); !errdefs.IsNotFound(err) {
+	if _, _, err := f.svc.StagedBind(ctx, alice, id); !errdefs.IsNotFound(err) {
 		t.Fatalf("StagedBind after remove: %v", err)
+	}
+
+	// A single-file bind: one file at the archive's top, its name recorded.
+	fid, err := f.svc.StageBind(ctx, alice, tarOf(t, "config.yml", "k: v\n"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, file, err := f.svc.StagedBind(ctx, alice, fid); err != nil || file != "config.yml" {
+		t.Fatalf("single-file StagedBind = %q, %v", file, err)
+	}
+	for _, bad := range [][]string{{"a/config.yml", "x"}, {"a", "x", "b", "y"}, {"d/"}} {
+		if _, err := f.svc.StageBind(ctx, alice, tarOf(t, bad...), true); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("single-file staging of %v: %v", bad, err)
+		}
 	}
 }
 
@@ -125,7 +139,7 @@ func TestStageBindRefuses(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	for _, name := range []string{"../etc/passwd", "/etc/passwd", "a/../../b"} {
-		if _, err := f.svc.StageBind(ctx, alice, tarOf(t, name, "x")); !errdefs.IsInvalidArgument(err) {
+		if _, err := f.svc.StageBind(ctx, alice, tarOf(t, name, "x"), false); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -133,7 +147,7 @@ func TestStageBindRefuses(t *testing.T) {
 	tw := tar.NewWriter(&buf)
 	tw.WriteHeader(&tar.Header{Name: "fifo", Typeflag: tar.TypeFifo})
 	tw.Close()
-	if _, err := f.svc.StageBind(ctx, alice, &buf); !errdefs.IsInvalidArgument(err) {
+	if _, err := f.svc.StageBind(ctx, alice, &buf, false); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("fifo: %v", err)
 	}
 	entries, _ := os.ReadDir(filepath.Join(f.dir, "b1", volumes.OwnerKey(alice)))

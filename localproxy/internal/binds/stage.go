@@ -214,19 +214,27 @@ func (m *Manager) stage(ctx context.Context, src string, mustHave bool) (*bindRe
 	case err != nil:
 		return nil, badRequest("invalid mount config for type \"bind\": %v", err)
 	}
-	if !fi.IsDir() {
-		return nil, badRequest("runsock cannot bind-mount the single file %s yet (Cloud Run mounts directories): bind its directory, or copy it in with docker cp", src)
-	}
-	entries, total, err := walk(src)
-	if err != nil {
-		return nil, badRequest("reading bind source %s: %v", src, err)
+	root, query, file := src, "", false
+	var entries []entry
+	var total int64
+	switch {
+	case fi.Mode().IsRegular():
+		// A single-file bind: staged alone; the agent places it at the destination (package agent/internal/filebinds).
+		root, query, file = filepath.Dir(src), "file=1", true
+		entries, total = []entry{{rel: filepath.Base(src), info: fi}}, fi.Size()
+	case fi.IsDir():
+		if entries, total, err = walk(src); err != nil {
+			return nil, badRequest("reading bind source %s: %v", src, err)
+		}
+	default:
+		return nil, badRequest("runsock cannot bind-mount %s: only directories and regular files can be copied to Cloud Run", src)
 	}
 	if total > m.cfg.Limit {
 		return nil, badRequest("bind source %s holds %d MiB of files, more than the %d MiB localproxy copies for a bind (--bind-limit): bind a smaller directory, or use a named volume", src, total>>20, m.cfg.Limit>>20)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(pack(pw, src, entries)) }()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.up.Target(proxyproto.BindsPath, "").String(), pr)
+	go func() { pw.CloseWithError(pack(pw, root, entries)) }()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.up.Target(proxyproto.BindsPath, query).String(), pr)
 	if err != nil {
 		pr.Close()
 		return nil, err
@@ -255,7 +263,7 @@ func (m *Manager) stage(ctx context.Context, src string, mustHave bool) (*bindRe
 	for _, e := range entries {
 		files[e.rel] = stateOf(e.info)
 	}
-	return &bindRecord{ID: out.Id, Source: src, Files: files}, nil
+	return &bindRecord{ID: out.Id, Source: src, File: file, Files: files}, nil
 }
 
 type entry struct {

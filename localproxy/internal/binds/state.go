@@ -21,6 +21,7 @@ type bindRecord struct {
 	ID       string
 	Source   string
 	ReadOnly bool `json:",omitempty"` // every use of the source in the container is read-only: nothing flows back
+	File     bool `json:",omitempty"` // Source is a file (a single-file bind): its staging holds that file alone
 	// Files is the laptop's tree as last uploaded or synced (relative path → state): a file whose state differs now
 	// was changed on the laptop since.
 	Files map[string]fileState

@@ -82,7 +82,14 @@ func (m *Manager) syncBind(ctx context.Context, br *bindRecord, rep *Report) err
 		if rel == "" || strings.HasPrefix(rel, "/") || containsDotDot(rel) {
 			continue // never outside the source
 		}
-		local := filepath.Join(br.Source, filepath.FromSlash(rel))
+		root := br.Source
+		if br.File {
+			root = filepath.Dir(br.Source) // the staging holds the file by its name
+			if rel != filepath.Base(br.Source) {
+				continue
+			}
+		}
+		local := filepath.Join(root, filepath.FromSlash(rel))
 		dir := strings.HasSuffix(c.Path, "/")
 		key := rel
 		if dir {
