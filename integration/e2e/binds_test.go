@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,4 +242,68 @@ func TestBindSingleFile(t *testing.T) {
 			t.Errorf("%s: the file's directory holds %d entries, want only the file", e.name, len(entries))
 		}
 	}
+}
+
+// bindProxy runs a localproxy for email on socket with its own state directory; stop kills it (a laptop gone
+// offline) and waits for it.
+func bindProxy(t *testing.T, email, socket, state string) (stop func()) {
+	t.Helper()
+	token := fmt.Sprintf("curl -fsS '%s/gcpsim/v1/idtoken?email=%s&audience=%s'", stack.issuer, email, stack.controlPlane)
+	cmd := exec.Command(filepath.Join(stack.root, ".dev", "bin", "localproxy"), "--socket", socket, "--state-dir", state,
+		"--url", stack.controlPlane, "--ca-file", stack.devCA, "--token-command", token)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cmd.Process.Kill()
+			cmd.Wait()
+			os.Remove(socket)
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("localproxy log:\n%s", logs.String())
+		}
+	})
+	waitFor(t, 20*time.Second, "localproxy socket", func() bool { _, err := os.Stat(socket); return err == nil })
+	return stop
+}
+
+// TestBindOfflineAtExit: when localproxy is not running as a container with a read-write bind exits, the changes
+// wait in Cloud Storage and are written to the laptop when localproxy starts again.
+func TestBindOfflineAtExit(t *testing.T) {
+	email := uniqueName("bindoff") + "@example.com"
+	tmp := t.TempDir()
+	socket, state := filepath.Join(tmp, "docker.sock"), filepath.Join(tmp, "state")
+	host := "unix://" + socket
+	stop := bindProxy(t, email, socket, state)
+	dir := bindTree(t)
+	name := uniqueName("bind-offline")
+	if r := dockerAs(t, host, "", "run", "-d", "--name", name, "-v", dir+":/w", "alpine", "sh", "-c", "sleep 4; echo offline > /w/offline.txt"); r.code != 0 {
+		t.Fatal(r)
+	}
+	stop() // the laptop goes away while the container runs
+
+	// Watch it exit through another localproxy of the same user (it staged nothing, so it writes nothing back).
+	other := startLocalProxy(t, email)
+	t.Cleanup(func() { dockerAs(t, other, "", "rm", "-f", name) })
+	waitFor(t, 90*time.Second, name+" to exit", func() bool {
+		r := dockerAs(t, other, "", "inspect", "-f", "{{.State.Status}}", name)
+		return strings.TrimSpace(r.stdout) == "exited"
+	})
+	if _, err := os.Stat(filepath.Join(dir, "offline.txt")); err == nil {
+		t.Fatal("the change reached the laptop while its localproxy was not running")
+	}
+
+	bindProxy(t, email, socket, state) // back online: the pending changes are written back
+	waitFor(t, 30*time.Second, "offline.txt back on the laptop", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "offline.txt"))
+		return string(b) == "offline\n"
+	})
 }
