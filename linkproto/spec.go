@@ -47,7 +47,11 @@ const (
 	// EnvHealth is the container's healthcheck as a HealthSpec (JSON); unset: the container has none (no HEALTHCHECK,
 	// NONE, or --no-healthcheck).
 	EnvHealth = "RUNSOCK_HEALTH"
-	EnvPrefix = "RUNSOCK_"
+	// EnvFileBinds is the container's single-file binds, JSON [FileBind…]: Cloud Run mounts directories only, so a
+	// file's staging is mounted at a hidden directory and the agent places a symlink to it at the destination
+	// before the main process starts.
+	EnvFileBinds = "RUNSOCK_FILE_BINDS"
+	EnvPrefix    = "RUNSOCK_"
 	// EnvExecution is set by Cloud Run (not the launcher): the short name of the execution a task runs in.
 	EnvExecution = "CLOUD_RUN_EXECUTION"
 )
@@ -305,4 +309,10 @@ func DecodeMeta(meta []byte, v any) error {
 		return fmt.Errorf("linkproto: decode %T: %w", v, err)
 	}
 	return nil
+}
+
+// FileBind is one single-file bind (EnvFileBinds): a symlink at Path to Target, the file in its mounted staging.
+type FileBind struct {
+	Path   string
+	Target string
 }

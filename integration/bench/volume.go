@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 )
 
 const volumeMiB = 100
@@ -52,8 +54,74 @@ func benchVolume(ctx context.Context, e *env) []row {
 	}
 	ref, rs := measure(e.reference), measure(e.runsock)
 	name := fmt.Sprintf("%d MiB through a named volume", volumeMiB)
-	return []row{
+	rows := benchBind(ctx, e)
+	return append([]row{
 		{name: name + fmt.Sprintf(", written by one container (MiB/s, %d runs, less a run doing nothing)", reps), runsock: rs.write, reference: ref.write},
 		{name: name + fmt.Sprintf(", read by the next (MiB/s, %d runs, less a run doing nothing)", reps), runsock: rs.read, reference: ref.read},
+	}, rows...)
+}
+
+// benchBind: 100 MiB through a bind of a directory of this machine: written inside and back in the directory when
+// `docker run` returns (on runsock: staged, mounted from the volumes bucket, written back by localproxy before the
+// wait answers), and read inside from a bind holding it (on runsock: packed and staged at create, then read through
+// the mount). Each figure is the run less the median of the same run doing nothing with an empty bind.
+func benchBind(ctx context.Context, e *env) []row {
+	reps := 3
+	type result struct{ write, read figure }
+	measure := func(s *side) result {
+		root, err := os.MkdirTemp("", "runsock-bench-bind")
+		if err != nil {
+			return result{failed(err), failed(err)}
+		}
+		defer os.RemoveAll(root)
+		empty, out, full := filepath.Join(root, "empty"), filepath.Join(root, "out"), filepath.Join(root, "full")
+		for _, d := range []string{empty, out, full} {
+			os.MkdirAll(d, 0o777)
+		}
+		big := filepath.Join(full, "big")
+		if err := os.WriteFile(big, make([]byte, volumeMiB<<20), 0o644); err != nil {
+			return result{failed(err), failed(err)}
+		}
+		run := func(dir, script string) (float64, error) {
+			d, err := s.timed(ctx, "run", "--rm", "--label", s.label, "-v", dir+":/b", s.image, "sh", "-c", script)
+			return d.Seconds(), err
+		}
+		var base []float64
+		for range reps {
+			d, err := run(empty, "true")
+			if err != nil {
+				return result{failed(err), failed(err)}
+			}
+			base = append(base, d)
+		}
+		b := quantile(base, 0.5)
+		r := result{write: figure{unit: "MiB/s"}, read: figure{unit: "MiB/s"}}
+		for range reps {
+			os.Remove(filepath.Join(out, "big"))
+			d, err := run(out, fmt.Sprintf("head -c %d /dev/zero > /b/big", volumeMiB<<20))
+			if err == nil {
+				if fi, serr := os.Stat(filepath.Join(out, "big")); serr != nil || fi.Size() != volumeMiB<<20 {
+					err = fmt.Errorf("the file is not back in the directory after the run: %v", serr)
+				}
+			}
+			if err != nil {
+				r.write.err = err
+				break
+			}
+			r.write.samples = append(r.write.samples, volumeMiB/max(d-b, 0.001))
+			d, err = run(full, fmt.Sprintf("test $(cat /b/big | wc -c) -eq %d", volumeMiB<<20))
+			if err != nil {
+				r.read.err = err
+				break
+			}
+			r.read.samples = append(r.read.samples, volumeMiB/max(d-b, 0.001))
+		}
+		return r
+	}
+	ref, rs := measure(e.reference), measure(e.runsock)
+	name := fmt.Sprintf("%d MiB through a bind of a local directory", volumeMiB)
+	return []row{
+		{name: name + fmt.Sprintf(", written inside and back in the directory when run returns (MiB/s, %d runs, less a run doing nothing)", reps), runsock: rs.write, reference: ref.write},
+		{name: name + fmt.Sprintf(", read inside, staging included (MiB/s, %d runs, less a run doing nothing)", reps), runsock: rs.read, reference: ref.read},
 	}
 }

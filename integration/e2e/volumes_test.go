@@ -170,7 +170,7 @@ func TestVolumeErrors(t *testing.T) {
 		{[]string{"volume", "create", "v"}, "volume name is too short"},
 		{[]string{"run", "--rm", "-v", "xx:rel", "alpine", "true"}, "mount path must be absolute"},
 		{[]string{"run", "--rm", "-v", "xx:/a:bogus", "alpine", "true"}, "invalid mode: bogus"},
-		{[]string{"run", "--rm", "-v", "/etc:/host-etc", "alpine", "true"}, "cannot bind-mount /etc"},
+		{[]string{"run", "--rm", "--mount", "type=bind,src=/no-such-bind-source-e2e,dst=/x", "alpine", "true"}, "bind source path does not exist"},
 		{[]string{"run", "--rm", "-v", "aa:/same", "-v", "bb:/same", "alpine", "true"}, "Duplicate mount point"},
 	} {
 		r := docker(t, tc.args...)

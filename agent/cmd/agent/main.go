@@ -20,6 +20,7 @@ import (
 	"github.com/runsock/runsock/agent/internal/capture"
 	"github.com/runsock/runsock/agent/internal/dockersock"
 	"github.com/runsock/runsock/agent/internal/health"
+	"github.com/runsock/runsock/agent/internal/filebinds"
 	"github.com/runsock/runsock/agent/internal/link"
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/netns"
@@ -191,6 +192,8 @@ func run() int {
 			log.Warn("network peers did not arrive: starting without them (their names resolve once they do)")
 		}
 	}
+	// Single-file binds are placed with the staged files, before the snapshot: they are not the container's changes.
+	placeErr := filebinds.Place(os.Getenv(linkproto.EnvFileBinds))
 	if snap != nil {
 		if err := snap.Take(); err != nil {
 			log.Warn("filesystem snapshot failed: the container's changes will not be kept", "err", err)
@@ -200,9 +203,12 @@ func run() int {
 	// memory, which the exit report says at once (Cloud Run's own record of it arrives seconds later).
 	oomBefore, oomKnown := procfs.OOMKills()
 	var main *mainproc.Main
-	if arrived {
+	switch {
+	case placeErr != nil:
+		main = mainproc.Failed(ctx, buf, opts, 126, "runsock agent: "+placeErr.Error())
+	case arrived:
 		main = mainproc.Start(ctx, reaper, args, opts, buf)
-	} else {
+	default:
 		main = mainproc.Failed(ctx, buf, opts, 126, "runsock agent: the files copied into the container before its start did not arrive")
 	}
 	srv.SetMain(main)

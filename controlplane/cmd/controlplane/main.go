@@ -107,7 +107,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("resume watchers: %w", err)
 	}
 	defer startReconcile(cfg, st, driver, svc, log)()
-	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Registry: imgs, Volumes: vols.svc, Networks: nets, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
+	api := dockerapi.New(dockerapi.Options{Containers: svc, Images: imageBackend{imgs}, Registry: imgs, Volumes: vols.svc, Binds: vols.svc, Networks: nets, Agent: sessions, Logger: log, FirestoreOps: st.OpCounts,
 		FirestoreDocWrites: func(prefix string, limit int) any { return st.DocumentWrites(prefix, limit) },
 		Info:               dockerapi.Info{Project: cfg.Project, Region: cfg.Region, MaxCPU: containers.MaxCPU, MaxMemory: containers.MaxMemory}})
 	handler, authorize, closeIdentity, err := withIdentity(cfg, api, log)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -260,10 +261,18 @@ func (a *Agent) env(c *containers.Container, secret, run string) []string {
 		env = append(env, linkproto.EnvHealth+"="+string(linkproto.EncodeMeta(linkproto.HealthSpec{Cmd: hc.Cmd, Interval: hc.Interval,
 			Timeout: hc.Timeout, StartPeriod: hc.StartPeriod, StartInterval: hc.StartInterval, Retries: hc.Retries})))
 	}
+	var files []linkproto.FileBind
+	for _, m := range c.Mounts {
+		if m.File != "" {
+			files = append(files, linkproto.FileBind{Path: m.Destination, Target: m.FileTarget()})
+		}
+	}
+	fileBinds, _ := json.Marshal(files)
 	for _, kv := range []struct {
 		on       bool
 		key, val string
 	}{
+		{len(files) > 0, linkproto.EnvFileBinds, string(fileBinds)},
 		{a.o.CAPEM != "", linkproto.EnvCA, a.o.CAPEM},
 		{a.o.Audience != "", linkproto.EnvAudience, a.o.Audience},
 		{c.Config.OpenStdin, linkproto.EnvStdin, "1"},

@@ -60,7 +60,7 @@ func TemplateFor(spec containers.LaunchSpec, serviceAccount string, timeout time
 		if m.DockerSocket() {
 			continue // served by the container's agent over its link, not mounted by Cloud Run
 		}
-		v := TemplateVolume{Path: m.Destination, ReadOnly: m.ReadOnly}
+		v := TemplateVolume{Path: m.MountPath(), ReadOnly: m.ReadOnly}
 		if m.Type == mount.TypeTmpfs {
 			v.Memory, v.SizeBytes = true, m.SizeBytes
 		} else {

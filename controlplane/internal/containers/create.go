@@ -24,6 +24,8 @@ type CreateRequest struct {
 	Config     container.Config
 	HostConfig container.HostConfig
 	Networking *network.NetworkingConfig
+	// StagedBinds maps the source path of each bind the client's localproxy staged to the staging's ID.
+	StagedBinds map[string]string
 }
 
 // Create makes a container for p: it resolves the image (404 "No such image" makes the docker CLI pull), merges the
@@ -84,7 +86,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req CreateRe
 	if c.HostConfig.RestartPolicy.Name == "" {
 		c.HostConfig.RestartPolicy.Name = container.RestartPolicyDisabled // as Docker records the default
 	}
-	if c.Mounts, err = parseMounts(&c.HostConfig, &c.Config); err != nil {
+	if c.Mounts, err = parseMounts(&c.HostConfig, &c.Config, req.StagedBinds); err != nil {
 		return nil, err
 	}
 	if c.Mounts, err = s.volumesFrom(ctx, p, c.HostConfig.VolumesFrom, c.Mounts); err != nil {

@@ -40,7 +40,7 @@ func TestDockerSocketBindIsTheGrant(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseMounts(&tc.hc, &container.Config{})
+			got, err := parseMounts(&tc.hc, &container.Config{}, nil)
 			if tc.err != "" {
 				if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want a 400 with %q", err, tc.err)

@@ -16,15 +16,19 @@ import (
 )
 
 // Mount is one of a container's mounts as runsock records it: a volume (a prefix of the volumes bucket, a Cloud
-// Run Cloud Storage volume), a tmpfs (a Cloud Run in-memory volume), or the Docker socket (a bind the agent serves:
-// DockerSocket).
+// Run Cloud Storage volume), a bind (a staged copy of the client's directory, mounted as a volume is), a tmpfs (a
+// Cloud Run in-memory volume), or the Docker socket (a bind the agent serves: DockerSocket).
 type Mount struct {
-	Type        mount.Type // mount.TypeVolume, mount.TypeTmpfs or mount.TypeBind
-	Source      string     `json:",omitempty"` // a bind's source as the client named it
-	Mode        string     `json:",omitempty"` // a bind's -v mode as given ("", "ro", "rw"), shown by inspect as Docker shows it
-	Name        string     `json:",omitempty"` // the volume's name
-	Prefix      string     `json:",omitempty"` // the volume's prefix in the bucket (volumes.Prefix)
-	Anonymous   bool       `json:",omitempty"`
+	Type   mount.Type // mount.TypeVolume, mount.TypeBind or mount.TypeTmpfs
+	Name   string     `json:",omitempty"` // the volume's name
+	Prefix string     `json:",omitempty"` // the volume's or staged bind's prefix in the bucket
+	Source string     `json:",omitempty"` // a bind's source path on the client's machine, as inspect shows it
+	Mode   string     `json:",omitempty"` // a Docker socket bind's -v mode as given ("", "ro", "rw"), shown by inspect as Docker shows it
+	BindID string     `json:",omitempty"` // a bind's staging (volumes.StageBind)
+	// File is the name of a single-file bind's file in its staging ("" = a directory bind). Cloud Run mounts
+	// directories only: the staging is mounted at MountPath and the agent links Destination to the file there.
+	File        string `json:",omitempty"`
+	Anonymous   bool   `json:",omitempty"`
 	Destination string
 	ReadOnly    bool  `json:",omitempty"`
 	SizeBytes   int64 `json:",omitempty"` // tmpfs size (0: Cloud Run's default, half the memory limit)
@@ -67,7 +71,25 @@ type Volumes interface {
 	Ensure(ctx context.Context, owner, name string, anonymous bool) (string, string, error)
 	// RemoveAnonymous removes those of names that are anonymous volumes no container uses any more.
 	RemoveAnonymous(ctx context.Context, owner string, names []string) error
+	// StagedBind returns the prefix of owner's staged bind id and, for a single-file bind, the file's name (not
+	// found when owner staged no such bind).
+	StagedBind(ctx context.Context, owner, id string) (string, string, error)
 }
+
+// fileBindsRoot is where single-file binds' stagings are mounted, out of the way of the image's files.
+const fileBindsRoot = "/.runsock/binds/"
+
+// MountPath is where Cloud Run mounts m: its destination, or for a single-file bind a hidden directory (the
+// agent places the file, FileTarget, at the destination).
+func (m Mount) MountPath() string {
+	if m.File != "" {
+		return fileBindsRoot + m.BindID
+	}
+	return m.Destination
+}
+
+// FileTarget is where a single-file bind's file is once its staging is mounted.
+func (m Mount) FileTarget() string { return m.MountPath() + "/" + m.File }
 
 func invalidMount(format string, args ...any) error {
 	return errorf(errdefs.ErrInvalidArgument, format, args...)
@@ -75,9 +97,10 @@ func invalidMount(format string, args ...any) error {
 
 // parseMounts reads every mount a create asks for, as Docker reads them: HostConfig.Binds ("NAME:/path[:ro]"),
 // HostConfig.Mounts (type volume or tmpfs), HostConfig.Tmpfs ("/path": "size=64m"), and Config.Volumes (the
-// image's VOLUME and `-v /path`: anonymous volumes, unless another mount takes that path). Bind mounts of the
-// client's files are refused: runsock cannot reach them yet.
-func parseMounts(hc *container.HostConfig, cfg *container.Config) ([]Mount, error) {
+// image's VOLUME and `-v /path`: anonymous volumes, unless another mount takes that path). A bind of the client's
+// files must have been staged by the client's localproxy: staged maps its source path to the staging's ID; any
+// other bind is refused (a raw API client cannot name the laptop's files).
+func parseMounts(hc *container.HostConfig, cfg *container.Config, staged map[string]string) ([]Mount, error) {
 	var out []Mount
 	seen := map[string]bool{}
 	add := func(m Mount) error {
@@ -93,7 +116,7 @@ func parseMounts(hc *container.HostConfig, cfg *container.Config) ([]Mount, erro
 		return nil
 	}
 	for _, b := range hc.Binds {
-		m, err := parseBind(b)
+		m, err := parseBind(b, staged)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +151,11 @@ func parseMounts(hc *container.HostConfig, cfg *container.Config) ([]Mount, erro
 				m.Source = hm.Source
 				break
 			}
-			return nil, bindRefused(hm.Source)
+			id, ok := staged[hm.Source]
+			if !ok {
+				return nil, bindRefused(hm.Source)
+			}
+			m.Source, m.BindID = hm.Source, id
 		default:
 			return nil, invalidMount("invalid mount config for type %q: runsock mounts volumes and tmpfs only", hm.Type)
 		}
@@ -168,7 +195,7 @@ func parseMounts(hc *container.HostConfig, cfg *container.Config) ([]Mount, erro
 }
 
 func bindRefused(src string) error {
-	return invalidMount("runsock runs containers on Cloud Run Jobs and cannot bind-mount %s from the machine running docker yet; use a named volume (docker volume create, then -v NAME:/path) and docker cp", src)
+	return invalidMount("runsock runs containers on Cloud Run Jobs and cannot bind-mount %s unless localproxy, the only part that can read the machine running docker, copies it: point DOCKER_HOST at localproxy, or use a named volume (docker volume create, then -v NAME:/path) and docker cp", src)
 }
 
 // checkDestination applies Docker's rule (absolute) and Cloud Run's (not '/', nor at or under /dev, /proc, /sys,
@@ -193,8 +220,8 @@ func checkDestination(p string) error {
 }
 
 // parseBind reads one -v: "NAME:/path[:MODE]" (a named volume; MODE a comma list of ro, rw, z, Z, nocopy) or
-// "/host:/path[:MODE]" (a bind mount, refused).
-func parseBind(spec string) (Mount, error) {
+// "/host:/path[:MODE]" (a bind mount: staged by localproxy, else refused).
+func parseBind(spec string, staged map[string]string) (Mount, error) {
 	parts := strings.Split(spec, ":")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return Mount{}, invalidMount("invalid volume specification: '%s'", spec)
@@ -203,10 +230,14 @@ func parseBind(spec string) (Mount, error) {
 	if IsDockerSocket(src) {
 		return parseDockerSocketBind(spec, parts)
 	}
-	if strings.HasPrefix(src, "/") || strings.HasPrefix(src, ".") || strings.HasPrefix(src, "~") {
-		return Mount{}, bindRefused(src)
-	}
 	m := Mount{Type: mount.TypeVolume, Name: src, Destination: dst}
+	if strings.HasPrefix(src, "/") || strings.HasPrefix(src, ".") || strings.HasPrefix(src, "~") {
+		id, ok := staged[src]
+		if !ok {
+			return Mount{}, bindRefused(src)
+		}
+		m = Mount{Type: mount.TypeBind, Source: src, BindID: id, Destination: dst}
+	}
 	if len(parts) == 3 {
 		for _, mode := range strings.Split(parts[2], ",") {
 			switch mode {
@@ -300,7 +331,7 @@ func (s *Service) ensureVolumes(ctx context.Context, owner string, ms *[]Mount) 
 	if s.volumes == nil {
 		kept := (*ms)[:0]
 		for _, m := range *ms {
-			if m.Type == mount.TypeVolume && !m.implicit {
+			if m.Type == mount.TypeVolume && !m.implicit || m.Type == mount.TypeBind && !m.DockerSocket() {
 				return errorf(errdefs.ErrNotImplemented, "volumes are not configured on this control plane (no volumes bucket)")
 			}
 			if m.Type != mount.TypeVolume {
@@ -316,6 +347,21 @@ func (s *Service) ensureVolumes(ctx context.Context, owner string, ms *[]Mount) 
 func (s *Service) ensureEach(ctx context.Context, owner string, ms []Mount) error {
 	for i := range ms {
 		m := &ms[i]
+		if m.Type == mount.TypeBind {
+			if m.DockerSocket() {
+				continue // served by the agent: nothing to stage or ensure
+			}
+			prefix, file, err := s.volumes.StagedBind(ctx, owner, m.BindID)
+			if err != nil {
+				s.removeAnonymous(ctx, owner, ms[:i])
+				if errdefs.IsNotFound(err) {
+					return bindRefused(m.Source)
+				}
+				return err
+			}
+			m.Prefix, m.File = prefix, file
+			continue
+		}
 		if m.Type != mount.TypeVolume || m.Prefix != "" {
 			continue // a tmpfs, or a --volumes-from source's volume: it exists (Docker gets it, and announces no create)
 		}

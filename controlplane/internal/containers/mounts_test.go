@@ -51,7 +51,7 @@ func TestParseMounts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseMounts(&tc.hc, &tc.cfg)
+			got, err := parseMounts(&tc.hc, &tc.cfg, nil)
 			if tc.err != "" {
 				if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want a 400 with %q", err, tc.err)

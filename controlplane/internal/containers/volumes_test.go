@@ -41,6 +41,49 @@ func (f *fakeVolumes) RemoveAnonymous(_ context.Context, owner string, names []s
 	return nil
 }
 
+// StagedBind knows one staging: alice's "b0".
+func (f *fakeVolumes) StagedBind(_ context.Context, owner, id string) (string, string, error) {
+	if owner != "alice@example.com" || id != "b0" {
+		return "", "", errdefs.ErrNotFound
+	}
+	return "b1/" + owner + "/b0/files/", "", nil
+}
+
+// TestContainerBinds: a bind is accepted only when the client's localproxy staged its source for this owner, and
+// becomes a mount of the staging's prefix, the client's path kept for inspect; :ro is kept.
+func TestContainerBinds(t *testing.T) {
+	ctx := context.Background()
+	st, l, vols := containerstest.NewStore(), containerstest.NewLauncher(), &fakeVolumes{vols: map[string]bool{}}
+	s := containers.New(containers.Options{Store: st, Launcher: l, Images: containerstest.Images{}, Volumes: vols})
+	defer s.Close()
+	staged := map[string]string{"/home/alice/src": "b0"}
+	for _, tc := range []struct {
+		name string
+		hc   container.HostConfig
+	}{
+		{"-v", container.HostConfig{Binds: []string{"/home/alice/src:/src:ro"}}},
+		{"--mount", container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeBind, Source: "/home/alice/src", Target: "/src", ReadOnly: true}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := s.Create(ctx, alice, containers.CreateRequest{Config: container.Config{Image: "alpine"}, HostConfig: tc.hc, StagedBinds: staged})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := containers.Mount{Type: mount.TypeBind, Source: "/home/alice/src", BindID: "b0", Prefix: "b1/alice@example.com/b0/files/", Destination: "/src", ReadOnly: true}
+			if len(c.Mounts) != 1 || c.Mounts[0] != want {
+				t.Fatalf("mounts = %+v, want %+v", c.Mounts, want)
+			}
+			// Not staged, or staged by someone else: refused, as a raw API client naming a path is.
+			if _, err := s.Create(ctx, alice, containers.CreateRequest{Config: container.Config{Image: "alpine"}, HostConfig: tc.hc}); !errdefs.IsInvalidArgument(err) {
+				t.Fatalf("unstaged bind: %v", err)
+			}
+			if _, err := s.Create(ctx, bob, containers.CreateRequest{Config: container.Config{Image: "alpine"}, HostConfig: tc.hc, StagedBinds: staged}); !errdefs.IsInvalidArgument(err) {
+				t.Fatalf("bob naming alice's staging: %v", err)
+			}
+		})
+	}
+}
+
 func TestContainerVolumes(t *testing.T) {
 	ctx := context.Background()
 	st, l, vols := containerstest.NewStore(), containerstest.NewLauncher(), &fakeVolumes{vols: map[string]bool{}}

@@ -24,6 +24,13 @@ func (h *Handler) containerCreate(w http.ResponseWriter, r *http.Request, p iden
 	if body.HostConfig != nil {
 		req.HostConfig = *body.HostConfig
 	}
+	if v := r.Header.Get(proxyproto.StagedBindsHeader); v != "" {
+		staged, err := proxyproto.DecodeStagedBinds(v)
+		if err != nil {
+			return invalid("invalid %s header: %v", proxyproto.StagedBindsHeader, err)
+		}
+		req.StagedBinds = staged
+	}
 	c, err := h.c.Create(r.Context(), p, req)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"net/http/httptest"
@@ -45,8 +46,18 @@ func (fakeLogs) Logs(ctx context.Context, t containers.LogTarget, o containers.L
 // package's own tests use gcpsim's Cloud Storage).
 type noObjects struct{}
 
-func (noObjects) DeletePrefix(context.Context, string) (int64, error) { return 0, nil }
-func (noObjects) Usage(context.Context, string) (int64, error)        { return 0, nil }
+func (noObjects) DeletePrefix(context.Context, string) (int64, error)         { return 0, nil }
+func (noObjects) Usage(context.Context, string) (int64, error)                { return 0, nil }
+func (noObjects) List(context.Context, string, int) ([]volumes.Object, error) { return nil, nil }
+func (noObjects) Put(context.Context, string, io.Reader) (int64, error) {
+	return 0, errdefs.ErrNotImplemented
+}
+func (noObjects) PutSymlink(context.Context, string, string) (int64, error) {
+	return 0, errdefs.ErrNotImplemented
+}
+func (noObjects) Open(context.Context, string) (io.ReadCloser, error) {
+	return nil, errdefs.ErrNotFound
+}
 
 type env struct {
 	url   string

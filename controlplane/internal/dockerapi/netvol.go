@@ -31,6 +31,7 @@ func (h *Handler) netVolRoutes() {
 	h.handle("POST /networks/{id}/connect", h.networkConnect)
 	h.handle("POST /networks/{id}/disconnect", h.networkDisconnect)
 	h.volumeRoutes()
+	h.bindRoutes()
 }
 
 // nets is the network backend, or an answer saying there is none.

@@ -78,8 +78,10 @@ type Options struct {
 	Volumes VolumeBackend
 	// Networks serves /networks (nil: those routes answer 501).
 	Networks NetworkBackend
-	Info     Info
-	Logger   *slog.Logger
+	// Binds stages the client's bind sources (proxyproto.BindsPath; nil: those routes answer 501).
+	Binds  BindBackend
+	Info   Info
+	Logger *slog.Logger
 	// FirestoreOps, when set, reports the container state store's Firestore document reads, writes and queries since
 	// start to admins (GET /runsock/v1/debug/firestore), so benchmarks can count what a docker command costs.
 	FirestoreOps func() map[string]int64
@@ -104,7 +106,8 @@ type Handler struct {
 	// patterns are the registered routes, in registration order (Routes).
 	patterns []string
 
-	nets NetworkBackend
+	nets  NetworkBackend
+	binds BindBackend
 
 	mu      sync.Mutex
 	streams map[io.Closer]struct{} // hijacked connections, closed by CloseStreams
@@ -119,7 +122,7 @@ func New(o Options) *Handler {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	h := &Handler{ops: o.FirestoreOps, docWrites: o.FirestoreDocWrites, c: o.Containers, img: o.Images, agent: o.Agent, registry: o.Registry, vol: o.Volumes, info: o.Info, log: log, mux: http.NewServeMux(),
-		streams: map[io.Closer]struct{}{}, nets: o.Networks}
+		streams: map[io.Closer]struct{}{}, nets: o.Networks, binds: o.Binds}
 	h.routes()
 	return h
 }

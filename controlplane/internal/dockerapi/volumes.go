@@ -161,13 +161,17 @@ func (h *Handler) mountPoints(c *containers.Container) []container.MountPoint {
 		if m.ReadOnly {
 			mp.Mode = "ro"
 		}
-		if m.DockerSocket() {
-			mp.Source, mp.Mode, mp.Propagation = m.Source, m.Mode, mount.PropagationRPrivate
-		}
-		if m.Type == mount.TypeVolume {
+		switch m.Type {
+		case mount.TypeVolume:
 			mp.Name, mp.Driver = m.Name, volumes.Driver
 			if h.vol != nil {
 				mp.Source = "gs://" + h.vol.Bucket() + "/" + m.Prefix
+			}
+		case mount.TypeBind:
+			// As Docker shows a bind: the client's path, private propagation (the staged copy is runsock's business).
+			mp.Source, mp.Propagation = m.Source, mount.PropagationRPrivate
+			if m.DockerSocket() {
+				mp.Mode = m.Mode // as given, as Docker shows it
 			}
 		}
 		out = append(out, mp)

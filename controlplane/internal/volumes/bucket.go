@@ -1,11 +1,14 @@
 package volumes
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -109,6 +112,32 @@ type apiError struct {
 	} `json:"error"`
 }
 
+// responseError is nil for a success, else the JSON API's error classified by kind.
+func responseError(resp *http.Response) error {
+	if resp.StatusCode < 300 {
+		return nil
+	}
+	var e apiError
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	json.Unmarshal(body, &e)
+	msg := e.Error.Message
+	if msg == "" {
+		msg = resp.Status
+	}
+	var kind error = errdefs.ErrUnknown
+	switch {
+	case resp.StatusCode == http.StatusConflict:
+		kind = errdefs.ErrConflict
+	case resp.StatusCode == http.StatusNotFound:
+		kind = errdefs.ErrNotFound
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		kind = errdefs.ErrPermissionDenied
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		kind = errdefs.ErrUnavailable
+	}
+	return fmt.Errorf("cloud storage: %s: %w", msg, kind)
+}
+
 func (b *Bucket) do(ctx context.Context, method, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, b.endpoint+path, nil)
 	if err != nil {
@@ -132,27 +161,9 @@ func (b *Bucket) send(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cloud storage: %v: %w", err, errdefs.ErrUnavailable)
 	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		var e apiError
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		json.Unmarshal(body, &e)
-		msg := e.Error.Message
-		if msg == "" {
-			msg = resp.Status
-		}
-		var kind error = errdefs.ErrUnknown
-		switch {
-		case resp.StatusCode == http.StatusConflict:
-			kind = errdefs.ErrConflict
-		case resp.StatusCode == http.StatusNotFound:
-			kind = errdefs.ErrNotFound
-		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-			kind = errdefs.ErrPermissionDenied
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-			kind = errdefs.ErrUnavailable
-		}
-		return nil, fmt.Errorf("cloud storage: %s: %w", msg, kind)
+	if err := responseError(resp); err != nil {
+		resp.Body.Close()
+		return nil, err
 	}
 	return resp, nil
 }
@@ -161,18 +172,20 @@ func (b *Bucket) send(req *http.Request) (*http.Response, error) {
 // when gcsfuse stored a symlink there (cloud-run-volumes.md §4.4: metadata goog-reserved-file-is-symlink or
 // gcsfuse_symlink_target).
 type Object struct {
-	Name    string
-	Size    int64
-	Updated time.Time
-	Symlink string
+	Name       string
+	Size       int64
+	Generation int64
+	Updated    time.Time
+	Symlink    string
 }
 
 type objectsPage struct {
 	Items []struct {
-		Name     string            `json:"name"`
-		Size     string            `json:"size"`
-		Updated  string            `json:"updated"`
-		Metadata map[string]string `json:"metadata"`
+		Name       string            `json:"name"`
+		Size       string            `json:"size"`
+		Generation string            `json:"generation"`
+		Updated    string            `json:"updated"`
+		Metadata   map[string]string `json:"metadata"`
 	} `json:"items"`
 	NextPageToken string `json:"nextPageToken"`
 }
@@ -183,7 +196,7 @@ func (b *Bucket) List(ctx context.Context, prefix string, max int) ([]Object, er
 	var out []Object
 	token := ""
 	for {
-		q := url.Values{"prefix": {prefix}, "fields": {"items(name,size,updated,metadata),nextPageToken"}}
+		q := url.Values{"prefix": {prefix}, "fields": {"items(name,size,generation,updated,metadata),nextPageToken"}}
 		if max > 0 {
 			q.Set("maxResults", strconv.Itoa(max-len(out)))
 		}
@@ -197,9 +210,10 @@ func (b *Bucket) List(ctx context.Context, prefix string, max int) ([]Object, er
 		for _, it := range page.Items {
 			o := Object{Name: it.Name}
 			o.Size, _ = strconv.ParseInt(it.Size, 10, 64)
+			o.Generation, _ = strconv.ParseInt(it.Generation, 10, 64)
 			o.Updated, _ = time.Parse(time.RFC3339Nano, it.Updated)
-			if it.Metadata["goog-reserved-file-is-symlink"] == "true" || it.Metadata["gcsfuse_symlink_target"] != "" {
-				o.Symlink = it.Metadata["gcsfuse_symlink_target"]
+			if it.Metadata[metaSymlink] == "true" || it.Metadata[metaSymlinkTarget] != "" {
+				o.Symlink = it.Metadata[metaSymlinkTarget]
 			}
 			out = append(out, o)
 		}
@@ -223,42 +237,71 @@ func (b *Bucket) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	return resp.Body, nil
 }
 
-// Write stores an object of size bytes read from r (objects.insert, a Class A operation): a media upload, or, for
-// a symlink (target != ""), a multipart upload with gcsfuse's symlink metadata and the target as the body, as
-// gcsfuse ≥ 3.9 writes one. An object whose name ends in "/" is a directory placeholder, as gcsfuse's mkdir makes.
+// Write stores an object of size bytes read from r (objects.insert, a Class A operation), or, for a symlink
+// (target != ""), one carrying gcsfuse's symlink metadata with the target as the body, as gcsfuse ≥ 3.9 writes
+// one. An object whose name ends in "/" is a directory placeholder, as gcsfuse's mkdir makes.
 func (b *Bucket) Write(ctx context.Context, name string, r io.Reader, size int64, target string) error {
-	base := b.endpoint + "/upload/storage/v1/b/" + url.PathEscape(b.name) + "/o?"
-	var req *http.Request
 	var err error
-	if target == "" {
-		if size == 0 {
-			r = http.NoBody // a zero ContentLength with a body would be sent chunked
-		}
-		q := url.Values{"uploadType": {"media"}, "name": {name}, "fields": {"name"}}
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, base+q.Encode(), r)
-		if err == nil {
-			req.ContentLength = size
-			req.Header.Set("Content-Type", "application/octet-stream")
-		}
+	if target != "" {
+		_, err = b.PutSymlink(ctx, name, target)
 	} else {
-		meta, _ := json.Marshal(map[string]any{"name": name, "metadata": map[string]string{
-			"goog-reserved-file-is-symlink": "true", "gcsfuse_symlink_target": target}})
-		const boundary = "runsock-symlink-boundary"
-		body := "--" + boundary + "\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n" + string(meta) +
-			"\r\n--" + boundary + "\r\nContent-Type: application/octet-stream\r\n\r\n" + target + "\r\n--" + boundary + "--\r\n"
-		q := url.Values{"uploadType": {"multipart"}, "fields": {"name"}}
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, base+q.Encode(), strings.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", "multipart/related; boundary="+boundary)
-		}
+		_, err = b.upload(ctx, name, "media", "application/octet-stream", r, size)
 	}
+	return err
+}
+
+// Cloud Storage FUSE's symlinks (cloud-run-volumes.md §3): the object's body is the target, and its metadata says
+// so (goog-reserved-file-is-symlink, since gcsfuse 3.9; gcsfuse_symlink_target, before).
+const (
+	metaSymlink       = "goog-reserved-file-is-symlink"
+	metaSymlinkTarget = "gcsfuse_symlink_target"
+)
+
+// Put stores body as object name (a simple media upload, §4) and returns the new generation.
+func (b *Bucket) Put(ctx context.Context, name string, body io.Reader) (int64, error) {
+	return b.upload(ctx, name, "media", "application/octet-stream", body, -1)
+}
+
+// upload stores body as object name (size bytes; < 0: unknown) and returns the new generation.
+func (b *Bucket) upload(ctx context.Context, name, kind, contentType string, body io.Reader, size int64) (int64, error) {
+	if size == 0 {
+		body = http.NoBody // a zero ContentLength with a body would be sent chunked
+	}
+	q := url.Values{"uploadType": {kind}, "name": {name}, "fields": {"generation"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.endpoint+"/upload/storage/v1/b/"+url.PathEscape(b.name)+"/o?"+q.Encode(), body)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	if size >= 0 {
+		req.ContentLength = size
+	}
+	req.Header.Set("Content-Type", contentType)
 	resp, err := b.send(req)
 	if err != nil {
-		return fmt.Errorf("write gs://%s/%s: %w", b.name, name, err)
+		return 0, fmt.Errorf("put gs://%s/%s: %w", b.name, name, err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	return resp.Body.Close()
+	defer resp.Body.Close()
+	var o struct {
+		Generation string `json:"generation"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil {
+		return 0, fmt.Errorf("put gs://%s/%s: reading the answer: %w", b.name, name, err)
+	}
+	g, _ := strconv.ParseInt(o.Generation, 10, 64)
+	return g, nil
+}
+
+// PutSymlink stores object name as a symlink to target, as Cloud Storage FUSE does (a multipart upload carrying the
+// metadata).
+func (b *Bucket) PutSymlink(ctx context.Context, name, target string) (int64, error) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	meta, _ := json.Marshal(map[string]any{"name": name, "metadata": map[string]string{metaSymlink: "true", metaSymlinkTarget: target}})
+	h := textproto.MIMEHeader{"Content-Type": {"application/json; charset=UTF-8"}}
+	pw, _ := mw.CreatePart(h)
+	pw.Write(meta)
+	pw, _ = mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"application/octet-stream"}})
+	io.WriteString(pw, target)
+	mw.Close()
+	return b.upload(ctx, name, "multipart", "multipart/related; boundary="+mw.Boundary(), &body, int64(body.Len()))
 }

@@ -62,6 +62,14 @@ type Objects interface {
 	DeletePrefix(ctx context.Context, prefix string) (int64, error)
 	// Usage returns the bytes stored under prefix.
 	Usage(ctx context.Context, prefix string) (int64, error)
+	// List returns the objects under prefix in name order, at most max of them (0: all).
+	List(ctx context.Context, prefix string, max int) ([]Object, error)
+	// Put stores body as object name and returns its generation.
+	Put(ctx context.Context, name string, body io.Reader) (int64, error)
+	// PutSymlink stores object name as a Cloud Storage FUSE symlink to target.
+	PutSymlink(ctx context.Context, name, target string) (int64, error)
+	// Open opens object name's contents (not found: errdefs.ErrNotFound).
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
 }
 
 // Config configures a Service.

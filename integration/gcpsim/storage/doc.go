@@ -13,7 +13,8 @@
 // Differences from Google, stated in ../README.md: an object's generation is its file's modification time in
 // nanoseconds; metageneration is always 1; an empty directory is the placeholder object "dir/"; an object "a" and
 // an object "a/b" cannot both exist (a file cannot also be a directory: 409); contentType and custom metadata are
-// not kept (served as application/octet-stream).
+// not kept (served as application/octet-stream), except Cloud Storage FUSE's symlink metadata: such an object is
+// kept as a symlink file, as gcsfuse shows it to tasks, and a task's symlink is served as one (upload.go).
 //
 // The package runs no goroutines and imports no other gcpsim package.
 package storage

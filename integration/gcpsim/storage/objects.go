@@ -39,22 +39,23 @@ func (s *Server) objectPath(bucket, name string) (string, error) {
 
 // object is the JSON object resource (cloud-run-volumes.md §4.2).
 type object struct {
-	Kind           string `json:"kind"`
-	ID             string `json:"id"`
-	SelfLink       string `json:"selfLink"`
-	MediaLink      string `json:"mediaLink"`
-	Name           string `json:"name"`
-	Bucket         string `json:"bucket"`
-	Generation     string `json:"generation"`
-	Metageneration string `json:"metageneration"`
-	ContentType    string `json:"contentType"`
-	StorageClass   string `json:"storageClass"`
-	Size           string `json:"size"`
-	MD5Hash        string `json:"md5Hash,omitempty"`
-	CRC32C         string `json:"crc32c,omitempty"`
-	Etag           string `json:"etag"`
-	TimeCreated    string `json:"timeCreated"`
-	Updated        string `json:"updated"`
+	Kind           string            `json:"kind"`
+	ID             string            `json:"id"`
+	SelfLink       string            `json:"selfLink"`
+	MediaLink      string            `json:"mediaLink"`
+	Name           string            `json:"name"`
+	Bucket         string            `json:"bucket"`
+	Generation     string            `json:"generation"`
+	Metageneration string            `json:"metageneration"`
+	ContentType    string            `json:"contentType"`
+	StorageClass   string            `json:"storageClass"`
+	Size           string            `json:"size"`
+	MD5Hash        string            `json:"md5Hash,omitempty"`
+	CRC32C         string            `json:"crc32c,omitempty"`
+	Etag           string            `json:"etag"`
+	TimeCreated    string            `json:"timeCreated"`
+	Updated        string            `json:"updated"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
 }
 
 func generation(fi fs.FileInfo) int64 { return fi.ModTime().UnixNano() }
@@ -65,8 +66,8 @@ func (s *Server) stat(bucket, name string) (string, fs.FileInfo, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	fi, err := os.Stat(p)
-	if err != nil || fi.IsDir() != strings.HasSuffix(name, "/") || !(fi.IsDir() || fi.Mode().IsRegular()) {
+	fi, err := os.Lstat(p)
+	if err != nil || fi.IsDir() != strings.HasSuffix(name, "/") || !(fi.IsDir() || fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0) {
 		return "", nil, errNoObject(bucket, name)
 	}
 	return p, fi, nil
@@ -79,12 +80,20 @@ func (s *Server) resource(bucket, name string, fi fs.FileInfo, withHashes bool, 
 	if fi.IsDir() {
 		size = 0
 	}
+	var meta map[string]string
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(path)
+		if err != nil {
+			return object{}, err
+		}
+		size, meta = int64(len(target)), map[string]string{metaSymlink: "true", metaSymlinkTarget: target}
+	}
 	o := object{Kind: "storage#object", ID: fmt.Sprintf("%s/%s/%d", bucket, name, gen), Name: name, Bucket: bucket,
 		SelfLink:   "https://www.googleapis.com/storage/v1/b/" + bucket + "/o/" + url.PathEscape(name),
 		MediaLink:  "https://storage.googleapis.com/download/storage/v1/b/" + bucket + "/o/" + url.PathEscape(name) + "?generation=" + strconv.FormatInt(gen, 10) + "&alt=media",
 		Generation: strconv.FormatInt(gen, 10), Metageneration: "1", ContentType: "application/octet-stream",
 		StorageClass: "STANDARD", Size: strconv.FormatInt(size, 10), Etag: base64.StdEncoding.EncodeToString([]byte(strconv.FormatInt(gen, 16))),
-		TimeCreated: t, Updated: t}
+		TimeCreated: t, Updated: t, Metadata: meta}
 	if withHashes {
 		md, crc, err := hashes(path, fi)
 		if err != nil {
@@ -97,7 +106,13 @@ func (s *Server) resource(bucket, name string, fi fs.FileInfo, withHashes bool, 
 
 func hashes(path string, fi fs.FileInfo) (md5b64, crcb64 string, err error) {
 	m, c := md5.New(), crc32.New(castagnoli)
-	if !fi.IsDir() {
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "", "", err
+		}
+		io.WriteString(io.MultiWriter(m, c), target)
+	} else if !fi.IsDir() {
 		f, err := os.Open(path)
 		if err != nil {
 			return "", "", err
@@ -194,6 +209,16 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, b, name, p s
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	if fi.Mode()&fs.ModeSymlink != 0 { // a symlink object's body is its target
+		target, err := os.Readlink(p)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		h.Set("X-Goog-Stored-Content-Length", strconv.Itoa(len(target)))
+		io.WriteString(w, target)
+		return
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		writeError(w, err)
@@ -257,7 +282,7 @@ func (s *Server) names(bucket, prefix string) ([]string, error) {
 				}
 				return nil
 			}
-		case !d.Type().IsRegular():
+		case !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0:
 			return nil
 		}
 		if strings.HasPrefix(name, prefix) {

@@ -45,7 +45,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var m struct {
-			Name string `json:"name"`
+			Name     string            `json:"name"`
+			Metadata map[string]string `json:"metadata"`
 		}
 		if err := json.NewDecoder(meta).Decode(&m); err != nil {
 			writeError(w, errInvalid("multipart upload: metadata: %v", err))
@@ -59,6 +60,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		name := m.Name
 		if name == "" {
 			name = q.Get("name")
+		}
+		if isSymlink(m.Metadata) {
+			s.finishSymlink(w, b, name, q, media)
+			return
 		}
 		s.finish(w, r, b, name, q, media)
 	case "resumable":
@@ -110,7 +115,9 @@ func (s *Server) commit(w http.ResponseWriter, b, name, p, tmp string, q map[str
 	if strings.HasSuffix(name, "/") {
 		err = os.MkdirAll(p, 0o777) // a placeholder: the body of "dir/" objects is empty in practice
 	} else {
-		os.Chmod(tmp, 0o666) // task containers run as any user; the object belongs to no one
+		if fi, lerr := os.Lstat(tmp); lerr == nil && fi.Mode().IsRegular() {
+			os.Chmod(tmp, 0o666) // task containers run as any user; the object belongs to no one
+		}
 		err = os.Rename(tmp, p)
 	}
 	if err != nil {
@@ -267,4 +274,42 @@ func (s *Server) resumeUpload(w http.ResponseWriter, r *http.Request, b, id stri
 		return
 	}
 	s.commit(w, b, sess.Name, p, base, sess.Query)
+}
+
+// Symlinks, as Cloud Storage FUSE stores them (cloud-run-volumes.md §3: object body = target, metadata
+// goog-reserved-file-is-symlink=true, and the legacy gcsfuse_symlink_target): gcpsim keeps such an object as a
+// symlink file, which is what gcsfuse shows the tasks that mount the bucket, and a symlink a task makes in a mounted
+// bucket is listed and read as such an object.
+const (
+	metaSymlink       = "goog-reserved-file-is-symlink"
+	metaSymlinkTarget = "gcsfuse_symlink_target"
+)
+
+func isSymlink(meta map[string]string) bool { return meta[metaSymlink] == "true" }
+
+// finishSymlink stores object name as a symlink to body's contents.
+func (s *Server) finishSymlink(w http.ResponseWriter, b, name string, q map[string][]string, body io.Reader) {
+	p, err := s.objectPath(b, name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	target, err := io.ReadAll(io.LimitReader(body, 4096))
+	if err != nil || len(target) == 0 || strings.HasSuffix(name, "/") {
+		writeError(w, errInvalid("symlink object %q: a non-empty target is required", name))
+		return
+	}
+	tmp := filepath.Join(s.cfg.Dir, ".uploads", "link-"+hex.EncodeToString(randomBytes(8)))
+	if err := os.Symlink(string(target), tmp); err != nil {
+		writeError(w, err)
+		return
+	}
+	defer os.Remove(tmp)
+	s.commit(w, b, name, p, tmp, q)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }

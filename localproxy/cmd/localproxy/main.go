@@ -3,11 +3,14 @@
 //
 //	localproxy [flags]          serve (point DOCKER_HOST at unix://SOCKET)
 //	localproxy status [flags]   check identity, reachability and versions
+//	localproxy sync [flags] CONTAINER   write a container's bind mount changes back now
 //	localproxy version
 package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runsock/runsock/localproxy/internal/binds"
 	"github.com/runsock/runsock/localproxy/internal/config"
 	"github.com/runsock/runsock/localproxy/internal/forward"
 	"github.com/runsock/runsock/localproxy/internal/ports"
@@ -33,7 +37,7 @@ var version = "dev"
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "status" || args[0] == "version" || args[0] == "serve") {
+	if len(args) > 0 && (args[0] == "status" || args[0] == "version" || args[0] == "serve" || args[0] == "sync") {
 		cmd, args = args[0], args[1:]
 	}
 	if cmd == "version" {
@@ -60,6 +64,9 @@ func run(ctx context.Context, cmd string, args []string) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if cmd == "sync" && serving(cfg.Socket) {
+		return syncBinds(ctx, cfg.Socket, nil, cfg.Args) // the running localproxy holds the state: it syncs
+	}
 	fetch, err := tokenFetcher(ctx, cfg)
 	if err != nil {
 		return err
@@ -72,7 +79,12 @@ func run(ctx context.Context, cmd string, args []string) error {
 	if cmd == "status" {
 		return status.Run(ctx, os.Stdout, status.Check{URL: cfg.URL, Up: up, Tokens: toks, Version: version})
 	}
-	return serve(ctx, cfg, up, log)
+	bm := binds.New(up, binds.Config{Socket: cfg.Socket, StateDir: bindStateDir(cfg), Limit: cfg.BindLimit << 20}, log)
+	defer bm.Close()
+	if cmd == "sync" {
+		return syncBinds(ctx, cfg.Socket, bm, cfg.Args)
+	}
+	return serve(ctx, cfg, up, bm, log)
 }
 
 func tokenFetcher(ctx context.Context, cfg config.Config) (tokens.Fetcher, error) {
@@ -85,11 +97,12 @@ func tokenFetcher(ctx context.Context, cfg config.Config) (tokens.Fetcher, error
 	return tokens.Google(ctx, tokens.GoogleConfig{Audience: cfg.URL, CredentialsFile: cfg.Credentials, Impersonate: cfg.Impersonate})
 }
 
-func serve(ctx context.Context, cfg config.Config, up *upstream.Client, log *slog.Logger) error {
+func serve(ctx context.Context, cfg config.Config, up *upstream.Client, bm *binds.Manager, log *slog.Logger) error {
 	pub := ports.New(up, log)
 	defer pub.Close()
 	pub.ReopenInBackground()
-	proxy := forward.New(up, pub, log)
+	bm.Start() // write back what containers changed while this localproxy was not running, then follow exits
+	proxy := forward.NewWithBinds(up, pub, bm, log)
 	defer proxy.Close()
 	lns, err := listen(cfg)
 	if err != nil {
@@ -156,4 +169,11 @@ func listen(cfg config.Config) ([]net.Listener, error) {
 		lns = append(lns, tln)
 	}
 	return lns, nil
+}
+
+// bindStateDir is where this localproxy keeps its binds' state: one directory per socket, so two localproxies of
+// one user (two sockets) never write back each other's containers.
+func bindStateDir(cfg config.Config) string {
+	sum := sha256.Sum256([]byte(cfg.Socket))
+	return filepath.Join(cfg.StateDir, "binds", hex.EncodeToString(sum[:6]))
 }

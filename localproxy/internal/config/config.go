@@ -32,6 +32,13 @@ type Config struct {
 	Impersonate string
 	// Debug turns on debug logs. --debug.
 	Debug bool
+	// StateDir keeps what localproxy staged for bind mounts, so changes not yet written back survive a restart.
+	// --state-dir, RUNSOCK_STATE_DIR. Default $XDG_STATE_HOME/runsock, else ~/.local/state/runsock.
+	StateDir string
+	// BindLimit is the most a bind mount's files may hold, in MiB. --bind-limit. Default 1024 (the control plane's).
+	BindLimit int64
+	// Args are the arguments after the flags (localproxy sync CONTAINER).
+	Args []string
 }
 
 // Parse reads args (without the program name or subcommand) and the environment.
@@ -47,9 +54,15 @@ func Parse(name string, args []string) (Config, error) {
 	fs.StringVar(&c.Credentials, "credentials", "", "Google credentials JSON (default: Application Default Credentials)")
 	fs.StringVar(&c.Impersonate, "impersonate", os.Getenv("RUNSOCK_IMPERSONATE"), "service account to impersonate")
 	fs.BoolVar(&c.Debug, "debug", false, "debug logging")
+	fs.StringVar(&c.StateDir, "state-dir", firstEnv("RUNSOCK_STATE_DIR"), "where bind mounts' state is kept (default $XDG_STATE_HOME/runsock)")
+	fs.Int64Var(&c.BindLimit, "bind-limit", 1024, "most MiB of files a bind mount may hold")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	if c.StateDir == "" {
+		c.StateDir = defaultStateDir()
+	}
+	c.Args = fs.Args()
 	return c, c.validate()
 }
 
@@ -65,6 +78,9 @@ func (c Config) validate() error {
 	}
 	if c.Socket == "" {
 		p = append(p, errors.New("no socket path: pass --socket"))
+	}
+	if c.BindLimit <= 0 || c.BindLimit > 1024 {
+		p = append(p, errors.New("--bind-limit: want 1 to 1024 MiB (the control plane takes no more)"))
 	}
 	return errors.Join(p...)
 }
@@ -108,6 +124,16 @@ func defaultSocket() string {
 	}
 	if h, err := os.UserHomeDir(); err == nil {
 		return filepath.Join(h, ".runsock", "docker.sock")
+	}
+	return ""
+}
+
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "runsock")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "runsock")
 	}
 	return ""
 }

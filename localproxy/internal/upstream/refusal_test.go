@@ -48,11 +48,12 @@ func TestFrontEndRefusalsBecomeDockerErrors(t *testing.T) {
 		}
 		req, _ := http.NewRequest("GET", c.Target("/v1.50/containers/json", "").String(), nil)
 		resp, err := c.RoundTrip(req)
-		srv.Close()
 		if err != nil {
+			srv.Close()
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
+		b, _ := io.ReadAll(resp.Body) // before the server closes: its close may cut the body short
+		srv.Close()
 		if resp.StatusCode != tt.status {
 			t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
 		}
