@@ -19,8 +19,8 @@ import (
 
 	"github.com/runsock/runsock/agent/internal/capture"
 	"github.com/runsock/runsock/agent/internal/dockersock"
-	"github.com/runsock/runsock/agent/internal/health"
 	"github.com/runsock/runsock/agent/internal/filebinds"
+	"github.com/runsock/runsock/agent/internal/health"
 	"github.com/runsock/runsock/agent/internal/link"
 	"github.com/runsock/runsock/agent/internal/mainproc"
 	"github.com/runsock/runsock/agent/internal/netns"
