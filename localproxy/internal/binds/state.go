@@ -14,6 +14,9 @@ type record struct {
 	Container string
 	Name      string        `json:",omitempty"`
 	Binds     []*bindRecord // one per distinct source
+	// finished is set (under the container's lock) once its stagings are being removed: a sync still waiting for
+	// the lock must not read a staging half deleted, which would look like the container deleting the files.
+	finished bool
 }
 
 // bindRecord is one staged source.

@@ -44,6 +44,14 @@ func (m *Manager) syncRecord(ctx context.Context, r *record) (Report, error) {
 	l := m.lock(r.Container)
 	l.Lock()
 	defer l.Unlock()
+	if r.finished {
+		return Report{}, nil // written back by finish already
+	}
+	return m.syncLocked(ctx, r)
+}
+
+// syncLocked is syncRecord with the container's lock held.
+func (m *Manager) syncLocked(ctx context.Context, r *record) (Report, error) {
 	var rep Report
 	for _, br := range r.Binds {
 		if br.ReadOnly {
@@ -257,13 +265,20 @@ func (e *httpError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg
 
 // finish syncs r, then removes its stagings: its container is gone.
 func (m *Manager) finish(ctx context.Context, r *record) {
-	if _, err := m.syncRecord(ctx, r); err != nil {
+	l := m.lock(r.Container)
+	l.Lock()
+	defer l.Unlock()
+	if r.finished {
+		return
+	}
+	if _, err := m.syncLocked(ctx, r); err != nil {
 		var he *httpError
 		if !errors.As(err, &he) || he.status != http.StatusNotFound {
 			m.log.Warn("binds: changes not written back; kept for the next start", "container", r.Container, "err", err)
 			return
 		}
 	}
+	r.finished = true
 	for _, br := range r.Binds {
 		m.removeStaging(ctx, br.ID)
 	}
