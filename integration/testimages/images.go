@@ -27,7 +27,7 @@ import (
 const BusyboxPath = "/usr/bin/busybox"
 
 // Names are the images this package builds.
-var Names = []string{"alpine", "busybox", "httpd", "volume"}
+var Names = []string{"alpine", "busybox", "httpd", "volume", "nonroot"}
 
 // epoch is the time on every file and the image's creation, so that builds are reproducible.
 var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -45,7 +45,9 @@ var base struct {
 
 // Image builds one of Names: /bin/busybox with a symlink for each of its applets (sh, echo, cat, sleep, httpd, …),
 // /etc/{os-release,hostname,passwd,group} with root and nobody, /tmp (1777). alpine and busybox run `sh`; httpd
-// serves /www/index.html with `httpd -f -p 8080 -h /www` and exposes 8080/tcp; volume runs `sh` with VOLUME /data.
+// serves /www/index.html with `httpd -f -p 8080 -h /www` and exposes 8080/tcp; volume runs `sh` with VOLUME /data;
+// nonroot is alpine with USER nobody (an image whose user cannot write /etc/hosts) and this machine's glibc getent
+// (GetentPath with the libraries ldd names), so names resolve as a glibc program resolves them.
 // The image is for this machine's architecture (that of its busybox) and the same build gives the same digest.
 func Image(name string) (v1.Image, error) {
 	if !slices.Contains(Names, name) {
@@ -72,6 +74,14 @@ func Image(name string) (v1.Image, error) {
 	if name == "volume" {
 		// An image with a VOLUME, as database images have: each container gets an anonymous volume at /data.
 		cfg.Volumes = map[string]struct{}{"/data": {}}
+	}
+	if name == "nonroot" {
+		cfg.User = "nobody"
+		getent, err := getentLayer()
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, getent)
 	}
 	cfg.Labels = map[string]string{"org.opencontainers.image.title": name, "org.opencontainers.image.vendor": "runsock test images"}
 
@@ -143,6 +153,44 @@ func baseLayer() (v1.Layer, error) {
 		files = append(files, file{name: applet, mode: fs.ModeSymlink | 0o777, link: "/bin/busybox"})
 	}
 	return layerOf(files)
+}
+
+// GetentPath is glibc's getent (Debian's libc-bin), copied into the nonroot image with its libraries.
+const GetentPath = "/usr/bin/getent"
+
+// getentLayer holds GetentPath and every library `ldd` says it loads, at the paths it loads them from.
+func getentLayer() (v1.Layer, error) {
+	out, err := exec.Command("ldd", GetentPath).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s (apt-get install libc-bin): %w", GetentPath, err)
+	}
+	paths := []string{GetentPath}
+	for _, line := range strings.Split(string(out), "\n") {
+		// "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/") {
+			paths = append(paths, f[2])
+		} else if len(f) >= 1 && strings.HasPrefix(f[0], "/") {
+			paths = append(paths, f[0])
+		}
+	}
+	var dirs, files []file
+	seen := map[string]bool{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p) // through symlinks: the image gets the file at the path the loader asks for
+		if err != nil {
+			return nil, fmt.Errorf("getent layer: %w", err)
+		}
+		rel := strings.TrimPrefix(p, "/")
+		var parents []file
+		for d := path.Dir(rel); d != "." && !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+			parents = append([]file{{name: d, mode: fs.ModeDir | 0o755}}, parents...)
+		}
+		dirs = append(dirs, parents...)
+		files = append(files, file{name: rel, mode: 0o755, data: data})
+	}
+	return layerOf(append(dirs, files...))
 }
 
 func osRelease(version string) string {

@@ -86,6 +86,9 @@ func TestImageContents(t *testing.T) {
 			if _, ok := cf.Config.Volumes["/data"]; ok != (n == "volume") {
 				t.Errorf("%s: VOLUME /data = %v, want it only on the volume image", n, ok)
 			}
+			if wantUser := map[bool]string{true: "nobody"}[n == "nonroot"]; cf.Config.User != wantUser {
+				t.Errorf("%s: User = %q, want %q", n, cf.Config.User, wantUser)
+			}
 			if got := strings.Join(cf.Config.Cmd, " "); "["+got+"]" != wantCmd {
 				t.Errorf("Cmd = %v, want %s", cf.Config.Cmd, wantCmd)
 			}
