@@ -19,7 +19,8 @@ const (
 // benchNetwork: two containers on a user-defined network — connection setup (one small HTTP fetch per new
 // connection, by name) and throughput (one 128 MiB fetch) from one to the other, beside the same on the reference
 // engine; and the control plane's CPU and memory while it relays. Timings are docker exec wall times less the wall
-// time of `docker exec c true` on the same side (the exec's own cost), so they are of the network only.
+// time of `docker exec c true` on the same side (the exec's own cost), and connection setup less the same loop
+// without connections (the processes' own cost), so they are of the network only.
 //
 // The client is busybox nc sending an HTTP/1.0 request (the server closes the connection after the body, which ends
 // nc), not busybox wget: the test image's wget dies of SIGSEGV (exit 139) on a user-defined network of runsock
@@ -73,12 +74,23 @@ func benchNetwork(ctx context.Context, e *env) []row {
 			return fail(err)
 		}
 		execCost := medianDuration(base)
-		loop := fmt.Sprintf("i=0; while [ $i -lt %d ]; do [ $(%s) -gt 2 ] || exit 1; i=$((i+1)); done", netConns, fetch("x"))
+		// The same loop with cat in nc's place starts as many processes and connects nowhere: its time (exec
+		// included) is subtracted, so what remains is the connection — name lookup, connect, request, answer, close.
+		loop := func(fetch string) string {
+			return fmt.Sprintf("i=0; while [ $i -lt %d ]; do [ $(%s) -gt 2 ] || exit 1; i=$((i+1)); done", netConns, fetch)
+		}
+		dry, err := repeat(ctx, 3, func(ctx context.Context) (time.Duration, error) {
+			return s.timed(ctx, "exec", cli, "sh", "-c", loop(strings.Replace(fetch("x"), fmt.Sprintf("nc srv %d", netPort), "cat", 1)))
+		})
+		if err != nil {
+			return fail(fmt.Errorf("the loop without connections: %w", err))
+		}
+		dryCost := medianDuration(dry)
 		ds, err := repeat(ctx, max(e.n/4, 3), func(ctx context.Context) (time.Duration, error) {
-			return s.timed(ctx, "exec", cli, "sh", "-c", loop)
+			return s.timed(ctx, "exec", cli, "sh", "-c", loop(fetch("x")))
 		})
 		for _, d := range ds {
-			r.setup.samples = append(r.setup.samples, float64(max(d-execCost, 0))/float64(time.Millisecond)/netConns)
+			r.setup.samples = append(r.setup.samples, float64(max(d-dryCost, 0))/float64(time.Millisecond)/netConns)
 		}
 		r.setup.err = err
 		cpuBefore, _ := cpuSeconds(e.procs["controlplane"])
