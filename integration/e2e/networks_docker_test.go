@@ -44,8 +44,8 @@ func netfinNonroot(e engine) string {
 	return "nonroot:latest"
 }
 
-// An image whose user (nobody) cannot write /etc/hosts still resolves its peers with glibc's getent — by name,
-// alias and short ID — and reaches a peer's port below 1024, as on Docker; the main process and execs run as the
+// An image whose user (nobody) cannot write /etc/hosts still resolves its peers with glibc's getent and musl's
+// resolver — by name, alias and short ID — and reaches a peer's port below 1024, as on Docker; the main process and execs run as the
 // image's user with Docker's groups.
 func TestNetworkNonRootImageResolvesPeers(t *testing.T) {
 	ids := map[string][]string{}
@@ -56,16 +56,19 @@ func TestNetworkNonRootImageResolvesPeers(t *testing.T) {
 		cli := e.run(t, "nrcli", "--network", net, netfinNonroot(e), "sleep", "600")
 		addr := strings.TrimSpace(e.must(t, "inspect", "-f", fmt.Sprintf(`{{with index .NetworkSettings.Networks %q}}{{.IPAddress}}{{end}}`, net), srv))
 		for _, name := range []string{srv, "db", short} {
-			var got string
-			waitFor(t, 30*time.Second, e.name+": getent hosts "+name, func() bool {
-				r := e.docker(t, "exec", cli, "getent", "hosts", name)
-				got = r.stdout
-				return r.code == 0
-			})
-			// glibc's getent prints "ADDRESS NAME…": on runsock the address is the peer's on the network (local to
-			// the caller), on Docker its bridge address.
-			if f := strings.Fields(got); len(f) < 2 || f[0] != addr {
-				t.Errorf("%s: getent hosts %s in %s = %q, want %s first", e.name, name, cli, got, addr)
+			// glibc's getent and musl's getaddrinfo (musl-hosts) print "ADDRESS NAME…": on runsock the address is
+			// the peer's on the network (local to the caller), on Docker its bridge address.
+			for _, resolver := range [][]string{{"getent", "hosts"}, {"musl-hosts"}} {
+				var got string
+				what := strings.Join(append(resolver, name), " ")
+				waitFor(t, 30*time.Second, e.name+": "+what, func() bool {
+					r := e.docker(t, append(append([]string{"exec", cli}, resolver...), name)...)
+					got = r.stdout
+					return r.code == 0
+				})
+				if f := strings.Fields(got); len(f) < 2 || f[0] != addr {
+					t.Errorf("%s: %s in %s = %q, want %s first", e.name, what, cli, got, addr)
+				}
 			}
 		}
 		netfinReach(t, e, cli, "db", 80)
