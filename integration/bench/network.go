@@ -29,7 +29,7 @@ func benchNetwork(ctx context.Context, e *env) []row {
 	type result struct {
 		setup, tput figure
 		cpu         float64 // control-plane CPU seconds during the throughput runs
-		simCPU      float64 // gcpsim's (Google's front end, which both agents' links cross)
+		feCPU       float64 // gcpsim's front ends' (Google's front end, which both agents' links cross)
 		secs        float64 // their wall time
 		rssPeak     float64
 		rssBase     float64
@@ -95,7 +95,7 @@ func benchNetwork(ctx context.Context, e *env) []row {
 		}
 		r.setup.err = err
 		cpuBefore, _ := cpuSeconds(e.procs["controlplane"])
-		simBefore, _ := cpuSeconds(e.procs["gcpsim"])
+		feBefore, _ := cpuSeconds(e.procs["frontends"])
 		r.rssBase, _ = vmRSS(e.procs["controlplane"])
 		r.rssPeak = r.rssBase
 		stop := make(chan struct{})
@@ -134,8 +134,8 @@ func benchNetwork(ctx context.Context, e *env) []row {
 		if err == nil {
 			r.cpu = cpuAfter - cpuBefore
 		}
-		if simAfter, err := cpuSeconds(e.procs["gcpsim"]); err == nil {
-			r.simCPU = simAfter - simBefore
+		if feAfter, err := cpuSeconds(e.procs["frontends"]); err == nil {
+			r.feCPU = feAfter - feBefore
 		}
 		return r
 	}
@@ -153,8 +153,8 @@ func benchNetwork(ctx context.Context, e *env) []row {
 		rows = append(rows,
 			row{name: "controlplane CPU per MiB/s relayed (CPU % of one core ÷ MiB/s, over the throughput runs)",
 				runsock: figure{unit: "%/(MiB/s)", samples: []float64{100 * rs.cpu / rs.secs / mibps}}, reference: failed(errNotApplicable)},
-			row{name: "gcpsim CPU per MiB/s relayed (locally, Google's front end: TLS and HTTP/2 of both agents' links)",
-				runsock: figure{unit: "%/(MiB/s)", samples: []float64{100 * rs.simCPU / rs.secs / mibps}}, reference: failed(errNotApplicable)},
+			row{name: "gcpsim's front ends' CPU per MiB/s relayed (locally, Google's front end: TLS and HTTP/2 of both agents' links)",
+				runsock: figure{unit: "%/(MiB/s)", samples: []float64{100 * rs.feCPU / rs.secs / mibps}}, reference: failed(errNotApplicable)},
 			row{name: "controlplane RSS while relaying (peak − baseline)",
 				runsock:   figure{unit: "MiB", samples: []float64{rs.rssPeak - rs.rssBase}, note: fmt.Sprintf("baseline %.1f", rs.rssBase)},
 				reference: failed(errNotApplicable)})
