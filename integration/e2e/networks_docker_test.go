@@ -84,13 +84,18 @@ func TestNetworkNonRootImageResolvesPeers(t *testing.T) {
 	}
 }
 
-// A hostname resolves in peers too (Docker's DNSNames lists it; the reference engine predates that).
-func TestNetworkHostnameResolvesWithGlibc(t *testing.T) {
+// A hostname resolves in peers too, with glibc and musl (Docker's DNSNames lists it; the reference engine predates
+// that).
+func TestNetworkHostnameResolves(t *testing.T) {
 	e := engine{"runsock", stack.dockerHost}
 	net := netfinNetwork(t, e, "hostname")
 	e.run(t, "hnsrv", "--network", net, "--hostname", "dbhost", "alpine", "sleep", "600")
 	cli := e.run(t, "hncli", "--network", net, netfinNonroot(e), "sleep", "600")
-	waitFor(t, 30*time.Second, "getent hosts dbhost", func() bool { return e.docker(t, "exec", cli, "getent", "hosts", "dbhost").code == 0 })
+	for _, resolver := range [][]string{{"getent", "hosts"}, {"musl-hosts"}} {
+		waitFor(t, 30*time.Second, strings.Join(resolver, " ")+" dbhost", func() bool {
+			return e.docker(t, append(append([]string{"exec", cli}, resolver...), "dbhost")...).code == 0
+		})
+	}
 }
 
 // -p keeps publishing a container that is on a user-defined network, and its peers reach it there too.
