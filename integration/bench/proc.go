@@ -16,7 +16,7 @@ var errNotApplicable = errors.New("not applicable")
 // devPids reads the PIDs scripts/dev recorded in DIR/NAME.pid for the processes the benchmark watches.
 func devPids(dir string) map[string]int {
 	pids := map[string]int{}
-	for _, name := range []string{"controlplane", "localproxy", "gcpsim"} {
+	for _, name := range []string{"controlplane", "localproxy", "gcpsim", "frontends"} {
 		b, err := os.ReadFile(filepath.Join(dir, name+".pid"))
 		if err != nil {
 			continue

@@ -139,4 +139,14 @@ Cells are median / p99 (nearest rank) unless a single value; ratio is runsock's 
   plane. Needed: the control plane publishes the counter — an admin-only ` + "`GET /_runsock/debug/ops`" + ` (or expvar), or
   reads/writes/queries as attributes of each request's log line. The benchmark then reads it before and after a
   batch of ` + "`docker run --rm`" + ` and divides. Its own watchers (events, reconcile) count too, so a quiet stack is needed.
+- **network**: two containers on a new user-defined network: a server (busybox httpd serving a 2-byte file and a
+  128 MiB file, alias ` + "`srv`" + `) and a client. Connection setup: one ` + "`docker exec`" + ` runs 50 fetches of the small
+  file in a row, each a new TCP connection by name (` + "`printf 'GET /x HTTP/1.0…' | nc srv 8080 | wc -c`" + `), n/4
+  samples (at least 3), each sample's wall time less the median of the same loop with ` + "`cat`" + ` in nc's place (as
+  many processes, no connection), divided by 50: name lookup, connect, request, answer and close. Throughput: the 128 MiB file fetched the same
+  way 3 times (byte count checked), exec cost subtracted. While runsock's fetches run, the control plane's user +
+  system CPU time (/proc/PID/stat) and VmRSS (/proc/PID/status, every 20 ms) are read: CPU per MiB/s is the percent
+  of one core it used over those fetches divided by the MiB/s they moved. busybox nc itself is slow (on the host, no
+  containers, it moved the 128 MiB at about 54 MiB/s using 2.1 s of CPU, where busybox wget took 0.6 s), so on a
+  loaded machine it bounds both sides' throughput: the control plane's CPU per MiB/s is the relay's own figure.
 `

@@ -112,11 +112,17 @@ var lastFetch string
 // on this path whether given a name or an address; nc does not) and returns the body and whether it came.
 func fetch(t *testing.T, from, host string, port int) (string, bool) {
 	t.Helper()
-	r := docker(t, "exec", from, "sh", "-c", fmt.Sprintf(`printf 'GET /x HTTP/1.0\r\n\r\n' | nc -w 3 %s %d`, host, port))
+	return fetchOn(t, engine{"runsock", stack.dockerHost}, from, host, port)
+}
+
+// fetchOn is fetch on either engine.
+func fetchOn(t *testing.T, e engine, from, host string, port int) (string, bool) {
+	t.Helper()
+	r := e.docker(t, "exec", from, "sh", "-c", fmt.Sprintf(`printf 'GET /x HTTP/1.0\r\n\r\n' | nc -w 3 %s %d`, host, port))
 	ok := r.code == 0 && strings.HasPrefix(r.stdout, "HTTP/1.") && strings.Contains(r.stdout, " 200 ")
 	if !ok && r.String() != lastFetch {
 		lastFetch = r.String()
-		t.Logf("nc in %s to %s:%d: %s", from, host, port, r)
+		t.Logf("%s: nc in %s to %s:%d: %s", e.name, from, host, port, r)
 	}
 	if !ok {
 		return "", false

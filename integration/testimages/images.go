@@ -27,7 +27,7 @@ import (
 const BusyboxPath = "/usr/bin/busybox"
 
 // Names are the images this package builds.
-var Names = []string{"alpine", "busybox", "httpd", "volume"}
+var Names = []string{"alpine", "busybox", "httpd", "volume", "nonroot"}
 
 // VolumeFiles are the files the volume image has under its VOLUME /data, with their contents.
 var VolumeFiles = map[string]string{
@@ -52,7 +52,11 @@ var base struct {
 // Image builds one of Names: /bin/busybox with a symlink for each of its applets (sh, echo, cat, sleep, httpd, …),
 // /etc/{os-release,hostname,passwd,group} with root and nobody, /tmp (1777). alpine and busybox run `sh`; httpd
 // serves /www/index.html with `httpd -f -p 8080 -h /www` and exposes 8080/tcp; volume runs `sh` with VOLUME /data
-// over the image's files VolumeFiles.
+// over the image's files VolumeFiles;
+// nonroot is alpine with USER nobody (an image whose user cannot write /etc/hosts), this machine's glibc getent
+// (GetentPath with the libraries ldd names) and musl-hosts, a static musl program printing "ADDRESS NAME" as
+// `getent hosts` does (built with musl-gcc), so names resolve as glibc (Debian) and musl (Alpine) programs resolve
+// them.
 // The image is for this machine's architecture (that of its busybox) and the same build gives the same digest.
 func Image(name string) (v1.Image, error) {
 	if !slices.Contains(Names, name) {
@@ -90,6 +94,18 @@ func Image(name string) (v1.Image, error) {
 		}
 		layers = append(layers, data)
 		cfg.Volumes = map[string]struct{}{"/data": {}}
+	}
+	if name == "nonroot" {
+		cfg.User = "nobody"
+		getent, err := getentLayer()
+		if err != nil {
+			return nil, err
+		}
+		musl, err := muslHostsLayer()
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, getent, musl)
 	}
 	cfg.Labels = map[string]string{"org.opencontainers.image.title": name, "org.opencontainers.image.vendor": "runsock test images"}
 
@@ -161,6 +177,90 @@ func baseLayer() (v1.Layer, error) {
 		files = append(files, file{name: applet, mode: fs.ModeSymlink | 0o777, link: "/bin/busybox"})
 	}
 	return layerOf(files)
+}
+
+// ErrNoMusl is returned when musl-gcc is not installed.
+var ErrNoMusl = errors.New("musl-gcc is not installed: run `apt-get install musl-tools`")
+
+// muslHostsSource resolves one name with musl's getaddrinfo (its /etc/hosts, then DNS) and prints the first IPv4
+// address as `getent hosts` prints it.
+const muslHostsSource = `#include <stdio.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+	if (argc != 2) { fprintf(stderr, "usage: musl-hosts NAME\n"); return 2; }
+	struct addrinfo hints = {0}, *res;
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(argv[1], NULL, &hints, &res) != 0) return 2;
+	char buf[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, buf, sizeof buf);
+	printf("%s %s\n", buf, argv[1]);
+	return 0;
+}
+`
+
+// muslHostsLayer holds /usr/bin/musl-hosts, built from muslHostsSource with musl-gcc -static.
+func muslHostsLayer() (v1.Layer, error) {
+	if _, err := exec.LookPath("musl-gcc"); err != nil {
+		return nil, ErrNoMusl
+	}
+	dir, err := os.MkdirTemp("", "testimages-musl")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	src, bin := path.Join(dir, "hosts.c"), path.Join(dir, "musl-hosts")
+	if err := os.WriteFile(src, []byte(muslHostsSource), 0o644); err != nil {
+		return nil, err
+	}
+	if out, err := exec.Command("musl-gcc", "-static", "-Os", "-s", "-o", bin, src).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("musl-gcc: %v: %s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	return layerOf([]file{{name: "usr/bin/musl-hosts", mode: 0o755, data: data}})
+}
+
+// GetentPath is glibc's getent (Debian's libc-bin), copied into the nonroot image with its libraries.
+const GetentPath = "/usr/bin/getent"
+
+// getentLayer holds GetentPath and every library `ldd` says it loads, at the paths it loads them from.
+func getentLayer() (v1.Layer, error) {
+	out, err := exec.Command("ldd", GetentPath).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s (apt-get install libc-bin): %w", GetentPath, err)
+	}
+	paths := []string{GetentPath}
+	for _, line := range strings.Split(string(out), "\n") {
+		// "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/") {
+			paths = append(paths, f[2])
+		} else if len(f) >= 1 && strings.HasPrefix(f[0], "/") {
+			paths = append(paths, f[0])
+		}
+	}
+	var dirs, files []file
+	seen := map[string]bool{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p) // through symlinks: the image gets the file at the path the loader asks for
+		if err != nil {
+			return nil, fmt.Errorf("getent layer: %w", err)
+		}
+		rel := strings.TrimPrefix(p, "/")
+		var parents []file
+		for d := path.Dir(rel); d != "." && !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+			parents = append([]file{{name: d, mode: fs.ModeDir | 0o755}}, parents...)
+		}
+		dirs = append(dirs, parents...)
+		files = append(files, file{name: rel, mode: 0o755, data: data})
+	}
+	return layerOf(append(dirs, files...))
 }
 
 func osRelease(version string) string {

@@ -91,6 +91,9 @@ func TestImageContents(t *testing.T) {
 					t.Errorf("%s: %s = %v, want it only on the volume image", n, f, ok)
 				}
 			}
+			if wantUser := map[bool]string{true: "nobody"}[n == "nonroot"]; cf.Config.User != wantUser {
+				t.Errorf("%s: User = %q, want %q", n, cf.Config.User, wantUser)
+			}
 			if got := strings.Join(cf.Config.Cmd, " "); "["+got+"]" != wantCmd {
 				t.Errorf("Cmd = %v, want %s", cf.Config.Cmd, wantCmd)
 			}

@@ -202,11 +202,11 @@ func (o *Overlay) relay(c *net.TCPConn, ref string, port int) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		buf := make([]byte, linkproto.MaxChunk)
+		var chunks linkproto.Chunker
 		for {
-			n, rerr := c.Read(buf)
-			if n > 0 {
-				if st.Send(&linkproto.Frame{Type: linkproto.FrameData, Data: buf[:n]}) != nil {
+			b, rerr := chunks.Read(c)
+			if len(b) > 0 {
+				if st.Send(&linkproto.Frame{Type: linkproto.FrameData, Data: b}) != nil {
 					return
 				}
 			}

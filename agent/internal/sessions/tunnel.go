@@ -37,11 +37,11 @@ func (s *Server) tunnel(ctx context.Context, port int, st linkproto.FrameStream,
 		}
 		conn.Close()
 	}()
-	buf := make([]byte, linkproto.MaxChunk)
+	var chunks linkproto.Chunker
 	for {
-		n, rerr := conn.Read(buf)
-		if n > 0 {
-			if err := out.send(&linkproto.Frame{Type: linkproto.FrameData, Data: buf[:n]}); err != nil {
+		b, rerr := chunks.Read(conn)
+		if len(b) > 0 {
+			if err := out.send(&linkproto.Frame{Type: linkproto.FrameData, Data: b}); err != nil {
 				return nil
 			}
 		}

@@ -94,7 +94,7 @@ func (l *Layerer) Wrap(ctx context.Context, image string) (Result, error) {
 		return Result{}, fmt.Errorf("agentimage: config of %s: %w", image, err)
 	}
 	args := append(append([]string{"--"}, cf.Config.Entrypoint...), cf.Config.Cmd...)
-	sum := sha256.Sum256([]byte(digest.String() + "\x00" + l.opts.AgentVersion))
+	sum := sha256.Sum256([]byte(digest.String() + "\x00" + l.opts.AgentVersion + "\x00" + layout))
 	target := l.repo.Registry.Repo(l.repo.RepositoryStr(), hex.EncodeToString(sum[:16])).Tag("agent")
 
 	if d, err := remote.Head(target, l.remote(ctx)...); err == nil {
@@ -139,8 +139,19 @@ func isNotFound(err error) bool {
 	return false
 }
 
-// layer appends the agent layer and points the entrypoint at the agent; Env, WorkingDir, User and the rest of the
-// config stay as they are.
+// layout names the shape of a wrapped image; it is part of the cache key so that a change of shape gives new images
+// even for the same agent binary. 2: the agent runs as root (User "0:0").
+const layout = "2"
+
+// layer appends the agent layer, points the entrypoint at the agent and makes it run as root; Env, WorkingDir and
+// the rest of the config stay as they are.
+//
+// Root, whatever the image's USER: the agent must write /etc/hosts (which the runtime mounts writable for root only)
+// and listen on peers' ports below 1024 for the container's names to resolve and its peers' ports to be reachable
+// (docs/networks.md). The image's user is not lost: the container's record keeps it (the control plane reads it from
+// the user's image, not this one) and the agent starts the main process and every exec as that user, with Docker's
+// groups (mainproc.Credential), so `id` shows what Docker shows. It also keeps the agent's link token out of the
+// user's reach: a process of another uid cannot read /proc/1/environ or ptrace the agent.
 func (l *Layerer) layer(base v1.Image, cf *v1.ConfigFile) (v1.Image, error) {
 	mt, err := base.MediaType()
 	if err != nil {
@@ -165,6 +176,7 @@ func (l *Layerer) layer(base v1.Image, cf *v1.ConfigFile) (v1.Image, error) {
 	cfg := cf.Config.DeepCopy()
 	cfg.Entrypoint = []string{AgentPath}
 	cfg.Cmd = append(append([]string{"--"}, cf.Config.Entrypoint...), cf.Config.Cmd...)
+	cfg.User = "0:0"
 	if cfg.Labels == nil {
 		cfg.Labels = map[string]string{}
 	}

@@ -74,7 +74,7 @@ func TestWrapKeepsConfigAddsAgentAndIsReused(t *testing.T) {
 	}
 	got, _ := img.ConfigFile()
 	if !slices.Equal(got.Config.Entrypoint, []string{AgentPath}) || !slices.Equal(got.Config.Env, cfg.Env) ||
-		got.Config.WorkingDir != "/srv" || got.Config.User != "1000:1000" {
+		got.Config.WorkingDir != "/srv" || got.Config.User != "0:0" {
 		t.Fatalf("config %+v", got.Config)
 	}
 	layers, _ := img.Layers()

@@ -123,7 +123,7 @@ func (c *relayConn) Read(p []byte) (int, error) {
 func (c *relayConn) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
-		k := min(len(p), linkproto.MaxChunk)
+		k := min(len(p), linkproto.BulkChunk) // the peer's frames as they came (its agent sized them)
 		if err := c.in.flow.Send(&linkproto.Frame{Type: linkproto.FrameData, Data: p[:k]}); err != nil {
 			return n, err
 		}

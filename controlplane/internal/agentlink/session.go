@@ -77,14 +77,20 @@ func (s *session) abort() {
 	s.close()
 }
 
-// copyIn sends r as Data frames on stream, then a Close frame; each frame carries what one Read returned.
+// copyIn sends r as Data frames on stream, then a Close frame; each frame carries what one Read returned, reads
+// growing from MaxChunk to BulkChunk when r has that much waiting (linkproto.Chunker).
 func (s *session) copyIn(r io.Reader, stream uint8) error {
-	return s.copyFrames(r, stream, linkproto.MaxChunk, func(r io.Reader, buf []byte) (int, error) { return r.Read(buf) })
+	var c linkproto.Chunker
+	return s.copyFrames(stream, func() ([]byte, error) { return c.Read(r) })
 }
 
 // copyBulk is copyIn for bulk data nobody waits on piecemeal (an archive upload): it fills BulkChunk frames.
 func (s *session) copyBulk(r io.Reader, stream uint8) error {
-	return s.copyFrames(r, stream, linkproto.BulkChunk, fill)
+	buf := make([]byte, linkproto.BulkChunk)
+	return s.copyFrames(stream, func() ([]byte, error) {
+		n, err := fill(r, buf)
+		return buf[:n], err
+	})
 }
 
 // fill reads until buf is full or r ends.
@@ -96,12 +102,12 @@ func fill(r io.Reader, buf []byte) (int, error) {
 	return n, err
 }
 
-func (s *session) copyFrames(r io.Reader, stream uint8, size int, read func(io.Reader, []byte) (int, error)) error {
-	buf := make([]byte, size)
+// copyFrames sends what next returns as Data frames until it returns an error; at io.EOF it sends a Close frame.
+func (s *session) copyFrames(stream uint8, next func() ([]byte, error)) error {
 	for {
-		n, err := read(r, buf)
-		if n > 0 {
-			if serr := s.send(&linkproto.Frame{Type: linkproto.FrameData, Stream: stream, Data: buf[:n]}); serr != nil {
+		b, err := next()
+		if len(b) > 0 {
+			if serr := s.send(&linkproto.Frame{Type: linkproto.FrameData, Stream: stream, Data: b}); serr != nil {
 				return serr
 			}
 		}

@@ -115,37 +115,33 @@ func (h *Handler) networkPrune(w http.ResponseWriter, r *http.Request, p identit
 }
 
 func (h *Handler) networkConnect(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
-	nb, err := h.netsOrErr()
-	if err != nil {
-		return err
-	}
 	var req network.ConnectRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	if req.Container == "" {
-		return invalid("container name or ID cannot be empty")
-	}
-	if err := nb.Connect(r.Context(), p, r.PathValue("id"), req); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return h.networkEndpoint(w, r, &req, &req.Container, func(nb NetworkBackend) error {
+		return nb.Connect(r.Context(), p, r.PathValue("id"), req)
+	})
 }
 
 func (h *Handler) networkDisconnect(w http.ResponseWriter, r *http.Request, p identity.Principal) error {
+	var req network.DisconnectRequest
+	return h.networkEndpoint(w, r, &req, &req.Container, func(nb NetworkBackend) error {
+		return nb.Disconnect(r.Context(), p, r.PathValue("id"), req)
+	})
+}
+
+// networkEndpoint serves connect and disconnect, which differ only in their body's type and the backend call: it
+// decodes the body into req, refuses an empty *container (where the body names it) and calls apply.
+func (h *Handler) networkEndpoint(w http.ResponseWriter, r *http.Request, req any, container *string, apply func(NetworkBackend) error) error {
 	nb, err := h.netsOrErr()
 	if err != nil {
 		return err
 	}
-	var req network.DisconnectRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeBody(r, req); err != nil {
 		return err
 	}
-	if req.Container == "" {
+	if *container == "" {
 		return invalid("container name or ID cannot be empty")
 	}
-	if err := nb.Disconnect(r.Context(), p, r.PathValue("id"), req); err != nil {
+	if err := apply(nb); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

@@ -3,6 +3,7 @@ package dockerapi
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,10 +82,26 @@ func endpoints(c *containers.Container) map[string]*network.EndpointSettings {
 				es.MacAddress = network.HardwareAddr(hw)
 			}
 			if name != network.NetworkBridge && name != network.NetworkHost && name != network.NetworkNone {
-				es.DNSNames = append(append([]string{c.Name}, ep.Aliases...), c.ID[:12])
+				es.DNSNames = dnsNames(c, ep)
 			}
 		}
 		out[name] = es
+	}
+	return out
+}
+
+// dnsNames are the names an endpoint resolves by, in Docker's order (moby's buildEndpointDNSNames): the container's
+// name, its aliases on the network, its short ID, its hostname; each once.
+func dnsNames(c *containers.Container, ep *containers.Endpoint) []string {
+	names := append(append([]string{c.Name}, ep.Aliases...), c.ID[:12])
+	if c.Config.Hostname != "" {
+		names = append(names, c.Config.Hostname)
+	}
+	var out []string
+	for _, n := range names {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
 	}
 	return out
 }

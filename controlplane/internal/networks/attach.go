@@ -39,25 +39,27 @@ func (s *Service) Attach(ctx context.Context, c *containers.Container, nc *netwo
 	}
 	owner := identity.Principal{Email: c.Owner}
 	c.Networks = map[string]*containers.Endpoint{}
-	for i, ref := range names {
-		cfg := cfgs[ref]
-		if cfg == nil && i == 0 {
-			cfg = cfgs[network.NetworkDefault]
+	err := func() error {
+		for i, ref := range names {
+			cfg := cfgs[ref]
+			if cfg == nil && i == 0 {
+				cfg = cfgs[network.NetworkDefault]
+			}
+			ep, name, err := s.join(ctx, owner, c, ref, cfg)
+			if err != nil {
+				return err
+			}
+			c.Networks[name] = ep
 		}
-		ep, name, err := s.join(ctx, owner, c, ref, cfg)
-		if err != nil {
-			s.Release(ctx, c)
-			c.Networks = nil
-			return err
+		if len(c.HostConfig.Links) > 0 {
+			return s.checkLinks(ctx, owner, c.HostConfig.Links)
 		}
-		c.Networks[name] = ep
-	}
-	if len(c.HostConfig.Links) > 0 {
-		if err := s.checkLinks(ctx, owner, c.HostConfig.Links); err != nil {
-			s.Release(ctx, c)
-			c.Networks = nil
-			return err
-		}
+		return nil
+	}()
+	if err != nil {
+		s.Release(ctx, c)
+		c.Networks = nil
+		return err
 	}
 	s.notify(c.Owner)
 	return nil
@@ -171,20 +173,10 @@ func parseMAC(s string) (network.HardwareAddr, error) {
 // removed container is reclaimed by freeAddr's next caller only after a manual fix, so they are worth seeing.
 func (s *Service) Release(ctx context.Context, c *containers.Container) {
 	for name, ep := range c.Networks {
-		if isBuiltin(name) || ep.IPAddress == "" {
+		if isBuiltin(name) {
 			continue
 		}
-		_, err := s.store.UpdateNetwork(ctx, ep.NetworkID, func(n *Network) error {
-			for a, id := range n.Addrs {
-				if id == c.ID {
-					delete(n.Addrs, a)
-				}
-			}
-			return nil
-		})
-		if err != nil && !errdefs.IsNotFound(err) {
-			s.log.Warn("release network address", "network", name, "container", c.ID, "err", err)
-		}
+		s.releaseOne(ctx, c.ID, ep)
 	}
 	s.notify(c.Owner)
 }
@@ -192,19 +184,9 @@ func (s *Service) Release(ctx context.Context, c *containers.Container) {
 // Connect is POST /networks/{id}/connect: p's container joins the network, running or not; a running one's peers
 // learn it at once (the Overlay).
 func (s *Service) Connect(ctx context.Context, p identity.Principal, ref string, req network.ConnectRequest) error {
-	n, name, err := s.find(ctx, p, ref)
+	n, name, c, err := s.endpointOf(ctx, p, ref, req.Container)
 	if err != nil {
 		return err
-	}
-	if n == nil && name != network.NetworkBridge {
-		return errkind.New(errdefs.ErrPermissionDenied, "container cannot be disconnected from host network or connected to host network")
-	}
-	c, err := s.ctrs.Resolve(ctx, p, req.Container)
-	if err != nil {
-		return err
-	}
-	if c.Owner != p.Email && !p.Admin {
-		return errkind.New(errdefs.ErrNotFound, "No such container: %s", req.Container)
 	}
 	mode := string(c.HostConfig.NetworkMode)
 	if mode == network.NetworkHost || mode == network.NetworkNone {
@@ -243,28 +225,49 @@ func (s *Service) Connect(ctx context.Context, p identity.Principal, ref string,
 	return nil
 }
 
+// releaseOne frees the addresses containerID holds on ep's network (every one: a retried join may have left a
+// second). A failure is logged, not returned: an address left allocated to a gone container is reclaimed only by a
+// manual fix, so it is worth seeing, but the caller's change has happened.
 func (s *Service) releaseOne(ctx context.Context, containerID string, ep *containers.Endpoint) {
 	if ep.IPAddress == "" || ep.NetworkID == builtinID(network.NetworkBridge) {
 		return
 	}
-	_, _ = s.store.UpdateNetwork(ctx, ep.NetworkID, func(n *Network) error {
-		if n.Addrs[ep.IPAddress] == containerID {
-			delete(n.Addrs, ep.IPAddress)
+	_, err := s.store.UpdateNetwork(ctx, ep.NetworkID, func(n *Network) error {
+		for a, id := range n.Addrs {
+			if id == containerID {
+				delete(n.Addrs, a)
+			}
 		}
 		return nil
 	})
+	if err != nil && !errdefs.IsNotFound(err) {
+		s.log.Warn("release network address", "network", ep.NetworkID, "container", containerID, "err", err)
+	}
+}
+
+// endpointOf finds what connect and disconnect act on: p's network ref (nil with its name for bridge; host and none
+// cannot change) and p's container ctr.
+func (s *Service) endpointOf(ctx context.Context, p identity.Principal, ref, ctr string) (*Network, string, *containers.Container, error) {
+	n, name, err := s.find(ctx, p, ref)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if n == nil && name != network.NetworkBridge {
+		return nil, "", nil, errkind.New(errdefs.ErrPermissionDenied, "container cannot be disconnected from host network or connected to host network")
+	}
+	c, err := s.ctrs.Resolve(ctx, p, ctr)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if c.Owner != p.Email && !p.Admin {
+		return nil, "", nil, errkind.New(errdefs.ErrNotFound, "No such container: %s", ctr)
+	}
+	return n, name, c, nil
 }
 
 // Disconnect is POST /networks/{id}/disconnect: the container leaves the network; its peers stop resolving it.
 func (s *Service) Disconnect(ctx context.Context, p identity.Principal, ref string, req network.DisconnectRequest) error {
-	n, name, err := s.find(ctx, p, ref)
-	if err != nil {
-		return err
-	}
-	if n == nil && name != network.NetworkBridge {
-		return errkind.New(errdefs.ErrPermissionDenied, "container cannot be disconnected from host network or connected to host network")
-	}
-	c, err := s.ctrs.Resolve(ctx, p, req.Container)
+	n, name, c, err := s.endpointOf(ctx, p, ref, req.Container)
 	if err != nil {
 		return err
 	}
