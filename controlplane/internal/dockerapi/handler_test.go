@@ -49,7 +49,7 @@ type noObjects struct{}
 func (noObjects) DeletePrefix(context.Context, string) (int64, error)         { return 0, nil }
 func (noObjects) Usage(context.Context, string) (int64, error)                { return 0, nil }
 func (noObjects) List(context.Context, string, int) ([]volumes.Object, error) { return nil, nil }
-func (noObjects) Put(context.Context, string, io.Reader) (int64, error) {
+func (noObjects) Put(context.Context, string, io.Reader, int64) (int64, error) {
 	return 0, errdefs.ErrNotImplemented
 }
 func (noObjects) PutSymlink(context.Context, string, string) (int64, error) {

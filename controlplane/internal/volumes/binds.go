@@ -107,7 +107,7 @@ func (s *Service) StageBind(ctx context.Context, owner string, r io.Reader, file
 			if total > MaxBindBytes {
 				return fail(errorf(errdefs.ErrInvalidArgument, "staging a bind: more than %d MiB, the most a bind may hold", MaxBindBytes>>20))
 			}
-			if _, err := objs.Put(ctx, files+name, tr); err != nil {
+			if _, err := objs.Put(ctx, files+name, tr, h.Size); err != nil {
 				return fail(fmt.Errorf("staging a bind: %w", err))
 			}
 			for d := path.Dir(name); d != "."; d = path.Dir(d) {
@@ -140,7 +140,7 @@ func (s *Service) StageBind(ctx context.Context, owner string, r io.Reader, file
 		if i+1 < len(names) && strings.HasPrefix(names[i+1], d+"/") {
 			continue // not empty
 		}
-		if _, err := objs.Put(ctx, files+d+"/", bytes.NewReader(nil)); err != nil {
+		if _, err := objs.Put(ctx, files+d+"/", bytes.NewReader(nil), 0); err != nil {
 			return fail(fmt.Errorf("staging a bind: %w", err))
 		}
 	}
@@ -174,7 +174,7 @@ func (s *Service) rebase(ctx context.Context, objs Objects, owner, id, file stri
 		bl.Files[strings.TrimPrefix(o.Name, files)] = o.Generation
 	}
 	raw, _ := json.Marshal(bl)
-	if _, err := objs.Put(ctx, bindBaseline(owner, id), bytes.NewReader(raw)); err != nil {
+	if _, err := objs.Put(ctx, bindBaseline(owner, id), bytes.NewReader(raw), int64(len(raw))); err != nil {
 		return fmt.Errorf("bind %s: baseline: %w", id, err)
 	}
 	return nil

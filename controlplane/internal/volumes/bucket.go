@@ -257,12 +257,13 @@ const (
 	metaSymlinkTarget = "gcsfuse_symlink_target"
 )
 
-// Put stores body as object name (a simple media upload, §4) and returns the new generation.
-func (b *Bucket) Put(ctx context.Context, name string, body io.Reader) (int64, error) {
-	return b.upload(ctx, name, "media", "application/octet-stream", body, -1)
+// Put stores the size bytes of body as object name (a simple media upload with its Content-Length, as Google
+// documents one, §4) and returns the new generation.
+func (b *Bucket) Put(ctx context.Context, name string, body io.Reader, size int64) (int64, error) {
+	return b.upload(ctx, name, "media", "application/octet-stream", body, size)
 }
 
-// upload stores body as object name (size bytes; < 0: unknown) and returns the new generation.
+// upload stores the size bytes of body as object name, with that Content-Length, and returns the new generation.
 func (b *Bucket) upload(ctx context.Context, name, kind, contentType string, body io.Reader, size int64) (int64, error) {
 	if size == 0 {
 		body = http.NoBody // a zero ContentLength with a body would be sent chunked
@@ -272,9 +273,7 @@ func (b *Bucket) upload(ctx context.Context, name, kind, contentType string, bod
 	if err != nil {
 		return 0, err
 	}
-	if size >= 0 {
-		req.ContentLength = size
-	}
+	req.ContentLength = size
 	req.Header.Set("Content-Type", contentType)
 	resp, err := b.send(req)
 	if err != nil {

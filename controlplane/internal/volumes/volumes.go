@@ -64,8 +64,8 @@ type Objects interface {
 	Usage(ctx context.Context, prefix string) (int64, error)
 	// List returns the objects under prefix in name order, at most max of them (0: all).
 	List(ctx context.Context, prefix string, max int) ([]Object, error)
-	// Put stores body as object name and returns its generation.
-	Put(ctx context.Context, name string, body io.Reader) (int64, error)
+	// Put stores the size bytes of body as object name and returns its generation.
+	Put(ctx context.Context, name string, body io.Reader, size int64) (int64, error)
 	// PutSymlink stores object name as a Cloud Storage FUSE symlink to target.
 	PutSymlink(ctx context.Context, name, target string) (int64, error)
 	// Open opens object name's contents (not found: errdefs.ErrNotFound).
